@@ -6,4 +6,17 @@ multiple-kernel SVM learns how much each node (each temporal granularity) matter
 
 __version__ = "0.1.0"
 
-__all__ = ["__version__"]
+from .datasets import Dataset, load_basic_motions
+from .estimator import PyramidMKLClassifier
+from .pyramid import n_nodes, node_bounds, node_descriptors, node_descriptors_batch
+
+__all__ = [
+    "__version__",
+    "PyramidMKLClassifier",
+    "Dataset",
+    "load_basic_motions",
+    "n_nodes",
+    "node_bounds",
+    "node_descriptors",
+    "node_descriptors_batch",
+]

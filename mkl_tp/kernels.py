@@ -1,0 +1,276 @@
+"""Node normalisation, base kernels as explicit feature maps, and combined kernels.
+
+Every base kernel is handled through an explicit feature map ``phi`` (identity for the
+linear kernel; scikit-learn's kernel approximations for ``rbf`` and ``chi2``), so a node's
+kernel is ``K_p = Phi_p Phi_p'`` with ``Phi_p`` the ``(N, m)`` block of node ``p``. Blocks are
+scaled so that every ``K_p`` has unit mean diagonal, which makes node weights comparable.
+
+Combined kernels (DESIGN.md, "MKL"), with ``beta`` on the simplex:
+
+- ``kind="linear"``: ``K_beta = sum_p beta_p K_p`` = ``Z Z'`` with ``Z = [sqrt(beta_p) Phi_p]_p``
+  (the paper's concatenation (*)).
+- ``kind="cross"``: ``K_beta = sum_{p,q} beta_p beta_q Phi_p Phi_q' / D(beta)`` = ``Z Z' / D``
+  with ``Z = sum_p beta_p Phi_p`` (the paper's averaging (**)) and ``D(beta)`` the mean
+  diagonal of the unnormalised kernel, ``D = beta' G beta``, ``G_pq = mean_i <phi_p(i), phi_q(i)>``.
+  Nodes of different streams (different ``d``) never meet: the cross sum runs within each
+  stream and the streams' kernels add up before the one normalisation.
+
+Blocks are passed as a list with one ``(N, P_s, m_s)`` array per stream and ``beta`` as one
+flat vector of ``sum_s P_s`` weights, stream after stream.
+"""
+
+import numpy as np
+from sklearn.kernel_approximation import AdditiveChi2Sampler, Nystroem
+
+__all__ = [
+    "NODE_NORMS",
+    "BASE_KERNELS",
+    "normalize_nodes",
+    "fit_feature_maps",
+    "apply_feature_maps",
+    "unit_diagonal_scales",
+    "weighted_features",
+    "combined_kernel",
+    "node_gram",
+    "node_products",
+]
+
+NODE_NORMS = ("none", "l2", "power")
+BASE_KERNELS = ("linear", "rbf", "chi2")
+
+
+def normalize_nodes(psi, norm):
+    """Normalise every node descriptor.
+
+    Parameters
+    ----------
+    psi : ndarray of shape (N, P, d)
+        Node descriptors.
+    norm : {"none", "l2", "power"}
+        ``"l2"`` divides each descriptor by its Euclidean norm; ``"power"`` applies the
+        signed square root ``sign(x) sqrt(|x|)`` first, then ``"l2"``. Zero descriptors
+        stay zero.
+
+    Returns
+    -------
+    ndarray of shape (N, P, d)
+    """
+    if norm not in NODE_NORMS:
+        raise ValueError(f"node_norm must be one of {NODE_NORMS}, got {norm!r}")
+    if norm == "none":
+        return psi
+    if norm == "power":
+        psi = np.sign(psi) * np.sqrt(np.abs(psi))
+    length = np.linalg.norm(psi, axis=-1, keepdims=True)
+    return psi / np.where(length > 0, length, 1.0)
+
+
+def _default_gamma(node):
+    """``1 / mean squared distance`` between descriptors, i.e. ``1 / (2 sum_j var_j)``."""
+    spread = 2.0 * node.var(axis=0).sum()
+    return 1.0 / spread if spread > 0 else 1.0
+
+
+def fit_feature_maps(psi, base_kernel, n_components=256, gamma=None, random_state=None):
+    """Fit one explicit feature map per node on training descriptors.
+
+    Parameters
+    ----------
+    psi : ndarray of shape (N, P, d)
+        Normalised training node descriptors of one stream.
+    base_kernel : {"linear", "rbf", "chi2"}
+        ``"linear"`` is the identity map. ``"rbf"`` is a Nystroem map of
+        ``exp(-gamma ||x - y||^2)`` with ``min(n_components, N)`` landmarks. ``"chi2"`` is the
+        additive chi-squared map (``AdditiveChi2Sampler``); it needs non-negative descriptors
+        (e.g. ReLU features with ``node_norm`` "none" or "l2").
+    n_components : int, default=256
+        Landmarks of the Nystroem map (``rbf`` only).
+    gamma : float or None
+        RBF width; ``None`` uses ``1 / mean squared distance`` of each node's descriptors.
+    random_state : int, RandomState or None
+        Seeds the Nystroem landmarks.
+
+    Returns
+    -------
+    list
+        One fitted scikit-learn transformer per node, or ``None`` entries for ``"linear"``.
+    """
+    if base_kernel not in BASE_KERNELS:
+        raise ValueError(f"base_kernel must be one of {BASE_KERNELS}, got {base_kernel!r}")
+    n_samples, n_nodes_, _ = psi.shape
+    if base_kernel == "linear":
+        return [None] * n_nodes_
+    if base_kernel == "chi2":
+        negative = np.argwhere((psi < 0).any(axis=(1, 2)))
+        if negative.size:
+            raise ValueError(
+                "base_kernel='chi2' needs non-negative features, but video "
+                f"{int(negative[0, 0])} has negative node descriptors (use non-negative "
+                "frame features with node_norm 'none' or 'l2', or another base_kernel)"
+            )
+        return [AdditiveChi2Sampler(sample_steps=2).fit(psi[:, p]) for p in range(n_nodes_)]
+    rng = np.random.RandomState(None if random_state is None else random_state)
+    maps = []
+    for p in range(n_nodes_):
+        width = _default_gamma(psi[:, p]) if gamma is None else gamma
+        nystroem = Nystroem(
+            kernel="rbf", gamma=width, n_components=min(n_components, n_samples),
+            random_state=rng.randint(np.iinfo(np.int32).max),
+        )
+        maps.append(nystroem.fit(psi[:, p]))
+    return maps
+
+
+def apply_feature_maps(psi, maps):
+    """Apply per-node feature maps: ``(N, P, d) -> (N, P, m)``.
+
+    Parameters
+    ----------
+    psi : ndarray of shape (N, P, d)
+    maps : list
+        From :func:`fit_feature_maps`.
+
+    Returns
+    -------
+    ndarray of shape (N, P, m)
+    """
+    if all(m is None for m in maps):
+        return psi
+    if isinstance(maps[0], AdditiveChi2Sampler) and (psi < 0).any():
+        video = int(np.argwhere((psi < 0).any(axis=(1, 2)))[0, 0])
+        raise ValueError(
+            f"base_kernel='chi2' needs non-negative features, video {video} has negative "
+            "node descriptors"
+        )
+    return np.stack([m.transform(psi[:, p]) for p, m in enumerate(maps)], axis=1)
+
+
+def unit_diagonal_scales(phi):
+    """Per-node scale ``s_p = mean_i ||phi_p(i)||^2`` (1 for an all-zero node).
+
+    Dividing block ``p`` by ``sqrt(s_p)`` gives ``K_p`` unit mean diagonal.
+
+    Parameters
+    ----------
+    phi : ndarray of shape (N, P, m)
+
+    Returns
+    -------
+    ndarray of shape (P,)
+    """
+    scales = np.einsum("npm,npm->p", phi, phi) / phi.shape[0]
+    return np.where(scales > 0, scales, 1.0)
+
+
+def _stream_slices(blocks):
+    stops = np.cumsum([b.shape[1] for b in blocks])
+    return [slice(stop - b.shape[1], stop) for b, stop in zip(blocks, stops)]
+
+
+def weighted_features(blocks, beta, kind):
+    """Explicit features ``Z`` of the combined kernel before normalisation, ``K = Z Z'``.
+
+    Parameters
+    ----------
+    blocks : list of ndarray, each (N, P_s, m_s)
+        Scaled node features per stream.
+    beta : ndarray of shape (sum_s P_s,)
+        Node weights on the simplex.
+    kind : {"linear", "cross"}
+
+    Returns
+    -------
+    ndarray of shape (N, n_features)
+        ``linear``: ``[sqrt(beta_p) Phi_p]`` over nodes with ``beta_p > 0``; ``cross``:
+        ``[sum_{p in s} beta_p Phi_p]`` over streams ``s``.
+    """
+    parts = []
+    for block, part in zip(blocks, _stream_slices(blocks)):
+        weights = beta[part]
+        if kind == "linear":
+            used = np.flatnonzero(weights > 0)
+            parts.append(
+                (block[:, used] * np.sqrt(weights[used])[None, :, None]).reshape(
+                    block.shape[0], -1
+                )
+            )
+        elif kind == "cross":
+            parts.append(np.tensordot(block, weights, axes=([1], [0])))
+        else:
+            raise ValueError(f"kernel must be 'linear' or 'cross', got {kind!r}")
+    return np.concatenate(parts, axis=1)
+
+
+def combined_kernel(blocks, beta, kind):
+    """Combined kernel ``K_beta`` on training blocks and its normaliser ``D``.
+
+    Parameters
+    ----------
+    blocks : list of ndarray, each (N, P_s, m_s)
+    beta : ndarray of shape (sum_s P_s,)
+    kind : {"linear", "cross"}
+
+    Returns
+    -------
+    K : ndarray of shape (N, N)
+        ``sum_p beta_p K_p`` (linear) or the cross kernel divided by its mean diagonal.
+    normaliser : float
+        ``D(beta)`` for ``cross`` (mean diagonal of ``Z Z'``), 1 for ``linear``.
+    """
+    features = weighted_features(blocks, beta, kind)
+    kernel = features @ features.T
+    if kind == "linear":
+        return kernel, 1.0
+    normaliser = float(np.trace(kernel)) / kernel.shape[0]
+    return kernel / normaliser, normaliser
+
+
+def node_gram(blocks):
+    """``G_pq = mean_i <phi_p(i), phi_q(i)>`` within streams (0 across streams).
+
+    ``D(beta) = beta' G beta`` is the mean diagonal of the unnormalised cross kernel.
+
+    Returns
+    -------
+    ndarray of shape (P, P), P = sum_s P_s
+    """
+    slices = _stream_slices(blocks)
+    total = slices[-1].stop
+    gram = np.zeros((total, total))
+    for block, part in zip(blocks, slices):
+        gram[part, part] = np.einsum("npm,nqm->pq", block, block, optimize=True) / block.shape[0]
+    return gram
+
+
+def node_products(blocks, coef, diagonal=False):
+    """``M_pq = sum_c <U_c[p], U_c[q]>`` with ``U_c[p] = sum_i coef[i, c] phi_p(i)``.
+
+    With ``coef[:, c] = alpha_c * y_c`` this gives both betas' steps their quadratic terms:
+    ``a_c' K_p a_c = M_pp`` summed over classes, and ``a' A(beta) a = beta' M beta`` for the
+    unnormalised cross kernel. Zero across streams.
+
+    Parameters
+    ----------
+    blocks : list of ndarray, each (N, P_s, m_s)
+    coef : ndarray of shape (N, C)
+    diagonal : bool, default=False
+        Return only the diagonal ``M_pp`` (all the linear kernel's beta-step needs).
+
+    Returns
+    -------
+    ndarray of shape (P, P), or (P,) when ``diagonal``
+    """
+    if diagonal:
+        return np.concatenate([
+            np.square(block.reshape(block.shape[0], -1).T @ coef)
+            .reshape(block.shape[1], -1).sum(axis=1)
+            for block in blocks
+        ])
+    slices = _stream_slices(blocks)
+    total = slices[-1].stop
+    products = np.zeros((total, total))
+    for block, part in zip(blocks, slices):
+        n_samples, n_nodes_, width = block.shape
+        projected = (block.reshape(n_samples, -1).T @ coef).reshape(n_nodes_, -1)
+        products[part, part] = projected @ projected.T
+    return products

@@ -1,0 +1,163 @@
+"""beta-step: node weights on the simplex with the SVM duals fixed.
+
+Objective (DESIGN.md; the min-max reading of the paper's Eq. 3):
+
+    J(beta) = sum_c max_{0 <= alpha_c <= C, y_c' alpha_c = 0}
+              1'alpha_c - 1/2 a_c' K_beta a_c,           a_c = alpha_c * y_c,
+
+minimised over the simplex ``{beta >= 0, 1'beta = 1}``.
+
+- ``kernel="linear"``: ``K_beta = sum_p beta_p K_p``; ``J`` is a maximum of affine functions
+  of ``beta``, hence convex. Each alpha-step gives the cut
+  ``theta >= sum_c 1'alpha_c - beta . S`` with ``S_p = 1/2 sum_c a_c' K_p a_c``; the
+  cutting-plane LP (SILP; Sonnenburg et al., JMLR 2006) minimises ``theta`` over all cuts.
+- ``kernel="cross"``: ``K_beta = A(beta) / D(beta)`` with ``a' A(beta) a = beta' M beta`` and
+  ``D(beta) = beta' G beta`` (see :mod:`mkl_tp.kernels`). ``J`` is not convex; its gradient
+  by Danskin's theorem drives a projected-gradient QP step.
+"""
+
+import cvxpy as cp
+import numpy as np
+from scipy.optimize import linprog
+
+__all__ = [
+    "beta_step_lp",
+    "beta_step_qp",
+    "SimplexProjection",
+    "cross_objective",
+    "cross_gradient",
+]
+
+
+def beta_step_lp(offsets, slopes):
+    """Cutting-plane LP over the simplex (SILP).
+
+    Solves ``min_{beta, theta} theta`` s.t. ``theta >= offsets[t] - slopes[t] . beta`` for
+    every cut ``t``, ``beta >= 0``, ``1'beta = 1``, with HiGHS.
+
+    Parameters
+    ----------
+    offsets : ndarray of shape (n_cuts,)
+        ``sum_c 1'alpha_c`` of each alpha-step.
+    slopes : ndarray of shape (n_cuts, P)
+        ``S_p = 1/2 sum_c a_c' K_p a_c`` of each alpha-step.
+
+    Returns
+    -------
+    beta : ndarray of shape (P,)
+        Minimiser on the simplex.
+    theta : float
+        LP optimum: a lower bound on ``min J`` (every cut under-estimates the convex ``J``).
+    """
+    offsets = np.asarray(offsets, dtype=float)
+    slopes = np.atleast_2d(np.asarray(slopes, dtype=float))
+    n_nodes_ = slopes.shape[1]
+    cost = np.zeros(n_nodes_ + 1)
+    cost[-1] = 1.0
+    # offsets - slopes . beta <= theta  <=>  -slopes . beta - theta <= -offsets
+    a_ub = np.hstack([-slopes, -np.ones((slopes.shape[0], 1))])
+    a_eq = np.hstack([np.ones((1, n_nodes_)), np.zeros((1, 1))])
+    bounds = [(0.0, None)] * n_nodes_ + [(None, None)]
+    result = linprog(cost, A_ub=a_ub, b_ub=-offsets, A_eq=a_eq, b_eq=[1.0], bounds=bounds,
+                     method="highs")
+    if result.status != 0:
+        raise RuntimeError(f"beta-step LP failed: {result.message}")
+    beta = np.clip(result.x[:-1], 0.0, None)
+    return beta / beta.sum(), float(result.x[-1])
+
+
+class SimplexProjection:
+    """The QP ``argmin_beta ||beta - v||^2`` s.t. ``beta >= 0, 1'beta = 1``, compiled once.
+
+    ``v`` is a cvxpy parameter, so repeated steps reuse the canonicalised problem.
+
+    Parameters
+    ----------
+    n_nodes : int
+        Dimension of ``beta``.
+    """
+
+    def __init__(self, n_nodes):
+        self._target = cp.Parameter(n_nodes)
+        self._beta = cp.Variable(n_nodes)
+        self._problem = cp.Problem(
+            cp.Minimize(cp.sum_squares(self._beta - self._target)),
+            [self._beta >= 0, cp.sum(self._beta) == 1],
+        )
+
+    def __call__(self, target):
+        self._target.value = np.asarray(target, dtype=float)
+        self._problem.solve(solver=cp.CLARABEL)
+        if self._problem.status not in (cp.OPTIMAL, cp.OPTIMAL_INACCURATE):
+            raise RuntimeError(f"beta-step QP failed with status {self._problem.status}")
+        beta = np.clip(self._beta.value, 0.0, None)
+        # Interior-point solutions carry ~1e-9 mass on inactive nodes: snap it to zero so
+        # that sparse weights are exactly sparse.
+        beta[beta < 1e-9] = 0.0
+        return beta / beta.sum()
+
+
+def beta_step_qp(beta, gradient, step, projection=None):
+    """Projected-gradient QP step on the simplex.
+
+    Solves ``argmin_b gradient . (b - beta) + ||b - beta||^2 / (2 step)`` over the simplex,
+    i.e. the Euclidean projection of ``beta - step * gradient``.
+
+    Parameters
+    ----------
+    beta : ndarray of shape (P,)
+        Current weights.
+    gradient : ndarray of shape (P,)
+        ``dJ/dbeta`` at ``beta``.
+    step : float
+        Step size ``eta > 0``.
+    projection : SimplexProjection or None
+        A compiled QP to reuse across steps.
+
+    Returns
+    -------
+    ndarray of shape (P,)
+    """
+    projection = SimplexProjection(beta.shape[0]) if projection is None else projection
+    return projection(beta - step * gradient)
+
+
+def cross_objective(beta, sum_alpha, products, gram):
+    """``J = sum_alpha - beta' M beta / (2 beta' G beta)`` at fixed duals.
+
+    Parameters
+    ----------
+    beta : ndarray of shape (P,)
+    sum_alpha : float
+        ``sum_c 1'alpha_c``.
+    products : ndarray of shape (P, P)
+        ``M`` from :func:`mkl_tp.kernels.node_products`.
+    gram : ndarray of shape (P, P)
+        ``G`` from :func:`mkl_tp.kernels.node_gram`.
+
+    Returns
+    -------
+    float
+    """
+    return float(sum_alpha - (beta @ products @ beta) / (2.0 * (beta @ gram @ beta)))
+
+
+def cross_gradient(beta, products, gram):
+    """Gradient of ``J`` for ``kernel="cross"`` by Danskin's theorem.
+
+    ``dJ/dbeta = -M beta / D + (beta' M beta) G beta / D^2`` with ``D = beta' G beta``; the
+    second term is the normalisation's.
+
+    Parameters
+    ----------
+    beta : ndarray of shape (P,)
+    products : ndarray of shape (P, P)
+    gram : ndarray of shape (P, P)
+
+    Returns
+    -------
+    ndarray of shape (P,)
+    """
+    normaliser = beta @ gram @ beta
+    quadratic = beta @ products @ beta
+    return -(products @ beta) / normaliser + quadratic * (gram @ beta) / normaliser**2
