@@ -42,7 +42,7 @@ def _validate_sequences(sequences, stream=None, n_features=None):
             raise ValueError(f"sequence {i}{where} is empty (T = 0 frames)")
         expected = arrays[0].shape[1] if arrays else n_features
         if expected is not None and x.shape[1] != expected:
-            origin = "at fit time" if not arrays else "in sequence 0"
+            origin = "at fit time" if n_features is not None else "in sequence 0"
             raise ValueError(
                 f"sequence {i}{where} has d={x.shape[1]} features, expected d={expected} "
                 f"as {origin}"

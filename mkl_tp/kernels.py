@@ -1,7 +1,7 @@
 """Node normalisation, base kernels as explicit feature maps, and combined kernels.
 
 Every base kernel is handled through an explicit feature map ``phi`` (identity for the
-linear kernel; scikit-learn's kernel approximations for ``rbf`` and ``chi2``), so a node's
+linear kernel; scikit-learn's Nystroem approximation for ``rbf`` and ``chi2``), so a node's
 kernel is ``K_p = Phi_p Phi_p'`` with ``Phi_p`` the ``(N, m)`` block of node ``p``. Blocks are
 scaled so that every ``K_p`` has unit mean diagonal, which makes node weights comparable.
 
@@ -20,7 +20,8 @@ flat vector of ``sum_s P_s`` weights, stream after stream.
 """
 
 import numpy as np
-from sklearn.kernel_approximation import AdditiveChi2Sampler, Nystroem
+from sklearn.kernel_approximation import Nystroem
+from sklearn.metrics.pairwise import additive_chi2_kernel
 
 __all__ = [
     "NODE_NORMS",
@@ -65,9 +66,24 @@ def normalize_nodes(psi, norm):
     return psi / np.where(length > 0, length, 1.0)
 
 
-def _default_gamma(node):
-    """``1 / mean squared distance`` between descriptors, i.e. ``1 / (2 sum_j var_j)``."""
-    spread = 2.0 * node.var(axis=0).sum()
+# Descriptors used to estimate the chi2 kernel's default width (pairwise, so capped).
+_GAMMA_SAMPLE = 500
+
+
+def _default_gamma(node, base_kernel, rng):
+    """``1 / mean distance`` over pairs of distinct descriptors of one node.
+
+    The distance is the squared Euclidean one for ``rbf`` (closed form
+    ``2 sum_j var_j``, unbiased) and the chi-squared one ``sum_j (x_j - y_j)^2 / (x_j + y_j)``
+    for ``chi2`` (on at most ``_GAMMA_SAMPLE`` descriptors).
+    """
+    if base_kernel == "rbf":
+        spread = 2.0 * node.var(axis=0, ddof=1).sum()
+    else:
+        if node.shape[0] > _GAMMA_SAMPLE:
+            node = node[rng.choice(node.shape[0], _GAMMA_SAMPLE, replace=False)]
+        n = node.shape[0]
+        spread = -additive_chi2_kernel(node).sum() / (n * (n - 1))
     return 1.0 / spread if spread > 0 else 1.0
 
 
@@ -80,13 +96,15 @@ def fit_feature_maps(psi, base_kernel, n_components=256, gamma=None, random_stat
         Normalised training node descriptors of one stream.
     base_kernel : {"linear", "rbf", "chi2"}
         ``"linear"`` is the identity map. ``"rbf"`` is a Nystroem map of
-        ``exp(-gamma ||x - y||^2)`` with ``min(n_components, N)`` landmarks. ``"chi2"`` is the
-        additive chi-squared map (``AdditiveChi2Sampler``); it needs non-negative descriptors
-        (e.g. ReLU features with ``node_norm`` "none" or "l2").
+        ``exp(-gamma ||x - y||^2)``, ``"chi2"`` one of the exponential chi-squared kernel
+        ``exp(-gamma sum_j (x_j - y_j)^2 / (x_j + y_j))``, both with ``min(n_components, N)``
+        landmarks (exact on the training videos when ``n_components >= N``). ``"chi2"``
+        needs non-negative descriptors (e.g. ReLU features with ``node_norm`` "none" or
+        "l2").
     n_components : int, default=256
-        Landmarks of the Nystroem map (``rbf`` only).
+        Landmarks of the Nystroem map.
     gamma : float or None
-        RBF width; ``None`` uses ``1 / mean squared distance`` of each node's descriptors.
+        Kernel width; ``None`` uses ``1 / mean distance`` between each node's descriptors.
     random_state : int, RandomState or None
         Seeds the Nystroem landmarks.
 
@@ -101,24 +119,27 @@ def fit_feature_maps(psi, base_kernel, n_components=256, gamma=None, random_stat
     if base_kernel == "linear":
         return [None] * n_nodes_
     if base_kernel == "chi2":
-        negative = np.argwhere((psi < 0).any(axis=(1, 2)))
-        if negative.size:
-            raise ValueError(
-                "base_kernel='chi2' needs non-negative features, but video "
-                f"{int(negative[0, 0])} has negative node descriptors (use non-negative "
-                "frame features with node_norm 'none' or 'l2', or another base_kernel)"
-            )
-        return [AdditiveChi2Sampler(sample_steps=2).fit(psi[:, p]) for p in range(n_nodes_)]
-    rng = np.random.RandomState(None if random_state is None else random_state)
+        _check_non_negative(psi)
+    rng = np.random.RandomState(random_state)
     maps = []
     for p in range(n_nodes_):
-        width = _default_gamma(psi[:, p]) if gamma is None else gamma
+        width = _default_gamma(psi[:, p], base_kernel, rng) if gamma is None else gamma
         nystroem = Nystroem(
-            kernel="rbf", gamma=width, n_components=min(n_components, n_samples),
+            kernel=base_kernel, gamma=width, n_components=min(n_components, n_samples),
             random_state=rng.randint(np.iinfo(np.int32).max),
         )
         maps.append(nystroem.fit(psi[:, p]))
     return maps
+
+
+def _check_non_negative(psi):
+    negative = np.flatnonzero((psi < 0).any(axis=(1, 2)))
+    if negative.size:
+        raise ValueError(
+            f"base_kernel='chi2' needs non-negative features, but video {negative[0]} has "
+            "negative node descriptors (use non-negative frame features, e.g. ReLU CNN "
+            "features, with node_norm 'none' or 'l2', or another base_kernel)"
+        )
 
 
 def apply_feature_maps(psi, maps):
@@ -136,12 +157,8 @@ def apply_feature_maps(psi, maps):
     """
     if all(m is None for m in maps):
         return psi
-    if isinstance(maps[0], AdditiveChi2Sampler) and (psi < 0).any():
-        video = int(np.argwhere((psi < 0).any(axis=(1, 2)))[0, 0])
-        raise ValueError(
-            f"base_kernel='chi2' needs non-negative features, video {video} has negative "
-            "node descriptors"
-        )
+    if maps[0].kernel == "chi2":
+        _check_non_negative(psi)
     return np.stack([m.transform(psi[:, p]) for p, m in enumerate(maps)], axis=1)
 
 

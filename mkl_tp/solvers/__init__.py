@@ -1,14 +1,24 @@
 """Solvers: the alpha-step (SVM duals), the beta-step (LP / QP) and the alternating loop."""
 
-from .beta import beta_step_lp, beta_step_qp, cross_objective, cross_gradient
+from .beta import (
+    SimplexProjection,
+    beta_least_norm,
+    beta_step_lp,
+    beta_step_qp,
+    cross_gradient,
+    cross_objective,
+)
 from .mkl import MKLResult, fit_mkl
-from .svm import SVMDuals, svm_duals
+from .svm import SVMDuals, one_vs_rest_labels, svm_duals
 
 __all__ = [
     "SVMDuals",
     "svm_duals",
+    "one_vs_rest_labels",
     "beta_step_lp",
+    "beta_least_norm",
     "beta_step_qp",
+    "SimplexProjection",
     "cross_objective",
     "cross_gradient",
     "MKLResult",

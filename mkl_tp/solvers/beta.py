@@ -22,6 +22,7 @@ from scipy.optimize import linprog
 
 __all__ = [
     "beta_step_lp",
+    "beta_least_norm",
     "beta_step_qp",
     "SimplexProjection",
     "cross_objective",
@@ -66,6 +67,53 @@ def beta_step_lp(offsets, slopes):
     return beta / beta.sum(), float(result.x[-1])
 
 
+def beta_least_norm(offsets, slopes, level):
+    """The most spread-out weights whose cutting-plane model stays below ``level``.
+
+    Solves ``min ||beta||^2`` s.t. ``offsets[t] - slopes[t] . beta <= level`` for every cut,
+    ``beta >= 0``, ``1'beta = 1`` (a QP, Clarabel). The LP optimum of :func:`beta_step_lp` is
+    often not unique -- nodes with identical kernels can trade weight freely -- and HiGHS
+    returns an arbitrary vertex; this picks the unique least-norm point of the optimal face
+    (identical nodes get equal weight) when ``level`` is the LP bound plus a tolerance.
+
+    Parameters
+    ----------
+    offsets : ndarray of shape (n_cuts,)
+    slopes : ndarray of shape (n_cuts, P)
+    level : float
+        Largest accepted value of the cutting-plane model.
+
+    Returns
+    -------
+    ndarray of shape (P,), or None when the QP is infeasible or fails
+    """
+    slopes = np.atleast_2d(np.asarray(slopes, dtype=float))
+    beta = cp.Variable(slopes.shape[1])
+    problem = cp.Problem(
+        cp.Minimize(cp.sum_squares(beta)),
+        [np.asarray(offsets, dtype=float) - slopes @ beta <= level, beta >= 0,
+         cp.sum(beta) == 1],
+    )
+    try:
+        problem.solve(solver=cp.CLARABEL)
+    except cp.error.SolverError:
+        return None
+    if problem.status != cp.OPTIMAL:
+        return None
+    return _snap_to_simplex(beta.value)
+
+
+def _snap_to_simplex(beta):
+    """Clip an interior-point solution onto the simplex with exact zeros.
+
+    Interior-point solvers leave ~1e-9 mass on inactive nodes; snapping makes sparse
+    weights exactly sparse.
+    """
+    beta = np.clip(beta, 0.0, None)
+    beta[beta < 1e-9] = 0.0
+    return beta / beta.sum()
+
+
 class SimplexProjection:
     """The QP ``argmin_beta ||beta - v||^2`` s.t. ``beta >= 0, 1'beta = 1``, compiled once.
 
@@ -90,11 +138,7 @@ class SimplexProjection:
         self._problem.solve(solver=cp.CLARABEL)
         if self._problem.status not in (cp.OPTIMAL, cp.OPTIMAL_INACCURATE):
             raise RuntimeError(f"beta-step QP failed with status {self._problem.status}")
-        beta = np.clip(self._beta.value, 0.0, None)
-        # Interior-point solutions carry ~1e-9 mass on inactive nodes: snap it to zero so
-        # that sparse weights are exactly sparse.
-        beta[beta < 1e-9] = 0.0
-        return beta / beta.sum()
+        return _snap_to_simplex(self._beta.value)
 
 
 def beta_step_qp(beta, gradient, step, projection=None):

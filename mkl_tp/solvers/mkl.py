@@ -21,7 +21,7 @@ import numpy as np
 from sklearn.exceptions import ConvergenceWarning
 
 from ..kernels import combined_kernel, node_gram, node_products
-from .beta import SimplexProjection, beta_step_lp, cross_gradient
+from .beta import SimplexProjection, beta_least_norm, beta_step_lp, cross_gradient
 from .svm import SVMDuals, svm_duals
 
 __all__ = ["MKLResult", "fit_mkl"]
@@ -79,6 +79,23 @@ def _warn_max_iter(max_iter, kind, gap):
     )
 
 
+def _least_norm_refinement(blocks, Y, C, n_jobs, offsets, slopes, theta, best, tol):
+    """Replace the best iterate by the least-norm point of the LP's optimal face.
+
+    Kept only when its true ``J`` is within ``tol`` (relative) of the best ``J`` seen, so the
+    certificate still holds; this makes the weights of tied nodes (identical kernels) equal
+    instead of an arbitrary LP vertex.
+    """
+    slack = tol * max(abs(best[2]), np.finfo(float).tiny)
+    beta = beta_least_norm(offsets, slopes, theta + slack)
+    if beta is None or np.allclose(beta, best[0], rtol=0, atol=1e-9):
+        return best, 0
+    duals, _, objective = _alpha_step(blocks, beta, "linear", Y, C, n_jobs)
+    if objective <= best[2] + slack:
+        return (beta, duals, objective), 1
+    return best, 1
+
+
 def _fit_linear(blocks, Y, C, beta, tol, max_iter, n_jobs, level):
     offsets, slopes, history = [], [], []
     best, gap = None, np.inf
@@ -94,7 +111,10 @@ def _fit_linear(blocks, Y, C, beta, tol, max_iter, n_jobs, level):
         logger.log(level, "MKL linear: iter %d J=%.6g bound=%.6g gap=%.2e", iteration,
                     objective, theta, gap)
         if gap < tol:
-            return MKLResult(best[0], best[1], 1.0, best[2], history, iteration, gap, True)
+            best, extra = _least_norm_refinement(blocks, Y, C, n_jobs, offsets, slopes,
+                                                 theta, best, tol)
+            return MKLResult(best[0], best[1], 1.0, best[2], history, iteration + extra,
+                             gap, True)
     _warn_max_iter(max_iter, "linear", gap)
     return MKLResult(best[0], best[1], 1.0, best[2], history, max_iter, gap, False)
 

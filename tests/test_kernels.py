@@ -1,0 +1,133 @@
+"""Node normalisation, feature maps and combined kernels against explicit sums."""
+
+import numpy as np
+import pytest
+from sklearn.metrics.pairwise import rbf_kernel
+
+from mkl_tp.kernels import (
+    apply_feature_maps,
+    combined_kernel,
+    fit_feature_maps,
+    node_gram,
+    node_products,
+    normalize_nodes,
+    unit_diagonal_scales,
+    weighted_features,
+)
+
+rng = np.random.default_rng(0)
+
+
+def test_l2_and_power_normalisation():
+    psi = rng.normal(size=(5, 3, 4))
+    psi[0, 1] = 0.0
+    l2 = normalize_nodes(psi, "l2")
+    norms = np.linalg.norm(l2, axis=-1)
+    assert norms[0, 1] == 0.0
+    np.testing.assert_allclose(np.delete(norms.ravel(), 1), 1.0)
+    power = normalize_nodes(psi, "power")
+    expected = np.sign(psi) * np.sqrt(np.abs(psi))
+    expected /= np.maximum(np.linalg.norm(expected, axis=-1, keepdims=True), 1e-300)
+    np.testing.assert_allclose(power, expected)
+    assert normalize_nodes(psi, "none") is psi
+    with pytest.raises(ValueError, match="node_norm must be one of"):
+        normalize_nodes(psi, "l1")
+
+
+def test_rbf_map_is_exact_on_training_points_with_all_landmarks():
+    psi = rng.normal(size=(20, 2, 3))
+    maps = fit_feature_maps(psi, "rbf", n_components=20, gamma=0.3, random_state=0)
+    phi = apply_feature_maps(psi, maps)
+    for p in range(2):
+        np.testing.assert_allclose(phi[:, p] @ phi[:, p].T, rbf_kernel(psi[:, p], gamma=0.3),
+                                   atol=1e-8)
+
+
+def test_rbf_default_gamma_is_inverse_mean_squared_distance():
+    psi = rng.normal(size=(30, 1, 3))
+    maps = fit_feature_maps(psi, "rbf", random_state=0)
+    x = psi[:, 0]
+    mean_sq = np.mean(((x[:, None] - x[None]) ** 2).sum(-1)) * 30 / 29  # distinct pairs
+    assert maps[0].gamma == pytest.approx(1 / mean_sq, rel=1e-9)
+
+
+def test_chi2_map_is_exact_exponential_chi2_on_training_points():
+    psi = rng.uniform(0.0, 1, size=(12, 1, 4))
+    maps = fit_feature_maps(psi, "chi2", random_state=0)
+    phi = apply_feature_maps(psi, maps)
+    x = psi[:, 0]
+    with np.errstate(invalid="ignore", divide="ignore"):
+        terms = (x[:, None] - x[None]) ** 2 / (x[:, None] + x[None])
+    distance = np.nan_to_num(terms).sum(-1)
+    off_diagonal = distance[~np.eye(12, dtype=bool)]
+    assert maps[0].gamma == pytest.approx(1 / off_diagonal.mean(), rel=1e-9)
+    np.testing.assert_allclose(phi[:, 0] @ phi[:, 0].T, np.exp(-maps[0].gamma * distance),
+                               atol=1e-8)
+
+
+def test_chi2_rejects_negative_features_naming_the_video():
+    psi = np.abs(rng.normal(size=(6, 2, 3)))
+    psi[4, 1, 2] = -0.1
+    with pytest.raises(ValueError, match="video 4 has negative"):
+        fit_feature_maps(psi, "chi2")
+    maps = fit_feature_maps(np.abs(psi), "chi2")
+    with pytest.raises(ValueError, match="video 4 has negative"):
+        apply_feature_maps(psi, maps)
+
+
+def test_unknown_base_kernel():
+    with pytest.raises(ValueError, match="base_kernel must be one of"):
+        fit_feature_maps(np.ones((2, 1, 1)), "poly")
+
+
+def test_unit_diagonal_scales():
+    phi = rng.normal(size=(7, 3, 5))
+    phi[:, 2] = 0.0
+    scaled = phi / np.sqrt(unit_diagonal_scales(phi))[None, :, None]
+    for p in range(2):
+        assert np.trace(scaled[:, p] @ scaled[:, p].T) / 7 == pytest.approx(1.0)
+    assert unit_diagonal_scales(phi)[2] == 1.0
+
+
+def two_stream_blocks():
+    return [rng.normal(size=(6, 3, 4)), rng.normal(size=(6, 2, 5))]
+
+
+def test_linear_combined_kernel_is_weighted_sum_of_node_kernels():
+    blocks = two_stream_blocks()
+    beta = np.array([0.1, 0.0, 0.3, 0.4, 0.2])
+    nodes = [b[:, p] for b in blocks for p in range(b.shape[1])]
+    expected = sum(w * x @ x.T for w, x in zip(beta, nodes))
+    K, normaliser = combined_kernel(blocks, beta, "linear")
+    np.testing.assert_allclose(K, expected, rtol=1e-12)
+    assert normaliser == 1.0
+    # zero-weight nodes are dropped from the explicit features
+    assert weighted_features(blocks, beta, "linear").shape == (6, 2 * 4 + 2 * 5)
+
+
+def test_cross_combined_kernel_sums_node_pairs_within_streams():
+    blocks = two_stream_blocks()
+    beta = np.array([0.1, 0.2, 0.3, 0.15, 0.25])
+    streams = [(blocks[0], beta[:3]), (blocks[1], beta[3:])]
+    unnormalised = sum(
+        wp * wq * block[:, p] @ block[:, q].T
+        for block, w in streams
+        for p, wp in enumerate(w) for q, wq in enumerate(w))
+    K, normaliser = combined_kernel(blocks, beta, "cross")
+    assert normaliser == pytest.approx(np.trace(unnormalised) / 6)
+    np.testing.assert_allclose(K, unnormalised / normaliser, rtol=1e-12)
+    assert np.trace(K) / 6 == pytest.approx(1.0)
+    assert beta @ node_gram(blocks) @ beta == pytest.approx(normaliser)
+
+
+def test_node_products_against_explicit_quadratic_forms():
+    blocks = two_stream_blocks()
+    coef = rng.normal(size=(6, 3))
+    M = node_products(blocks, coef)
+    nodes = [(s, b[:, p]) for s, b in enumerate(blocks) for p in range(b.shape[1])]
+    for i, (si, xi) in enumerate(nodes):
+        for j, (sj, xj) in enumerate(nodes):
+            expected = sum(coef[:, c] @ xi @ xj.T @ coef[:, c] for c in range(3)) \
+                if si == sj else 0.0
+            assert M[i, j] == pytest.approx(expected, abs=1e-10)
+    np.testing.assert_allclose(node_products(blocks, coef, diagonal=True), np.diag(M))

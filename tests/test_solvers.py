@@ -1,0 +1,176 @@
+"""Solvers against independent references: cvxpy QPs/QCQPs, finite differences."""
+
+import cvxpy as cp
+import numpy as np
+import pytest
+from sklearn.exceptions import ConvergenceWarning
+
+from mkl_tp.kernels import combined_kernel, node_gram, node_products, unit_diagonal_scales
+from mkl_tp.solvers import (
+    SimplexProjection,
+    beta_step_lp,
+    cross_gradient,
+    cross_objective,
+    fit_mkl,
+    svm_duals,
+)
+from mkl_tp.solvers.svm import one_vs_rest_labels
+
+
+def tiny_problem(seed=0, n=24, nodes=3, width=4, classes=3, informative=1):
+    """Scaled random node blocks where node ``informative`` carries the class."""
+    rng = np.random.default_rng(seed)
+    y = np.arange(n) % classes
+    block = rng.normal(size=(n, nodes, width))
+    block[:, informative, :classes] += 2.0 * np.eye(classes)[y]
+    block /= np.sqrt(unit_diagonal_scales(block))[None, :, None]
+    return [block], one_vs_rest_labels(y, classes)
+
+
+def reference_svm_dual(K, labels, C):
+    """The SVM dual solved by cvxpy (Clarabel): alpha and the optimum."""
+    n = K.shape[0]
+    alpha = cp.Variable(n)
+    factor = np.linalg.cholesky(K + 1e-10 * np.eye(n))
+    objective = cp.sum(alpha) - 0.5 * cp.sum_squares(factor.T @ cp.multiply(alpha, labels))
+    problem = cp.Problem(cp.Maximize(objective),
+                         [alpha >= 0, alpha <= C, labels @ alpha == 0])
+    problem.solve(solver=cp.CLARABEL, tol_gap_abs=1e-11, tol_gap_rel=1e-11,
+                  tol_feas=1e-11)
+    return alpha.value * labels, problem.value
+
+
+def reference_linear_mkl(blocks, Y, C):
+    """min over the simplex of the summed SVM duals, as one convex QCQP (cvxpy).
+
+    By minimax, min_beta max_alpha sum_c 1'alpha_c - sum_p beta_p S_p(alpha)
+    = max_alpha sum_c 1'alpha_c - max_p S_p(alpha); beta are the constraints' duals.
+    """
+    phi = blocks[0]
+    n, nodes, _ = phi.shape
+    alphas = [cp.Variable(n) for _ in range(Y.shape[1])]
+    t = cp.Variable()
+    constraints = []
+    for alpha, labels in zip(alphas, Y.T):
+        constraints += [alpha >= 0, alpha <= C, labels @ alpha == 0]
+    node_constraints = [
+        0.5 * sum(cp.sum_squares(phi[:, p].T @ cp.multiply(a, y)) for a, y in zip(alphas, Y.T))
+        <= t for p in range(nodes)]
+    problem = cp.Problem(cp.Maximize(sum(cp.sum(a) for a in alphas) - t),
+                         constraints + node_constraints)
+    problem.solve(solver=cp.CLARABEL)
+    beta = np.array([c.dual_value for c in node_constraints]).ravel()
+    return problem.value, beta / beta.sum()
+
+
+def reference_cross_objective(blocks, Y, C, beta):
+    K, _ = combined_kernel(blocks, beta, "cross")
+    return sum(reference_svm_dual(K, labels, C)[1] for labels in Y.T)
+
+
+def test_svm_duals_match_cvxpy_dual():
+    blocks, Y = tiny_problem()
+    K, _ = combined_kernel(blocks, np.full(3, 1 / 3), "linear")
+    duals = svm_duals(K, Y, C=0.7)
+    for c, labels in enumerate(Y.T):
+        coef, optimum = reference_svm_dual(K, labels, 0.7)
+        assert duals.objective[c] == pytest.approx(optimum, rel=1e-6)
+        np.testing.assert_allclose(duals.coef[:, c], coef, atol=2e-3)
+
+
+def test_lp_step_matches_cvxpy_lp():
+    rng = np.random.default_rng(3)
+    offsets, slopes = rng.uniform(5, 10, size=6), rng.uniform(0, 8, size=(6, 4))
+    beta, theta = beta_step_lp(offsets, slopes)
+    b, t = cp.Variable(4), cp.Variable()
+    problem = cp.Problem(cp.Minimize(t), [offsets - slopes @ b <= t, b >= 0, cp.sum(b) == 1])
+    problem.solve(solver=cp.CLARABEL)
+    assert theta == pytest.approx(problem.value, rel=1e-7)
+    assert beta.sum() == pytest.approx(1.0) and (beta >= 0).all()
+    assert np.max(offsets - slopes @ beta) == pytest.approx(theta, rel=1e-7)
+
+
+def sort_based_projection(v):
+    """Euclidean projection onto the simplex (Held et al. 1974 / Duchi et al. 2008)."""
+    u = np.sort(v)[::-1]
+    css = np.cumsum(u)
+    rho = np.nonzero(u * np.arange(1, v.size + 1) > css - 1)[0][-1]
+    return np.maximum(v - (css[rho] - 1) / (rho + 1.0), 0)
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_simplex_projection_matches_sort_based_reference(seed):
+    v = np.random.default_rng(seed).normal(size=7) * 2
+    np.testing.assert_allclose(SimplexProjection(7)(v), sort_based_projection(v), atol=1e-7)
+
+
+@pytest.mark.parametrize("seed", [0, 1])
+def test_linear_mkl_matches_convex_qcqp_reference(seed):
+    blocks, Y = tiny_problem(seed)
+    result = fit_mkl(blocks, Y, kernel="linear", C=1.0, tol=1e-6, max_iter=200)
+    optimum, beta_ref = reference_linear_mkl(blocks, Y, 1.0)
+    assert result.converged
+    assert result.objective == pytest.approx(optimum, rel=1e-3)
+    np.testing.assert_allclose(result.beta, beta_ref, atol=2e-2)
+    # The duality-gap certificate: J at the returned beta, re-solved independently.
+    K, _ = combined_kernel(blocks, result.beta, "linear")
+    recomputed = sum(reference_svm_dual(K, labels, 1.0)[1] for labels in Y.T)
+    assert recomputed == pytest.approx(optimum, rel=1e-3)
+
+
+def test_cross_gradient_matches_finite_differences():
+    blocks, Y = tiny_problem(seed=4, n=16, nodes=3, width=3, classes=2)
+    beta = np.array([0.5, 0.3, 0.2])
+    K, _ = combined_kernel(blocks, beta, "cross")
+    coef = np.column_stack([reference_svm_dual(K, labels, 1.0)[0] for labels in Y.T])
+    gram, products = node_gram(blocks), node_products(blocks, coef)
+    # cross_objective reproduces J at the same duals
+    assert cross_objective(beta, np.abs(coef).sum(), products, gram) == pytest.approx(
+        reference_cross_objective(blocks, Y, 1.0, beta), rel=1e-7)
+    analytic = cross_gradient(beta, products, gram)
+    step = 1e-5
+    numeric = np.array([
+        (reference_cross_objective(blocks, Y, 1.0, beta + step * e)
+         - reference_cross_objective(blocks, Y, 1.0, beta - step * e)) / (2 * step)
+        for e in np.eye(3)])
+    np.testing.assert_allclose(analytic, numeric, rtol=1e-4, atol=1e-6)
+
+
+def test_cross_objective_decreases_monotonically():
+    blocks, Y = tiny_problem(seed=5, nodes=5, informative=3)
+    result = fit_mkl(blocks, Y, kernel="cross", C=1.0, tol=1e-8, max_iter=60)
+    history = np.array(result.history)
+    assert len(history) > 2
+    assert np.all(np.diff(history) <= 1e-9 * np.abs(history[:-1]))
+    assert result.objective < history[0]
+
+
+@pytest.mark.parametrize("kernel", ["linear", "cross"])
+def test_planted_informative_node_gets_the_largest_weight(kernel):
+    blocks, Y = tiny_problem(seed=6, n=40, nodes=5, informative=2)
+    result = fit_mkl(blocks, Y, kernel=kernel, C=1.0, tol=1e-6, max_iter=200)
+    assert np.argmax(result.beta) == 2
+
+
+@pytest.mark.parametrize("kernel", ["linear", "cross"])
+def test_identical_nodes_get_equal_weight(kernel):
+    blocks, Y = tiny_problem(seed=7, nodes=3)
+    twin = np.concatenate([blocks[0], blocks[0][:, 1:2]], axis=1)  # node 3 == node 1
+    result = fit_mkl([twin], Y, kernel=kernel, C=1.0, tol=1e-6, max_iter=200)
+    assert result.beta[1] == pytest.approx(result.beta[3], abs=1e-4)
+
+
+def test_max_iter_warns_and_returns_best_iterate():
+    blocks, Y = tiny_problem(seed=8, nodes=6, informative=4)
+    with pytest.warns(ConvergenceWarning, match="max_iter=2"):
+        result = fit_mkl(blocks, Y, kernel="linear", tol=1e-12, max_iter=2)
+    assert not result.converged and result.n_iter == 2
+    assert result.objective == min(result.history)
+
+
+def test_fixed_beta_runs_one_alpha_step():
+    blocks, Y = tiny_problem()
+    beta = np.array([0.0, 1.0, 0.0])
+    result = fit_mkl(blocks, Y, beta=beta, learn=False)
+    assert result.n_iter == 1
+    np.testing.assert_array_equal(result.beta, beta)
