@@ -1,11 +1,217 @@
-"""Datasets: the bundled real sample and (split) label files."""
+"""Datasets: split and label files (UCF-101, HMDB-51, JHMDB, CSV) and the bundled sample."""
 
+import csv
+import os
+import re
 from importlib import resources
+from pathlib import Path
 from typing import NamedTuple
 
 import numpy as np
 
-__all__ = ["Dataset", "load_basic_motions", "read_ts"]
+__all__ = [
+    "Dataset",
+    "Split",
+    "SPLIT_FORMATS",
+    "read_split",
+    "match_ids",
+    "load_basic_motions",
+    "basic_motions_paths",
+    "read_ts",
+]
+
+SPLIT_FORMATS = ("ucf101", "hmdb51", "jhmdb", "csv")
+
+
+class Split(NamedTuple):
+    """One train/test split: video ids (without extension) and their labels.
+
+    Attributes
+    ----------
+    train_ids, test_ids : list of str
+    train_labels, test_labels : list of str
+    classes : list of str
+        Class names in the dataset's own order (``classInd.txt`` for UCF-101, sorted
+        otherwise).
+    """
+
+    train_ids: list
+    train_labels: list
+    test_ids: list
+    test_labels: list
+    classes: list
+
+
+def _strip_extension(video):
+    root, ext = os.path.splitext(video.strip())
+    return root if ext else video.strip()
+
+
+def _lines(path):
+    if not path.is_file():
+        raise FileNotFoundError(f"split file not found: {path}")
+    with open(path, encoding="utf-8") as handle:
+        for number, line in enumerate(handle, start=1):
+            if line.strip():
+                yield number, line.split()
+
+
+def _read_ucf101(folder, split):
+    class_file = folder / "classInd.txt"
+    classes = {}
+    for number, fields in _lines(class_file):
+        if len(fields) != 2 or not fields[0].isdigit():
+            raise ValueError(f"{class_file}, line {number}: expected '<index> <class name>'")
+        classes[int(fields[0])] = fields[1]
+    names = set(classes.values())
+    subsets = {}
+    for subset in ("train", "test"):
+        path = folder / f"{subset}list{split:02d}.txt"
+        ids, labels = [], []
+        for number, fields in _lines(path):
+            video = fields[0].replace("\\", "/")
+            label = video.split("/")[0] if "/" in video else None
+            if len(fields) > 1:
+                if not fields[1].isdigit() or int(fields[1]) not in classes:
+                    raise ValueError(
+                        f"{path}, line {number}: class index {fields[1]!r} is not in "
+                        f"{class_file.name}")
+                label = classes[int(fields[1])]
+            if label not in names:
+                raise ValueError(
+                    f"{path}, line {number}: label {label!r} of {video!r} is not in "
+                    f"{class_file.name}")
+            ids.append(_strip_extension(video))
+            labels.append(label)
+        subsets[subset] = (ids, labels)
+    ordered = [classes[k] for k in sorted(classes)]
+    return Split(*subsets["train"], *subsets["test"], ordered)
+
+
+def _read_hmdb_style(folder, split):
+    """HMDB-51 and JHMDB: ``<class>_test_split<N>.txt``, 1 = train, 2 = test, 0 = unused."""
+    pattern = re.compile(rf"^(?P<label>.+)_test_split{split}\.txt$")
+    files = sorted(p for p in folder.iterdir() if pattern.match(p.name))
+    if not files:
+        raise FileNotFoundError(
+            f"no '<class>_test_split{split}.txt' files in {folder}")
+    subsets = {"1": ([], []), "2": ([], [])}
+    for path in files:
+        label = pattern.match(path.name)["label"]
+        for number, fields in _lines(path):
+            if len(fields) != 2 or fields[1] not in ("0", "1", "2"):
+                raise ValueError(
+                    f"{path}, line {number}: expected '<video> <0|1|2>', got {' '.join(fields)!r}")
+            if fields[1] in subsets:
+                subsets[fields[1]][0].append(f"{label}/{_strip_extension(fields[0])}")
+                subsets[fields[1]][1].append(label)
+    classes = [pattern.match(p.name)["label"] for p in files]
+    return Split(*subsets["1"], *subsets["2"], classes)
+
+
+def _read_csv(path, split):
+    """``video_id,label,subset`` with subset ``train`` or ``test`` (other subsets ignored)."""
+    if path.is_dir():
+        path = path / f"split{split}.csv"
+    if not path.is_file():
+        raise FileNotFoundError(f"split file not found: {path}")
+    subsets = {"train": ([], []), "test": ([], [])}
+    with open(path, newline="", encoding="utf-8") as handle:
+        reader = csv.DictReader(handle)
+        missing = {"video_id", "label", "subset"} - set(reader.fieldnames or ())
+        if missing:
+            raise ValueError(f"{path}: missing column(s) {sorted(missing)} in the header")
+        for number, row in enumerate(reader, start=2):
+            subset = row["subset"].strip().lower()
+            if subset in subsets:
+                subsets[subset][0].append(_strip_extension(row["video_id"]))
+                subsets[subset][1].append(row["label"].strip())
+    classes = sorted(set(subsets["train"][1]) | set(subsets["test"][1]))
+    return Split(*subsets["train"], *subsets["test"], classes)
+
+
+def read_split(path, fmt, split=1):
+    """Read one train/test split.
+
+    Parameters
+    ----------
+    path : str or path-like
+        The folder of split files (``ucf101``: ``classInd.txt``, ``trainlist0N.txt``,
+        ``testlist0N.txt``; ``hmdb51`` / ``jhmdb``: ``<class>_test_splitN.txt`` with
+        1 = train, 2 = test, 0 = unused), or for ``csv`` a file ``video_id,label,subset``
+        (or a folder holding ``splitN.csv``).
+    fmt : {"ucf101", "hmdb51", "jhmdb", "csv"}
+    split : int, default=1
+
+    Returns
+    -------
+    Split
+        Ids without extension. HMDB-51/JHMDB ids are ``<class>/<video>``, the layout of
+        their class folders; :func:`match_ids` also matches plain ``<video>`` ids.
+    """
+    if fmt not in SPLIT_FORMATS:
+        raise ValueError(f"unknown split format {fmt!r}; expected one of {SPLIT_FORMATS}")
+    path = Path(path)
+    if fmt != "csv" and not path.is_dir():
+        raise FileNotFoundError(f"split folder not found: {path}")
+    reader = {"ucf101": _read_ucf101, "hmdb51": _read_hmdb_style, "jhmdb": _read_hmdb_style,
+              "csv": _read_csv}[fmt]
+    result = reader(path, int(split))
+    for subset, ids in (("train", result.train_ids), ("test", result.test_ids)):
+        if not ids:
+            raise ValueError(f"split {split} in {path} has no {subset} videos")
+    return result
+
+
+def _key(video):
+    return _strip_extension(video.replace("\\", "/")).lower()
+
+
+def match_ids(wanted, available, source="the feature file"):
+    """Map split ids to feature-file ids, ignoring extensions and case.
+
+    An id matches exactly (after dropping the extension), or else by its last path
+    component when that is unique among ``available`` (so ``brush_hair/clip`` finds a
+    feature id ``clip`` and vice versa).
+
+    Parameters
+    ----------
+    wanted : list of str
+        Ids from a split file.
+    available : list of str
+        Ids in the feature file.
+    source : str
+        Named in the error message.
+
+    Returns
+    -------
+    list of str
+        The matching ``available`` id for every ``wanted`` id.
+
+    Raises
+    ------
+    ValueError
+        Listing (a few of) the ids that have no match.
+    """
+    exact = {_key(v): v for v in available}
+    by_name = {}
+    for v in available:
+        by_name.setdefault(_key(v).rsplit("/", 1)[-1], []).append(v)
+    matched, missing = [], []
+    for w in wanted:
+        key = _key(w)
+        hit = exact.get(key)
+        if hit is None:
+            candidates = by_name.get(key.rsplit("/", 1)[-1], [])
+            hit = candidates[0] if len(candidates) == 1 else None
+        if hit is None:
+            missing.append(w)
+        matched.append(hit)
+    if missing:
+        shown = ", ".join(missing[:5]) + (", ..." if len(missing) > 5 else "")
+        raise ValueError(
+            f"{len(missing)} of {len(wanted)} split videos are not in {source}: {shown}")
+    return matched
 
 
 class Dataset(NamedTuple):

@@ -1,0 +1,106 @@
+"""Shared pieces of the command-line tools: errors, logging, reading feature files."""
+
+import hashlib
+import logging
+import sys
+import warnings
+from pathlib import Path
+
+from . import __version__
+from .datasets import match_ids
+from .store import load_features, read_info, list_videos
+
+logger = logging.getLogger("mkl_tp")
+
+# Root attributes an mkl_tp extractor writes; a file without them is "bring your own".
+_EXTRACTOR_ATTRS = ("arch", "mkl_tp_version")
+
+
+class UserError(Exception):
+    """A problem with the user's input: reported in one line, exit code 1."""
+
+
+def run_cli(main, argv, prog):
+    """Run ``main(argv)``; user errors become one line on stderr and exit code 1."""
+    try:
+        return main(argv)
+    except (UserError, ValueError, FileNotFoundError, OSError) as exc:
+        print(f"{prog}: error: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print(f"{prog}: interrupted; finished work is kept", file=sys.stderr)
+        return 130
+
+
+def configure_logging(quiet):
+    logging.basicConfig(level=logging.WARNING if quiet else logging.INFO,
+                        format="%(message)s", stream=sys.stderr)
+    logging.captureWarnings(True)
+
+
+def file_digest(path, chunk=1 << 24):
+    """sha256 of a file's bytes, read in chunks."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        while block := handle.read(chunk):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def stream_name(path, info):
+    """Stream name: the file's ``stream`` attribute, else the stem's last ``_`` part."""
+    if info.get("stream"):
+        return str(info["stream"])
+    stem = Path(path).stem
+    return stem.rsplit("_", 1)[-1] if "_" in stem else stem
+
+
+def describe_features(paths):
+    """Read every feature file's root attributes; warn about foreign or mixed extractors.
+
+    Returns
+    -------
+    list of dict
+        ``{"path", "stream", "info"}`` per file, in order.
+    """
+    described, names = [], set()
+    for path in paths:
+        if not Path(path).is_file():
+            raise UserError(f"feature file not found: {path}")
+        info = read_info(path)
+        missing = [a for a in _EXTRACTOR_ATTRS if a not in info]
+        if missing:
+            warnings.warn(
+                f"{path}: no mkl_tp extractor attributes ({', '.join(missing)}); reading it "
+                "as plain /videos/<id> -> (T, d) features", stacklevel=2)
+        name = stream_name(path, info)
+        if name in names:
+            raise UserError(f"two feature files give the stream name {name!r}: rename one "
+                            "or set its 'stream' attribute")
+        names.add(name)
+        described.append({"path": str(path), "stream": name, "info": info})
+    for key in ("mkl_tp_version", "arch"):
+        values = {d["stream"]: d["info"].get(key) for d in described if key in d["info"]}
+        if len(set(map(str, values.values()))) > 1:
+            warnings.warn(f"feature files differ in {key}: {values}", stacklevel=2)
+    return described
+
+
+def load_stream(path, ids):
+    """Features of the given split ids from one file, matched extension-insensitively."""
+    keys = match_ids(ids, list_videos(path), source=str(path))
+    _, arrays = load_features(path, keys)
+    return arrays
+
+
+def versions():
+    """Versions of mkl_tp and the libraries that shape its results."""
+    import cvxpy
+    import h5py
+    import numpy
+    import scipy
+    import sklearn
+
+    return {"mkl_tp": __version__, "python": sys.version.split()[0], "numpy": numpy.__version__,
+            "scipy": scipy.__version__, "scikit-learn": sklearn.__version__,
+            "cvxpy": cvxpy.__version__, "h5py": h5py.__version__}

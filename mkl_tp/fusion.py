@@ -1,0 +1,115 @@
+"""Late fusion of per-stream classifiers with a fusion weight learned on held-out folds."""
+
+import numpy as np
+from sklearn.base import BaseEstimator, ClassifierMixin, clone
+from sklearn.model_selection import StratifiedKFold
+from sklearn.utils.validation import check_is_fitted
+
+from ._validation import _validate_labels, _validate_streams
+from .estimator import PyramidMKLClassifier
+
+__all__ = ["LateFusionClassifier"]
+
+
+def _scores(model, X):
+    """Decision scores as ``(n, n_classes)`` (binary scores become ``[-s, s]``)."""
+    scores = model.decision_function(X)
+    return np.column_stack([-scores, scores]) if scores.ndim == 1 else scores
+
+
+def _rms(scores):
+    scale = float(np.sqrt(np.mean(scores ** 2)))
+    return scale if scale > 0 else 1.0
+
+
+class LateFusionClassifier(ClassifierMixin, BaseEstimator):
+    """One classifier per stream, scores fused with weights learned on held-out folds.
+
+    Each stream gets its own clone of ``estimator``; the fused score is
+    ``sum_s w_s z_s / r_s`` with ``z_s`` the stream's one-vs-rest scores, ``r_s`` their
+    root-mean-square on held-out training folds (a common scale) and ``w`` on the simplex, chosen on a grid to maximise the accuracy of out-of-fold predictions on
+    the training videos (stratified ``cv`` folds). Final models are refitted on all
+    training videos.
+
+    Parameters
+    ----------
+    estimator : estimator, default=None
+        Per-stream classifier with ``decision_function`` (``PyramidMKLClassifier()`` when
+        ``None``).
+    cv : int, default=3
+        Stratified folds for learning the fusion weights.
+    grid_step : float, default=0.05
+        Spacing of the weight grid on the simplex (two streams: 21 candidates).
+    random_state : int or None, default=None
+        Shuffles the folds.
+
+    Attributes
+    ----------
+    classes_ : ndarray
+    streams_ : list of str
+    estimators_ : dict str -> fitted estimator
+    stream_weights_ : ndarray of shape (n_streams,)
+    score_scales_ : ndarray of shape (n_streams,)
+        ``r_s``, the held-out RMS of each stream's scores.
+    """
+
+    def __init__(self, estimator=None, cv=3, grid_step=0.05, random_state=None):
+        self.estimator = estimator
+        self.cv = cv
+        self.grid_step = grid_step
+        self.random_state = random_state
+
+    def _weight_grid(self, n_streams):
+        steps = int(round(1.0 / self.grid_step))
+        if n_streams == 1:
+            return np.ones((1, 1))
+        grid = np.stack(np.meshgrid(*[np.arange(steps + 1)] * (n_streams - 1),
+                                    indexing="ij"), -1).reshape(-1, n_streams - 1)
+        grid = grid[grid.sum(axis=1) <= steps]
+        return np.column_stack([grid, steps - grid.sum(axis=1)]) / steps
+
+    def fit(self, X, y):
+        """Fit per-stream classifiers and learn the fusion weights.
+
+        Parameters
+        ----------
+        X : mapping str -> sequence of (T_i, d_s) arrays
+        y : array-like of shape (n_videos,)
+
+        Returns
+        -------
+        self
+        """
+        names, data = _validate_streams(X)
+        if names is None:
+            raise ValueError("LateFusionClassifier needs a mapping stream name -> sequences")
+        classes, y_index = _validate_labels(y, len(data[names[0]]))
+        base = PyramidMKLClassifier() if self.estimator is None else self.estimator
+        folds = StratifiedKFold(self.cv, shuffle=True, random_state=self.random_state)
+        held_out = {name: np.zeros((len(y_index), classes.shape[0])) for name in names}
+        for train, test in folds.split(np.zeros(len(y_index)), y_index):
+            for name in names:
+                model = clone(base).fit([data[name][i] for i in train], y_index[train])
+                scores = _scores(model, [data[name][i] for i in test])
+                held_out[name][np.ix_(test, model.classes_)] = scores
+        self.score_scales_ = np.array([_rms(held_out[name]) for name in names])
+        grid = self._weight_grid(len(names)) / self.score_scales_[None, :]
+        accuracy = [np.mean(np.argmax(sum(w * held_out[n] for w, n in zip(weights, names)),
+                                      axis=1) == y_index) for weights in grid]
+        self.stream_weights_ = self._weight_grid(len(names))[int(np.argmax(accuracy))]
+        self.estimators_ = {name: clone(base).fit(data[name], classes[y_index])
+                            for name in names}
+        self.streams_, self.classes_ = names, classes
+        return self
+
+    def decision_function(self, X):
+        """Fused scores ``sum_s w_s z_s / r_s``, shape ``(n_videos, n_classes)``."""
+        check_is_fitted(self, "stream_weights_")
+        _, data = _validate_streams(X, streams=self.streams_)
+        return sum(w / r * _scores(self.estimators_[name], data[name])
+                   for w, r, name in zip(self.stream_weights_, self.score_scales_,
+                                         self.streams_))
+
+    def predict(self, X):
+        """Predicted labels."""
+        return self.classes_[np.argmax(self.decision_function(X), axis=1)]
