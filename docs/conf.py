@@ -14,15 +14,12 @@ version = release
 
 extensions = [
     "sphinx.ext.autodoc",
-    "sphinx.ext.autosummary",
     "sphinx.ext.mathjax",
     "sphinx.ext.viewcode",
     "numpydoc",
 ]
-autosummary_generate = True
 numpydoc_show_class_members = False
 numpydoc_class_members_toctree = False
-autodoc_mock_imports = []
 exclude_patterns = ["_build"]
 html_theme = "alabaster"
 nitpicky = False

@@ -28,3 +28,92 @@ def test_read_ts_names_file_and_line_of_a_bad_series(tmp_path):
     path.write_text("@problemName x\n@data\n")
     with pytest.raises(ValueError, match="no series after @data"):
         read_ts(path)
+
+
+from mkl_tp.datasets import match_ids, read_split  # noqa: E402
+
+
+def write(path, text):
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text)
+    return path
+
+
+@pytest.fixture
+def ucf(tmp_path):
+    folder = tmp_path / "ucfTrainTestlist"
+    write(folder / "classInd.txt", "1 ApplyEyeMakeup\n2 Archery\n")
+    write(folder / "trainlist01.txt",
+          "ApplyEyeMakeup/v_ApplyEyeMakeup_g08_c01.avi 1\nArchery/v_Archery_g08_c02.avi 2\n")
+    write(folder / "testlist01.txt",
+          "ApplyEyeMakeup/v_ApplyEyeMakeup_g01_c01.avi\nArchery/v_Archery_g01_c01.avi\n")
+    return folder
+
+
+def test_ucf101_split(ucf):
+    split = read_split(ucf, "ucf101", 1)
+    assert split.train_ids == ["ApplyEyeMakeup/v_ApplyEyeMakeup_g08_c01",
+                               "Archery/v_Archery_g08_c02"]
+    assert split.train_labels == ["ApplyEyeMakeup", "Archery"]
+    assert split.test_labels == ["ApplyEyeMakeup", "Archery"]
+    assert split.classes == ["ApplyEyeMakeup", "Archery"]
+
+
+def test_ucf101_errors_name_file_and_line(ucf):
+    write(ucf / "trainlist01.txt", "ApplyEyeMakeup/v_a.avi 1\nArchery/v_b.avi 7\n")
+    with pytest.raises(ValueError, match=r"trainlist01.txt, line 2: class index '7' is not in "
+                                         r"classInd.txt"):
+        read_split(ucf, "ucf101", 1)
+    write(ucf / "trainlist01.txt", "ApplyEyeMakeup/v_a.avi 1\n")
+    write(ucf / "testlist01.txt", "Bowling/v_Bowling_g01_c01.avi\n")
+    with pytest.raises(ValueError, match="testlist01.txt, line 1: label 'Bowling'"):
+        read_split(ucf, "ucf101", 1)
+    with pytest.raises(FileNotFoundError, match="trainlist02.txt"):
+        read_split(ucf, "ucf101", 2)
+
+
+@pytest.mark.parametrize("fmt", ["hmdb51", "jhmdb"])
+def test_hmdb_style_split(tmp_path, fmt):
+    write(tmp_path / "brush_hair_test_split1.txt", "a.avi 1\nb.avi 2\nc.avi 0\n")
+    write(tmp_path / "clap_test_split1.txt", "d.avi 2\ne.avi 1\n")
+    write(tmp_path / "clap_test_split2.txt", "d.avi 1\ne.avi 2\n")
+    split = read_split(tmp_path, fmt, 1)
+    assert split.train_ids == ["brush_hair/a", "clap/e"]
+    assert split.test_ids == ["brush_hair/b", "clap/d"]
+    assert split.train_labels == ["brush_hair", "clap"]
+    assert split.classes == ["brush_hair", "clap"]
+    write(tmp_path / "clap_test_split1.txt", "d.avi 3\n")
+    with pytest.raises(ValueError, match=r"clap_test_split1.txt, line 1: expected"):
+        read_split(tmp_path, fmt, 1)
+    with pytest.raises(FileNotFoundError, match="_test_split3.txt"):
+        read_split(tmp_path, fmt, 3)
+
+
+def test_csv_split_and_errors(tmp_path):
+    path = write(tmp_path / "split.csv",
+                 "video_id,label,subset\nx/a.mp4,run,train\nb,walk,train\nc,run,test\n"
+                 "d,walk,val\n")
+    split = read_split(path, "csv")
+    assert split.train_ids == ["x/a", "b"] and split.test_ids == ["c"]
+    assert split.classes == ["run", "walk"]
+    write(path, "video,label,subset\na,run,train\n")
+    with pytest.raises(ValueError, match=r"missing column\(s\) \['video_id'\]"):
+        read_split(path, "csv")
+    write(path, "video_id,label,subset\na,run,train\n")
+    with pytest.raises(ValueError, match="has no test videos"):
+        read_split(path, "csv")
+
+
+def test_unknown_format():
+    with pytest.raises(ValueError, match="unknown split format 'kinetics'"):
+        read_split(".", "kinetics")
+
+
+def test_match_ids_ignores_extensions_case_and_class_folders():
+    available = ["ApplyEyeMakeup/v_ApplyEyeMakeup_g01_c01", "April_09_brush_hair_u_nm_np1_ba_goo_0",
+                 "clap/x"]
+    wanted = ["applyeyemakeup/v_ApplyEyeMakeup_g01_c01.avi",
+              "brush_hair/April_09_brush_hair_u_nm_np1_ba_goo_0", "x.avi"]
+    assert match_ids(wanted, available) == available
+    with pytest.raises(ValueError, match=r"2 of 3 split videos are not in features.h5: a, b"):
+        match_ids(["a", "b", "x"], available, source="features.h5")
