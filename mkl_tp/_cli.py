@@ -6,9 +6,12 @@ import sys
 import warnings
 from pathlib import Path
 
+import numpy as np
+
 from . import __version__
 from .datasets import match_ids
-from .store import load_features, read_info, list_videos
+from .pyramid import node_descriptors_batch
+from .store import list_videos, load_features, read_info
 
 logger = logging.getLogger("mkl_tp")
 
@@ -86,11 +89,38 @@ def describe_features(paths):
     return described
 
 
-def load_stream(path, ids):
-    """Features of the given split ids from one file, matched extension-insensitively."""
+# Videos read from HDF5 at a time while compressing them to leaf descriptors.
+_LOAD_CHUNK = 256
+
+
+def load_stream(path, ids, levels):
+    """Features of the given split ids, compressed to the pyramid's leaf nodes.
+
+    Ids are matched extension-insensitively. Each video's ``(T, d)`` frames are replaced by
+    its ``2**(levels-1)`` finest node descriptors, read ``_LOAD_CHUNK`` videos at a time.
+    This is exact for every pyramid of at most ``levels`` levels: each node is the mean of
+    its two children, so the pyramid of the leaves equals the pyramid of the frames, and
+    the memory no longer grows with the number of frames.
+
+    Returns
+    -------
+    list of ndarray of shape (2**(levels-1), d), float32
+    """
     keys = match_ids(ids, list_videos(path), source=str(path))
-    _, arrays = load_features(path, keys)
-    return arrays
+    leaves = 2 ** (levels - 1)
+    compressed = []
+    for start in range(0, len(keys), _LOAD_CHUNK):
+        chunk = keys[start:start + _LOAD_CHUNK]
+        _, arrays = load_features(path, chunk)
+        for key, x in zip(chunk, arrays):
+            if x.ndim != 2 or x.shape[0] == 0 or not np.isfinite(x).all():
+                raise UserError(f"{path}: video {key!r} has unusable features "
+                                f"(shape {x.shape}; empty, wrong rank, NaN or inf)")
+        if len({x.shape[1] for x in arrays} | {c.shape[1] for c in compressed[:1]}) > 1:
+            raise UserError(f"{path}: videos have different feature dimensions")
+        descriptors = node_descriptors_batch(arrays, levels)[:, -leaves:]
+        compressed.extend(descriptors.astype(np.float32))
+    return compressed
 
 
 def versions():

@@ -22,7 +22,6 @@ from ._cli import (
     describe_features,
     file_digest,
     load_stream,
-    logger,
     run_cli,
     versions,
 )
@@ -179,6 +178,8 @@ def _fit_cell(config, column, level, data, args):
 
 def _load(args, described):
     split = read_split(args.splits, args.format, args.split)
+    # Streams may differ in frame counts for a video: pyramid nodes live in normalised time,
+    # so they stay aligned without resampling.
     unseen = sorted(set(split.test_labels) - set(split.train_labels))
     if unseen:
         raise UserError(f"test labels never seen in training: {unseen[:5]}")
@@ -187,15 +188,11 @@ def _load(args, described):
     for entry in described:
         for subset in ("train", "test"):
             ids = split.train_ids if subset == "train" else split.test_ids
-            data[subset][entry["stream"]] = load_stream(entry["path"], ids)
+            data[subset][entry["stream"]] = load_stream(entry["path"], ids, max(args.levels))
     streams = [d["stream"] for d in described]
     if len(streams) > 1:
         for subset in ("train", "test"):
             data[subset][args.fusion] = {s: data[subset][s] for s in streams}
-        lengths = [[x.shape[0] for x in data["train"][s]] for s in streams]
-        if any(len(set(t)) > 1 for t in zip(*lengths)):
-            logger.info("streams differ in frame counts for some videos; pyramid nodes live "
-                        "in normalised time, so they stay aligned")
     configs = streams + ([args.fusion] if len(streams) > 1 else [])
     return split, data, configs
 

@@ -19,7 +19,7 @@ from .fusion import LateFusionClassifier
 from .report import classification_metrics
 from .store import list_videos
 
-__all__ = ["main", "build_parser", "model_feature_dims"]
+__all__ = ["main", "build_parser", "model_feature_dims", "model_levels"]
 
 
 def build_parser():
@@ -55,6 +55,13 @@ def model_feature_dims(model):
     if isinstance(model, LateFusionClassifier):
         return {s: model.estimators_[s]._n_features[None] for s in model.streams_}
     return dict(model._n_features)
+
+
+def model_levels(model):
+    """Pyramid depth of a fitted model (the deepest of a late-fusion model's streams)."""
+    if isinstance(model, LateFusionClassifier):
+        return max(m.levels for m in model.estimators_.values())
+    return model.levels
 
 
 def _check_model(model, path):
@@ -103,7 +110,7 @@ def _main(argv):
         sources = {name: by_name[name] for name in expected}
     streams = {}
     for name, source in sources.items():
-        arrays = load_stream(source["path"], ids)
+        arrays = load_stream(source["path"], ids, model_levels(model))
         if arrays[0].shape[1] != dims[name]:
             raise UserError(f"{source['path']} has d={arrays[0].shape[1]} features but the "
                             f"model expects d={dims[name]} for stream {source['stream']!r}")
