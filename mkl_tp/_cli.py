@@ -6,8 +6,6 @@ import sys
 import warnings
 from pathlib import Path
 
-import numpy as np
-
 from . import __version__
 from .datasets import match_ids
 from .pyramid import node_descriptors_batch
@@ -24,21 +22,30 @@ class UserError(Exception):
 
 
 def run_cli(main, argv, prog):
-    """Run ``main(argv)``; user errors become one line on stderr and exit code 1."""
-    try:
-        return main(argv)
-    except (UserError, ValueError, FileNotFoundError, OSError) as exc:
-        print(f"{prog}: error: {exc}", file=sys.stderr)
-        return 1
-    except KeyboardInterrupt:
-        print(f"{prog}: interrupted; finished work is kept", file=sys.stderr)
-        return 130
+    """Run ``main(argv)``: warnings and user errors become one line each on stderr.
+
+    Returns the exit code: ``main``'s, 1 for a user error, 130 when interrupted.
+    """
+
+    def one_line(message, category, *args, **kwargs):
+        print(f"{prog}: warning: {message}", file=sys.stderr)
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("default")
+        warnings.showwarning = one_line
+        try:
+            return main(argv)
+        except (UserError, ValueError, FileNotFoundError, OSError) as exc:
+            print(f"{prog}: error: {exc}", file=sys.stderr)
+            return 1
+        except KeyboardInterrupt:
+            print(f"{prog}: interrupted; finished work is kept", file=sys.stderr)
+            return 130
 
 
 def configure_logging(quiet):
     logging.basicConfig(level=logging.WARNING if quiet else logging.INFO,
                         format="%(message)s", stream=sys.stderr)
-    logging.captureWarnings(True)
 
 
 def file_digest(path, chunk=1 << 24):
@@ -104,22 +111,19 @@ def load_stream(path, ids, levels):
 
     Returns
     -------
-    list of ndarray of shape (2**(levels-1), d), float32
+    list of ndarray of shape (2**(levels-1), d), float64
     """
     keys = match_ids(ids, list_videos(path), source=str(path))
     leaves = 2 ** (levels - 1)
     compressed = []
     for start in range(0, len(keys), _LOAD_CHUNK):
         chunk = keys[start:start + _LOAD_CHUNK]
-        _, arrays = load_features(path, chunk)
-        for key, x in zip(chunk, arrays):
-            if x.ndim != 2 or x.shape[0] == 0 or not np.isfinite(x).all():
-                raise UserError(f"{path}: video {key!r} has unusable features "
-                                f"(shape {x.shape}; empty, wrong rank, NaN or inf)")
-        if len({x.shape[1] for x in arrays} | {c.shape[1] for c in compressed[:1]}) > 1:
-            raise UserError(f"{path}: videos have different feature dimensions")
+        _, arrays = load_features(path, chunk)  # validates rank, NaN/inf, d within the chunk
+        if compressed and arrays[0].shape[1] != compressed[0].shape[1]:
+            raise UserError(f"{path}: video {chunk[0]!r} has d={arrays[0].shape[1]} but "
+                            f"{keys[0]!r} has d={compressed[0].shape[1]}")
         descriptors = node_descriptors_batch(arrays, levels)[:, -leaves:]
-        compressed.extend(descriptors.astype(np.float32))
+        compressed.extend(descriptors)
     return compressed
 
 

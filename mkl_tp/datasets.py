@@ -17,6 +17,7 @@ __all__ = [
     "match_ids",
     "load_basic_motions",
     "basic_motions_paths",
+    "write_basic_motions_cache",
     "read_ts",
 ]
 
@@ -274,6 +275,54 @@ def read_ts(path, prefix="seq"):
         raise ValueError(f"{path}: no series after @data")
     ids = [f"{prefix}{i:04d}" for i in range(len(sequences))]
     return Dataset(sequences, np.array(labels), ids)
+
+
+_BASIC_MOTIONS_STREAMS = {"accel": slice(0, 3), "gyro": slice(3, 6)}
+
+
+def basic_motions_paths():
+    """Paths of the bundled BasicMotions feature caches and split file.
+
+    Returns
+    -------
+    dict
+        ``"features"``: the HDF5 caches of the ``accel`` (3-D accelerometer) and ``gyro``
+        (3-D gyroscope) streams, in mkl_tp's cache format; ``"split"``: the CSV split
+        (``video_id,label,subset``) with the archive's own train/test split.
+    """
+    data = resources.files("mkl_tp") / "data"
+    return {"features": [str(data / f"basic_motions_{s}.h5") for s in _BASIC_MOTIONS_STREAMS],
+            "split": str(data / "basic_motions_split1.csv")}
+
+
+def write_basic_motions_cache(folder):
+    """Write BasicMotions as two feature caches and a CSV split (how the bundle is made).
+
+    Parameters
+    ----------
+    folder : str or path-like
+        Receives ``basic_motions_accel.h5``, ``basic_motions_gyro.h5`` and
+        ``basic_motions_split1.csv``.
+    """
+    from .store import FeatureWriter
+
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    train, test = load_basic_motions()
+    for stream, channels in _BASIC_MOTIONS_STREAMS.items():
+        info = {"stream": stream, "arch": "raw", "weights": "none",
+                "feature_dim": channels.stop - channels.start, "dtype": "float32",
+                "source": "UEA archive BasicMotions (aeon, BSD-3-Clause), 10 Hz smartwatch"}
+        with FeatureWriter(folder / f"basic_motions_{stream}.h5", info) as writer:
+            for subset in (train, test):
+                for video_id, x in zip(subset.ids, subset.X):
+                    writer.write(video_id, x[:, channels], fps=10.0,
+                                 source=f"BasicMotions_{video_id[:-4].upper()}.ts")
+    with open(folder / "basic_motions_split1.csv", "w", newline="", encoding="utf-8") as out:
+        writer = csv.writer(out)
+        writer.writerow(["video_id", "label", "subset"])
+        for name, subset in (("train", train), ("test", test)):
+            writer.writerows([i, label, name] for i, label in zip(subset.ids, subset.y))
 
 
 def load_basic_motions():

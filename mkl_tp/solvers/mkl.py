@@ -126,9 +126,13 @@ def _fit_cross(blocks, Y, C, beta, tol, max_iter, n_jobs, level):
     history, iteration, decrease, step = [objective], 1, np.inf, None
     while iteration < max_iter:
         gradient = cross_gradient(beta, node_products(blocks, duals.coef), gram)
-        if step is None:
-            spread = gradient.max() - gradient.min()
-            step = 0.5 / spread if spread > 0 else 1.0
+        spread = gradient.max() - gradient.min()
+        if spread <= 0:
+            # Equal partial derivatives: no feasible direction decreases J (stationary).
+            return MKLResult(beta, duals, normaliser, objective, history, iteration, 0.0, True)
+        # Past step * spread = 2 the projection already reaches any vertex; longer steps
+        # change nothing but the QP's conditioning.
+        step = 0.5 / spread if step is None else min(step, 2.0 / spread)
         accepted = None
         while step >= _MIN_STEP and iteration < max_iter:
             candidate = projection(beta - step * gradient)

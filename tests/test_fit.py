@@ -1,0 +1,222 @@
+"""python -m mkl_tp.fit and mkl_tp.predict end to end on small HDF5 caches."""
+
+import csv
+import json
+
+import h5py
+import joblib
+import numpy as np
+import pytest
+
+from mkl_tp import fit, predict
+
+CLASSES = ["Archery", "Bowling", "Diving"]
+
+
+def make_cache(folder, n_per_class=8, seed=0, stream="rgb", d=4, nan_video=None):
+    """A 'bring your own features' file: /videos/<Class>/<video> -> (T, d), no attrs.
+
+    The class shows in the second half of each video only.
+    """
+    rng = np.random.default_rng(seed)
+    path = folder / f"toy_{stream}.h5"
+    ids = []
+    with h5py.File(path, "w") as h5:
+        for c, name in enumerate(CLASSES):
+            for g in range(n_per_class):
+                vid = f"{name}/v_{name}_g{g:02d}_c01"
+                T = int(rng.integers(4, 30))
+                x = rng.normal(size=(T, d)).astype(np.float32)
+                x[T // 2:, c % d] += 0.8
+                if vid == nan_video:
+                    x[1, 0] = np.nan
+                h5.create_dataset(f"videos/{vid}", data=x)
+                ids.append((vid, name, g))
+    return path, ids
+
+
+def write_ucf_split(folder, ids):
+    folder.mkdir(exist_ok=True)
+    (folder / "classInd.txt").write_text(
+        "".join(f"{i + 1} {c}\n" for i, c in enumerate(CLASSES)))
+    train = [(v, n) for v, n, g in ids if g % 4 != 0]
+    test = [(v, n) for v, n, g in ids if g % 4 == 0]
+    (folder / "trainlist01.txt").write_text(
+        "".join(f"{v}.avi {CLASSES.index(n) + 1}\n" for v, n in train))
+    (folder / "testlist01.txt").write_text("".join(f"{v}.avi\n" for v, n in test))
+    return folder
+
+
+@pytest.fixture
+def toy(tmp_path):
+    rgb, ids = make_cache(tmp_path, stream="rgb", d=4, seed=0)
+    flow, _ = make_cache(tmp_path, stream="flow", d=3, seed=1)
+    splits = write_ucf_split(tmp_path / "splits", ids)
+    return tmp_path, rgb, flow, splits
+
+
+def run_fit(*argv):
+    return fit.main([str(a) for a in argv])
+
+
+def test_two_streams_end_to_end_and_predict_reproduces(toy, capsys):
+    tmp, rgb, flow, splits = toy
+    out = tmp / "run"
+    code = run_fit("--features", rgb, "--features", flow, "--splits", splits,
+                   "--format", "ucf101", "--levels", "1-2", "--out", out, "--quiet")
+    assert code == 0
+    captured = capsys.readouterr()
+    printed = captured.out
+    assert f"warning: {rgb}: no mkl_tp extractor attributes" in captured.err
+    assert "rgb" in printed and "flow" in printed and "joint" in printed
+    report = json.loads((out / "report.json").read_text())
+    cells = report["cells"]
+    assert set(cells) == {"1", "2"}
+    assert set(cells["2"]) == {"rgb", "flow", "joint"}
+    assert set(cells["2"]["joint"]) == {"uniform", "linear", "cross"}
+    model_cell = report["model"]
+    assert model_cell["level"] == 2 and model_cell["config"] == "joint"
+    assert sum(model_cell["stream_weights"].values()) == pytest.approx(1.0)
+    assert len(report["features"][0]["sha256"]) == 64
+    assert np.array(model_cell["confusion_matrix"]).sum() == report["split"]["n_test"]
+    for name in ("model.joblib", "beta.png", "confusion.png"):
+        assert (out / name).is_file()
+    model = joblib.load(out / "model.joblib")
+    assert model.streams_ == ["rgb", "flow"]
+
+    preds = tmp / "preds.csv"
+    code = predict.main([str(out / "model.joblib"), "--features", str(rgb), "--features",
+                         str(flow), "--splits", str(splits), "--format", "ucf101",
+                         "--out", str(preds), "--quiet"])
+    assert code == 0
+    rows = list(csv.DictReader(preds.open()))
+    accuracy = np.mean([r["prediction"] == r["label"] for r in rows])
+    assert accuracy == pytest.approx(model_cell["accuracy"])
+    assert f"accuracy {100 * accuracy:.2f}%" in capsys.readouterr().err
+
+
+def test_compressed_leaves_give_the_same_model_as_raw_frames(toy):
+    from mkl_tp import PyramidMKLClassifier, node_descriptors_batch
+    from mkl_tp._cli import load_stream
+
+    tmp, rgb, _, _ = toy
+    with h5py.File(rgb) as h5:
+        ids = [f"{c}/{v}" for c in CLASSES for v in h5["videos"][c]]
+        raw = [h5["videos"][i][()] for i in ids]
+    y = [i.split("/")[0] for i in ids]
+    leaves = load_stream(rgb, ids, levels=3)
+    assert all(x.shape == (4, 4) for x in leaves)
+    for levels in (1, 2, 3):
+        np.testing.assert_allclose(node_descriptors_batch(leaves, levels),
+                                   node_descriptors_batch(raw, levels), rtol=1e-12, atol=1e-12)
+    # Same kernels up to rounding; the solver stops at a relative gap of tol, so the two fits
+    # agree to that tolerance (libsvm's working sets react to 1e-16 differences).
+    a = PyramidMKLClassifier(levels=3, tol=1e-3).fit(raw, y)
+    b = PyramidMKLClassifier(levels=3, tol=1e-3).fit(leaves, y)
+    assert a.objective_ == pytest.approx(b.objective_, rel=1e-3)
+    np.testing.assert_allclose(a.beta_, b.beta_, atol=1e-3)
+    np.testing.assert_array_equal(a.predict(raw), b.predict(leaves))
+
+
+def test_interrupted_sweep_keeps_finished_cells(toy, monkeypatch):
+    tmp, rgb, _, splits = toy
+    out = tmp / "run"
+    args = ["--features", rgb, "--splits", splits, "--levels", "1-2", "--out", out, "--quiet"]
+    real_fit_cell, calls = fit._fit_cell, []
+
+    def interrupted(config, column, level, data, args):
+        if len(calls) == 4:
+            raise KeyboardInterrupt
+        calls.append((level, config, column))
+        return real_fit_cell(config, column, level, data, args)
+
+    monkeypatch.setattr(fit, "_fit_cell", interrupted)
+    assert run_fit(*args) == 130
+    kept = json.loads((out / "report.json").read_text())["cells"]
+    assert sum(len(row["rgb"]) for row in kept.values()) == 4
+
+    calls.clear()
+    monkeypatch.setattr(fit, "_fit_cell", lambda *a: (calls.append(a[:3]), real_fit_cell(*a))[1])
+    assert run_fit(*args) == 0
+    # 6 cells in all: 4 kept, 2 left (the saved model's cell is always refitted)
+    assert len(calls) == 2
+    report = json.loads((out / "report.json").read_text())
+    assert sum(len(row["rgb"]) for row in report["cells"].values()) == 6
+
+
+def test_late_fusion_and_csv_split(tmp_path):
+    rgb, ids = make_cache(tmp_path, stream="rgb")
+    flow, _ = make_cache(tmp_path, stream="flow", d=3, seed=2)
+    split = tmp_path / "split.csv"
+    split.write_text("video_id,label,subset\n" + "".join(
+        f"{v}.mp4,{n},{'test' if g % 4 == 0 else 'train'}\n" for v, n, g in ids))
+    out = tmp_path / "late"
+    code = run_fit("--features", rgb, "--features", flow, "--splits", split, "--format",
+                   "csv", "--fusion", "late", "--levels", "2", "--out", out, "--quiet")
+    assert code == 0
+    report = json.loads((out / "report.json").read_text())
+    assert report["model"]["config"] == "late"
+    assert sum(report["model"]["stream_weights"].values()) == pytest.approx(1.0)
+
+
+def test_C_auto_picks_from_the_grid(toy):
+    tmp, rgb, _, splits = toy
+    assert run_fit("--features", rgb, "--splits", splits, "--levels", "1", "--C", "auto",
+                   "--out", tmp / "auto", "--quiet") == 0
+    report = json.loads((tmp / "auto" / "report.json").read_text())
+    assert report["model"]["C"] in fit.C_GRID
+
+
+def test_user_errors_exit_1_with_one_line(toy, capsys):
+    tmp, rgb, flow, splits = toy
+    assert run_fit("--features", tmp / "nope.h5", "--splits", splits) == 1
+    assert "feature file not found" in capsys.readouterr().err
+    assert run_fit("--features", rgb) == 1
+    assert "--features needs --splits" in capsys.readouterr().err
+    assert run_fit("--features", rgb, "--splits", tmp / "missing") == 1
+    assert "split folder not found" in capsys.readouterr().err
+    (splits / "testlist01.txt").write_text("Curling/v_Curling_g01_c01.avi\n")
+    assert run_fit("--features", rgb, "--splits", splits) == 1
+    errors = [line for line in capsys.readouterr().err.splitlines() if ": error:" in line]
+    assert len(errors) == 1 and "label 'Curling'" in errors[0]
+    (splits / "testlist01.txt").write_text("Archery/v_Archery_g99_c01.avi\n")
+    assert run_fit("--features", rgb, "--splits", splits) == 1
+    assert "1 of 1 split videos are not in" in capsys.readouterr().err
+
+
+def test_usage_errors_exit_2(toy, capsys):
+    tmp, rgb, _, splits = toy
+    with pytest.raises(SystemExit) as exit_info:
+        run_fit("--features", rgb, "--splits", splits, "--format", "kinetics")
+    assert exit_info.value.code == 2
+    with pytest.raises(SystemExit) as exit_info:
+        run_fit("--levels", "0-3")
+    assert exit_info.value.code == 2
+
+
+def test_nan_features_name_the_video(tmp_path, capsys):
+    rgb, ids = make_cache(tmp_path, nan_video="Bowling/v_Bowling_g03_c01")
+    splits = write_ucf_split(tmp_path / "splits", ids)
+    assert run_fit("--features", rgb, "--splits", splits, "--out", tmp_path / "o") == 1
+    err = capsys.readouterr().err
+    assert "error:" in err and "'Bowling/v_Bowling_g03_c01'" in err and "NaN" in err
+
+
+def test_predict_checks_the_feature_dimension(toy, capsys):
+    tmp, rgb, flow, splits = toy
+    assert run_fit("--features", rgb, "--splits", splits, "--levels", "1",
+                   "--out", tmp / "one", "--quiet") == 0
+    code = predict.main([str(tmp / "one" / "model.joblib"), "--features", str(flow)])
+    assert code == 1
+    assert "has d=3 features but the model expects d=4" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_default_run_on_the_bundled_data(tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    assert fit.main([]) == 0
+    printed = capsys.readouterr().out
+    assert "accel" in printed and "gyro" in printed
+    report = json.loads((tmp_path / "runs" / "basic_motions" / "report.json").read_text())
+    assert set(report["cells"]) == {"1", "2", "3", "4"}
+    assert report["model"]["accuracy"] > 0.7
