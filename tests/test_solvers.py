@@ -99,9 +99,11 @@ def sort_based_projection(v):
 
 
 @pytest.mark.parametrize("seed", range(5))
-def test_simplex_projection_matches_sort_based_reference(seed):
-    v = np.random.default_rng(seed).normal(size=7) * 2
-    np.testing.assert_allclose(SimplexProjection(7)(v), sort_based_projection(v), atol=1e-7)
+@pytest.mark.parametrize("scale", [2.0, 1e5])
+def test_simplex_projection_matches_sort_based_reference(seed, scale):
+    # scale 1e5: the size of target a long gradient step produced on real data
+    v = np.random.default_rng(seed).normal(size=15) * scale
+    np.testing.assert_allclose(SimplexProjection(15)(v), sort_based_projection(v), atol=1e-7)
 
 
 @pytest.mark.parametrize("seed", [0, 1])
