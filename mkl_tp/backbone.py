@@ -1,0 +1,279 @@
+"""Frozen ResNet feature extractors for the appearance (RGB) and motion (flow) streams.
+
+The classifier is removed: a network maps a batch of frames to its global-pooled
+feature (2048-d for ResNet-50/101/152, 512-d for ResNet-18/34). The motion network
+takes 20 channels (10 stacked x/y flows); its first convolution is initialised by
+cross-modality transfer: the RGB filters averaged over their 3 input channels and
+replicated over the 20 (Wang et al., "Temporal Segment Networks", 2016, Sec. 3.2).
+
+Weights come from torchvision's ImageNet release (through torchvision's own cache,
+``$TORCH_HOME/hub/checkpoints``), from a local checkpoint, or from a seeded random
+initialisation for tests. Every network is identified by a SHA-256 digest of its
+final weights, stored with the features.
+"""
+
+import hashlib
+import logging
+import os
+import urllib.error
+from dataclasses import dataclass
+
+import torch
+import torchvision
+
+logger = logging.getLogger(__name__)
+
+FEATURE_DIMS = {"resnet18": 512, "resnet34": 512, "resnet50": 2048, "resnet101": 2048, "resnet152": 2048}
+#: ImageNet statistics (torchvision's), for RGB inputs scaled to [0, 1].
+RGB_MEAN, RGB_STD = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)
+#: Flow inputs in [0, 1] have zero motion at 0.5; the scale is the mean ImageNet std,
+#: so the cross-modality filters see inputs of the magnitude they were trained on.
+FLOW_MEAN, FLOW_STD = 0.5, 0.226
+
+__all__ = [
+    "Backbone",
+    "FEATURE_DIMS",
+    "WeightsError",
+    "build_backbone",
+    "cross_modality_weight",
+    "resolve_device",
+    "state_dict_digest",
+]
+
+
+class WeightsError(ValueError):
+    """Weights that cannot be found, loaded or matched to the network."""
+
+
+def cross_modality_weight(weight, in_channels):
+    """Average a first-layer filter bank over its input channels and replicate it.
+
+    Parameters
+    ----------
+    weight : Tensor, shape (out, 3, kh, kw)
+    in_channels : int
+
+    Returns
+    -------
+    Tensor, shape (out, in_channels, kh, kw)
+        Every input channel holds the mean of the RGB filters.
+    """
+    return weight.mean(dim=1, keepdim=True).repeat(1, in_channels, 1, 1).contiguous()
+
+
+def state_dict_digest(state_dict):
+    """SHA-256 over the names, dtypes, shapes and bytes of a state dict, sorted by name.
+
+    Parameters
+    ----------
+    state_dict : dict of str to Tensor
+
+    Returns
+    -------
+    str
+        Hex digest; equal digests mean bit-identical weights.
+    """
+    digest = hashlib.sha256()
+    for name in sorted(state_dict):
+        tensor = state_dict[name].detach().cpu().contiguous()
+        digest.update(f"{name}|{tensor.dtype}|{tuple(tensor.shape)}|".encode())
+        digest.update(tensor.reshape(-1).view(torch.uint8).numpy().tobytes())
+    return digest.hexdigest()
+
+
+def resolve_device(spec="auto"):
+    """Turn ``auto`` / ``cpu`` / ``cuda`` / ``cuda:N`` into a torch device.
+
+    ``auto`` picks CUDA when available, on device ``$LOCAL_RANK`` under torchrun.
+
+    Raises
+    ------
+    ValueError
+        CUDA requested but not available, or an unknown name.
+    """
+    if spec == "auto":
+        if not torch.cuda.is_available():
+            return torch.device("cpu")
+        spec = f"cuda:{int(os.environ.get('LOCAL_RANK', 0)) % torch.cuda.device_count()}"
+    try:
+        device = torch.device(spec)
+    except RuntimeError:
+        raise ValueError(f"unknown device {spec!r}; use auto, cpu, cuda or cuda:N") from None
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise ValueError(f"device {spec!r} requested but CUDA is not available")
+    return device
+
+
+def _imagenet_state_dict(arch, weights, progress):
+    enum = torchvision.models.get_model_weights(arch)
+    try:
+        entry = enum.DEFAULT if weights == "imagenet" else enum[weights.upper()]
+    except KeyError:
+        names = ", ".join(e.name for e in enum)
+        raise WeightsError(f"{arch} has no torchvision weights {weights!r}; available: {names}") from None
+    cached = os.path.join(torch.hub.get_dir(), "checkpoints", os.path.basename(entry.url))
+    try:
+        return torch.hub.load_state_dict_from_url(entry.url, progress=progress, check_hash=True), str(entry)
+    except (urllib.error.URLError, OSError, RuntimeError) as exc:
+        raise WeightsError(
+            f"ImageNet weights for {arch} ({entry}) are not in torchvision's cache ({cached}) and "
+            f"could not be downloaded ({exc}); download {entry.url} to that file, "
+            "or pass --weights PATH to a local checkpoint"
+        ) from None
+
+
+def _checkpoint_state_dict(path):
+    if not os.path.isfile(path):
+        raise WeightsError(f"weights file {path} does not exist")
+    try:
+        loaded = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:
+        raise WeightsError(f"cannot load weights from {path}: {exc}") from None
+    for key in ("state_dict", "model"):
+        if isinstance(loaded, dict) and isinstance(loaded.get(key), dict):
+            loaded = loaded[key]
+    if not isinstance(loaded, dict) or not all(torch.is_tensor(v) for v in loaded.values()):
+        raise WeightsError(f"{path} does not hold a state dict of tensors")
+    return {k.removeprefix("module."): v for k, v in loaded.items()}
+
+
+def _random_state_dict(arch, seed):
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        return getattr(torchvision.models, arch)(weights=None).state_dict()
+
+
+def _mismatch(state, expected):
+    """Describe how a state dict differs from a network's (empty when it fits)."""
+    missing = sorted(set(expected) - set(state))
+    unexpected = sorted(set(state) - set(expected))
+    shapes = [f"{k} {tuple(state[k].shape)} != {tuple(expected[k].shape)}"
+              for k in expected if k in state and state[k].shape != expected[k].shape]
+    parts = [f"{len(items)} {what} ({', '.join(items[:3])}{', ...' if len(items) > 3 else ''})"
+             for what, items in (("missing keys", missing), ("unexpected keys", unexpected),
+                                 ("shape mismatches", shapes)) if items]
+    return "; ".join(parts)
+
+
+@dataclass
+class Backbone:
+    """A frozen feature network and the facts stored with its features.
+
+    Attributes
+    ----------
+    model : torch.nn.Module
+        Classifier removed, in eval mode, on ``device``.
+    arch : str
+    weights : str
+        ``ResNet101_Weights.IMAGENET1K_V2``, ``random(seed=0)`` or the checkpoint path.
+    digest : str
+        :func:`state_dict_digest` of the network's weights.
+    in_channels, feature_dim : int
+    device : torch.device
+    """
+
+    model: torch.nn.Module
+    arch: str
+    weights: str
+    digest: str
+    in_channels: int
+    feature_dim: int
+    device: torch.device
+
+    def __call__(self, batch):
+        """Features of a batch of uint8 inputs.
+
+        Parameters
+        ----------
+        batch : Tensor of uint8, shape (n, C, H, W)
+            RGB frames or flow stacks in 0..255.
+
+        Returns
+        -------
+        ndarray of float32, shape (n, feature_dim)
+        """
+        if self.in_channels == 3:
+            mean, std = RGB_MEAN, RGB_STD
+        else:
+            mean, std = (FLOW_MEAN,) * self.in_channels, (FLOW_STD,) * self.in_channels
+        cuda = self.device.type == "cuda"
+        with torch.inference_mode():
+            x = batch.to(self.device, non_blocking=cuda).float().div_(255.0)
+            x = torchvision.transforms.functional.normalize(x, mean, std, inplace=True)
+            x = x.contiguous(memory_format=torch.channels_last)
+            if cuda:
+                amp = torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+                with torch.autocast("cuda", dtype=amp):
+                    out = self.model(x)
+            else:
+                out = self.model(x)
+            return out.float().cpu().numpy()
+
+
+def build_backbone(arch="resnet101", weights="imagenet", *, in_channels=3, seed=0, device="cpu",
+                   progress=False):
+    """Build a frozen ResNet feature extractor.
+
+    Parameters
+    ----------
+    arch : {"resnet18", "resnet34", "resnet50", "resnet101", "resnet152"}
+    weights : str
+        ``"imagenet"`` (torchvision's default ImageNet weights for ``arch``), a
+        torchvision weights name such as ``"IMAGENET1K_V1"``, ``"random"``, or the
+        path of a checkpoint (a state dict, possibly under ``"state_dict"`` or
+        ``"model"``; ``module.`` prefixes and the ``fc`` layer are ignored).
+    in_channels : int, default 3
+        20 for the motion network. A 3-channel source (ImageNet, random, an RGB
+        checkpoint) gets the cross-modality first layer; a checkpoint whose first
+        layer already has ``in_channels`` is loaded as it is.
+    seed : int, default 0
+        For ``weights="random"``.
+    device : str or torch.device
+    progress : bool
+        Show torchvision's download bar.
+
+    Returns
+    -------
+    Backbone
+
+    Raises
+    ------
+    WeightsError
+        Unknown arch, weights not available offline (one message saying how to
+        provide them), or a checkpoint that does not fit the network.
+    """
+    if arch not in FEATURE_DIMS:
+        raise WeightsError(f"unknown arch {arch!r}; choose one of {', '.join(FEATURE_DIMS)}")
+    if weights == "random":
+        state, source = _random_state_dict(arch, seed), f"random(seed={seed})"
+    elif weights == "imagenet" or weights.upper().startswith("IMAGENET1K_"):
+        state, source = _imagenet_state_dict(arch, weights, progress)
+    else:
+        state, source = _checkpoint_state_dict(weights), os.path.abspath(weights)
+    state = {k: v for k, v in state.items() if not k.startswith("fc.")}
+    conv = state.get("conv1.weight")
+    if conv is None:
+        raise WeightsError(f"{source} has no conv1.weight: not a torchvision ResNet state dict")
+    if conv.shape[1] != in_channels:
+        if conv.shape[1] != 3:
+            raise WeightsError(
+                f"{source}: first layer has {conv.shape[1]} input channels; "
+                f"expected {in_channels} (or 3, for cross-modality initialisation)"
+            )
+        state["conv1.weight"] = cross_modality_weight(conv, in_channels)
+    state = {k: v.float() if v.is_floating_point() else v for k, v in state.items()}
+    with torch.device("meta"):  # a skeleton: no random initialisation, the weights are loaded next
+        model = getattr(torchvision.models, arch)(weights=None)
+        model.conv1 = torch.nn.Conv2d(in_channels, 64, kernel_size=7, stride=2, padding=3, bias=False)
+    model.fc = torch.nn.Identity()
+    mismatch = _mismatch(state, model.state_dict())
+    if mismatch:
+        raise WeightsError(f"{source} does not fit {arch}: {mismatch}")
+    model.load_state_dict(state, strict=True, assign=True)
+    model.eval().requires_grad_(False)
+    digest = state_dict_digest(model.state_dict())
+    model = model.to(device=resolve_device(device) if isinstance(device, str) else device,
+                     memory_format=torch.channels_last)
+    dev = next(model.parameters()).device
+    logger.info("%s %s-channel weights %s digest %s on %s", arch, in_channels, source, digest[:12], dev)
+    return Backbone(model, arch, source, digest, in_channels, FEATURE_DIMS[arch], dev)

@@ -1,0 +1,233 @@
+"""Tests for mkl_tp.video: finding, decoding, resizing, optical flow, flow stacks."""
+
+import os
+
+import cv2
+import numpy as np
+import pytest
+import torch
+import torchvision.transforms.functional as TF
+
+from _videos import make_tree, moving_pattern, write_frame_folder, write_garbage, write_truncated, write_video
+from mkl_tp.video import (
+    NetworkInputs,
+    OpticalFlow,
+    VideoError,
+    VideoFrames,
+    center_crop,
+    find_videos,
+    flow_stack_indices,
+    flow_to_uint8,
+    read_list,
+    resize_short_side,
+    select_listed,
+)
+
+
+@pytest.fixture(scope="module")
+def tree(tmp_path_factory):
+    root = tmp_path_factory.mktemp("videos")
+    good, bad = make_tree(root)
+    return root, good, bad
+
+
+# -- finding --------------------------------------------------------------------------
+def test_find_videos_gives_relative_ids_without_extension(tree):
+    root, good, bad = tree
+    (root / "walk" / "notes.txt").write_text("not a video")
+    videos = find_videos(root)
+    assert list(videos) == sorted(set(good) | set(bad))
+    assert videos["walk/v_walk_g02_c01"] == os.path.join(root, "walk", "v_walk_g02_c01.avi")
+    assert videos["frames/run_1"] == os.path.join(root, "frames", "run_1")
+
+
+def test_find_videos_refuses_ambiguous_ids(tmp_path):
+    write_garbage(tmp_path / "a.avi")
+    write_garbage(tmp_path / "a.mp4")
+    with pytest.raises(ValueError, match=r"a\.avi and .*a\.mp4 both give video id 'a'"):
+        find_videos(tmp_path)
+    os.unlink(tmp_path / "a.mp4")
+    (tmp_path / "a").mkdir()
+    write_garbage(tmp_path / "a" / "b.avi")
+    with pytest.raises(ValueError, match=r"video id 'a' \(.*a\.avi\) is also the folder of 'a/b'"):
+        find_videos(tmp_path)
+    with pytest.raises(FileNotFoundError, match="source folder .*nowhere does not exist"):
+        find_videos(tmp_path / "nowhere")
+
+
+def test_list_files_select_videos(tree, tmp_path):
+    root, good, _ = tree
+    listing = tmp_path / "trainlist01.txt"
+    listing.write_text(
+        "# UCF-101 style: path with extension, then a label\n"
+        "walk/v_walk_g01_c01.avi 1\n"
+        "\n"
+        "./jump/single 2\n"
+        "jump/not_there.avi 2\n"
+        "walk/v_walk_g01_c01.mp4 1\n"
+    )
+    assert read_list(listing) == ["walk/v_walk_g01_c01", "jump/single", "jump/not_there"]
+    selected, missing = select_listed(find_videos(root), listing)
+    assert list(selected) == ["walk/v_walk_g01_c01", "jump/single"]
+    assert missing == ["jump/not_there"]
+    listing.write_text("ok.avi\n../outside.avi\n")
+    with pytest.raises(ValueError, match=r"trainlist01\.txt:2: '\.\./outside\.avi' is not a path relative"):
+        read_list(listing)
+
+
+# -- decoding -------------------------------------------------------------------------
+@pytest.mark.parametrize("ext, size, n_frames", [(".mp4", (48, 64), 9), (".avi", (64, 48), 4),
+                                                 (".mkv", (36, 80), 13), (".webm", (32, 32), 3),
+                                                 (".mp4", (48, 64), 1)])
+def test_every_frame_is_decoded_in_rgb(tmp_path, ext, size, n_frames):
+    path = write_video(tmp_path / f"v{ext}", n_frames, size=size)
+    frames = VideoFrames(path)
+    decoded = list(frames)
+    assert len(decoded) == n_frames and frames.fps == 25.0
+    assert all(f.shape == size + (3,) and f.dtype == np.uint8 for f in decoded)
+    for t in (0, n_frames - 1):  # lossy codecs: close to what was written, colours in RGB order
+        error = np.abs(decoded[t].astype(int) - moving_pattern(t, *size).astype(int)).mean()
+        assert error < 12, (t, error)
+
+
+def test_frame_folders_are_read_in_natural_order(tmp_path):
+    folder = write_frame_folder(tmp_path / "clip", 12)
+    frames = VideoFrames(folder)
+    decoded = list(frames)
+    assert len(decoded) == 12 and np.isnan(frames.fps)
+    for t, frame in enumerate(decoded):  # img_10 comes after img_9, not after img_1
+        np.testing.assert_array_equal(frame, moving_pattern(t, 40, 56))
+
+
+def test_unreadable_image_is_named(tmp_path):
+    folder = write_frame_folder(tmp_path / "clip", 3)
+    (tmp_path / "clip" / "img_2.png").write_bytes(b"not a png")
+    with pytest.raises(VideoError, match=r"cannot read image .*clip/img_2\.png"):
+        list(VideoFrames(folder))
+
+
+@pytest.mark.parametrize(
+    "make, message",
+    [
+        (lambda d: write_garbage(d / "garbage.avi"), r"cannot open video .*garbage\.avi: .*Invalid data"),
+        (lambda d: write_truncated(d / "cut.mp4"), r"cut\.mp4 has no video stream \(truncated, or not a video\?\)"),
+        (lambda d: write_video(d / "empty.avi", 0), r"empty\.avi: no frames could be decoded"),
+        (lambda d: str((d / "zero.mp4").write_bytes(b"") or d / "zero.mp4"), r"cannot open video .*zero\.mp4"),
+        (lambda d: str(d / "missing.mp4"), r"cannot open video .*missing\.mp4: .*No such file"),
+        (lambda d: str((d / "no_images").mkdir() or d / "no_images"), r"no_images: no frames could be decoded"),
+    ],
+)
+def test_bad_videos_raise_an_error_naming_the_file(tmp_path, make, message):
+    with pytest.raises(VideoError, match=message):
+        list(VideoFrames(make(tmp_path)))
+
+
+# -- geometry -------------------------------------------------------------------------
+@pytest.mark.parametrize("shape, expected", [((48, 64), (64, 85)), ((64, 48), (85, 64)), ((64, 64), (64, 64)),
+                                             ((240, 320), (64, 85))])
+def test_resize_short_side(shape, expected):
+    frame = np.random.default_rng(0).integers(0, 256, shape + (3,), dtype=np.uint8)
+    out = resize_short_side(frame, 64)
+    assert out.shape == expected + (3,) and out.dtype == np.uint8
+    if shape == expected:
+        assert out is frame
+
+
+def test_resize_to_a_fixed_size():
+    out = resize_short_side(np.zeros((30, 40), np.uint8), 64, size=(70, 50))
+    assert out.shape == (50, 70)
+
+
+@pytest.mark.parametrize("shape", [(64, 85), (85, 64), (57, 57), (60, 91)])
+def test_center_crop_matches_torchvision(shape):
+    image = np.random.default_rng(1).integers(0, 256, shape + (3,), dtype=np.uint8)
+    expected = TF.center_crop(torch.from_numpy(image).permute(2, 0, 1), [56, 56]).permute(1, 2, 0).numpy()
+    np.testing.assert_array_equal(center_crop(image, 56), expected)
+    assert center_crop(image, 0) is image
+
+
+def test_center_crop_too_large():
+    with pytest.raises(ValueError, match="cannot crop 56x56 from an image of 40x80"):
+        center_crop(np.zeros((40, 80, 3), np.uint8), 56)
+
+
+# -- optical flow ---------------------------------------------------------------------
+def test_flow_quantisation():
+    flow = np.array([-30.0, -20.0, -10.0, 0.0, 10.0, 20.0, 25.0], np.float32)
+    np.testing.assert_array_equal(flow_to_uint8(flow, 20.0), [0, 0, 64, 128, 191, 255, 255])
+    np.testing.assert_array_equal(flow_to_uint8(np.array([1.0]), 1.0), [255])
+
+
+@pytest.mark.parametrize("method", ["dis", "farneback", "tvl1"])
+def test_flow_methods_recover_a_translation(method):
+    rng = np.random.default_rng(0)
+    texture = cv2.GaussianBlur(rng.integers(0, 256, (80, 100), dtype=np.uint8), (0, 0), 2.0)
+    prev, nxt = texture[10:70, 10:90], texture[10:70, 7:87]  # content moves 3 px right
+    flow = OpticalFlow(method)(np.ascontiguousarray(prev), np.ascontiguousarray(nxt))
+    assert flow.shape == (60, 80, 2) and flow.dtype == np.float32
+    inner = flow[15:-15, 15:-15]
+    assert abs(np.median(inner[..., 0]) - 3.0) < 0.5 and abs(np.median(inner[..., 1])) < 0.5
+
+
+def test_unknown_flow_method():
+    with pytest.raises(ValueError, match="unknown flow method 'raft'; choose one of dis, farneback, tvl1"):
+        OpticalFlow("raft")
+
+
+def test_flow_stack_indices_pad_at_the_end():
+    np.testing.assert_array_equal(flow_stack_indices(4, 3), [[0, 1, 2], [1, 2, 2], [2, 2, 2], [2, 2, 2]])
+    idx = flow_stack_indices(25)
+    assert idx.shape == (25, 10) and idx[0].tolist() == list(range(10)) and idx[-1].tolist() == [23] * 10
+    with pytest.raises(ValueError, match="needs 2 frames"):
+        flow_stack_indices(1)
+
+
+def _reference_inputs(path, short_side=64, crop=56, bound=20.0):
+    """RGB crops and flow stacks built frame by frame from the public pieces."""
+    frames = list(VideoFrames(path))
+    h, w = frames[0].shape[:2]
+    size = (round(w * short_side / h), short_side) if h <= w else (short_side, round(h * short_side / w))
+    frames = [resize_short_side(f, short_side, size) for f in frames]
+    rgb = [center_crop(f, crop).transpose(2, 0, 1) for f in frames]
+    grey = [cv2.cvtColor(f, cv2.COLOR_RGB2GRAY) for f in frames]
+    solver = OpticalFlow("dis")
+    flows = [flow_to_uint8(center_crop(solver(a, b), crop), bound).transpose(2, 0, 1) for a, b in zip(grey, grey[1:])]
+    if len(frames) == 1:
+        return rgb, [np.full((20, crop, crop), 128, np.uint8)]
+    stacks = [np.concatenate([flows[j] for j in row]) for row in flow_stack_indices(len(frames))]
+    return rgb, stacks
+
+
+@pytest.mark.parametrize("n_frames", [1, 2, 5, 11, 23])
+def test_network_inputs_one_per_frame_per_stream(tmp_path, n_frames):
+    path = write_video(tmp_path / "v.mp4", n_frames, size=(48, 64))
+    inputs = NetworkInputs(path, ("rgb", "flow"), short_side=64, crop=56)
+    produced = list(inputs)
+    rgb = [a for s, a in produced if s == "rgb"]
+    flow = [a for s, a in produced if s == "flow"]
+    assert len(rgb) == len(flow) == inputs.n_frames == n_frames and inputs.fps == 25.0
+    assert rgb[0].shape == (3, 56, 56) and flow[0].shape == (20, 56, 56) and flow[0].dtype == np.uint8
+    ref_rgb, ref_flow = _reference_inputs(path)
+    for got, want in zip(rgb, ref_rgb):
+        np.testing.assert_array_equal(got, want)
+    for got, want in zip(flow, ref_flow):
+        np.testing.assert_array_equal(got, want)
+    assert set(inputs.timings) == {"decode", "flow", "resize"}
+
+
+def test_network_inputs_see_motion(tmp_path):
+    path = write_video(tmp_path / "v.mp4", 6, size=(64, 64), step=3)
+    stacks = [a for s, a in NetworkInputs(path, ("flow",), short_side=64, crop=0) if s == "flow"]
+    assert len(stacks) == 6 and stacks[0].shape == (20, 64, 64)
+    pixels = (stacks[0][:2].astype(float) - 128) * 40 / 255  # the first flow, back in pixels
+    square = pixels[:, 21 + 6 : 21 + 10, 4 + 6 : 4 + 10]  # the square moves 3 px right
+    assert abs(np.median(square[0]) - 3) < 1 and abs(np.median(square[1])) < 0.5
+    still = pixels[:, 52:, 40:]  # a corner far from the square
+    assert np.abs(still).max() < 0.5
+
+
+def test_network_inputs_check_their_options(tmp_path):
+    with pytest.raises(ValueError, match="crop 300 is larger than the short side 256"):
+        NetworkInputs("v.mp4", ("rgb",), crop=300)
+    with pytest.raises(ValueError, match="streams must be 'rgb' and/or 'flow'"):
+        NetworkInputs("v.mp4", ("audio",))
