@@ -117,3 +117,25 @@ def test_match_ids_ignores_extensions_case_and_class_folders():
     assert match_ids(wanted, available) == available
     with pytest.raises(ValueError, match=r"2 of 3 split videos are not in features.h5: a, b"):
         match_ids(["a", "b", "x"], available, source="features.h5")
+
+
+def test_shipped_caches_equal_a_fresh_build_from_the_ts_files(tmp_path):
+    from mkl_tp.datasets import basic_motions_paths, write_basic_motions_cache
+    from mkl_tp.store import list_videos, load_features, read_info
+
+    write_basic_motions_cache(tmp_path)
+    shipped = basic_motions_paths()
+    for path in shipped["features"]:
+        fresh = tmp_path / path.rsplit("/", 1)[-1]
+        ids, arrays = load_features(path)
+        fresh_ids, fresh_arrays = load_features(fresh)
+        assert ids == fresh_ids and len(ids) == 80
+        for a, b in zip(arrays, fresh_arrays):
+            np.testing.assert_array_equal(a, b)
+        assert read_info(path)["stream"] in ("accel", "gyro")
+        assert list_videos(path)[0] == "test0000"
+    assert (tmp_path / "basic_motions_split1.csv").read_text() == \
+        open(shipped["split"], encoding="utf-8").read()
+    train, _ = load_basic_motions()
+    _, accel = load_features(shipped["features"][0], ["train0003"])
+    np.testing.assert_allclose(accel[0], train.X[3][:, :3], rtol=1e-6)
