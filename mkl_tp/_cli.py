@@ -7,7 +7,7 @@ import warnings
 from pathlib import Path
 
 from . import __version__
-from .datasets import match_ids
+from .datasets import SPLIT_FORMATS, match_ids
 from .pyramid import node_descriptors_batch
 from .store import list_videos, load_features, read_info
 
@@ -41,6 +41,13 @@ def run_cli(main, argv, prog):
         except KeyboardInterrupt:
             print(f"{prog}: interrupted; finished work is kept", file=sys.stderr)
             return 130
+
+
+def add_split_format_arguments(group):
+    """``--format`` and ``--split``, shared by fit and predict."""
+    group.add_argument("--format", choices=SPLIT_FORMATS, default="ucf101",
+                       help="split file format (default: %(default)s)")
+    group.add_argument("--split", type=int, default=1, help="split number (default: 1)")
 
 
 def configure_logging(quiet):

@@ -18,6 +18,7 @@ from tqdm import tqdm
 from . import __version__
 from ._cli import (
     UserError,
+    add_split_format_arguments,
     configure_logging,
     describe_features,
     file_digest,
@@ -25,7 +26,7 @@ from ._cli import (
     run_cli,
     versions,
 )
-from .datasets import SPLIT_FORMATS, basic_motions_paths, read_split
+from .datasets import basic_motions_paths, read_split
 from .estimator import PyramidMKLClassifier
 from .fusion import LateFusionClassifier
 from .report import (
@@ -86,9 +87,7 @@ def build_parser():
                       "streams (e.g. _rgb.h5 and _flow.h5)")
     data.add_argument("--splits", metavar="PATH",
                       help="folder of split files (or the CSV file for --format csv)")
-    data.add_argument("--format", choices=SPLIT_FORMATS, default="ucf101",
-                      help="split file format (default: %(default)s)")
-    data.add_argument("--split", type=int, default=1, help="split number (default: 1)")
+    add_split_format_arguments(data)
     model = parser.add_argument_group("model")
     model.add_argument("--kernel", choices=("linear", "cross"), default="linear",
                        help="node-kernel combination of the saved model: linear = weighted "

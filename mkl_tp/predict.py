@@ -13,8 +13,15 @@ import joblib
 import numpy as np
 
 from . import __version__
-from ._cli import UserError, configure_logging, describe_features, load_stream, run_cli
-from .datasets import SPLIT_FORMATS, read_split
+from ._cli import (
+    UserError,
+    add_split_format_arguments,
+    configure_logging,
+    describe_features,
+    load_stream,
+    run_cli,
+)
+from .datasets import read_split
 from .fusion import LateFusionClassifier
 from .report import classification_metrics
 from .store import list_videos
@@ -41,9 +48,7 @@ def build_parser():
                        "videos of the first feature file)")
     which.add_argument("--splits", metavar="PATH",
                        help="split files: predict the test videos and report accuracy")
-    parser.add_argument("--format", choices=SPLIT_FORMATS, default="ucf101",
-                        help="split file format (default: %(default)s)")
-    parser.add_argument("--split", type=int, default=1, help="split number (default: 1)")
+    add_split_format_arguments(parser)
     parser.add_argument("--out", metavar="CSV",
                         help="write video_id,prediction[,label] rows here (default: stdout)")
     parser.add_argument("--quiet", action="store_true", help="print only errors")
