@@ -5,6 +5,7 @@ from sklearn.base import BaseEstimator, ClassifierMixin, clone
 from sklearn.model_selection import StratifiedKFold
 from sklearn.utils.validation import check_is_fitted
 
+from ._persist import _VersionedPickleMixin
 from ._validation import _validate_labels, _validate_streams
 from .estimator import PyramidMKLClassifier
 
@@ -22,7 +23,7 @@ def _rms(scores):
     return scale if scale > 0 else 1.0
 
 
-class LateFusionClassifier(ClassifierMixin, BaseEstimator):
+class LateFusionClassifier(_VersionedPickleMixin, ClassifierMixin, BaseEstimator):
     """One classifier per stream, scores fused with weights learned on held-out folds.
 
     Each stream gets its own clone of ``estimator``; the fused score is

@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 from sklearn.base import clone
 
+import mkl_tp
 from mkl_tp import LateFusionClassifier, PyramidMKLClassifier
 
 
@@ -53,6 +54,7 @@ def test_clone_and_pickle_round_trip():
     assert clone(model).get_params()["cv"] == 3
     restored = pickle.loads(pickle.dumps(model))
     np.testing.assert_array_equal(restored.predict(X), model.predict(X))
+    assert restored._mkl_tp_version == mkl_tp.__version__
 
 
 def test_needs_a_mapping():
