@@ -35,6 +35,8 @@ __all__ = [
     "node_gram",
     "node_products",
     "node_kernels",
+    "fit_node_projections",
+    "apply_node_projections",
     "TrainingKernels",
 ]
 
@@ -42,7 +44,7 @@ NODE_NORMS = ("none", "l2", "power")
 BASE_KERNELS = ("linear", "rbf", "chi2")
 
 
-def normalize_nodes(psi, norm):
+def normalize_nodes(psi, norm, copy=True):
     """Normalise every node descriptor.
 
     Parameters
@@ -53,6 +55,8 @@ def normalize_nodes(psi, norm):
         ``"l2"`` divides each descriptor by its Euclidean norm; ``"power"`` applies the
         signed square root ``sign(x) sqrt(|x|)`` first, then ``"l2"``. Zero descriptors
         stay zero.
+    copy : bool, default=True
+        ``False`` normalises ``psi`` in place (no second ``N P d`` array).
 
     Returns
     -------
@@ -62,10 +66,16 @@ def normalize_nodes(psi, norm):
         raise ValueError(f"node_norm must be one of {NODE_NORMS}, got {norm!r}")
     if norm == "none":
         return psi
+    if copy:
+        psi = psi.copy()
     if norm == "power":
-        psi = np.sign(psi) * np.sqrt(np.abs(psi))
-    length = np.linalg.norm(psi, axis=-1, keepdims=True)
-    return psi / np.where(length > 0, length, 1.0)
+        sign = np.sign(psi)
+        np.sqrt(np.abs(psi, out=psi), out=psi)
+        psi *= sign
+        del sign
+    length = np.sqrt(np.einsum("npd,npd->np", psi, psi, dtype=np.float64))[..., None]
+    psi /= np.where(length > 0, length, 1.0).astype(psi.dtype)
+    return psi
 
 
 # Descriptors used to estimate the chi2 kernel's default width (pairwise, so capped).
@@ -381,3 +391,45 @@ class TrainingKernels:
     def products(self, coef):
         """``M`` of :func:`node_products` (always from the blocks: ``P^2`` is small)."""
         return node_products(self.blocks, coef)
+
+
+def fit_node_projections(phi, n_components, random_state=None):
+    """Per-node projections onto the top right singular vectors of the training features.
+
+    Parameters
+    ----------
+    phi : ndarray of shape (N, P, m)
+        Training node features of one stream.
+    n_components : int
+        Dimensions kept per node (the paper's Table 5 uses 128); capped at ``min(N, m)``.
+    random_state : int, RandomState or None
+        Seeds the randomized SVD.
+
+    Returns
+    -------
+    ndarray of shape (P, m, k)
+
+    Notes
+    -----
+    Uncentred (``Phi_p V_p`` with ``V_p`` the top-``k`` right singular vectors of
+    ``Phi_p``), so ``K_p`` is replaced by its best rank-``k`` approximation in the
+    Frobenius norm (Eckart-Young). Cost ``O(N m k)`` per node (randomized SVD, Halko et al.
+    2011) instead of ``O(N m^2)``.
+    """
+    from sklearn.utils.extmath import randomized_svd
+
+    n_samples, n_nodes_, width = phi.shape
+    k = int(min(n_components, n_samples, width))
+    rng = np.random.RandomState(random_state) if not isinstance(
+        random_state, np.random.RandomState) else random_state
+    projections = np.empty((n_nodes_, width, k), dtype=phi.dtype)
+    for p in range(n_nodes_):
+        node = np.ascontiguousarray(phi[:, p])
+        _, _, vt = randomized_svd(node, k, n_iter=4, random_state=rng)
+        projections[p] = vt.T
+    return projections
+
+
+def apply_node_projections(phi, projections):
+    """``(N, P, m) -> (N, P, k)``: node ``p`` times ``projections[p]``."""
+    return np.einsum("npm,pmk->npk", phi, projections, optimize=True)

@@ -131,7 +131,7 @@ def _descriptors_of_chunk(arrays, levels, out):
     np.divide(integral[:, :, 1] - integral[:, :, 0], width[..., None], out=out)
 
 
-def node_descriptors_batch(sequences, levels, chunk_bytes=2**28):
+def node_descriptors_batch(sequences, levels, chunk_bytes=2**28, dtype=np.float64):
     """Node descriptors of many sequences at once, from prefix sums.
 
     Parameters
@@ -143,10 +143,13 @@ def node_descriptors_batch(sequences, levels, chunk_bytes=2**28):
     chunk_bytes : int, default=2**28
         Sequences are processed in groups whose float64 frames take about this many bytes,
         which bounds the temporary memory beside the output.
+    dtype : dtype, default=float64
+        Storage of the output. Accumulation is in float64 either way; float32 halves the
+        ``N P d`` output (each entry rounded once, relative error below ``6e-8``).
 
     Returns
     -------
-    ndarray of shape (N, P, d), float64
+    ndarray of shape (N, P, d), of ``dtype``
         ``psi[i, p]`` is the overlap-weighted mean of sequence ``i`` over node ``p``.
 
     Notes
@@ -170,7 +173,7 @@ def node_descriptors_batch(sequences, levels, chunk_bytes=2**28):
                 f"sequence {i} has d={x.shape[1]} but sequence 0 has d={arrays[0].shape[1]}"
             )
     d = arrays[0].shape[1]
-    out = np.empty((len(arrays), n_nodes(levels), d))
+    out = np.empty((len(arrays), n_nodes(levels), d), dtype=dtype)
     first, used = 0, 0
     for i, x in enumerate(arrays):
         used += x.shape[0] * d * 8
