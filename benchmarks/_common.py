@@ -46,7 +46,9 @@ def order_sensitive_videos(n, d, n_classes=10, seed=0, min_len=16, max_len=48,
 
 
 class PeakRSS:
-    """Peak resident set size of this process while the block runs (sampled every 5 ms)."""
+    """Peak resident set size of this process and its children (joblib workers) while the
+    block runs, sampled every 5 ms. Pages shared with a worker (memory-mapped arrays) count
+    once per process, so this errs high."""
 
     def __init__(self, interval=0.005):
         import psutil
@@ -56,13 +58,22 @@ class PeakRSS:
         self.peak = 0
         self.start = 0
 
+    def _rss(self):
+        total = self._process.memory_info().rss
+        for child in self._process.children(recursive=True):
+            try:
+                total += child.memory_info().rss
+            except Exception:  # a worker that just ended
+                pass
+        return total
+
     def _sample(self):
         while not self._stop.is_set():
-            self.peak = max(self.peak, self._process.memory_info().rss)
+            self.peak = max(self.peak, self._rss())
             time.sleep(self._interval)
 
     def __enter__(self):
-        self.start = self._process.memory_info().rss
+        self.start = self._rss()
         self.peak = self.start
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._sample, daemon=True)
@@ -72,7 +83,7 @@ class PeakRSS:
     def __exit__(self, *exc):
         self._stop.set()
         self._thread.join()
-        self.peak = max(self.peak, self._process.memory_info().rss)
+        self.peak = max(self.peak, self._rss())
 
     @property
     def peak_gib(self):

@@ -112,6 +112,7 @@ def main():
                     print_table([row], columns)
     print("\nSummary")
     print_table(rows, columns)
+    return rows
 
 
 if __name__ == "__main__":

@@ -25,6 +25,10 @@ from .solvers.svm import one_vs_rest_labels
 
 __all__ = ["PyramidMKLClassifier"]
 
+# Frames per chunk of descriptor computation: its gathers take ~4P/T times this, so keep
+# it small beside the N x P x d output (64 MiB -> well under 1 GiB of temporaries).
+_CHUNK_BYTES = 2**26
+
 
 class PyramidMKLClassifier(ClassifierMixin, BaseEstimator):
     """Temporal-pyramid multiple-kernel SVM over sequences of frame features.
@@ -233,7 +237,8 @@ class PyramidMKLClassifier(ClassifierMixin, BaseEstimator):
         blocks = []
         for name, arrays in data.items():
             # Every step works in place on the one N x P x d array it owns.
-            psi = normalize_nodes(node_descriptors_batch(arrays, self.levels, dtype=dtype),
+            psi = normalize_nodes(node_descriptors_batch(arrays, self.levels, dtype=dtype,
+                                                         chunk_bytes=_CHUNK_BYTES),
                                   self.node_norm, copy=False)
             if fit:
                 self._maps[name] = fit_feature_maps(
