@@ -30,6 +30,7 @@ is free), so decisions are ``K(x, .) a + b`` exactly as :class:`sklearn.svm.SVC`
 """
 
 import logging
+import warnings
 
 import numpy as np
 from scipy import linalg
@@ -212,8 +213,12 @@ def _polish(operator, A, Y, lo, hi, max_free):
         system[-1, :-1] = 1.0
         right = np.append(rhs, -fixed_sum)
         try:
-            solution = linalg.solve(system, right, assume_a="sym", check_finite=False)
-        except (linalg.LinAlgError, ValueError):
+            with warnings.catch_warnings():
+                warnings.simplefilter("error", linalg.LinAlgWarning)
+                solution = linalg.solve(system, right, assume_a="sym", check_finite=False)
+        except (linalg.LinAlgError, linalg.LinAlgWarning, ValueError):
+            # Singular face (more free variables than the kernel's rank): the least-norm
+            # solution still solves the consistent KKT system.
             solution = linalg.lstsq(system, right, check_finite=False)[0]
         target[free, c] = solution[:-1]
     return project(target, lo, hi)
