@@ -120,9 +120,11 @@ def machine_line():
         from threadpoolctl import threadpool_info
 
         info = [i for i in threadpool_info() if i["user_api"] == "blas"]
+        # numpy's own BLAS (scipy, torch and solvers may load others).
+        info = [i for i in info if "numpy" in i["filepath"]] or info
         if info:
-            blas = (f", BLAS {info[0]['internal_api']} {info[0].get('architecture', '')} "
-                    f"{info[0]['num_threads']} threads")
+            blas = (f", numpy BLAS {info[0]['internal_api']} "
+                    f"{info[0].get('architecture', '')} {info[0]['num_threads']} threads")
     except ImportError:
         pass
     env = {k: os.environ.get(k) for k in ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE")}

@@ -56,7 +56,7 @@ def main():
     parser.add_argument("--dtype", default="float32")
     parser.add_argument("--kernels", nargs="+", default=["linear", "cross"])
     parser.add_argument("--n-test", type=int, default=2000)
-    parser.add_argument("--n-jobs", type=int, default=2)
+    parser.add_argument("--n-jobs", type=int, default=1)
     parser.add_argument("--no-pca-sizes", type=int, nargs="*", default=[])
     parser.add_argument("--max-iter", type=int, default=100)
     args = parser.parse_args()

@@ -74,8 +74,11 @@ def normalize_nodes(psi, norm, copy=True):
         np.sqrt(np.abs(psi, out=psi), out=psi)
         psi *= sign
         del sign
-    length = np.sqrt(np.einsum("npd,npd->np", psi, psi, dtype=np.float64))[..., None]
-    psi /= np.where(length > 0, length, 1.0).astype(psi.dtype)
+    for p in range(psi.shape[1]):
+        # One node at a time: a float64 copy of a node, never of all of psi.
+        node = psi[:, p].astype(np.float64)
+        length = np.sqrt(np.einsum("nd,nd->n", node, node))[:, None]
+        psi[:, p] = node / np.where(length > 0, length, 1.0)
     return psi
 
 
@@ -188,7 +191,10 @@ def unit_diagonal_scales(phi):
     -------
     ndarray of shape (P,)
     """
-    scales = np.einsum("npm,npm->p", phi, phi) / phi.shape[0]
+    scales = np.empty(phi.shape[1])
+    for p in range(phi.shape[1]):
+        node = phi[:, p].astype(np.float64)
+        scales[p] = np.einsum("nm,nm->", node, node) / phi.shape[0]
     return np.where(scales > 0, scales, 1.0)
 
 
@@ -225,7 +231,8 @@ def weighted_features(blocks, beta, kind):
                 )
             )
         elif kind == "cross":
-            parts.append(np.tensordot(block, weights, axes=([1], [0])))
+            # A batched vector-matrix product over videos: no transposed copy of block.
+            parts.append(np.matmul(weights, block))
         else:
             raise ValueError(f"kernel must be 'linear' or 'cross', got {kind!r}")
     return np.concatenate(parts, axis=1)
@@ -268,8 +275,24 @@ def node_gram(blocks):
     total = slices[-1].stop
     gram = np.zeros((total, total))
     for block, part in zip(blocks, slices):
-        gram[part, part] = np.einsum("npm,nqm->pq", block, block, optimize=True) / block.shape[0]
+        gram[part, part] = _node_inner_products(block) / block.shape[0]
     return gram
+
+
+def _node_inner_products(block, chunk=256):
+    """``sum_i Phi_i Phi_i'`` over videos for a block ``(N, P, m)``: ``(P, P)``.
+
+    Chunks of videos are laid out node-major and multiplied as one GEMM each, instead of
+    ``N`` tiny ``(P, m) x (m, P)`` products (einsum's choice) or a transposed copy of the
+    whole block.
+    """
+    n_samples, n_nodes_, width = block.shape
+    total = np.zeros((n_nodes_, n_nodes_))
+    for start in range(0, n_samples, chunk):
+        part = np.ascontiguousarray(block[start:start + chunk].transpose(1, 0, 2),
+                                    dtype=np.float64).reshape(n_nodes_, -1)
+        total += part @ part.T
+    return total
 
 
 def node_products(blocks, coef, diagonal=False):
@@ -290,10 +313,11 @@ def node_products(blocks, coef, diagonal=False):
     -------
     ndarray of shape (P, P), or (P,) when ``diagonal``
     """
+    # (C, N) x (N, P m) reads each block row by row (the transposed product is slower).
     if diagonal:
         return np.concatenate([
-            np.square(block.reshape(block.shape[0], -1).T @ coef)
-            .reshape(block.shape[1], -1).sum(axis=1)
+            np.square(coef.T @ block.reshape(block.shape[0], -1))
+            .reshape(coef.shape[1], block.shape[1], -1).sum(axis=(0, 2))
             for block in blocks
         ])
     slices = _stream_slices(blocks)
@@ -301,7 +325,8 @@ def node_products(blocks, coef, diagonal=False):
     products = np.zeros((total, total))
     for block, part in zip(blocks, slices):
         n_samples, n_nodes_, width = block.shape
-        projected = (block.reshape(n_samples, -1).T @ coef).reshape(n_nodes_, -1)
+        projected = (coef.T @ block.reshape(n_samples, -1)).reshape(-1, n_nodes_, width)
+        projected = projected.transpose(1, 0, 2).reshape(n_nodes_, -1)
         products[part, part] = projected @ projected.T
     return products
 
@@ -459,5 +484,12 @@ def _orthonormal(basis):
 
 
 def apply_node_projections(phi, projections):
-    """``(N, P, m) -> (N, P, k)``: node ``p`` times ``projections[p]``."""
-    return np.einsum("npm,pmk->npk", phi, projections, optimize=True)
+    """``(N, P, m) -> (N, P, k)``: node ``p`` times ``projections[p]``.
+
+    One node at a time, so nothing of the size of ``phi`` is allocated.
+    """
+    out = np.empty(phi.shape[:2] + projections.shape[2:],
+                   dtype=np.result_type(phi, projections))
+    for p in range(phi.shape[1]):
+        out[:, p] = phi[:, p] @ projections[p]
+    return out
