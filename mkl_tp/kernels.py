@@ -21,6 +21,7 @@ flat vector of ``sum_s P_s`` weights, stream after stream.
 
 import numpy as np
 from sklearn.kernel_approximation import Nystroem
+from sklearn.utils import check_random_state
 from sklearn.metrics.pairwise import additive_chi2_kernel
 
 __all__ = [
@@ -34,13 +35,17 @@ __all__ = [
     "combined_kernel",
     "node_gram",
     "node_products",
+    "node_kernels",
+    "fit_node_projections",
+    "apply_node_projections",
+    "TrainingKernels",
 ]
 
 NODE_NORMS = ("none", "l2", "power")
 BASE_KERNELS = ("linear", "rbf", "chi2")
 
 
-def normalize_nodes(psi, norm):
+def normalize_nodes(psi, norm, copy=True):
     """Normalise every node descriptor.
 
     Parameters
@@ -51,6 +56,8 @@ def normalize_nodes(psi, norm):
         ``"l2"`` divides each descriptor by its Euclidean norm; ``"power"`` applies the
         signed square root ``sign(x) sqrt(|x|)`` first, then ``"l2"``. Zero descriptors
         stay zero.
+    copy : bool, default=True
+        ``False`` normalises ``psi`` in place (no second ``N P d`` array).
 
     Returns
     -------
@@ -60,10 +67,19 @@ def normalize_nodes(psi, norm):
         raise ValueError(f"node_norm must be one of {NODE_NORMS}, got {norm!r}")
     if norm == "none":
         return psi
+    if copy:
+        psi = psi.copy()
     if norm == "power":
-        psi = np.sign(psi) * np.sqrt(np.abs(psi))
-    length = np.linalg.norm(psi, axis=-1, keepdims=True)
-    return psi / np.where(length > 0, length, 1.0)
+        sign = np.sign(psi)
+        np.sqrt(np.abs(psi, out=psi), out=psi)
+        psi *= sign
+        del sign
+    for p in range(psi.shape[1]):
+        # One node at a time: a float64 copy of a node, never of all of psi.
+        node = psi[:, p].astype(np.float64)
+        length = np.sqrt(np.einsum("nd,nd->n", node, node))[:, None]
+        psi[:, p] = node / np.where(length > 0, length, 1.0)
+    return psi
 
 
 # Descriptors used to estimate the chi2 kernel's default width (pairwise, so capped).
@@ -175,7 +191,10 @@ def unit_diagonal_scales(phi):
     -------
     ndarray of shape (P,)
     """
-    scales = np.einsum("npm,npm->p", phi, phi) / phi.shape[0]
+    scales = np.empty(phi.shape[1])
+    for p in range(phi.shape[1]):
+        node = phi[:, p].astype(np.float64)
+        scales[p] = np.einsum("nm,nm->", node, node) / phi.shape[0]
     return np.where(scales > 0, scales, 1.0)
 
 
@@ -212,7 +231,8 @@ def weighted_features(blocks, beta, kind):
                 )
             )
         elif kind == "cross":
-            parts.append(np.tensordot(block, weights, axes=([1], [0])))
+            # A batched vector-matrix product over videos: no transposed copy of block.
+            parts.append(np.matmul(weights, block))
         else:
             raise ValueError(f"kernel must be 'linear' or 'cross', got {kind!r}")
     return np.concatenate(parts, axis=1)
@@ -255,8 +275,24 @@ def node_gram(blocks):
     total = slices[-1].stop
     gram = np.zeros((total, total))
     for block, part in zip(blocks, slices):
-        gram[part, part] = np.einsum("npm,nqm->pq", block, block, optimize=True) / block.shape[0]
+        gram[part, part] = _node_inner_products(block) / block.shape[0]
     return gram
+
+
+def _node_inner_products(block, chunk=256):
+    """``sum_i Phi_i Phi_i'`` over videos for a block ``(N, P, m)``: ``(P, P)``.
+
+    Chunks of videos are laid out node-major and multiplied as one GEMM each, instead of
+    ``N`` tiny ``(P, m) x (m, P)`` products (einsum's choice) or a transposed copy of the
+    whole block.
+    """
+    n_samples, n_nodes_, width = block.shape
+    total = np.zeros((n_nodes_, n_nodes_))
+    for start in range(0, n_samples, chunk):
+        part = np.ascontiguousarray(block[start:start + chunk].transpose(1, 0, 2),
+                                    dtype=np.float64).reshape(n_nodes_, -1)
+        total += part @ part.T
+    return total
 
 
 def node_products(blocks, coef, diagonal=False):
@@ -277,10 +313,11 @@ def node_products(blocks, coef, diagonal=False):
     -------
     ndarray of shape (P, P), or (P,) when ``diagonal``
     """
+    # (C, N) x (N, P m) reads each block row by row (the transposed product is slower).
     if diagonal:
         return np.concatenate([
-            np.square(block.reshape(block.shape[0], -1).T @ coef)
-            .reshape(block.shape[1], -1).sum(axis=1)
+            np.square(coef.T @ block.reshape(block.shape[0], -1))
+            .reshape(coef.shape[1], block.shape[1], -1).sum(axis=(0, 2))
             for block in blocks
         ])
     slices = _stream_slices(blocks)
@@ -288,6 +325,171 @@ def node_products(blocks, coef, diagonal=False):
     products = np.zeros((total, total))
     for block, part in zip(blocks, slices):
         n_samples, n_nodes_, width = block.shape
-        projected = (block.reshape(n_samples, -1).T @ coef).reshape(n_nodes_, -1)
+        projected = (coef.T @ block.reshape(n_samples, -1)).reshape(-1, n_nodes_, width)
+        projected = projected.transpose(1, 0, 2).reshape(n_nodes_, -1)
         products[part, part] = projected @ projected.T
     return products
+
+
+def node_kernels(blocks, dtype=np.float32):
+    """Per-node kernels ``K_p = Phi_p Phi_p'`` of every stream, stacked.
+
+    Each product runs in float64 on a contiguous copy of the node's block (BLAS ``syrk``,
+    half the flops of a general product) and is stored in ``dtype``. float32 storage
+    (the default) halves the memory; its rounding (relative ``6e-8`` per entry) is four
+    orders below any useful ``tol`` of the MKL loop.
+
+    Parameters
+    ----------
+    blocks : list of ndarray, each (N, P_s, m_s)
+    dtype : dtype, default=float32
+
+    Returns
+    -------
+    ndarray of shape (P, N, N), P = sum_s P_s
+    """
+    n_samples = blocks[0].shape[0]
+    total = sum(b.shape[1] for b in blocks)
+    stack = np.empty((total, n_samples, n_samples), dtype=dtype)
+    product = np.empty((n_samples, n_samples))
+    p = 0
+    for block in blocks:
+        for q in range(block.shape[1]):
+            node = np.ascontiguousarray(block[:, q], dtype=np.float64)
+            np.matmul(node, node.T, out=product)
+            stack[p] = product
+            p += 1
+    return stack
+
+
+class TrainingKernels:
+    """Training-kernel algebra of one MKL fit, kept within a memory budget.
+
+    For ``kind="linear"`` the per-node kernels are computed once and cached (float32,
+    ``P N^2 4`` bytes) when that fits ``cache_bytes``; then ``K_beta`` is one pass over
+    the cache (``P N^2`` memory reads) instead of a product on ``[sqrt(beta_p) Phi_p]``
+    (``N^2 sum_{beta_p > 0} m_p`` flops), and the beta-step's ``a_c' K_p a_c`` are one
+    matrix-vector product with ``sum_c a_c a_c'``. Beyond the budget, or for
+    ``kind="cross"`` (whose ``Z`` has one node's width, and whose cross products would
+    need ``P^2`` kernels), everything is recomputed from the blocks.
+
+    Parameters
+    ----------
+    blocks : list of ndarray, each (N, P_s, m_s)
+    kind : {"linear", "cross"}
+    cache_bytes : float or None
+        Budget for the node-kernel cache; ``None`` or 0 never caches.
+    """
+
+    def __init__(self, blocks, kind, cache_bytes=None):
+        if kind not in ("linear", "cross"):
+            raise ValueError(f"kernel must be 'linear' or 'cross', got {kind!r}")
+        self.blocks = blocks
+        self.kind = kind
+        n_samples = blocks[0].shape[0]
+        total = sum(b.shape[1] for b in blocks)
+        self.cache_nbytes = total * n_samples * n_samples * np.dtype(np.float32).itemsize
+        self.cached = bool(kind == "linear" and cache_bytes
+                           and self.cache_nbytes <= cache_bytes)
+        self._stack = node_kernels(blocks) if self.cached else None
+
+    def combined(self, beta):
+        """``(K_beta, normaliser)`` as :func:`combined_kernel`, float64."""
+        if not self.cached:
+            kernel, normaliser = combined_kernel(self.blocks, beta, self.kind)
+            # libsvm wants float64: convert once here, not once per one-vs-rest task.
+            return kernel.astype(np.float64, copy=False), normaliser
+        used = np.flatnonzero(beta > 0)
+        n_samples = self._stack.shape[1]
+        if used.size * 2 > beta.size:
+            flat = beta.astype(np.float32) @ self._stack.reshape(beta.size, -1)
+            return flat.reshape(n_samples, n_samples).astype(np.float64), 1.0
+        kernel = np.zeros((n_samples, n_samples))
+        for p in used:
+            kernel += beta[p] * self._stack[p]
+        return kernel, 1.0
+
+    def node_quadratics(self, coef):
+        """``M_pp = sum_c a_c' K_p a_c``, as :func:`node_products` with ``diagonal=True``."""
+        if not self.cached:
+            return node_products(self.blocks, coef, diagonal=True)
+        outer = (coef @ coef.T).astype(np.float32).ravel()
+        return (self._stack.reshape(self._stack.shape[0], -1) @ outer).astype(np.float64)
+
+    def products(self, coef):
+        """``M`` of :func:`node_products` (always from the blocks: ``P^2`` is small)."""
+        return node_products(self.blocks, coef)
+
+
+def fit_node_projections(phi, n_components, random_state=None):
+    """Per-node projections onto the top right singular vectors of the training features.
+
+    Parameters
+    ----------
+    phi : ndarray of shape (N, P, m)
+        Training node features of one stream.
+    n_components : int
+        Dimensions kept per node (the paper's Table 5 uses 128); capped at ``min(N, m)``.
+    random_state : int, RandomState or None
+        Seeds the randomized SVD.
+
+    Returns
+    -------
+    ndarray of shape (P, m, k)
+
+    Notes
+    -----
+    Uncentred (``Phi_p V_p`` with ``V_p`` the top-``k`` right singular vectors of
+    ``Phi_p``), so ``K_p`` is replaced by its best rank-``k`` approximation in the
+    Frobenius norm (Eckart-Young), up to the randomized range finder's error (two power
+    iterations, 10 extra directions). Cost ``O(N m k)`` per node instead of ``O(N m^2)``.
+    """
+    n_samples, n_nodes_, width = phi.shape
+    k = int(min(n_components, n_samples, width))
+    rng = check_random_state(random_state)
+    projections = np.empty((n_nodes_, width, k), dtype=phi.dtype)
+    for p in range(n_nodes_):
+        projections[p] = _top_right_singular_vectors(np.ascontiguousarray(phi[:, p]), k, rng)
+    return projections
+
+
+def _top_right_singular_vectors(node, k, rng, oversample=10, power_iterations=2):
+    """Randomized range finder on ``node' node`` (Halko, Martinsson & Tropp 2011, Alg. 4.4).
+
+    The products run in the dtype of ``node`` (float32 halves their cost); the small
+    ``(k + oversample)``-sized steps (Cholesky QR, eigendecomposition) in float64.
+    """
+    n_samples, width = node.shape
+    size = min(k + oversample, width, n_samples)
+    basis = node.T @ rng.standard_normal((n_samples, size)).astype(node.dtype)
+    for _ in range(power_iterations):
+        basis = _orthonormal(basis).astype(node.dtype)
+        basis = node.T @ (node @ basis)
+    basis = _orthonormal(basis)
+    small = (node @ basis.astype(node.dtype)).astype(np.float64)
+    values, vectors = np.linalg.eigh(small.T @ small)
+    top = np.argsort(values)[::-1][:k]
+    return (basis @ vectors[:, top]).astype(node.dtype)
+
+
+def _orthonormal(basis):
+    """Orthonormal basis of the columns (Cholesky QR, twice for accuracy), float64."""
+    basis = basis.astype(np.float64)
+    for _ in range(2):
+        gram = basis.T @ basis
+        gram[np.diag_indices_from(gram)] += 1e-12 * max(np.trace(gram), 1e-300)
+        factor = np.linalg.cholesky(gram)
+        basis = np.linalg.solve(factor, basis.T).T
+    return basis
+
+
+def apply_node_projections(phi, projections):
+    """``(N, P, m) -> (N, P, k)``: node ``p`` times ``projections[p]``.
+
+    One node at a time, so nothing of the size of ``phi`` is allocated.
+    """
+    out = np.empty(phi.shape[:2] + projections.shape[2:],
+                   dtype=np.result_type(phi, projections))
+    for p in range(phi.shape[1]):
+        out[:, p] = phi[:, p] @ projections[p]
+    return out

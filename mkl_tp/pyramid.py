@@ -114,6 +114,12 @@ def _descriptors_of_chunk(arrays, levels, out):
     length ``T``: ``T F(x) = S[j] + f X[j]``, ``j = min(floor(x T), T - 1)``, ``f = x T - j``.
     """
     bounds = node_bounds(levels)  # (P, 2)
+    # Nodes share boundaries: the 2**(L-1) + 1 distinct ones are k / 2**(L-1). F is
+    # gathered once per distinct boundary (4x fewer gathers at 6 levels than per node end)
+    # with the same expression, so every descriptor is bitwise what per-node ends give.
+    breaks = np.arange(2 ** (levels - 1) + 1) / 2.0 ** (levels - 1)
+    start_of = np.searchsorted(breaks, bounds[:, 0])
+    stop_of = np.searchsorted(breaks, bounds[:, 1])
     lengths = np.array([x.shape[0] for x in arrays], dtype=np.int64)
     frame_starts = np.concatenate([[0], np.cumsum(lengths)[:-1]])
     prefix_starts = frame_starts + np.arange(len(arrays))
@@ -123,15 +129,18 @@ def _descriptors_of_chunk(arrays, levels, out):
         prefix[s_start] = 0.0
         np.cumsum(frames[x_start:x_start + length], axis=0,
                   out=prefix[s_start + 1:s_start + 1 + length])
-    scaled = bounds[None, :, :] * lengths[:, None, None]  # (n, P, 2), exact
-    j = np.minimum(np.floor(scaled).astype(np.int64), lengths[:, None, None] - 1)
+    scaled = breaks[None, :] * lengths[:, None]  # (n, B), exact
+    j = np.minimum(np.floor(scaled).astype(np.int64), lengths[:, None] - 1)
     frac = (scaled - j)[..., None]
-    integral = prefix[prefix_starts[:, None, None] + j] + frac * frames[frame_starts[:, None, None] + j]
+    integral = prefix[prefix_starts[:, None] + j] + frac * frames[frame_starts[:, None] + j]
     width = (bounds[:, 1] - bounds[:, 0])[None, :] * lengths[:, None]
-    np.divide(integral[:, :, 1] - integral[:, :, 0], width[..., None], out=out)
+    difference = np.empty((len(arrays), frames.shape[1]))
+    for p in range(bounds.shape[0]):
+        np.subtract(integral[:, stop_of[p]], integral[:, start_of[p]], out=difference)
+        np.divide(difference, width[:, p, None], out=out[:, p])
 
 
-def node_descriptors_batch(sequences, levels, chunk_bytes=2**28):
+def node_descriptors_batch(sequences, levels, chunk_bytes=2**28, dtype=np.float64):
     """Node descriptors of many sequences at once, from prefix sums.
 
     Parameters
@@ -143,10 +152,13 @@ def node_descriptors_batch(sequences, levels, chunk_bytes=2**28):
     chunk_bytes : int, default=2**28
         Sequences are processed in groups whose float64 frames take about this many bytes,
         which bounds the temporary memory beside the output.
+    dtype : dtype, default=float64
+        Storage of the output. Accumulation is in float64 either way; float32 halves the
+        ``N P d`` output (each entry rounded once, relative error below ``6e-8``).
 
     Returns
     -------
-    ndarray of shape (N, P, d), float64
+    ndarray of shape (N, P, d), of ``dtype``
         ``psi[i, p]`` is the overlap-weighted mean of sequence ``i`` over node ``p``.
 
     Notes
@@ -170,7 +182,7 @@ def node_descriptors_batch(sequences, levels, chunk_bytes=2**28):
                 f"sequence {i} has d={x.shape[1]} but sequence 0 has d={arrays[0].shape[1]}"
             )
     d = arrays[0].shape[1]
-    out = np.empty((len(arrays), n_nodes(levels), d))
+    out = np.empty((len(arrays), n_nodes(levels), d), dtype=dtype)
     first, used = 0, 0
     for i, x in enumerate(arrays):
         used += x.shape[0] * d * 8

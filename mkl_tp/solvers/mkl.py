@@ -20,8 +20,14 @@ from typing import NamedTuple
 import numpy as np
 from sklearn.exceptions import ConvergenceWarning
 
-from ..kernels import combined_kernel, node_gram, node_products
-from .beta import SimplexProjection, beta_least_norm, beta_step_lp, cross_gradient
+from ..kernels import TrainingKernels, node_gram
+from .beta import (
+    SimplexProjection,
+    beta_least_norm,
+    beta_step_level,
+    beta_step_lp,
+    cross_gradient,
+)
 from .svm import SVMDuals, svm_duals
 
 __all__ = ["MKLResult", "fit_mkl"]
@@ -52,6 +58,12 @@ class MKLResult(NamedTuple):
     gap : float
         Final relative duality gap (linear) or relative decrease (cross).
     converged : bool
+    n_svm_solves : int
+        Binary SVM duals solved (alpha-steps times one-vs-rest tasks).
+    n_inner_iter : int
+        Gradient iterations of the batched solvers (0 for libsvm).
+    kernel_cached : bool
+        Whether per-node kernels were cached (see :class:`~mkl_tp.kernels.TrainingKernels`).
     """
 
     beta: np.ndarray
@@ -62,12 +74,46 @@ class MKLResult(NamedTuple):
     n_iter: int
     gap: float
     converged: bool
+    n_svm_solves: int = 0
+    n_inner_iter: int = 0
+    kernel_cached: bool = False
 
 
-def _alpha_step(blocks, beta, kind, Y, C, n_jobs):
-    kernel, normaliser = combined_kernel(blocks, beta, kind)
-    duals = svm_duals(kernel, Y, C, n_jobs=n_jobs)
-    return duals, normaliser, float(duals.objective.sum())
+SOLVERS = ("libsvm", "batch", "torch")
+BETA_METHODS = ("level", "silp")
+
+# Step of the level method: the next level sits this far from the LP bound towards the best
+# objective seen (Xu et al. 2008 use 0.9).
+_LEVEL_LAMBDA = 0.9
+
+
+class _AlphaStep:
+    """The alpha-step of one fit: kernel source, SVM solver, warm start, solve count."""
+
+    def __init__(self, kernels, Y, C, n_jobs, solver, solver_options):
+        if solver not in SOLVERS:
+            raise ValueError(f"solver must be one of {SOLVERS}, got {solver!r}")
+        self.kernels, self.Y, self.C, self.n_jobs = kernels, Y, C, n_jobs
+        self.solver = solver
+        self.options = dict(solver_options or {})
+        self.n_solves = 0
+        self.inner_iterations = 0
+        self._warm = None
+
+    def __call__(self, beta):
+        kernel, normaliser = self.kernels.combined(beta)
+        if self.solver == "libsvm":
+            duals = svm_duals(kernel, self.Y, self.C, n_jobs=self.n_jobs)
+        else:
+            if self.solver == "batch":
+                from .batch_svm import svm_duals_batch as solve
+            else:
+                from .torch_svm import svm_duals_torch as solve
+            duals, info = solve(kernel, self.Y, self.C, init=self._warm, **self.options)
+            self._warm = duals.coef
+            self.inner_iterations += info["n_iter"]
+        self.n_solves += self.Y.shape[1]
+        return duals, normaliser, float(duals.objective.sum())
 
 
 def _warn_max_iter(max_iter, kind, gap):
@@ -79,7 +125,7 @@ def _warn_max_iter(max_iter, kind, gap):
     )
 
 
-def _least_norm_refinement(blocks, Y, C, n_jobs, offsets, slopes, theta, best, tol):
+def _least_norm_refinement(alpha_step, offsets, slopes, theta, best, tol):
     """Replace the best iterate by the least-norm point of the LP's optimal face.
 
     Kept only when its true ``J`` is within ``tol`` (relative) of the best ``J`` seen, so the
@@ -90,42 +136,53 @@ def _least_norm_refinement(blocks, Y, C, n_jobs, offsets, slopes, theta, best, t
     beta = beta_least_norm(offsets, slopes, theta + slack)
     if beta is None or np.allclose(beta, best[0], rtol=0, atol=1e-9):
         return best, 0
-    duals, _, objective = _alpha_step(blocks, beta, "linear", Y, C, n_jobs)
+    duals, _, objective = alpha_step(beta)
     if objective <= best[2] + slack:
         return (beta, duals, objective), 1
     return best, 1
 
 
-def _fit_linear(blocks, Y, C, beta, tol, max_iter, n_jobs, level):
+def _fit_linear(alpha_step, beta, tol, max_iter, level, method):
     offsets, slopes, history = [], [], []
     best, gap = None, np.inf
     for iteration in range(1, max_iter + 1):
-        duals, normaliser, objective = _alpha_step(blocks, beta, "linear", Y, C, n_jobs)
+        duals, normaliser, objective = alpha_step(beta)
         history.append(objective)
         if best is None or objective < best[2]:
             best = (beta, duals, objective)
         offsets.append(np.abs(duals.coef).sum())
-        slopes.append(0.5 * node_products(blocks, duals.coef, diagonal=True))
-        beta, theta = beta_step_lp(offsets, slopes)
+        slopes.append(0.5 * alpha_step.kernels.node_quadratics(duals.coef))
+        lp_beta, theta = beta_step_lp(offsets, slopes)
         gap = (best[2] - theta) / max(abs(best[2]), np.finfo(float).tiny)
         logger.log(level, "MKL linear: iter %d J=%.6g bound=%.6g gap=%.2e", iteration,
                     objective, theta, gap)
         if gap < tol:
-            best, extra = _least_norm_refinement(blocks, Y, C, n_jobs, offsets, slopes,
-                                                 theta, best, tol)
+            extra = 0
+            if method == "silp":
+                # SILP ends on an arbitrary LP vertex; the level method's projections keep
+                # tied nodes tied by symmetry (the QP's minimiser is unique), so only SILP
+                # needs the tie-break.
+                best, extra = _least_norm_refinement(alpha_step, offsets, slopes, theta,
+                                                     best, tol)
             return MKLResult(best[0], best[1], 1.0, best[2], history, iteration + extra,
                              gap, True)
+        if method == "level":
+            target = theta + _LEVEL_LAMBDA * (best[2] - theta)
+            projected = beta_step_level(offsets, slopes, target, center=beta)
+            beta = lp_beta if projected is None else projected
+        else:
+            beta = lp_beta
     _warn_max_iter(max_iter, "linear", gap)
     return MKLResult(best[0], best[1], 1.0, best[2], history, max_iter, gap, False)
 
 
-def _fit_cross(blocks, Y, C, beta, tol, max_iter, n_jobs, level):
-    gram = node_gram(blocks)
+def _fit_cross(alpha_step, beta, tol, max_iter, level):
+    gram = node_gram(alpha_step.kernels.blocks)
     projection = SimplexProjection(beta.shape[0])
-    duals, normaliser, objective = _alpha_step(blocks, beta, "cross", Y, C, n_jobs)
+    duals, normaliser, objective = alpha_step(beta)
     history, iteration, decrease, step = [objective], 1, np.inf, None
     while iteration < max_iter:
-        gradient = cross_gradient(beta, node_products(blocks, duals.coef), gram)
+        gradient = cross_gradient(beta, alpha_step.kernels.products(duals.coef), gram)
         spread = gradient.max() - gradient.min()
         if spread <= 0:
             # Equal partial derivatives: no feasible direction decreases J (stationary).
@@ -139,7 +196,7 @@ def _fit_cross(blocks, Y, C, beta, tol, max_iter, n_jobs, level):
             move = candidate - beta
             if not np.any(move):
                 break
-            trial = _alpha_step(blocks, candidate, "cross", Y, C, n_jobs)
+            trial = alpha_step(candidate)
             iteration += 1
             model = objective + gradient @ move + (move @ move) / (2.0 * step)
             if trial[2] <= model:
@@ -164,7 +221,8 @@ def _fit_cross(blocks, Y, C, beta, tol, max_iter, n_jobs, level):
 
 
 def fit_mkl(blocks, Y, kernel="linear", C=1.0, tol=1e-3, max_iter=100, beta=None,
-            learn=True, n_jobs=None, verbose=0):
+            learn=True, n_jobs=None, verbose=0, beta_method="level", solver="libsvm",
+            cache_bytes=None, solver_options=None):
     """Learn node weights ``beta`` and one-vs-rest SVMs by alternating optimisation.
 
     Parameters
@@ -182,13 +240,26 @@ def fit_mkl(blocks, Y, kernel="linear", C=1.0, tol=1e-3, max_iter=100, beta=None
     max_iter : int
         Most alpha-steps (SVM solves per task).
     beta : ndarray of shape (P,) or None
-        Starting weights (uniform when ``None``).
+        Starting weights (uniform when ``None``), e.g. a coarser pyramid's weights.
     learn : bool
         ``False`` keeps ``beta`` fixed: one alpha-step.
     n_jobs : int or None
-        joblib workers over one-vs-rest tasks.
+        joblib workers over one-vs-rest tasks (``solver="libsvm"``).
     verbose : int
         Log every iteration at INFO level (DEBUG when 0).
+    beta_method : {"level", "silp"}, default="level"
+        beta-step of ``kernel="linear"``: the extended level method (a regularised
+        cutting plane, :func:`~mkl_tp.solvers.beta.beta_step_level`) or plain SILP. Both
+        stop on the same certified gap.
+    solver : {"libsvm", "batch", "torch"}, default="libsvm"
+        alpha-step: libsvm per task (the reference), or the warm-started batched dual
+        solver over all tasks at once in numpy (:mod:`~mkl_tp.solvers.batch_svm`) or
+        torch (:mod:`~mkl_tp.solvers.torch_svm`, CPU or GPU).
+    cache_bytes : float or None
+        Memory budget for cached per-node kernels (see
+        :class:`~mkl_tp.kernels.TrainingKernels`); ``None`` never caches.
+    solver_options : dict or None
+        Extra keyword arguments of the batched solvers (``tol``, ``device``, ...).
 
     Returns
     -------
@@ -203,12 +274,21 @@ def fit_mkl(blocks, Y, kernel="linear", C=1.0, tol=1e-3, max_iter=100, beta=None
     beta = np.full(n_total, 1.0 / n_total) if beta is None else np.asarray(beta, float)
     if max_iter < 1:
         raise ValueError(f"max_iter must be >= 1, got {max_iter}")
+    if kernel not in ("linear", "cross"):
+        raise ValueError(f"kernel must be 'linear' or 'cross', got {kernel!r}")
+    if beta_method not in BETA_METHODS:
+        raise ValueError(f"beta_method must be one of {BETA_METHODS}, got {beta_method!r}")
+    kernels = TrainingKernels(blocks, kernel, cache_bytes=cache_bytes if learn else None)
+    alpha_step = _AlphaStep(kernels, Y, C, n_jobs, solver, solver_options)
     if not learn:
-        duals, normaliser, objective = _alpha_step(blocks, beta, kernel, Y, C, n_jobs)
-        return MKLResult(beta, duals, normaliser, objective, [objective], 1, 0.0, True)
-    level = logging.INFO if verbose else logging.DEBUG
-    if kernel == "linear":
-        return _fit_linear(blocks, Y, C, beta, tol, max_iter, n_jobs, level)
-    if kernel == "cross":
-        return _fit_cross(blocks, Y, C, beta, tol, max_iter, n_jobs, level)
-    raise ValueError(f"kernel must be 'linear' or 'cross', got {kernel!r}")
+        duals, normaliser, objective = alpha_step(beta)
+        result = MKLResult(beta, duals, normaliser, objective, [objective], 1, 0.0, True)
+    else:
+        level = logging.INFO if verbose else logging.DEBUG
+        if kernel == "linear":
+            result = _fit_linear(alpha_step, beta, tol, max_iter, level, beta_method)
+        else:
+            result = _fit_cross(alpha_step, beta, tol, max_iter, level)
+    return result._replace(n_svm_solves=alpha_step.n_solves,
+                           n_inner_iter=alpha_step.inner_iterations,
+                           kernel_cached=kernels.cached)
