@@ -7,6 +7,7 @@ from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_is_fitted
 
+from ._persist import _VersionedPickleMixin
 from ._validation import _SINGLE, _validate_labels, _validate_streams
 from .kernels import (
     BASE_KERNELS,
@@ -30,7 +31,7 @@ __all__ = ["PyramidMKLClassifier"]
 _CHUNK_BYTES = 2**26
 
 
-class PyramidMKLClassifier(ClassifierMixin, BaseEstimator):
+class PyramidMKLClassifier(_VersionedPickleMixin, ClassifierMixin, BaseEstimator):
     """Temporal-pyramid multiple-kernel SVM over sequences of frame features.
 
     Every video (a ``(T_i, d)`` array of per-frame features, any ``T_i >= 1``) is pooled over

@@ -83,6 +83,7 @@ def test_two_streams_end_to_end_and_predict_reproduces(toy, capsys):
         assert (out / name).is_file()
     model = joblib.load(out / "model.joblib")
     assert model.streams_ == ["rgb", "flow"]
+    assert model._mkl_tp_version == report["versions"]["mkl_tp"]
 
     preds = tmp / "preds.csv"
     code = predict.main([str(out / "model.joblib"), "--features", str(rgb), "--features",
@@ -202,13 +203,16 @@ def test_nan_features_name_the_video(tmp_path, capsys):
     assert "error:" in err and "'Bowling/v_Bowling_g03_c01'" in err and "NaN" in err
 
 
-def test_predict_checks_the_feature_dimension(toy, capsys):
+def test_predict_checks_the_feature_dimension_and_version(toy, capsys, monkeypatch):
     tmp, rgb, flow, splits = toy
     assert run_fit("--features", rgb, "--splits", splits, "--levels", "1",
                    "--out", tmp / "one", "--quiet") == 0
     code = predict.main([str(tmp / "one" / "model.joblib"), "--features", str(flow)])
     assert code == 1
     assert "has d=3 features but the model expects d=4" in capsys.readouterr().err
+    monkeypatch.setattr(predict, "__version__", "99.0")
+    assert predict.main([str(tmp / "one" / "model.joblib"), "--features", str(rgb)]) == 0
+    assert "was made with mkl_tp 0.1.0, this is 99.0" in capsys.readouterr().err
 
 
 @pytest.mark.slow
