@@ -19,7 +19,7 @@ from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_is_fitted
 from torch import nn
 
-from ._deep_train import PyramidNet, StreamHead, seeded, train_network
+from ._deep_train import PyramidNet, StreamHead, resolve_device, seeded, train_network
 from ._validation import _SINGLE, _validate_labels, _validate_streams
 from .pyramid import n_nodes, node_bounds
 
@@ -33,22 +33,6 @@ def _positive_int(value, name):
     if isinstance(value, bool) or not isinstance(value, Integral) or value < 1:
         raise ValueError(f"{name} must be an integer >= 1, got {value!r}")
     return int(value)
-
-
-def _resolve_device(device):
-    """``torch.device`` for ``"auto"`` (CUDA when available), ``"cpu"`` or ``"cuda[:i]"``."""
-    if device == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    try:
-        resolved = torch.device(device)
-    except (RuntimeError, TypeError):
-        resolved = None
-    if resolved is None or resolved.type not in ("cpu", "cuda"):
-        raise ValueError(f"device must be 'auto', 'cpu' or 'cuda', got {device!r}")
-    device = resolved
-    if device.type == "cuda" and not torch.cuda.is_available():
-        raise ValueError("device='cuda' was requested but torch sees no CUDA device")
-    return device
 
 
 class TemporalPyramidPool(nn.Module):
@@ -327,7 +311,7 @@ class DeepPyramidClassifier(ClassifierMixin, BaseEstimator):
                 or not 0 < self.validation_fraction < 1:
             raise ValueError(
                 f"validation_fraction must lie in (0, 1), got {self.validation_fraction!r}")
-        return _resolve_device(self.device)
+        return resolve_device(self.device)
 
     def fit(self, X, y):
         """Train the pyramid network.
@@ -399,7 +383,7 @@ class DeepPyramidClassifier(ClassifierMixin, BaseEstimator):
         ndarray of shape (n_videos, n_classes)
         """
         check_is_fitted(self, "beta_")
-        device = _resolve_device(self.device)
+        device = resolve_device(self.device)
         _, data = _validate_streams(X, streams=getattr(self, "streams_", None),
                                     n_features=self._n_features)
         psis = [_descriptors(arrays, self.levels, device) for arrays in data.values()]
