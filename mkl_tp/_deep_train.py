@@ -37,20 +37,17 @@ def resolve_device(device):
 
 
 class StreamHead(nn.Module):
-    """One stream: standardise, reduce each node to ``node_dim``, pool, fuse, classify.
+    """One stream: reduce each node to ``node_dim``, pool with ``beta``, fuse, classify.
 
     The reduction is one ``Linear(d, node_dim)`` shared by all nodes; as a node descriptor is
     a mean of frames, this equals a frame-level FC before pooling (the "last FC layer" the
     paper fine-tunes in Tables 2-3). Fusion is FC + ReLU + BatchNorm (Table 5). ``pool`` is a
     :class:`~mkl_tp.deep.TemporalPyramidPool`, passed in so that this module need not import
-    :mod:`mkl_tp.deep`. ``mean`` and ``scale`` standardise the input features (identity
-    unless set).
+    :mod:`mkl_tp.deep`.
     """
 
     def __init__(self, n_features, n_classes, pool, node_dim, hidden):
         super().__init__()
-        self.register_buffer("mean", torch.zeros(n_features))
-        self.register_buffer("scale", torch.ones(n_features))
         self.reduce = nn.Linear(n_features, node_dim)
         self.pool = pool
         width = pool.n_pyramids * node_dim * (pool.n_nodes if pool.mode == "concat" else 1)
@@ -58,7 +55,6 @@ class StreamHead(nn.Module):
         self.classify = nn.Linear(hidden, n_classes)
 
     def forward(self, psi):
-        psi = (psi - self.mean) / self.scale
         if self.pool.mode == "concat":
             pooled = self.pool.aggregate(self.reduce(psi))
         else:  # sum_p beta_p (W psi_p + b) = W (sum_p beta_p psi_p) + b: reduce once, not P times
@@ -140,12 +136,18 @@ def validation_split(y, fraction, seed, class_names=None):
     return torch.from_numpy(np.sort(train)), torch.from_numpy(np.sort(valid))
 
 
-def mean_loss(net, inputs, y, rows, batch_size=1024):
+def mixed_precision(device, precision):
+    """``torch.autocast`` context for ``precision="bfloat16"``, a no-op for "float32"."""
+    return torch.autocast(device.type, dtype=torch.bfloat16,
+                          enabled=precision == "bfloat16")
+
+
+def mean_loss(net, inputs, y, rows, precision="float32", batch_size=1024):
     """Mean negative log-likelihood of ``rows`` in evaluation mode (no gradients)."""
     device = next(net.parameters()).device
     net.eval()
     total = 0.0
-    with torch.no_grad():
+    with torch.no_grad(), mixed_precision(device, precision):
         for part in torch.split(rows, batch_size):
             log_p = net([x[part].to(device) for x in inputs])
             total += F.nll_loss(log_p, y[part].to(device), reduction="sum").item()
@@ -154,8 +156,8 @@ def mean_loss(net, inputs, y, rows, batch_size=1024):
 
 
 def train_network(net, inputs, y, *, epochs, lr, weight_decay, batch_size,
-                  validation_fraction, n_iter_no_change, tol, seed, verbose=0,
-                  class_names=None):
+                  validation_fraction, n_iter_no_change, tol, seed, precision="float32",
+                  verbose=0, class_names=None):
     """Minimise the L2-regularised cross-entropy of ``net`` with Adam (Eq. 4).
 
     Parameters
@@ -167,7 +169,7 @@ def train_network(net, inputs, y, *, epochs, lr, weight_decay, batch_size,
         network's device one batch at a time.
     y : LongTensor of shape (N,)
         Class indices.
-    epochs, lr, weight_decay, batch_size, n_iter_no_change, tol, seed, verbose
+    epochs, lr, weight_decay, batch_size, n_iter_no_change, tol, seed, precision, verbose
         As in :class:`~mkl_tp.deep.DeepPyramidClassifier`.
     validation_fraction : float or None
         Share held out for early stopping; ``None`` trains on everything for ``epochs``.
@@ -202,8 +204,9 @@ def train_network(net, inputs, y, *, epochs, lr, weight_decay, batch_size,
         total = 0.0
         for batch, part in enumerate(shuffled_batches(train.shape[0], batch_size, generator), 1):
             rows = train[part]
-            log_p = net([x[rows].to(device) for x in inputs])
-            loss = F.nll_loss(log_p, y[rows].to(device))
+            with mixed_precision(device, precision):
+                log_p = net([x[rows].to(device) for x in inputs])
+                loss = F.nll_loss(log_p, y[rows].to(device))
             check_finite(loss.item(), epoch, batch, lr)
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
@@ -215,7 +218,7 @@ def train_network(net, inputs, y, *, epochs, lr, weight_decay, batch_size,
         if valid is None:
             logger.log(level, "epoch %d: training loss %.4f", epoch, loss_curve[-1])
             continue
-        validation_curve.append(mean_loss(net, inputs, y, valid))
+        validation_curve.append(mean_loss(net, inputs, y, valid, precision))
         check_finite(validation_curve[-1], epoch, lr=lr)
         if validation_curve[-1] < best - tol:
             best, best_epoch, stale = validation_curve[-1], epoch, 0

@@ -35,6 +35,12 @@ def _positive_int(value, name):
     return int(value)
 
 
+def _segment_sums(frames, counts):
+    """Sums of consecutive runs of ``counts`` rows (zero for empty runs), differentiable."""
+    runs = torch.repeat_interleave(torch.arange(counts.shape[0], device=frames.device), counts)
+    return frames.new_zeros(counts.shape[0], frames.shape[1]).index_add_(0, runs, frames)
+
+
 class TemporalPyramidPool(nn.Module):
     """Temporal pyramid pooling with learned node weights, for variable-length videos.
 
@@ -69,9 +75,17 @@ class TemporalPyramidPool(nn.Module):
         self.mode = mode
         self.n_pyramids = _positive_int(n_pyramids, "n_pyramids")
         self.beta_hat = nn.Parameter(torch.zeros(self.n_pyramids, self.n_nodes))
-        # Powers of two: exact in any float type, but kept float64 so that bound * T is exact.
-        self.register_buffer("bounds", torch.as_tensor(node_bounds(levels), dtype=torch.float64),
+        # Node p spans the leaf boundaries q = lo_p .. hi_p (q / 2**(L-1) in normalised time):
+        # it holds the leaf segments lo_p <= q < hi_p (Eq. 6's membership at segment
+        # resolution), plus the partial frames at its two ends.
+        leaves = 2 ** (self.levels - 1)
+        lo, hi = (torch.as_tensor(node_bounds(levels) * leaves).round().long()).T
+        q = torch.arange(leaves + 1)
+        self.register_buffer("membership", ((lo[:, None] <= q) & (q < hi[:, None])).double(),
                              persistent=False)
+        self.register_buffer("ends", (q == hi[:, None]).double() - (q == lo[:, None]).double(),
+                             persistent=False)
+        self.register_buffer("width", (hi - lo).double() / leaves, persistent=False)
 
     def extra_repr(self):
         return f"levels={self.levels}, mode={self.mode!r}, n_pyramids={self.n_pyramids}"
@@ -100,11 +114,17 @@ class TemporalPyramidPool(nn.Module):
         Notes
         -----
         Eq. 1 with the membership ``1{t in N_kl}`` of Eq. 6 when ``2**(l-1)`` divides ``T``,
-        overlap-weighted otherwise. One cumulative sum over the whole batch and gathers: with
-        ``S`` the inclusive prefix sum and frame ``j`` holding boundary ``x`` at fraction
-        ``f = xT - j``, ``T F(x) = S[j] - (1 - f) X[j]`` and ``psi = (F(b) - F(a)) / (b - a)``.
-        Each video's total is subtracted at the start of the next one, so the running sum
-        restarts near zero: no cancellation across videos, even in float32.
+        overlap-weighted otherwise: ``psi_p = T (F(b_p) - F(a_p)) / ((b_p - a_p) T)`` with
+        ``F`` the integral of the piecewise-constant frame signal. The ``2**(L-1) + 1`` leaf
+        boundaries ``x_q = q / 2**(L-1)`` fall in frames ``j_q = min(floor(x_q T), T - 1)``
+        at fractions ``f_q = x_q T - j_q``; the frames ``j_q <= t < j_(q+1)`` form segment
+        ``q`` (the last frame its own segment). Then
+        ``T (F(b) - F(a)) = sum_{lo <= q < hi} segment_q + f_hi X[j_hi] - f_lo X[j_lo]``.
+        Vectorised over the batch: one ``index_add`` over all frames for the segment sums,
+        a gather of the boundary frames and two small matrix products with the fixed node
+        membership; no loop over videos. No prefix sums either: a running sum over the packed
+        batch would cancel catastrophically across videos in float32, and torch's dim-0
+        ``cumsum`` is an order of magnitude slower than this on CPU.
         """
         if frames.ndim != 2:
             raise ValueError(f"frames must be (sum T_i, d), got shape {tuple(frames.shape)}")
@@ -114,22 +134,20 @@ class TemporalPyramidPool(nn.Module):
             raise ValueError(
                 f"lengths must be >= 1 and sum to frames.shape[0]={frames.shape[0]}, got "
                 f"{lengths.tolist() if lengths.numel() <= 20 else lengths.shape}")
-        n_videos = lengths.shape[0]
-        ends = torch.cumsum(lengths, 0)
-        starts = ends - lengths
-        video = torch.repeat_interleave(torch.arange(n_videos, device=frames.device), lengths)
-        totals = frames.new_zeros(n_videos, frames.shape[1]).index_add_(0, video, frames)
-        restarted = frames.index_add(0, starts[1:], -totals[:-1])
-        prefix = torch.cumsum(restarted, dim=0)
-
-        scaled = self.bounds.to(torch.float64)[None] * lengths[:, None, None].to(torch.float64)
-        j = torch.minimum(torch.floor(scaled).long(), (lengths - 1)[:, None, None])
-        rest = (1.0 - (scaled - j)).to(frames.dtype).reshape(-1, 1)
-        rows = (starts[:, None, None] + j).reshape(-1)
-        integral = (prefix[rows] - rest * frames[rows]).reshape(n_videos, self.n_nodes, 2, -1)
-        width = (self.bounds[:, 1] - self.bounds[:, 0]).to(torch.float64)[None, :] \
-            * lengths[:, None].to(torch.float64)
-        return (integral[:, :, 1] - integral[:, :, 0]) / width.to(frames.dtype)[..., None]
+        n_videos, leaves = lengths.shape[0], 2 ** (self.levels - 1)
+        starts = torch.cumsum(lengths, 0) - lengths
+        q = torch.arange(leaves + 1, device=frames.device)
+        scaled = q[None] * lengths[:, None]  # leaves * x_q * T, exact integers
+        j = torch.minimum(scaled // leaves, (lengths - 1)[:, None])
+        fraction = ((scaled - j * leaves).double() / leaves).to(frames.dtype)
+        partial = fraction[..., None] * frames[starts[:, None] + j]
+        # segment q < 2**(L-1) holds frames j_q .. j_(q+1) - 1 (j_(2**(L-1)) = T - 1); the
+        # last frame is a segment of its own. Segments are contiguous runs of packed frames.
+        counts = torch.cat([j.diff(dim=1), torch.ones_like(j[:, :1])], dim=1)
+        sums = _segment_sums(frames, counts.reshape(-1)).view(n_videos, leaves + 1, -1)
+        total = self.membership.to(frames.dtype) @ sums + self.ends.to(frames.dtype) @ partial
+        width = self.width.double()[None] * lengths[:, None].double()
+        return total / width.to(frames.dtype)[..., None]
 
     def aggregate(self, psi):
         """Combine node descriptors with ``beta`` (Eq. 1).
@@ -163,21 +181,26 @@ class TemporalPyramidPool(nn.Module):
 
 
 def _frame_statistics(arrays):
-    """Mean and standard deviation of every feature over all frames, without concatenating.
+    """Mean and scale (standard deviation, 1 where 0) of every feature over all frames.
 
     Standardising the frames standardises every node descriptor the same way (a descriptor
-    is a weighted mean of frames with weights summing to 1), so these go into the network.
+    is a weighted mean of frames with weights summing to 1).
     """
     count = sum(x.shape[0] for x in arrays)
     mean = sum(x.sum(axis=0) for x in arrays) / count
-    var = sum(np.square(x - mean).sum(axis=0) for x in arrays) / count
-    return mean, np.sqrt(var)
+    std = np.sqrt(sum(np.square(x - mean).sum(axis=0) for x in arrays) / count)
+    return mean, np.where(std > 0, std, 1.0)
 
 
-def _descriptors(arrays, levels, device, chunk_bytes=2**26):
-    """``(N, P, d)`` float32 CPU tensor of node descriptors, computed in float64 chunks."""
+def _descriptors(arrays, levels, device, mean, scale, dtype=torch.float32, chunk_bytes=2**26):
+    """``(N, P, d)`` CPU tensor of standardised node descriptors ``(psi - mean) / scale``.
+
+    Computed in float64 chunks on ``device``, stored in ``dtype`` (standardising first keeps
+    bfloat16's 8 mantissa bits for the variation, not for the offset).
+    """
     pool = TemporalPyramidPool(levels).to(device)
-    out = torch.empty(len(arrays), pool.n_nodes, arrays[0].shape[1], dtype=torch.float32)
+    mean, scale = (torch.as_tensor(v, device=device) for v in (mean, scale))
+    out = torch.empty(len(arrays), pool.n_nodes, arrays[0].shape[1], dtype=dtype)
     first, used = 0, 0
     for i, x in enumerate(arrays):
         used += x.nbytes
@@ -186,7 +209,7 @@ def _descriptors(arrays, levels, device, chunk_bytes=2**26):
             frames = torch.from_numpy(np.concatenate(chunk)).to(device)
             with torch.no_grad():
                 psi = pool.node_descriptors(frames, [x.shape[0] for x in chunk])
-            out[first:i + 1] = psi.to("cpu", torch.float32)
+            out[first:i + 1] = ((psi - mean) / scale).to("cpu", dtype)
             first, used = i + 1, 0
     return out
 
@@ -232,6 +255,11 @@ class DeepPyramidClassifier(ClassifierMixin, BaseEstimator):
         Patience of early stopping, in epochs.
     tol : float, default=1e-4
         Least decrease of the validation loss that counts as an improvement.
+    precision : {"float32", "bfloat16"}, default="float32"
+        ``"bfloat16"`` stores the (standardised) descriptors in bfloat16 and trains under
+        ``torch.autocast``: half the memory and, on GPUs and CPUs with AMX, several times
+        faster, at about 3 significant digits on the inputs. Parameters, optimiser and
+        prediction stay float32.
     device : {"auto", "cpu", "cuda"}, default="auto"
         Where to compute; ``"auto"`` takes CUDA when available. Fitted weights are kept on
         the CPU, so pickles load anywhere.
@@ -274,8 +302,8 @@ class DeepPyramidClassifier(ClassifierMixin, BaseEstimator):
 
     def __init__(self, levels=4, mode="concat", n_pyramids=1, node_dim=128, hidden=128,
                  epochs=100, lr=1e-3, weight_decay=1e-4, batch_size=64, early_stopping=True,
-                 validation_fraction=0.1, n_iter_no_change=10, tol=1e-4, device="auto",
-                 random_state=None, verbose=0):
+                 validation_fraction=0.1, n_iter_no_change=10, tol=1e-4, precision="float32",
+                 device="auto", random_state=None, verbose=0):
         self.levels = levels
         self.mode = mode
         self.n_pyramids = n_pyramids
@@ -289,6 +317,7 @@ class DeepPyramidClassifier(ClassifierMixin, BaseEstimator):
         self.validation_fraction = validation_fraction
         self.n_iter_no_change = n_iter_no_change
         self.tol = tol
+        self.precision = precision
         self.device = device
         self.random_state = random_state
         self.verbose = verbose
@@ -297,6 +326,9 @@ class DeepPyramidClassifier(ClassifierMixin, BaseEstimator):
         n_nodes(self.levels)
         if self.mode not in MODES:
             raise ValueError(f"mode must be one of {MODES}, got {self.mode!r}")
+        if self.precision not in ("float32", "bfloat16"):
+            raise ValueError(
+                f"precision must be 'float32' or 'bfloat16', got {self.precision!r}")
         for name in ("n_pyramids", "node_dim", "hidden", "epochs", "n_iter_no_change"):
             _positive_int(getattr(self, name), name)
         if _positive_int(self.batch_size, "batch_size") < 2:
@@ -332,23 +364,22 @@ class DeepPyramidClassifier(ClassifierMixin, BaseEstimator):
         names, data = _validate_streams(X)
         classes, y_index = _validate_labels(y, len(next(iter(data.values()))))
         seed = check_random_state(self.random_state).randint(np.iinfo(np.int32).max)
-        psis = [_descriptors(arrays, self.levels, device) for arrays in data.values()]
+        self._standardise = {name: _frame_statistics(arrays) for name, arrays in data.items()}
+        dtype = torch.bfloat16 if self.precision == "bfloat16" else torch.float32
+        psis = [_descriptors(arrays, self.levels, device, *self._standardise[name], dtype)
+                for name, arrays in data.items()]
         with seeded(seed):
             net = PyramidNet([
                 StreamHead(psi.shape[2], classes.shape[0],
                            TemporalPyramidPool(self.levels, self.mode, self.n_pyramids),
                            node_dim=self.node_dim, hidden=self.hidden)
                 for psi in psis])
-        for head, arrays in zip(net.heads, data.values()):
-            mean, std = _frame_statistics(arrays)
-            head.mean.copy_(torch.from_numpy(mean))
-            head.scale.copy_(torch.from_numpy(np.where(std > 0, std, 1.0)))
         history = train_network(
             net.to(device), psis, torch.from_numpy(y_index), epochs=self.epochs, lr=self.lr,
             weight_decay=self.weight_decay, batch_size=self.batch_size,
             validation_fraction=self.validation_fraction if self.early_stopping else None,
             n_iter_no_change=self.n_iter_no_change, tol=self.tol, seed=seed,
-            verbose=self.verbose, class_names=classes)
+            precision=self.precision, verbose=self.verbose, class_names=classes)
         self._net = net.cpu().eval()
         self._n_features = {name: arrays[0].shape[1] for name, arrays in data.items()}
         self.classes_ = classes
@@ -386,7 +417,8 @@ class DeepPyramidClassifier(ClassifierMixin, BaseEstimator):
         device = resolve_device(self.device)
         _, data = _validate_streams(X, streams=getattr(self, "streams_", None),
                                     n_features=self._n_features)
-        psis = [_descriptors(arrays, self.levels, device) for arrays in data.values()]
+        psis = [_descriptors(arrays, self.levels, device, *self._standardise[name])
+                for name, arrays in data.items()]
         out = []
         try:
             self._net.to(device)

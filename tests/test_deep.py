@@ -7,6 +7,8 @@ import sys
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 torch = pytest.importorskip("torch", reason="mkl_tp.deep needs the 'deep' extra (torch)")
 
@@ -57,9 +59,21 @@ def test_node_descriptors_equal_core(levels):
                                rtol=0, atol=1e-9)
 
 
+@settings(max_examples=40, deadline=None)
+@given(levels=st.integers(1, 7),
+       lengths=st.lists(st.integers(1, 70), min_size=1, max_size=6),
+       seed=st.integers(0, 2**16))
+def test_node_descriptors_equal_core_property(levels, lengths, seed):
+    rng = np.random.default_rng(seed)
+    arrays = [rng.normal(size=(t, 2)) for t in lengths]
+    psi = TemporalPyramidPool(levels).node_descriptors(*_packed(arrays))
+    np.testing.assert_allclose(psi.numpy(), node_descriptors_batch(arrays, levels),
+                               rtol=0, atol=1e-9)
+
+
 def test_node_descriptors_float32_no_cancellation_across_videos():
     # One global prefix sum over 3000 videos of mean 100 would lose ~6e-2 relative in
-    # float32; restarting the sum at every video keeps float32 rounding local.
+    # float32; the layer's per-segment sums keep rounding local to each video.
     rng = np.random.default_rng(0)
     arrays = [(rng.normal(size=(t, 4)) + 100).astype(np.float32)
               for t in rng.integers(1, 60, size=3000)]
