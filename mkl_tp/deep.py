@@ -35,10 +35,6 @@ def _positive_int(value, name):
     return int(value)
 
 
-def _segment_sums(frames, counts):
-    """Sums of consecutive runs of ``counts`` rows (zero for empty runs), differentiable."""
-    runs = torch.repeat_interleave(torch.arange(counts.shape[0], device=frames.device), counts)
-    return frames.new_zeros(counts.shape[0], frames.shape[1]).index_add_(0, runs, frames)
 
 
 class TemporalPyramidPool(nn.Module):
@@ -120,7 +116,8 @@ class TemporalPyramidPool(nn.Module):
         at fractions ``f_q = x_q T - j_q``; the frames ``j_q <= t < j_(q+1)`` form segment
         ``q`` (the last frame its own segment). Then
         ``T (F(b) - F(a)) = sum_{lo <= q < hi} segment_q + f_hi X[j_hi] - f_lo X[j_lo]``.
-        Vectorised over the batch: one ``index_add`` over all frames for the segment sums,
+        Vectorised over the batch: one ``segment_reduce`` over all frames (a contiguous
+        row-wise sum, ~10x faster than ``index_add`` on CPU) for the segment sums,
         a gather of the boundary frames and two small matrix products with the fixed node
         membership; no loop over videos. No prefix sums either: a running sum over the packed
         batch would cancel catastrophically across videos in float32, and torch's dim-0
@@ -144,7 +141,8 @@ class TemporalPyramidPool(nn.Module):
         # segment q < 2**(L-1) holds frames j_q .. j_(q+1) - 1 (j_(2**(L-1)) = T - 1); the
         # last frame is a segment of its own. Segments are contiguous runs of packed frames.
         counts = torch.cat([j.diff(dim=1), torch.ones_like(j[:, :1])], dim=1)
-        sums = _segment_sums(frames, counts.reshape(-1)).view(n_videos, leaves + 1, -1)
+        sums = torch.segment_reduce(frames, "sum", lengths=counts.reshape(-1), axis=0) \
+            .view(n_videos, leaves + 1, -1)
         total = self.membership.to(frames.dtype) @ sums + self.ends.to(frames.dtype) @ partial
         width = self.width.double()[None] * lengths[:, None].double()
         return total / width.to(frames.dtype)[..., None]
@@ -195,22 +193,27 @@ def _frame_statistics(arrays):
 def _descriptors(arrays, levels, device, mean, scale, dtype=torch.float32, chunk_bytes=2**26):
     """``(N, P, d)`` CPU tensor of standardised node descriptors ``(psi - mean) / scale``.
 
-    Computed in float64 chunks on ``device``, stored in ``dtype`` (standardising first keeps
-    bfloat16's 8 mantissa bits for the variation, not for the offset).
+    Computed in float64 chunks of about ``chunk_bytes`` of frames on ``device`` (one reused
+    buffer: fresh allocations cost page faults on every chunk), stored in ``dtype``;
+    standardising before the cast keeps bfloat16's 8 mantissa bits for the variation.
     """
     pool = TemporalPyramidPool(levels).to(device)
-    mean, scale = (torch.as_tensor(v, device=device) for v in (mean, scale))
+    mean = torch.as_tensor(mean, device=device)
+    inverse_scale = torch.as_tensor(1.0 / scale, device=device)
+    lengths = [x.shape[0] for x in arrays]
+    bounds = np.cumsum(lengths) * arrays[0].shape[1] * 8 // chunk_bytes
+    cuts = np.flatnonzero(np.diff(bounds)) + 1  # chunk starts, about chunk_bytes apart
+    chunks = list(zip([0, *cuts], [*cuts, len(arrays)]))
+    buffer = torch.empty(max(sum(lengths[a:b]) for a, b in chunks), arrays[0].shape[1],
+                         dtype=torch.float64)
     out = torch.empty(len(arrays), pool.n_nodes, arrays[0].shape[1], dtype=dtype)
-    first, used = 0, 0
-    for i, x in enumerate(arrays):
-        used += x.nbytes
-        if used >= chunk_bytes or i == len(arrays) - 1:
-            chunk = arrays[first:i + 1]
-            frames = torch.from_numpy(np.concatenate(chunk)).to(device)
-            with torch.no_grad():
-                psi = pool.node_descriptors(frames, [x.shape[0] for x in chunk])
-            out[first:i + 1] = ((psi - mean) / scale).to("cpu", dtype)
-            first, used = i + 1, 0
+    for first, last in chunks:
+        frames = buffer[:sum(lengths[first:last])]
+        np.concatenate(arrays[first:last], out=frames.numpy())  # torch.cat: ~10x slower
+        frames = frames.to(device)
+        with torch.no_grad():
+            psi = pool.node_descriptors(frames, lengths[first:last])
+        out[first:last] = psi.sub_(mean).mul_(inverse_scale)
     return out
 
 
