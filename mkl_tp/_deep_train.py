@@ -149,7 +149,7 @@ def mean_loss(net, inputs, y, rows, precision="float32", batch_size=1024):
     total = 0.0
     with torch.no_grad(), mixed_precision(device, precision):
         for part in torch.split(rows, batch_size):
-            log_p = net([x[part].to(device) for x in inputs])
+            log_p = net([torch.index_select(x, 0, part).to(device) for x in inputs])
             total += F.nll_loss(log_p, y[part].to(device), reduction="sum").item()
     net.train()
     return total / rows.shape[0]
@@ -196,6 +196,9 @@ def train_network(net, inputs, y, *, epochs, lr, weight_decay, batch_size,
     else:
         train, valid = validation_split(y_np, validation_fraction, seed, class_names)
     generator = torch.Generator().manual_seed(int(seed))
+    # Batches are gathered into reused buffers: a fresh (B, P, d) tensor per step costs page
+    # faults that took longer than the matrix products on CPU. (+1: a merged last batch.)
+    buffers = [torch.empty((batch_size + 1, *x.shape[1:]), dtype=x.dtype) for x in inputs]
     optimizer = torch.optim.Adam(net.parameters(), lr=lr, weight_decay=weight_decay)
     loss_curve, validation_curve = [], []
     best, best_state, best_epoch, stale = math.inf, None, 0, 0
@@ -205,7 +208,8 @@ def train_network(net, inputs, y, *, epochs, lr, weight_decay, batch_size,
         for batch, part in enumerate(shuffled_batches(train.shape[0], batch_size, generator), 1):
             rows = train[part]
             with mixed_precision(device, precision):
-                log_p = net([x[rows].to(device) for x in inputs])
+                log_p = net([torch.index_select(x, 0, rows, out=buffer[:rows.shape[0]])
+                             .to(device) for x, buffer in zip(inputs, buffers)])
                 loss = F.nll_loss(log_p, y[rows].to(device))
             check_finite(loss.item(), epoch, batch, lr)
             optimizer.zero_grad(set_to_none=True)

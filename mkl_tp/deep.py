@@ -35,8 +35,6 @@ def _positive_int(value, name):
     return int(value)
 
 
-
-
 class TemporalPyramidPool(nn.Module):
     """Temporal pyramid pooling with learned node weights, for variable-length videos.
 
