@@ -211,11 +211,12 @@ def train_network(net, inputs, y, *, epochs, lr, weight_decay, batch_size,
                 log_p = net([torch.index_select(x, 0, rows, out=buffer[:rows.shape[0]])
                              .to(device) for x, buffer in zip(inputs, buffers)])
                 loss = F.nll_loss(log_p, y[rows].to(device))
-            check_finite(loss.item(), epoch, batch, lr)
+            value = loss.item()
+            check_finite(value, epoch, batch, lr)
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()
-            total += loss.item() * rows.shape[0]
+            total += value * rows.shape[0]
         loss_curve.append(total / train.shape[0])
         if not all(bool(torch.isfinite(p).all()) for p in net.parameters()):
             check_finite(math.nan, epoch, lr=lr)

@@ -292,6 +292,14 @@ class DeepPyramidClassifier(ClassifierMixin, BaseEstimator):
     n_iter_ : int
         Epochs run.
 
+    Notes
+    -----
+    Node descriptors of cached features do not change during training, so they are computed
+    once per fit (in float64, then standardised with the training frames' mean and standard
+    deviation); each epoch is then a few matrix products per batch. torch uses all cores by
+    default; on a machine shared with other busy processes ``torch.set_num_threads(1)`` can
+    be several times faster (see the deep variant's documentation page).
+
     Examples
     --------
     >>> from mkl_tp import DeepPyramidClassifier, load_basic_motions

@@ -252,11 +252,12 @@ def finetune(backbone, videos, y, *, levels=4, mode="concat", n_pyramids=1, node
             frames, lengths = _packed_batch(videos, rows)
             logits = net(frames, lengths, periodic_frames(lengths, epoch, K), chunk_size)
             loss = F.cross_entropy(logits, targets[rows].to(device))
-            check_finite(loss.item(), epoch + 1, batch, lr)
+            value = loss.item()
+            check_finite(value, epoch + 1, batch, lr)
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()
-            total += loss.item() * rows.shape[0]
+            total += value * rows.shape[0]
         epoch_seconds.append(time.perf_counter() - started)
         loss_curve.append(total / len(videos))
         logger.log(level, "epoch %d: loss %.4f, %.1f s (K=%d)", epoch + 1, loss_curve[-1],

@@ -209,6 +209,16 @@ def test_fits_and_predicts_bundled_data(motions, fitted):
     assert fitted.score(test.X, test.y) >= 0.75
 
 
+def test_bfloat16_precision_trains_and_predicts_in_float32(motions):
+    train, test = motions
+    clf = DeepPyramidClassifier(levels=2, precision="bfloat16", random_state=0)
+    clf.fit(train.X, train.y)
+    assert all(p.dtype == torch.float32 for p in clf._net.parameters())
+    proba = clf.predict_proba(test.X)
+    np.testing.assert_allclose(proba.sum(axis=1), 1.0, rtol=1e-6)
+    assert clf.score(test.X, test.y) >= 0.75
+
+
 def test_seeded_runs_are_identical(motions, fitted):
     train, test = motions
     again = DeepPyramidClassifier(levels=2, random_state=0).fit(train.X, train.y)
@@ -328,7 +338,7 @@ def test_bad_input_names_the_culprit(motions, make_X, message):
     ({"levels": 0}, "levels"), ({"mode": "max"}, "mode"), ({"batch_size": 1}, "batch_size"),
     ({"lr": 0.0}, "lr"), ({"weight_decay": -1.0}, "weight_decay"),
     ({"validation_fraction": 1.0}, "validation_fraction"), ({"device": "tpu"}, "device"),
-    ({"node_dim": 0}, "node_dim"),
+    ({"node_dim": 0}, "node_dim"), ({"precision": "float16"}, "precision"),
 ])
 def test_bad_parameters_are_named(motions, params, message):
     train, _ = motions
