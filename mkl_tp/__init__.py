@@ -22,3 +22,24 @@ __all__ = [
     "node_descriptors",
     "node_descriptors_batch",
 ]
+# DeepPyramidClassifier (mkl_tp.deep) needs torch, which the core install leaves out: it is
+# imported on first access and kept out of __all__ so that `from mkl_tp import *` works
+# without torch.
+_LAZY = {"DeepPyramidClassifier": "deep"}
+
+
+def __getattr__(name):
+    if name not in _LAZY:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    try:
+        import torch  # noqa: F401
+    except ImportError as exc:
+        raise ImportError(
+            f"mkl_tp.{name} needs torch: pip install mkl_tp[deep]") from exc
+    from importlib import import_module
+
+    return getattr(import_module(f".{_LAZY[name]}", __name__), name)
+
+
+def __dir__():
+    return sorted(set(globals()) | set(_LAZY))

@@ -1,0 +1,243 @@
+"""The network around the pyramid layer and its training loop.
+
+Heads (reduction, fusion, classifier, late stream fusion) on top of
+:class:`mkl_tp.deep.TemporalPyramidPool`, and mini-batch training with early stopping and a
+divergence guard.
+"""
+
+import contextlib
+import copy
+import logging
+import math
+from typing import NamedTuple
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from sklearn.model_selection import train_test_split
+from torch import nn
+
+logger = logging.getLogger("mkl_tp.deep")
+
+
+def resolve_device(device):
+    """``torch.device`` for ``"auto"`` (CUDA when available), ``"cpu"`` or ``"cuda[:i]"``."""
+    if device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        resolved = torch.device(device)
+    except (RuntimeError, TypeError):
+        resolved = None
+    if resolved is None or resolved.type not in ("cpu", "cuda"):
+        raise ValueError(f"device must be 'auto', 'cpu' or 'cuda', got {device!r}")
+    device = resolved
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise ValueError("device='cuda' was requested but torch sees no CUDA device")
+    return device
+
+
+class StreamHead(nn.Module):
+    """One stream: reduce each node to ``node_dim``, pool with ``beta``, fuse, classify.
+
+    The reduction is one ``Linear(d, node_dim)`` shared by all nodes; as a node descriptor is
+    a mean of frames, this equals a frame-level FC before pooling (the "last FC layer" the
+    paper fine-tunes in Tables 2-3). Fusion is FC + ReLU + BatchNorm (Table 5). ``pool`` is a
+    :class:`~mkl_tp.deep.TemporalPyramidPool`, passed in so that this module need not import
+    :mod:`mkl_tp.deep`.
+    """
+
+    def __init__(self, n_features, n_classes, pool, node_dim, hidden):
+        super().__init__()
+        self.reduce = nn.Linear(n_features, node_dim)
+        self.pool = pool
+        width = pool.n_pyramids * node_dim * (pool.n_nodes if pool.mode == "concat" else 1)
+        self.fuse = nn.Sequential(nn.Linear(width, hidden), nn.ReLU(), nn.BatchNorm1d(hidden))
+        self.classify = nn.Linear(hidden, n_classes)
+
+    def forward(self, psi):
+        if self.pool.mode == "concat":
+            pooled = self.pool.aggregate(self.reduce(psi))
+        else:  # sum_p beta_p (W psi_p + b) = W (sum_p beta_p psi_p) + b: reduce once, not P times
+            pooled = self.reduce(self.pool.aggregate(psi))
+        return self.classify(self.fuse(pooled.flatten(1)))
+
+
+class PyramidNet(nn.Module):
+    """Stream heads fused late: ``log sum_s w_s softmax(logits_s)``, ``w = softmax(w_hat)``."""
+
+    def __init__(self, heads):
+        super().__init__()
+        self.heads = nn.ModuleList(heads)
+        self.stream_logits = nn.Parameter(torch.zeros(len(heads)))
+
+    def forward(self, psis):
+        log_w = torch.log_softmax(self.stream_logits, dim=0)
+        per_stream = [log_w[s] + torch.log_softmax(head(psi), dim=1)
+                      for s, (head, psi) in enumerate(zip(self.heads, psis))]
+        return torch.logsumexp(torch.stack(per_stream), dim=0)
+
+
+class TrainHistory(NamedTuple):
+    """What :func:`train_network` reports (the estimator's ``*_`` attributes)."""
+
+    loss_curve: list
+    validation_loss_curve: list
+    best_epoch: int
+    n_iter: int
+
+
+@contextlib.contextmanager
+def seeded(seed):
+    """Seed torch's CPU generator inside the block; the caller's state is restored after."""
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        yield
+
+
+def shuffled_batches(n, batch_size, generator):
+    """Index batches of a random permutation; a last batch of one joins the one before.
+
+    BatchNorm cannot normalise a single video in training mode, hence the merge.
+    """
+    parts = list(torch.split(torch.randperm(n, generator=generator), batch_size))
+    if len(parts) > 1 and parts[-1].numel() == 1:
+        parts[-2:] = [torch.cat(parts[-2:])]
+    return parts
+
+
+def check_finite(loss, epoch, batch=None, lr=None):
+    """Raise ``FloatingPointError`` naming the epoch when the loss is NaN or infinite."""
+    if math.isfinite(loss):
+        return
+    where = f"epoch {epoch}" + ("" if batch is None else f", batch {batch}")
+    hint = "" if lr is None else f"; try a smaller lr (got {lr})"
+    raise FloatingPointError(
+        f"training diverged: the loss became {loss} at {where}{hint} or check the inputs' "
+        "scale")
+
+
+def validation_split(y, fraction, seed, class_names=None):
+    """Stratified ``(train, validation)`` index tensors; every class in both parts."""
+    counts = np.bincount(y, minlength=int(y.max()) + 1)
+    if counts.min() < 2:
+        name = counts.argmin() if class_names is None else \
+            np.asarray(class_names)[counts.argmin()].tolist()
+        raise ValueError(
+            f"early stopping holds out a stratified validation set, which needs at least 2 "
+            f"videos per class; class {name!r} has {counts.min()}: add videos or set "
+            "early_stopping=False")
+    n_valid = max(math.ceil(fraction * y.shape[0]), counts.shape[0])
+    if y.shape[0] - n_valid < max(2, counts.shape[0]):
+        raise ValueError(
+            f"validation_fraction={fraction} leaves too few of the {y.shape[0]} videos to "
+            "train on: lower it or set early_stopping=False")
+    train, valid = train_test_split(np.arange(y.shape[0]), test_size=n_valid, stratify=y,
+                                    random_state=seed)
+    return torch.from_numpy(np.sort(train)), torch.from_numpy(np.sort(valid))
+
+
+def mixed_precision(device, precision):
+    """``torch.autocast`` context for ``precision="bfloat16"``, a no-op for "float32"."""
+    return torch.autocast(device.type, dtype=torch.bfloat16,
+                          enabled=precision == "bfloat16")
+
+
+def mean_loss(net, inputs, y, rows, precision="float32", batch_size=1024):
+    """Mean negative log-likelihood of ``rows`` in evaluation mode (no gradients)."""
+    device = next(net.parameters()).device
+    net.eval()
+    total = 0.0
+    with torch.no_grad(), mixed_precision(device, precision):
+        for part in torch.split(rows, batch_size):
+            log_p = net([torch.index_select(x, 0, part).to(device) for x in inputs])
+            total += F.nll_loss(log_p, y[part].to(device), reduction="sum").item()
+    net.train()
+    return total / rows.shape[0]
+
+
+def train_network(net, inputs, y, *, epochs, lr, weight_decay, batch_size,
+                  validation_fraction, n_iter_no_change, tol, seed, precision="float32",
+                  verbose=0, class_names=None):
+    """Minimise the L2-regularised cross-entropy of ``net`` with Adam (Eq. 4).
+
+    Parameters
+    ----------
+    net : torch.nn.Module
+        Maps a list of per-stream input batches to log-probabilities ``(B, n_classes)``.
+    inputs : list of Tensor, each of shape (N, ...)
+        Per-stream inputs (node descriptors), indexed along the first axis; moved to the
+        network's device one batch at a time.
+    y : LongTensor of shape (N,)
+        Class indices.
+    epochs, lr, weight_decay, batch_size, n_iter_no_change, tol, seed, precision, verbose
+        As in :class:`~mkl_tp.deep.DeepPyramidClassifier`.
+    validation_fraction : float or None
+        Share held out for early stopping; ``None`` trains on everything for ``epochs``.
+    class_names : sequence, optional
+        Used to name a class in error messages.
+
+    Returns
+    -------
+    TrainHistory
+        The network is left holding the best epoch's weights (the last without early
+        stopping).
+
+    Notes
+    -----
+    ``beta`` lives in ``net`` as free parameters behind a softmax (Eq. 5), so plain Adam
+    steps keep every pyramid on its simplex. A NaN or infinite loss stops training with a
+    ``FloatingPointError`` naming the epoch.
+    """
+    device = next(net.parameters()).device
+    level = logging.INFO if verbose else logging.DEBUG
+    y_np = y.numpy()
+    if validation_fraction is None:
+        train, valid = torch.arange(y.shape[0]), None
+    else:
+        train, valid = validation_split(y_np, validation_fraction, seed, class_names)
+    generator = torch.Generator().manual_seed(int(seed))
+    # Batches are gathered into reused buffers: a fresh (B, P, d) tensor per step costs page
+    # faults that took longer than the matrix products on CPU. (+1: a merged last batch.)
+    buffers = [torch.empty((batch_size + 1, *x.shape[1:]), dtype=x.dtype) for x in inputs]
+    optimizer = torch.optim.Adam(net.parameters(), lr=lr, weight_decay=weight_decay)
+    loss_curve, validation_curve = [], []
+    best, best_state, best_epoch, stale = math.inf, None, 0, 0
+    net.train()
+    for epoch in range(1, epochs + 1):
+        total = 0.0
+        for batch, part in enumerate(shuffled_batches(train.shape[0], batch_size, generator), 1):
+            rows = train[part]
+            with mixed_precision(device, precision):
+                log_p = net([torch.index_select(x, 0, rows, out=buffer[:rows.shape[0]])
+                             .to(device) for x, buffer in zip(inputs, buffers)])
+                loss = F.nll_loss(log_p, y[rows].to(device))
+            value = loss.item()
+            check_finite(value, epoch, batch, lr)
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+            total += value * rows.shape[0]
+        loss_curve.append(total / train.shape[0])
+        if not all(bool(torch.isfinite(p).all()) for p in net.parameters()):
+            check_finite(math.nan, epoch, lr=lr)
+        if valid is None:
+            logger.log(level, "epoch %d: training loss %.4f", epoch, loss_curve[-1])
+            continue
+        validation_curve.append(mean_loss(net, inputs, y, valid, precision))
+        check_finite(validation_curve[-1], epoch, lr=lr)
+        if validation_curve[-1] < best - tol:
+            best, best_epoch, stale = validation_curve[-1], epoch, 0
+            best_state = copy.deepcopy(net.state_dict())
+        else:
+            stale += 1
+        logger.log(level, "epoch %d: training loss %.4f, validation loss %.4f%s", epoch,
+                   loss_curve[-1], validation_curve[-1], " (best)" if stale == 0 else "")
+        if stale >= n_iter_no_change:
+            logger.log(level, "no improvement for %d epochs: keeping epoch %d",
+                       n_iter_no_change, best_epoch)
+            break
+    if valid is None:
+        best_epoch = len(loss_curve)
+    else:
+        net.load_state_dict(best_state)
+    return TrainHistory(loss_curve, validation_curve, best_epoch, len(loss_curve))
