@@ -31,7 +31,11 @@ def _validate_sequences(sequences, stream=None, n_features=None):
     arrays = []
     for i, seq in enumerate(sequences):
         try:
-            x = np.asarray(seq, dtype=np.float64)
+            x = np.asarray(seq)
+            # float32 stays float32 (half the memory of a cache-sized input); sums are
+            # accumulated in float64 downstream. Anything else becomes float64.
+            if x.dtype not in (np.float32, np.float64):
+                x = x.astype(np.float64)
         except (TypeError, ValueError) as exc:
             raise ValueError(f"sequence {i}{where} is not numeric: {exc}") from None
         if x.ndim != 2:

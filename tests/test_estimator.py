@@ -190,3 +190,13 @@ def test_on_the_bundled_real_data():
     learned = PyramidMKLClassifier(levels=3).fit(train.X, train.y)
     assert learned.converged_
     assert learned.score(test.X, test.y) >= 0.7  # four balanced classes: chance is 0.25
+
+
+def test_float32_input_is_not_copied_to_float64():
+    from mkl_tp._validation import _validate_sequences
+
+    X, _ = make_videos(n=4)
+    X32 = [x.astype(np.float32) for x in X]
+    checked = _validate_sequences(X32)
+    assert all(c.dtype == np.float32 and c is x for c, x in zip(checked, X32))
+    assert _validate_sequences([np.arange(6).reshape(3, 2)])[0].dtype == np.float64
