@@ -20,6 +20,7 @@ from sklearn.utils.validation import check_is_fitted
 from torch import nn
 
 from ._deep_train import PyramidNet, StreamHead, resolve_device, seeded, train_network
+from ._persist import _VersionedPickleMixin
 from ._validation import _SINGLE, _validate_labels, _validate_streams
 from .pyramid import n_nodes, node_bounds
 
@@ -215,7 +216,7 @@ def _descriptors(arrays, levels, device, mean, scale, dtype=torch.float32, chunk
     return out
 
 
-class DeepPyramidClassifier(ClassifierMixin, BaseEstimator):
+class DeepPyramidClassifier(_VersionedPickleMixin, ClassifierMixin, BaseEstimator):
     """Temporal pyramid network on cached frame features, ``beta`` learned end to end.
 
     Each stream's videos are pooled over the ``2**levels - 1`` pyramid nodes; each node is

@@ -40,7 +40,11 @@ from .report import (
 __all__ = ["main", "build_parser"]
 
 COLUMNS = ("uniform", "linear", "cross")
+DEEP_COLUMNS = ("deep-concat", "deep-average")
 C_GRID = (0.1, 1.0, 10.0, 100.0)
+# Arguments that change a cell's result: a report made with others is not resumed. (--model
+# only adds columns, so a deep run extends a finished shallow sweep.)
+_SETTINGS = ("kernel", "base_kernel", "node_norm", "C", "fusion", "tol", "max_iter", "seed")
 
 
 def _levels(text):
@@ -94,6 +98,11 @@ def build_parser():
                        "sum of node kernels (concatenation), cross = kernel of the weighted "
                        "mean descriptor (averaging); the table shows both (default: "
                        "%(default)s)")
+    model.add_argument("--model", choices=("mkl", "deep"), default="mkl",
+                       help="mkl = the multiple-kernel SVM; deep = the end-to-end pyramid "
+                       "network on the cached features (needs torch: the deep extra), "
+                       "'concat' for --kernel linear, 'average' for cross; the table then "
+                       "shows deep columns beside the shallow ones (default: %(default)s)")
     model.add_argument("--levels", type=_levels, metavar="N|A-B",
                        help="pyramid depth, or a range to sweep (default: 4; 1-4 on the "
                        "bundled data)")
@@ -129,6 +138,12 @@ def _subset(X, index):
 
 
 def _make_model(config, column, level, C, args):
+    if column in DEEP_COLUMNS:
+        from .deep import DeepPyramidClassifier
+
+        base = DeepPyramidClassifier(levels=level, mode=column.split("-")[1],
+                                     random_state=args.seed)
+        return LateFusionClassifier(base, random_state=args.seed) if config == "late" else base
     weights = "uniform" if column == "uniform" else "learn"
     kernel = args.kernel if column == "uniform" else column
     base = PyramidMKLClassifier(
@@ -155,8 +170,12 @@ def _select_C(config, column, level, X, y, args):
 
 def _fit_cell(config, column, level, data, args):
     X_train = data["train"][config]
-    C = args.C if args.C != "auto" else _select_C(config, column, level, X_train,
-                                                   data["y_train"], args)
+    if column in DEEP_COLUMNS:
+        C = None  # the network has no box constraint
+    elif args.C == "auto":
+        C = _select_C(config, column, level, X_train, data["y_train"], args)
+    else:
+        C = args.C
     model = _make_model(config, column, level, C, args)
     start = time.perf_counter()
     model.fit(X_train, data["y_train"])
@@ -167,12 +186,26 @@ def _fit_cell(config, column, level, data, args):
     if isinstance(model, LateFusionClassifier):
         cell["stream_weights"] = dict(zip(model.streams_, model.stream_weights_.tolist()))
         cell["beta"] = [model.estimators_[s].beta_.tolist() for s in model.streams_]
+    elif column in DEEP_COLUMNS:
+        cell.update(beta=np.asarray(model.beta_).tolist(), n_iter=model.n_iter_,
+                    loss_curve=model.loss_curve_)
+        if config == "joint":
+            cell["stream_weights"] = dict(zip(model.streams_, model.stream_weights_.tolist()))
     else:
         cell.update(beta=np.atleast_2d(model.beta_).tolist(), n_iter=model.n_iter_,
                     objective=model.objective_, converged=model.converged_)
         if config == "joint":
             cell["stream_weights"] = dict(zip(model.streams_, model.beta_.sum(axis=1).tolist()))
     return model, cell
+
+
+def _beta_rows(beta, streams):
+    """``beta`` as rows of node weights with a name each (streams x pyramids)."""
+    beta = np.asarray(beta, dtype=float)
+    rows = beta.reshape(-1, beta.shape[-1])
+    per_stream = rows.shape[0] // len(streams)
+    names = [s if per_stream == 1 else f"{s} #{k + 1}" for s in streams for k in range(per_stream)]
+    return rows, names
 
 
 def _load(args, described):
@@ -200,8 +233,7 @@ def _fingerprint(args, described, split):
     payload = {
         "features": [d["sha256"] for d in described],
         "split": hashlib.sha256(json.dumps(split._asdict(), sort_keys=True).encode()).hexdigest(),
-        "settings": {k: getattr(args, k) for k in ("kernel", "base_kernel", "node_norm", "C",
-                                                    "fusion", "tol", "max_iter", "seed")},
+        "settings": {k: getattr(args, k) for k in _SETTINGS},
     }
     return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()
 
@@ -240,36 +272,39 @@ def _main(argv):
         split={"path": str(args.splits), "format": args.format, "split": args.split,
                "n_train": len(split.train_ids), "n_test": len(split.test_ids),
                "classes": split.classes},
-        settings={k: getattr(args, k) for k in ("kernel", "base_kernel", "node_norm", "C",
-                                                 "fusion", "tol", "max_iter", "seed")},
+        settings={k: getattr(args, k) for k in ("model",) + _SETTINGS},
     )
     cells = report.setdefault("cells", {})
     final_level, final_config = max(args.levels), configs[-1]
+    columns = COLUMNS + (DEEP_COLUMNS if args.model == "deep" else ())
+    saved = args.kernel if args.model == "mkl" else \
+        {"linear": "deep-concat", "cross": "deep-average"}[args.kernel]
     final_model = None
-    todo = [(lv, cf, col) for lv in args.levels for cf in configs for col in COLUMNS
-            if not (lv == final_level and cf == final_config and col == args.kernel)
+    todo = [(lv, cf, col) for lv in args.levels for cf in configs for col in columns
+            if not (lv == final_level and cf == final_config and col == saved)
             and col not in cells.get(str(lv), {}).get(cf, {})]
-    todo.append((final_level, final_config, args.kernel))  # the saved model, always refitted
+    todo.append((final_level, final_config, saved))  # the saved model, always refitted
     for level, config, column in tqdm(todo, desc="fitting", unit="model",
                                       disable=args.quiet or None):
         model, cell = _fit_cell(config, column, level, data, args)
         cells.setdefault(str(level), {}).setdefault(config, {})[column] = cell
-        if (level, config, column) == (final_level, final_config, args.kernel):
+        if (level, config, column) == (final_level, final_config, saved):
             final_model = model
         write_json(report_path, report)
     joblib.dump(final_model, out / "model.joblib")
-    final = cells[str(final_level)][final_config][args.kernel]
+    final = cells[str(final_level)][final_config][saved]
     report["model"] = {"path": str(out / "model.joblib"), "level": final_level,
-                       "config": final_config, "kernel": args.kernel, "mkl_tp": __version__,
+                       "config": final_config, "model": args.model, "kernel": args.kernel,
+                       "column": saved, "mkl_tp": __version__,
                        **{k: v for k, v in final.items()}}
     write_json(report_path, report)
     table = {lv: {cf: {col: c["accuracy"] for col, c in row.items()} for cf, row in r.items()}
              for lv, r in cells.items() if int(lv) in args.levels}
     print(f"test accuracy (%) on {len(split.test_ids)} videos; uniform uses kernel="
           f"{args.kernel}; level 1 = global average pooling")
-    print(format_level_table(table, configs, COLUMNS))
+    print(format_level_table(table, configs, columns))
     baseline = table.get(str(min(args.levels)), {}).get(final_config, {}).get("uniform")
-    print(f"\nsaved model: level {final_level}, {final_config}, kernel={args.kernel}: "
+    print(f"\nsaved model: level {final_level}, {final_config}, {saved}: "
           f"accuracy {100 * final['accuracy']:.2f}%, mean class accuracy "
           f"{100 * final['mean_class_accuracy']:.2f}%"
           + (f" (level {min(args.levels)} baseline {100 * baseline:.2f}%)"
@@ -280,9 +315,10 @@ def _main(argv):
     written = [out / "model.joblib", report_path]
     try:
         if "beta" in final:
-            streams = getattr(final_model, "streams_", [configs[-1]])
-            plot_beta(final["beta"], streams, out / "beta.png",
-                      title=f"node weights, level {final_level}, kernel={args.kernel}")
+            rows, names = _beta_rows(final["beta"],
+                                     getattr(final_model, "streams_", [final_config]))
+            plot_beta(rows, names, out / "beta.png",
+                      title=f"node weights, level {final_level}, {saved}")
             written.append(out / "beta.png")
         plot_confusion(final["confusion_matrix"], final["classes"], out / "confusion.png",
                        title=f"{final_config}, level {final_level}")

@@ -50,7 +50,7 @@ def format_level_table(table, configs, columns):
     -------
     str
     """
-    width = 8
+    width = max(8, *(len(c) for c in columns))
     group = width * len(columns) + len(columns) - 1
     lines = ["level | " + " | ".join(f"{c:^{group}}" for c in configs),
              "      | " + " | ".join(" ".join(f"{c:>{width}}" for c in columns)

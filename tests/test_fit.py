@@ -224,3 +224,23 @@ def test_default_run_on_the_bundled_data(tmp_path, monkeypatch, capsys):
     report = json.loads((tmp_path / "runs" / "basic_motions" / "report.json").read_text())
     assert set(report["cells"]) == {"1", "2", "3", "4"}
     assert report["model"]["accuracy"] > 0.7
+
+
+def test_deep_model_columns_and_predict(toy, capsys):
+    tmp, rgb, _, splits = toy
+    out = tmp / "deep"
+    assert run_fit("--features", rgb, "--splits", splits, "--levels", "2", "--model", "deep",
+                   "--kernel", "cross", "--out", out, "--quiet") == 0
+    printed = capsys.readouterr().out
+    assert "deep-concat" in printed and "deep-average" in printed
+    report = json.loads((out / "report.json").read_text())
+    assert report["model"]["column"] == "deep-average"
+    assert set(report["cells"]["2"]["rgb"]) == {"uniform", "linear", "cross", "deep-concat",
+                                                "deep-average"}
+    model = joblib.load(out / "model.joblib")
+    assert type(model).__name__ == "DeepPyramidClassifier" and model.mode == "average"
+    assert predict.main([str(out / "model.joblib"), "--features", str(rgb), "--splits",
+                         str(splits), "--quiet", "--out", str(tmp / "p.csv")]) == 0
+    rows = list(csv.DictReader((tmp / "p.csv").open()))
+    accuracy = np.mean([r["prediction"] == r["label"] for r in rows])
+    assert accuracy == pytest.approx(report["model"]["accuracy"])
