@@ -18,7 +18,7 @@ demo: $(VENV)/.stamp-plot
 test: $(VENV)/.stamp-test,extract,deep,plot,docs
 	$(PY) -m pytest -q
 
-docs: $(VENV)/.stamp-docs
+docs: $(VENV)/.stamp-docs,deep
 	$(MAKE) -C docs html SPHINXBUILD=$(abspath $(VENV))/bin/sphinx-build
 
 bench: $(VENV)/.stamp-bench
