@@ -385,7 +385,8 @@ class FeatureWriter:
         self.completed = set()
 
     def __enter__(self):
-        self.open()
+        if self._h5 is None:
+            self.open()
         return self
 
     def __exit__(self, *exc_info):
