@@ -43,8 +43,11 @@ class _UsageError(Exception):
     """The run cannot start: bad arguments, inputs, weights or output (exit code 2)."""
 
 
-class _OutputError(Exception):
-    """Writing the cache failed part-way (exit code 1); committed videos are kept."""
+class _Stopped(Exception):
+    """The run stopped part-way (exit code 1): writing failed or a worker died.
+
+    Every video committed before is kept.
+    """
 
 
 # -- arguments ------------------------------------------------------------------------
@@ -256,7 +259,9 @@ def _loader(dataset, workers, pin_memory):
         # Forked workers deadlock when the parent has already used OpenCV's thread pool
         # (a second extraction in the same process); forkserver children start clean.
         context = multiprocessing.get_context("forkserver")
-        context.set_forkserver_preload(["mkl_tp.extract"])
+        # Heavy imports once in the server; not mkl_tp.extract itself, which the
+        # children run as their __main__ when it is the program.
+        context.set_forkserver_preload(["av", "mkl_tp.backbone", "mkl_tp.video"])
         kwargs.update(prefetch_factor=4, worker_init_fn=_init_worker, multiprocessing_context=context)
         if "in_order" in inspect.signature(torch.utils.data.DataLoader).parameters:
             kwargs["in_order"] = False  # a long video in one worker must not hold up the others
@@ -348,48 +353,39 @@ def _open_writers(paths, infos):
 
 
 class _Tally:
+    """Counts for the summary, per stream, and where the time went."""
+
     def __init__(self, streams):
         self.done = dict.fromkeys(streams, 0)
         self.skipped = dict.fromkeys(streams, 0)
         self.failed_in = dict.fromkeys(streams, 0)
         self.failed = {}
+        self.saved = 0
         self.frames = 0
         self.network_s = 0.0
         self.worker_s = {"decode": 0.0, "flow": 0.0, "resize": 0.0}
 
 
-def _run(args, streams, paths, nets, videos, missing, tally, progress):
-    infos = {s: _stream_info(s, nets[s], args) for s in streams}
-    # Check (and recover) the outputs, then release them before the workers fork, so
-    # that a killed run leaves no worker holding the lock on the files.
-    writers = _open_writers(paths, infos)
-    completed = {s: set(w.completed) for s, w in writers.items()}
-    for writer in writers.values():
-        writer.close()
+def _run(args, streams, nets, videos, missing, writers, tally):
+    """Extract every video that some stream still lacks, writing each as it completes."""
     jobs = []
     for video_id, path in videos.items():
-        todo = tuple(s for s in streams if video_id not in completed[s])
-        for s in streams:
-            if video_id in completed[s]:
-                tally.skipped[s] += 1
+        todo = tuple(s for s in streams if video_id not in writers[s].completed)
+        for stream in set(streams) - set(todo):
+            tally.skipped[stream] += 1
         if todo:
             jobs.append((video_id, path, todo))
-    progress.reset(total=len(jobs) + len(missing))
+    for video_id in missing:
+        _fail(writers, tally, video_id, f"listed in {args.list} but not found under {args.src}", "")
+    if not jobs:
+        return
     options = dict(short_side=args.short_side, crop=args.crop, flow_method=args.flow_method,
                    flow_bound=args.flow_bound)
     device = nets[streams[0]].device
     loader = _loader(_VideoInputs(jobs, options, args.batch_size), min(args.workers, len(jobs)),
                      device.type == "cuda")
-    items = iter(loader) if jobs else iter(())
-    writers = _open_writers(paths, infos)
-    try:
-        for video_id in missing:
-            _fail(writers, tally, video_id, f"listed in {args.list} but not found under {args.src}", "")
-            progress.update(1)
-        _consume(items, writers, nets, dict((j[0], j[2]) for j in jobs), tally, progress)
-    finally:
-        for writer in writers.values():
-            writer.close()
+    with tqdm(total=len(jobs), unit="video", disable=True if args.quiet else None, dynamic_ncols=True) as progress:
+        _consume(loader, writers, nets, {j[0]: j[2] for j in jobs}, tally, progress)
 
 
 def _fail(writers, tally, video_id, message, source):
@@ -398,14 +394,31 @@ def _fail(writers, tally, video_id, message, source):
         try:
             writer.record_failure(video_id, message, source=source)
         except OSError as exc:
-            raise _OutputError(str(exc)) from None
+            raise _Stopped(str(exc)) from None
         tally.failed_in[stream] += 1
+    logger.info("failed %s: %s", video_id, message)
 
 
-def _consume(items, writers, nets, todo, tally, progress):
+def _items(loader, pending):
+    """Iterate the loader; a worker that dies (a crash inside a decoder) stops the run."""
+    iterator = iter(loader)
+    while True:
+        try:
+            yield next(iterator)
+        except StopIteration:
+            return
+        except RuntimeError as exc:
+            if "DataLoader worker" not in str(exc):
+                raise
+            busy = ", ".join(repr(v) for v in pending) or "unknown"
+            raise _Stopped(f"a decoding worker died ({exc}); videos in progress: {busy}. The videos "
+                           "saved so far are kept: run again to resume, with --workers 0 to see the culprit") from None
+
+
+def _consume(loader, writers, nets, todo, tally, progress):
     pending = {}
     start = time.perf_counter()
-    for item in items:
+    for item in _items(loader, pending):
         video_id = item["video"]
         if item["kind"] == "frames":
             stream = item["stream"]
@@ -417,32 +430,33 @@ def _consume(items, writers, nets, todo, tally, progress):
             tally.network_s += time.perf_counter() - clock
             if stream == todo[video_id][0]:
                 tally.frames += len(item["data"])
-                progress.set_postfix_str(f"{tally.frames / (time.perf_counter() - start):.1f} frames/s", refresh=False)
-        elif item["kind"] == "end":
-            parts = pending.pop(video_id, {})
-            for key, seconds in item["timings"].items():
-                tally.worker_s[key] += seconds
+                rate = tally.frames / (time.perf_counter() - start)
+                progress.set_postfix_str(f"{rate:.1f} frames/s", refresh=False)
+            continue
+        progress.update(1)
+        parts = pending.pop(video_id, {})
+        streams_todo = {s: writers[s] for s in todo[video_id]}
+        if item["kind"] == "error":
+            _fail(streams_todo, tally, video_id, item["message"], item["source"])
+            continue
+        for key, seconds in item["timings"].items():
+            tally.worker_s[key] += seconds
+        for stream, writer in streams_todo.items():
             try:
-                for stream in todo[video_id]:
-                    features = np.concatenate(parts[stream])
-                    writers[stream].write(video_id, features, fps=item["fps"], source=os.path.abspath(item["source"]))
-            except ValueError as exc:
-                _fail({s: writers[s] for s in todo[video_id]}, tally, video_id, str(exc), item["source"])
+                writer.write(video_id, np.concatenate(parts[stream]), fps=item["fps"],
+                             source=os.path.abspath(item["source"]))
+            except ValueError as exc:  # features the cache refuses (NaN from a broken checkpoint)
+                _fail({stream: writer}, tally, video_id, str(exc), item["source"])
             except OSError as exc:
-                raise _OutputError(str(exc)) from None
+                raise _Stopped(str(exc)) from None
             else:
-                for stream in todo[video_id]:
-                    tally.done[stream] += 1
-                logger.info("saved %s (%d frames)", video_id, item["n_frames"])
-            progress.update(1)
-        else:
-            pending.pop(video_id, None)
-            _fail({s: writers[s] for s in todo[video_id]}, tally, video_id, item["message"], item["source"])
-            logger.info("failed %s: %s", video_id, item["message"])
-            progress.update(1)
+                tally.done[stream] += 1
+        if video_id not in tally.failed:
+            tally.saved += 1
+            logger.info("saved %s (%d frames)", video_id, item["n_frames"])
 
 
-def _report(tally, streams, paths, quiet):
+def _report(tally, streams, paths):
     for stream in streams:
         print(f"{stream}: {tally.done[stream]} done, {tally.skipped[stream]} skipped, "
               f"{tally.failed_in[stream]} failed -> {paths[stream]}")
@@ -450,11 +464,10 @@ def _report(tally, streams, paths, quiet):
         print(f"failed: {video_id}: {message}", file=sys.stderr)
     if len(tally.failed) > _MAX_SHOWN_FAILURES:
         print(f"... and {len(tally.failed) - _MAX_SHOWN_FAILURES} more (see /failed in the files)", file=sys.stderr)
-    busy = tally.network_s + sum(tally.worker_s.values())
-    if busy and not quiet:
-        shares = {"decode": tally.worker_s["decode"], "flow": tally.worker_s["flow"],
-                  "resize": tally.worker_s["resize"], "network": tally.network_s}
-        logger.info("time: " + ", ".join(f"{k} {v:.1f} s ({100 * v / busy:.0f}%)" for k, v in shares.items()))
+    shares = dict(tally.worker_s, network=tally.network_s)
+    busy = sum(shares.values())
+    if busy:
+        logger.info("busy time: " + ", ".join(f"{k} {v:.1f} s ({100 * v / busy:.0f}%)" for k, v in shares.items()))
 
 
 def _build_nets(args, streams):
@@ -485,19 +498,19 @@ def _extract(argv):
     videos, missing = _plan(args, streams)
     nets = _build_nets(args, streams)
     tally = _Tally(streams)
-    progress = tqdm(total=len(videos), unit="video", disable=True if args.quiet else None, dynamic_ncols=True)
+    writers = _open_writers(paths, {s: _stream_info(s, nets[s], args) for s in streams})
     previous = signal.signal(signal.SIGTERM, _raise_interrupt)
     try:
-        _run(args, streams, paths, nets, videos, missing, tally, progress)
+        _run(args, streams, nets, videos, missing, writers, tally)
     except KeyboardInterrupt:
-        progress.close()
-        print(f"{PROG}: stopped; {sum(tally.done.values())} saved in this run are kept, run the same "
+        print(f"{PROG}: stopped; the {tally.saved} videos saved in this run are kept, run the same "
               "command again to resume", file=sys.stderr)
         return 130
     finally:
-        progress.close()
         signal.signal(signal.SIGTERM, previous)
-    _report(tally, streams, paths, args.quiet)
+        for writer in writers.values():
+            writer.close()
+    _report(tally, streams, paths)
     return 1 if tally.failed else 0
 
 
@@ -605,9 +618,9 @@ def _import(argv):
                 try:
                     writer.record_failure(video_id, message, source=os.path.abspath(path))
                 except OSError as err:
-                    raise _OutputError(str(err)) from None
+                    raise _Stopped(str(err)) from None
             except OSError as exc:
-                raise _OutputError(str(exc)) from None
+                raise _Stopped(str(exc)) from None
     print(f"{stream}: {done} done, {skipped} skipped, {len(failed)} failed -> {out}")
     for message in list(failed.values())[:_MAX_SHOWN_FAILURES]:
         print(f"failed: {message}", file=sys.stderr)
@@ -635,6 +648,11 @@ def main(argv=None):
     int
         0 success; 1 some videos failed or writing stopped; 2 the run could not start;
         130 interrupted (the videos saved so far are kept).
+
+    Notes
+    -----
+    With ``--workers`` > 0 the decoding workers are started by a ``forkserver``, which
+    re-imports the calling script: call ``main`` under ``if __name__ == "__main__":``.
     """
     argv = sys.argv[1:] if argv is None else list(argv)
     command = {"merge": _merge, "import": _import}.get(argv[0] if argv else None)
@@ -645,7 +663,7 @@ def main(argv=None):
     except _UsageError as exc:
         print(f"{PROG}: error: {exc}", file=sys.stderr)
         return 2
-    except _OutputError as exc:
+    except _Stopped as exc:
         print(f"{PROG}: error: {exc}", file=sys.stderr)
         return 1
 

@@ -2,7 +2,6 @@
 
 import os
 import resource
-import shutil
 import signal
 import subprocess
 import sys
@@ -136,15 +135,18 @@ def test_features_equal_a_direct_forward_of_the_same_frames(tree, both_run, stre
 def test_worker_processes_give_the_same_features(tree, both_run, tmp_path, capsys):
     root, _, _ = tree
     out, _ = both_run
+    listing = tmp_path / "some.txt"
+    listing.write_text("walk/v_walk_g02_c01\nframes/run_1\njump/single\nbroken/garbage\n")
     args = [a if a != "0" else "2" for a in SMALL]  # --workers 2
-    code, _, _ = _run(capsys, root, "--out", tmp_path / "w", "--stream", "both", "--dtype", "float32", *args)
+    code, _, _ = _run(capsys, root, "--out", tmp_path / "w", "--stream", "both", "--dtype", "float32",
+                      "--list", listing, *args)
     assert code == 1
     for stream in ("rgb", "flow"):
-        ids, arrays = store.load_features(output_path(str(out), stream))
-        ids2, arrays2 = store.load_features(tmp_path / f"w_{stream}.h5")
-        assert ids == ids2
-        for a, b in zip(arrays, arrays2):
-            np.testing.assert_array_equal(a, b)
+        ids, arrays = store.load_features(tmp_path / f"w_{stream}.h5")
+        assert ids == ["frames/run_1", "jump/single", "walk/v_walk_g02_c01"]
+        for vid, array in zip(ids, arrays):
+            np.testing.assert_array_equal(array, store.load_features(output_path(str(out), stream), [vid])[1][0])
+        assert list(store.failed_videos(tmp_path / f"w_{stream}.h5")) == ["broken/garbage"]
 
 
 # -- shards ---------------------------------------------------------------------------
@@ -351,40 +353,40 @@ def _cli(*args, **kwargs):
 @pytest.mark.slow
 def test_sigkill_mid_run_then_resume(tmp_path, capsys):
     src = tmp_path / "videos"
-    for k in range(6):
-        write_video(src / f"c{k % 2}" / f"v{k}.avi", 24 + k)
+    lengths = {f"c{k % 2}/v{k}": 12 + k for k in range(5)}
+    for vid, n_frames in lengths.items():
+        write_video(src / f"{vid}.avi", n_frames, size=(32, 48))
     args = [src, "--out", tmp_path / "k", "--stream", "both", "--dtype", "float32",
             *[a if a != "0" else "1" for a in SMALL], "-v"]
     proc = _cli(*args, start_new_session=True)
     for line in proc.stderr:
         if "saved" in line:  # one video is committed and the next is in flight
             break
-    os.killpg(proc.pid, signal.SIGKILL)
+    os.killpg(proc.pid, signal.SIGKILL)  # the main process and its decoding worker
     proc.communicate()
     assert proc.returncode == -signal.SIGKILL
     saved = store.list_videos(tmp_path / "k_rgb.h5")  # readable right after the kill
-    assert 1 <= len(saved) < 6
+    assert 1 <= len(saved) < len(lengths)
+    before = store.load_features(tmp_path / "k_rgb.h5", saved)[1]
     code, stdout, _ = _run(capsys, *args[:-1])
-    assert code == 0 and f"rgb: {6 - len(saved)} done, {len(saved)} skipped, 0 failed" in stdout
-    code, _, _ = _run(capsys, src, "--out", tmp_path / "clean", "--stream", "both", "--dtype", "float32", *SMALL)
-    assert code == 0
+    assert code == 0 and f"rgb: {len(lengths) - len(saved)} done, {len(saved)} skipped, 0 failed" in stdout
     for stream in ("rgb", "flow"):
         ids, arrays = store.load_features(tmp_path / f"k_{stream}.h5")
-        ids2, arrays2 = store.load_features(tmp_path / f"clean_{stream}.h5")
-        assert ids == ids2 == sorted(f"c{k % 2}/v{k}" for k in range(6))
-        for a, b in zip(arrays, arrays2):
-            np.testing.assert_array_equal(a, b)
+        assert ids == sorted(lengths)
+        assert [len(a) for a in arrays] == [lengths[v] for v in ids]
+    for a, b in zip(before, store.load_features(tmp_path / "k_rgb.h5", saved)[1]):
+        np.testing.assert_array_equal(a, b)
 
 
 @pytest.mark.slow
 def test_full_disk_mid_run_keeps_saved_videos(tmp_path, capsys):
     src = tmp_path / "videos"
     for k in range(6):
-        write_video(src / f"v{k}.mp4", 40)
+        write_video(src / f"v{k}.mp4", 30, size=(32, 48))
     args = [src, "--out", tmp_path / "f", "--stream", "rgb", "--dtype", "float32", *SMALL]
 
-    def limit():  # writes past 200 kB fail with EFBIG, as on a full disk
-        resource.setrlimit(resource.RLIMIT_FSIZE, (200_000, 200_000))
+    def limit():  # writes past 150 kB fail with EFBIG, as on a full disk
+        resource.setrlimit(resource.RLIMIT_FSIZE, (150_000, 150_000))
 
     proc = _cli(*args, preexec_fn=limit)
     _, stderr = proc.communicate(timeout=120)
