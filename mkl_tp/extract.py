@@ -55,13 +55,22 @@ def _default_workers():
     return max(1, min(8, (os.cpu_count() or 2) - 1))
 
 
+class _HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
+    """Show defaults, except the empty ones (None, False) that would only add noise."""
+
+    def _get_help_string(self, action):
+        if action.default in (None, False):
+            return action.help
+        return super()._get_help_string(action)
+
+
 def _extract_parser():
     parser = argparse.ArgumentParser(
         prog=PROG,
         description=(
             "Extract per-frame features of every frame of every video under SRC with a frozen "
             "ResNet (appearance: RGB frames; motion: stacks of 10 optical flows) into "
-            "OUT_rgb.h5 / OUT_flow.h5. Re-running the same command resumes and skips "
+            "NAME_rgb.h5 / NAME_flow.h5. Re-running the same command resumes and skips "
             "videos already complete. Two more commands: "
             f"'{PROG} merge SHARDS... --out FILE' joins --shard outputs; "
             f"'{PROG} import DIR --out FILE' stores .npy/.npz arrays as a cache "
@@ -75,7 +84,7 @@ def _extract_parser():
             "networks trained on TV-L1 flow); float16 halves the disk for a ~1e-3 relative "
             "rounding of features."
         ),
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+        formatter_class=_HelpFormatter,
     )
     parser.add_argument("src", metavar="SRC", help="folder of videos (.avi .mp4 .mkv .webm .mov ...) "
                         "or of frame-image folders, searched recursively; the video id is the path "
@@ -113,7 +122,8 @@ def _extract_parser():
     parser.add_argument("--flow-bound", type=float, default=20.0, metavar="PX",
                         help="flow is clipped to +-PX pixels then mapped linearly to 0..255")
     parser.add_argument("--workers", type=int, default=_default_workers(), metavar="N",
-                        help="processes that decode videos and compute flow (0: in the main process)")
+                        help="processes that decode videos and compute flow, overlapped with inference "
+                        "(0: in the main process; the default is the cores less one, at most 8)")
     parser.add_argument("--shard", metavar="I/N",
                         help="process only part I of N (0 <= I < N; videos assigned by a hash of "
                         "their id) into NAME_<stream>.shard-I-of-N.h5; 'auto' reads "
@@ -130,7 +140,7 @@ def _merge_parser():
         description="Join the shard files of one extraction (--shard I/N) into one cache. By "
         "default the merged file holds HDF5 external links to the shards (paths relative to "
         "its folder; keep the shards next to it); --copy makes a standalone file.",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+        formatter_class=_HelpFormatter,
     )
     parser.add_argument("shards", nargs="+", metavar="SHARD", help="shard files of one stream")
     parser.add_argument("--out", required=True, metavar="FILE", help="merged cache file")
@@ -148,7 +158,7 @@ def _import_parser():
         "the path relative to DIR without extension. Arrays that are not (T, d) real and "
         "finite, or whose d differs from the cache's, are recorded under /failed and the run "
         "goes on.",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+        formatter_class=_HelpFormatter,
     )
     parser.add_argument("src", metavar="DIR", help="folder of .npy / .npz files, searched recursively")
     parser.add_argument("--out", required=True, metavar="FILE",
@@ -360,7 +370,6 @@ class _Tally:
         self.skipped = dict.fromkeys(streams, 0)
         self.failed_in = dict.fromkeys(streams, 0)
         self.failed = {}
-        self.saved = 0
         self.frames = 0
         self.network_s = 0.0
         self.worker_s = {"decode": 0.0, "flow": 0.0, "resize": 0.0}
@@ -452,7 +461,6 @@ def _consume(loader, writers, nets, todo, tally, progress):
             else:
                 tally.done[stream] += 1
         if video_id not in tally.failed:
-            tally.saved += 1
             logger.info("saved %s (%d frames)", video_id, item["n_frames"])
 
 
@@ -499,11 +507,13 @@ def _extract(argv):
     nets = _build_nets(args, streams)
     tally = _Tally(streams)
     writers = _open_writers(paths, {s: _stream_info(s, nets[s], args) for s in streams})
+    before = set.intersection(*(set(w.completed) for w in writers.values()))
     previous = signal.signal(signal.SIGTERM, _raise_interrupt)
     try:
         _run(args, streams, nets, videos, missing, writers, tally)
     except KeyboardInterrupt:
-        print(f"{PROG}: stopped; the {tally.saved} videos saved in this run are kept, run the same "
+        saved = len(set.intersection(*(w.completed for w in writers.values())) - before)
+        print(f"{PROG}: stopped; the {saved} videos saved in this run are kept, run the same "
               "command again to resume", file=sys.stderr)
         return 130
     finally:

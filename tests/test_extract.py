@@ -176,18 +176,31 @@ def test_two_shards_merged_equal_one_run(tree, both_run, tmp_path, capsys):
     assert code == 2 and "missing shards 1/2" in stderr
 
 
-def test_shard_auto_reads_the_torchrun_environment(tree, tmp_path, capsys, monkeypatch):
+@pytest.mark.parametrize("env, index", [({"RANK": "1", "WORLD_SIZE": "3"}, 1),
+                                        ({"SLURM_ARRAY_TASK_ID": "3", "SLURM_ARRAY_TASK_COUNT": "3",
+                                          "SLURM_ARRAY_TASK_MIN": "1"}, 2)])
+def test_shard_auto_reads_torchrun_or_slurm(tree, tmp_path, capsys, monkeypatch, env, index):
     root, good, _ = tree
-    monkeypatch.setenv("RANK", "1")
-    monkeypatch.setenv("WORLD_SIZE", "3")
+    for name in ("RANK", "WORLD_SIZE", "SLURM_ARRAY_TASK_ID", "SLURM_ARRAY_TASK_COUNT", "SLURM_ARRAY_TASK_MIN"):
+        monkeypatch.delenv(name, raising=False)
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
     listing = tmp_path / "good.txt"
     listing.write_text("\n".join(good))
     code, _, _ = _run(capsys, root, "--out", tmp_path / "a", "--stream", "rgb", "--shard", "auto",
                       "--list", listing, *SMALL)
     assert code == 0
-    path = tmp_path / "a_rgb.shard-1-of-3.h5"
-    assert store.read_info(path)["shard"] == "1/3"
-    assert store.list_videos(path) == sorted(v for v in good if shard_of(v, 3) == 1)
+    path = tmp_path / f"a_rgb.shard-{index}-of-3.h5"
+    assert store.read_info(path)["shard"] == f"{index}/3"
+    assert store.list_videos(path) == sorted(v for v in good if shard_of(v, 3) == index)
+
+
+def test_shard_auto_without_a_scheduler(tree, tmp_path, capsys, monkeypatch):
+    for name in ("RANK", "WORLD_SIZE", "SLURM_ARRAY_TASK_ID", "SLURM_ARRAY_TASK_COUNT"):
+        monkeypatch.delenv(name, raising=False)
+    code, _, stderr = _run(capsys, tree[0], "--out", tmp_path / "a", "--shard", "auto", *SMALL)
+    assert code == 2
+    _one_line_error(stderr, "--shard auto needs RANK/WORLD_SIZE")
 
 
 def test_shard_of_is_pinned():
@@ -376,6 +389,28 @@ def test_sigkill_mid_run_then_resume(tmp_path, capsys):
         assert [len(a) for a in arrays] == [lengths[v] for v in ids]
     for a, b in zip(before, store.load_features(tmp_path / "k_rgb.h5", saved)[1]):
         np.testing.assert_array_equal(a, b)
+
+
+def test_sigterm_stops_cleanly_and_keeps_what_was_saved(tree, tmp_path, capsys, monkeypatch):
+    root, good, _ = tree
+    listing = tmp_path / "good.txt"
+    listing.write_text("\n".join(good))
+    real_write = store.FeatureWriter.write
+
+    def write_then_terminated(self, *args, **kwargs):
+        real_write(self, *args, **kwargs)
+        os.kill(os.getpid(), signal.SIGTERM)  # what a scheduler sends before killing
+
+    monkeypatch.setattr(store.FeatureWriter, "write", write_then_terminated)
+    args = [root, "--out", tmp_path / "t", "--stream", "rgb", "--list", listing, *SMALL]
+    code, _, stderr = _run(capsys, *args)
+    assert code == 130
+    assert "stopped; the 1 videos saved in this run are kept, run the same command again" in stderr
+    assert store.list_videos(tmp_path / "t_rgb.h5") == list(good)[:1]  # videos go in list order
+    assert signal.getsignal(signal.SIGTERM) is signal.SIG_DFL  # restored
+    monkeypatch.undo()
+    code, stdout, _ = _run(capsys, *args)
+    assert code == 0 and f"rgb: {len(good) - 1} done, 1 skipped" in stdout
 
 
 @pytest.mark.slow
