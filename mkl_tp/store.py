@@ -471,7 +471,8 @@ class FeatureWriter:
             self._commit()
         except Exception as exc:
             self._broken = exc
-            raise os_error(getattr(exc, "errno", None), f"cannot write {what} to {self.path}: {exc}") from exc
+            where = "" if self.path in str(exc) else f" to {self.path}"
+            raise os_error(getattr(exc, "errno", None), f"cannot write {what}{where}: {exc}") from exc
         except BaseException as exc:  # KeyboardInterrupt: close() must not commit half of it
             self._broken = exc
             raise
