@@ -23,7 +23,6 @@ disk fills up during a commit the file is truncated back to its old size and kee
 its previous content. An exclusive ``flock`` on the file keeps two writers apart.
 """
 
-import errno
 import fcntl
 import hashlib
 import io
@@ -42,6 +41,13 @@ _OFFSET = struct.Struct("<Q")
 
 class FileLockedError(OSError):
     """Another process holds the file open for writing."""
+
+
+def os_error(code, message):
+    """An OSError that prints as ``message`` alone (no "[Errno N]") but keeps ``errno``."""
+    error = OSError(message)
+    error.errno = code
+    return error
 
 
 def journal_path(path):
@@ -73,11 +79,10 @@ def recover(path):
         return None
     try:
         fd = os.open(path, os.O_RDWR | os.O_CLOEXEC)
-    except PermissionError as exc:
+    except PermissionError:
         raise PermissionError(
-            exc.errno,
             f"{path} has an unfinished commit ({journal_path(path)}) that needs write "
-            "access to repair; run the extractor (or open it once) with write permission",
+            "access to repair; open it once with write permission"
         ) from None
     try:
         try:
@@ -116,9 +121,7 @@ class JournaledFile(io.RawIOBase):
             fcntl.flock(self._fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
             os.close(self._fd)
-            raise FileLockedError(
-                errno.EAGAIN, f"{self.path} is being written by another process"
-            ) from None
+            raise FileLockedError(f"{self.path} is being written by another process") from None
         try:
             _recover_locked(self._fd, self.path, self._journal)
         except BaseException:
@@ -260,7 +263,7 @@ class JournaledFile(io.RawIOBase):
             _write_file(self._journal, record, durable=self.durable)
         except OSError as exc:
             _remove_quietly(self._journal)
-            raise OSError(exc.errno, f"cannot write {self._journal}: {exc.strerror}") from exc
+            raise os_error(exc.errno, f"cannot write {self._journal}: {exc.strerror}") from exc
         _apply(
             self._fd,
             self.path,
@@ -328,14 +331,12 @@ def _apply(fd, path, journal, base_size, final_size, zero_from, pages, *, durabl
             os.fsync(fd)
     except OSError as exc:
         if not rollback:
-            raise OSError(
-                exc.errno, f"cannot finish the commit recorded in {journal}: {exc.strerror}"
-            ) from exc
+            raise os_error(exc.errno, f"cannot finish the commit recorded in {journal}: {exc.strerror}") from exc
         try:
             os.ftruncate(fd, base_size)
         finally:
             _remove_quietly(journal)
-        raise OSError(exc.errno, f"cannot write {path}: {exc.strerror}") from exc
+        raise os_error(exc.errno, f"cannot write {path}: {exc.strerror}") from exc
     # From here on the journal can replay every step, so a failure leaves it in place.
     for offset, page in pages:
         if offset < base_size:

@@ -23,7 +23,6 @@ Files without the ``format`` attribute ("bring your own features": only
 as complete.
 """
 
-import errno
 import logging
 import math
 import os
@@ -34,7 +33,7 @@ import h5py
 import numpy as np
 
 from mkl_tp import __version__
-from mkl_tp._journal import FileLockedError, JournaledFile, recover
+from mkl_tp._journal import FileLockedError, JournaledFile, os_error, recover
 
 logger = logging.getLogger(__name__)
 
@@ -136,9 +135,7 @@ def _open_read(path):
         handle = h5py.File(path, "r")
     except OSError as exc:
         if "lock" in str(exc):
-            raise FileLockedError(
-                errno.EAGAIN, f"{path} is being written by another process; wait for it to finish"
-            ) from None
+            raise FileLockedError(f"{path} is being written by another process; wait for it to finish") from None
         raise ValueError(f"{path} is not a readable HDF5 file ({exc})") from None
     with handle:
         yield handle
@@ -385,7 +382,8 @@ class FeatureWriter:
         self.completed = set()
 
     def __enter__(self):
-        self.open()
+        if self._h5 is None:
+            self.open()
         return self
 
     def __exit__(self, *exc_info):
@@ -400,7 +398,7 @@ class FeatureWriter:
         except FileLockedError:
             raise
         except OSError as exc:
-            raise OSError(exc.errno, f"cannot write {self.path}: {exc.strerror}") from None
+            raise os_error(exc.errno, f"cannot write {self.path}: {exc.strerror or exc}") from None
         try:
             if self._jf.committed_size == 0:
                 self._h5 = h5py.File(self._jf, "w")
@@ -467,12 +465,17 @@ class FeatureWriter:
 
     @contextmanager
     def _transaction(self, what):
+        """Commit the changes made in the block, or leave the writer closed to writes."""
         try:
             yield
             self._commit()
         except Exception as exc:
             self._broken = exc
-            raise OSError(getattr(exc, "errno", None), f"cannot write {what} to {self.path}: {exc}") from exc
+            where = "" if self.path in str(exc) else f" to {self.path}"
+            raise os_error(getattr(exc, "errno", None), f"cannot write {what}{where}: {exc}") from exc
+        except BaseException as exc:  # KeyboardInterrupt: close() must not commit half of it
+            self._broken = exc
+            raise
 
     def write(self, video_id, features, *, fps=math.nan, source="", **attrs):
         """Store one video's features, whole, and mark it complete.

@@ -182,6 +182,11 @@ def _image_files(folder):
     return [os.path.join(folder, n) for n in sorted(names, key=_natural_key)]
 
 
+def _reason(exc):
+    """FFmpeg's message without PyAV's "[Errno -1094995529]" and the repeated file name."""
+    return getattr(exc, "strerror", None) or str(exc)
+
+
 def _frame_rate(stream):
     for rate in (stream.average_rate, stream.guessed_rate, stream.base_rate):
         if rate:
@@ -241,7 +246,7 @@ class VideoFrames:
         try:
             container = av.open(self.path)
         except (av.FFmpegError, OSError, ValueError) as exc:
-            raise VideoError(f"cannot open video {self.path}: {exc}") from None
+            raise VideoError(f"cannot open video {self.path}: {_reason(exc)}") from None
         with container:
             if not container.streams.video:
                 raise VideoError(f"{self.path} has no video stream (truncated, or not a video?)")
@@ -255,7 +260,7 @@ class VideoFrames:
                     yield frame.to_ndarray(format="rgb24")
                     index += 1
             except (av.FFmpegError, OSError, ValueError) as exc:
-                raise VideoError(f"cannot decode {self.path} after {index} frames: {exc}") from None
+                raise VideoError(f"cannot decode {self.path} after {index} frames: {_reason(exc)}") from None
             if self.declared_frames and index != self.declared_frames:
                 logger.info("%s: decoded %d frames, container says %d", self.path, index, self.declared_frames)
 
