@@ -47,10 +47,10 @@ def order_sensitive_videos(n, d, n_classes=10, seed=0, min_len=16, max_len=48,
 
 class PeakRSS:
     """Peak resident set size of this process and its children (joblib workers) while the
-    block runs, sampled every 5 ms. Pages shared with a worker (memory-mapped arrays) count
+    block runs, sampled every 50 ms. Pages shared with a worker (memory-mapped arrays) count
     once per process, so this errs high."""
 
-    def __init__(self, interval=0.005):
+    def __init__(self, interval=0.05):
         import psutil
 
         self._process = psutil.Process()

@@ -91,7 +91,13 @@ def main():
                     done = subprocess.run([args.mklpy_python, WORKER, path, "EasyMKL",
                                            "AverageMKL"], capture_output=True, text=True)
                 if done.returncode != 0:
-                    print(f"MKLpy failed at N={n}, levels={levels}: {done.stderr[-2000:]}")
+                    signal = -done.returncode
+                    reason = (f"exit status {done.returncode}" if signal < 0 else
+                              f"killed by signal {signal}" + (
+                                  " (SIGKILL: most likely the out-of-memory killer)"
+                                  if signal == 9 else ""))
+                    print(f"MKLpy failed at N={n}, levels={levels}: {reason}; "
+                          f"stderr: {done.stderr[-1500:].strip() or '(empty)'}")
                 else:
                     found = json.loads(done.stdout.strip().splitlines()[-1])
             easy = found.get("EasyMKL", {}).get("fit")

@@ -1,22 +1,30 @@
-"""Solvers: the alpha-step (SVM duals), the beta-step (LP / QP) and the alternating loop."""
+"""Solvers: the alpha-step (SVM duals), the beta-step (LP / QP) and the alternating loop.
+
+The torch alpha-step (:mod:`mkl_tp.solvers.torch_svm`) is not imported here: torch is
+loaded only when ``solver="torch"`` is selected.
+"""
 
 from .beta import (
     SimplexProjection,
     beta_least_norm,
+    beta_step_level,
     beta_step_lp,
     beta_step_qp,
     cross_gradient,
     cross_objective,
 )
+from .batch_svm import svm_duals_batch
 from .mkl import MKLResult, fit_mkl
 from .svm import SVMDuals, one_vs_rest_labels, svm_duals
 
 __all__ = [
     "SVMDuals",
     "svm_duals",
+    "svm_duals_batch",
     "one_vs_rest_labels",
     "beta_step_lp",
     "beta_least_norm",
+    "beta_step_level",
     "beta_step_qp",
     "SimplexProjection",
     "cross_objective",

@@ -14,6 +14,7 @@ from typing import NamedTuple
 
 import numpy as np
 from joblib import Parallel, delayed
+from sklearn import config_context
 from sklearn.svm import SVC
 
 __all__ = ["SVMDuals", "svm_duals", "one_vs_rest_labels"]
@@ -61,7 +62,10 @@ def one_vs_rest_labels(y_index, n_classes):
 
 def _binary_dual(kernel, labels, C):
     svc = SVC(kernel="precomputed", C=C, tol=_LIBSVM_TOL, shrinking=True)
-    svc.fit(kernel, labels)
+    # The kernel is built here from validated, finite features: skip scikit-learn's
+    # finiteness scan of all N^2 entries, repeated for every task otherwise.
+    with config_context(assume_finite=True):
+        svc.fit(kernel, labels)
     coef = np.zeros(kernel.shape[0])
     coef[svc.support_] = svc.dual_coef_[0]
     return coef, float(svc.intercept_[0])
