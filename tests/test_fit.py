@@ -244,3 +244,41 @@ def test_deep_model_columns_and_predict(toy, capsys):
     rows = list(csv.DictReader((tmp / "p.csv").open()))
     accuracy = np.mean([r["prediction"] == r["label"] for r in rows])
     assert accuracy == pytest.approx(report["model"]["accuracy"])
+
+
+@pytest.mark.slow
+def test_from_generated_videos_through_extract_fit_and_predict(tmp_path, capsys):
+    """The whole pipeline: real video files -> extract (small arch, random weights) -> fit."""
+    from _videos import write_video
+
+    from mkl_tp import extract
+
+    steps = {"Slow": 1, "Medium": 3, "Fast": 6}  # the square's speed in px per frame
+    lines = []
+    for c, (name, step) in enumerate(steps.items()):
+        for g in range(4):
+            write_video(tmp_path / "videos" / name / f"v_{name}_g{g:02d}_c01.avi",
+                        n_frames=5 + g, size=(40, 48), step=step)
+            lines.append((f"{name}/v_{name}_g{g:02d}_c01.avi", name, g))
+    split = tmp_path / "split.csv"
+    split.write_text("video_id,label,subset\n" + "".join(
+        f"{v},{n},{'test' if g == 0 else 'train'}\n" for v, n, g in lines))
+    features = tmp_path / "features" / "toy"
+    assert extract.main([str(tmp_path / "videos"), "--out", str(features), "--stream", "both",
+                         "--arch", "resnet18", "--weights", "random", "--short-side", "32",
+                         "--crop", "32", "--flow-method", "dis", "--workers", "0",
+                         "--quiet"]) == 0
+    rgb, flow = f"{features}_rgb.h5", f"{features}_flow.h5"
+    out = tmp_path / "run"
+    assert run_fit("--features", rgb, "--features", flow, "--splits", split, "--format", "csv",
+                   "--levels", "1-2", "--out", out, "--quiet") == 0
+    assert "warning" not in capsys.readouterr().err  # mkl_tp's own caches: no complaint
+    report = json.loads((out / "report.json").read_text())
+    assert [f["stream"] for f in report["features"]] == ["rgb", "flow"]
+    assert report["features"][0]["info"]["arch"] == "resnet18"
+    assert report["model"]["config"] == "joint"
+    assert predict.main([str(out / "model.joblib"), "--features", rgb, "--features", flow,
+                         "--splits", str(split), "--format", "csv", "--quiet"]) == 0
+    rows = list(csv.DictReader(capsys.readouterr().out.splitlines()))
+    accuracy = np.mean([r["prediction"] == r["label"] for r in rows])
+    assert len(rows) == 3 and accuracy == pytest.approx(report["model"]["accuracy"])
