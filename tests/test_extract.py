@@ -18,7 +18,7 @@ from mkl_tp.extract import main, output_path, shard_of
 from mkl_tp.video import NetworkInputs
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-SMALL = ["--arch", "resnet18", "--weights", "random", "--short-side", "64", "--crop", "56",
+SMALL = ["--arch", "resnet18", "--weights", "random", "--short-side", "40", "--crop", "32",
          "--batch-size", "8", "--workers", "0", "--quiet"]
 
 
@@ -61,7 +61,7 @@ def test_both_streams_end_to_end(tree, both_run):
         expected_net = backbone.build_backbone("resnet18", "random", in_channels=3 if stream == "rgb" else 20)
         assert info["weights_digest"] == expected_net.digest
         assert info["feature_dim"] == 512 and info["dtype"] == "float32"
-        assert info["short_side"] == 64 and info["crop"] == 56 and info["input_channels"] == expected_net.in_channels
+        assert info["short_side"] == 40 and info["crop"] == 32 and info["input_channels"] == expected_net.in_channels
         assert ("flow_method" in info) == (stream == "flow")
         attrs = store.video_attrs(path, "walk/v_walk_g01_c01")
         assert attrs["n_frames"] == 12 and attrs["fps"] == 25.0 and attrs["complete"]
@@ -125,7 +125,7 @@ def test_features_equal_a_direct_forward_of_the_same_frames(tree, both_run, stre
     root, _, _ = tree
     out, _ = both_run
     video = os.path.join(root, "jump", "v_jump_g01_c01.mkv")
-    frames = [a for s, a in NetworkInputs(video, (stream,), short_side=64, crop=56) if s == stream]
+    frames = [a for s, a in NetworkInputs(video, (stream,), short_side=40, crop=32) if s == stream]
     net = backbone.build_backbone("resnet18", "random", in_channels=3 if stream == "rgb" else 20)
     _, (cached,) = store.load_features(output_path(str(out), stream), ["jump/v_jump_g01_c01"])
     assert cached.shape == (len(frames), 512) == (14, 512)
@@ -236,7 +236,7 @@ def test_listed_videos_that_do_not_exist_are_failures(tree, tmp_path, capsys):
 @pytest.mark.parametrize(
     "extra, fragments",
     [
-        (["--crop", "300"], ["--crop 300 is larger than --short-side 64"]),
+        (["--crop", "300"], ["--crop 300 is larger than --short-side 40"]),
         (["--shard", "2/2"], ["--shard 2/2: need 0 <= I < N"]),
         (["--shard", "half"], ["--shard 'half' is not I/N"]),
         (["--device", "tpu9"], ["unknown device 'tpu9'"]),
