@@ -10,6 +10,7 @@ from .datasets import Dataset, load_basic_motions
 from .estimator import PyramidMKLClassifier
 from .fusion import LateFusionClassifier
 from .pyramid import n_nodes, node_bounds, node_descriptors, node_descriptors_batch
+from .store import FeatureWriter, failed_videos, list_videos, load_features, read_info
 
 __all__ = [
     "__version__",
@@ -21,6 +22,11 @@ __all__ = [
     "node_bounds",
     "node_descriptors",
     "node_descriptors_batch",
+    "FeatureWriter",
+    "list_videos",
+    "load_features",
+    "read_info",
+    "failed_videos",
 ]
 # DeepPyramidClassifier (mkl_tp.deep) needs torch, which the core install leaves out: it is
 # imported on first access and kept out of __all__ so that `from mkl_tp import *` works
