@@ -17,23 +17,9 @@ import torch.nn.functional as F
 from sklearn.model_selection import train_test_split
 from torch import nn
 
+from ._torch import resolve_device  # noqa: F401  (deep and finetune import it from here)
+
 logger = logging.getLogger("mkl_tp.deep")
-
-
-def resolve_device(device):
-    """``torch.device`` for ``"auto"`` (CUDA when available), ``"cpu"`` or ``"cuda[:i]"``."""
-    if device == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    try:
-        resolved = torch.device(device)
-    except (RuntimeError, TypeError):
-        resolved = None
-    if resolved is None or resolved.type not in ("cpu", "cuda"):
-        raise ValueError(f"device must be 'auto', 'cpu' or 'cuda', got {device!r}")
-    device = resolved
-    if device.type == "cuda" and not torch.cuda.is_available():
-        raise ValueError("device='cuda' was requested but torch sees no CUDA device")
-    return device
 
 
 class StreamHead(nn.Module):

@@ -21,6 +21,8 @@ from dataclasses import dataclass
 import torch
 import torchvision
 
+from ._torch import resolve_device
+
 logger = logging.getLogger(__name__)
 
 FEATURE_DIMS = {"resnet18": 512, "resnet34": 512, "resnet50": 2048, "resnet101": 2048, "resnet152": 2048}
@@ -79,29 +81,6 @@ def state_dict_digest(state_dict):
         digest.update(f"{name}|{tensor.dtype}|{tuple(tensor.shape)}|".encode())
         digest.update(tensor.reshape(-1).view(torch.uint8).numpy().tobytes())
     return digest.hexdigest()
-
-
-def resolve_device(spec="auto"):
-    """Turn ``auto`` / ``cpu`` / ``cuda`` / ``cuda:N`` into a torch device.
-
-    ``auto`` picks CUDA when available, on device ``$LOCAL_RANK`` under torchrun.
-
-    Raises
-    ------
-    ValueError
-        CUDA requested but not available, or an unknown name.
-    """
-    if spec == "auto":
-        if not torch.cuda.is_available():
-            return torch.device("cpu")
-        spec = f"cuda:{int(os.environ.get('LOCAL_RANK', 0)) % torch.cuda.device_count()}"
-    try:
-        device = torch.device(spec)
-    except RuntimeError:
-        raise ValueError(f"unknown device {spec!r}; use auto, cpu, cuda or cuda:N") from None
-    if device.type == "cuda" and not torch.cuda.is_available():
-        raise ValueError(f"device {spec!r} requested but CUDA is not available")
-    return device
 
 
 def _imagenet_state_dict(arch, weights, progress):

@@ -22,14 +22,11 @@ except ImportError as exc:  # pragma: no cover - exercised only without torch
         "solver='torch' needs PyTorch: pip install 'mkl_tp[deep]' (or pip install torch)"
     ) from exc
 
-__all__ = ["svm_duals_torch", "default_device"]
+from .._torch import resolve_device  # noqa: E402  (after torch's friendly ImportError)
+
+__all__ = ["svm_duals_torch"]
 
 _BOUND_EPS = 1e-12
-
-
-def default_device():
-    """``"cuda"`` when a CUDA device is available, else ``"cpu"``."""
-    return "cuda" if torch.cuda.is_available() else "cpu"
 
 
 def _project(V, lo, hi, n_bisect=60):
@@ -129,7 +126,7 @@ def svm_duals_torch(kernel, Y, C, tol=1e-4, init=None, max_iter=5000, polish_eve
     max_iter, polish_every, max_free
         As :func:`mkl_tp.solvers.batch_svm.svm_duals_batch`.
     device : str or None
-        torch device (``None``: :func:`default_device`).
+        torch device (``None``: CUDA when available, else the CPU).
     dtype : torch.dtype or None
         Arithmetic precision (``None``: float64, as libsvm).
 
@@ -145,7 +142,7 @@ def svm_duals_torch(kernel, Y, C, tol=1e-4, init=None, max_iter=5000, polish_eve
     Objective per task ``1'alpha - 1/2 a'Ka`` (the C-SVM dual with bias; the paper's Eq. 3
     inner problem).
     """
-    device = torch.device(default_device() if device is None else device)
+    device = resolve_device("auto" if device is None else device)
     dtype = torch.float64 if dtype is None else dtype
     K = torch.as_tensor(np.asarray(kernel), device=device).to(dtype)
     Yt = torch.as_tensor(np.asarray(Y, dtype=np.float64), device=device).to(dtype)
