@@ -7,13 +7,13 @@ and the fit times. Run:  python benchmarks/bench_basic_motions.py
 """
 
 import argparse
-import platform
 import time
 import warnings
 
-import numpy as np
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.model_selection import GridSearchCV, StratifiedKFold
+
+from _common import machine_line
 
 from mkl_tp import PyramidMKLClassifier, load_basic_motions
 
@@ -24,26 +24,15 @@ SETTINGS = {
 }
 
 
-def cpu_name():
-    try:
-        with open("/proc/cpuinfo", encoding="utf-8") as handle:
-            for line in handle:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
-
-
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--levels", type=int, default=4, help="deepest level (default: 4)")
     parser.add_argument("--node-norm", default="l2", choices=("none", "l2", "power"))
     args = parser.parse_args()
     train, test = load_basic_motions()
+    print(machine_line())
     print(f"BasicMotions: {len(train.X)} train / {len(test.X)} test sequences of "
-          f"{train.X[0].shape}; node_norm={args.node_norm}; {cpu_name()}, "
-          f"python {platform.python_version()}")
+          f"{train.X[0].shape}; node_norm={args.node_norm}")
     header = f"{'level':>5} | " + " | ".join(f"{name:>8} acc    C   fit s" for name in SETTINGS)
     print(header)
     print("-" * len(header))

@@ -20,7 +20,6 @@ Run:  python benchmarks/bench_deep.py            (about 10 minutes on 2 cores)
 
 import argparse
 import os
-import platform
 import sys
 import time
 import warnings
@@ -30,21 +29,12 @@ import torch
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.model_selection import GridSearchCV, StratifiedKFold
 
+from _common import machine_line
+
 from mkl_tp import DeepPyramidClassifier, PyramidMKLClassifier, load_basic_motions
 from mkl_tp._deep_train import PyramidNet, StreamHead, train_network
 from mkl_tp.deep import TemporalPyramidPool
 from mkl_tp.finetune import finetune, resnet_trunk
-
-
-def cpu_name():
-    try:
-        with open("/proc/cpuinfo", encoding="utf-8") as handle:
-            for line in handle:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
 
 
 def load():
@@ -199,9 +189,7 @@ def main():
                         help="tables to skip")
     args = parser.parse_args()
     print(f"command: python {' '.join(sys.argv)}")
-    print(f"machine: {cpu_name()}, {os.cpu_count()} cores; python "
-          f"{platform.python_version()}, torch {torch.__version__}, numpy {np.__version__}; "
-          f"load {load()}")
+    print(f"{machine_line()}; torch {torch.__version__}; load {load()}")
     threads = torch.get_num_threads()
     if "1" not in args.skip:
         torch.set_num_threads(1)  # tiny models: one thread avoids synchronisation overhead

@@ -17,8 +17,6 @@ import torch.nn.functional as F
 from sklearn.model_selection import train_test_split
 from torch import nn
 
-from ._torch import resolve_device  # noqa: F401  (deep and finetune import it from here)
-
 logger = logging.getLogger("mkl_tp.deep")
 
 

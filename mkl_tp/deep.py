@@ -19,7 +19,8 @@ from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_is_fitted
 from torch import nn
 
-from ._deep_train import PyramidNet, StreamHead, resolve_device, seeded, train_network
+from ._deep_train import PyramidNet, StreamHead, seeded, train_network
+from ._torch import resolve_device
 from ._persist import _VersionedPickleMixin
 from ._validation import _SINGLE, _validate_labels, _validate_streams
 from .pyramid import n_nodes, node_bounds

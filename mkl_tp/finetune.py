@@ -22,7 +22,8 @@ import torch.nn.functional as F
 from sklearn.utils import check_random_state
 from torch import nn
 
-from ._deep_train import StreamHead, check_finite, resolve_device, seeded, shuffled_batches
+from ._deep_train import StreamHead, check_finite, seeded, shuffled_batches
+from ._torch import resolve_device
 from ._validation import _validate_labels
 from .deep import TemporalPyramidPool
 
