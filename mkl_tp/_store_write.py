@@ -1,0 +1,392 @@
+"""Writing feature caches: :class:`FeatureWriter` adds videos, :func:`merge_shards` joins shards.
+
+Both are re-exported by :mod:`mkl_tp.store`, which describes the layout; import them from
+there (its docstring also tells how writes stay atomic). They build on the checks and
+readers of :mod:`mkl_tp._store_read`.
+"""
+
+import logging
+import math
+import os
+from contextlib import contextmanager
+from datetime import datetime, timezone
+
+import h5py
+import numpy as np
+
+from mkl_tp import __version__
+from mkl_tp._journal import FileLockedError, JournaledFile, os_error
+from mkl_tp._store_read import (
+    FORMAT,
+    FORMAT_VERSION,
+    VOLATILE_INFO,
+    _complete_ids,
+    _plain,
+    check_features,
+    check_video_id,
+    failed_videos,
+    list_videos,
+    read_info,
+)
+
+# Logged under the public module's name, as before the writer had a module of its own.
+logger = logging.getLogger("mkl_tp.store")
+
+_CHUNK_BYTES = 1 << 18
+
+
+def _chunk_shape(shape, itemsize):
+    frames = max(1, min(shape[0], _CHUNK_BYTES // (shape[1] * itemsize)))
+    return (frames, shape[1])
+
+
+class FeatureWriter:
+    """Append whole videos to a feature cache; use it as a context manager.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        The cache; created with ``info`` as root attributes when missing.
+    info : dict
+        Extractor description (``stream``, ``arch``, ``weights_digest``,
+        ``feature_dim``, ``dtype``, ...). Extending an existing cache requires the same
+        description, apart from :data:`VOLATILE_INFO`.
+    durable : bool, default True
+        ``fsync`` every commit (see :class:`mkl_tp._journal.JournaledFile`).
+
+    Notes
+    -----
+    Each :meth:`write` / :meth:`record_failure` is one commit: after it returns the
+    video is on disk whole; if the process dies first, it is not there at all. After
+    a failed write (disk full, I/O error) the writer refuses further writes; the file
+    keeps every video committed before.
+    """
+
+    def __init__(self, path, info, *, durable=True):
+        self.path = os.fspath(path)
+        self.info = {k: v for k, v in info.items() if v is not None}
+        self.durable = durable
+        self.dtype = np.dtype(self.info.get("dtype", "float32"))
+        self._jf = None
+        self._h5 = None
+        self._broken = None
+        self.completed = set()
+
+    def __enter__(self):
+        if self._h5 is None:
+            self.open()
+        return self
+
+    def __exit__(self, *exc_info):
+        self.close()
+
+    def open(self):
+        """Open (or create) the file, check it matches ``info``, list complete videos."""
+        folder = os.path.dirname(os.path.abspath(self.path))
+        try:
+            os.makedirs(folder, exist_ok=True)
+            self._jf = JournaledFile(self.path, durable=self.durable)
+        except FileLockedError:
+            raise
+        except OSError as exc:
+            raise os_error(exc.errno, f"cannot write {self.path}: {exc.strerror or exc}") from None
+        try:
+            if self._jf.committed_size == 0:
+                self._h5 = h5py.File(self._jf, "w")
+                self._h5.attrs.update(self._root_attrs())
+                self._h5.create_group("videos")
+                self._h5.create_group("failed")
+                self._commit()
+            else:
+                try:
+                    self._h5 = h5py.File(self._jf, "r+")
+                except OSError as exc:
+                    raise ValueError(f"{self.path} exists and is not an HDF5 file ({exc})") from None
+                self._check_matches()
+            self.completed = set(_complete_ids(self._h5))
+        except BaseException:
+            self._discard()
+            raise
+        return self
+
+    def _root_attrs(self):
+        attrs = {"format": FORMAT, "format_version": FORMAT_VERSION, "mkl_tp_version": __version__}
+        attrs["created"] = datetime.now(timezone.utc).isoformat(timespec="seconds")
+        attrs.update(self.info)
+        return attrs
+
+    def _check_matches(self):
+        stored = {k: _plain(v) for k, v in self._h5.attrs.items()}
+        if stored.get("format") != FORMAT:
+            raise ValueError(
+                f"{self.path} is not an mkl_tp feature cache (no format={FORMAT!r} attribute); "
+                "choose another output"
+            )
+        differ = []
+        for key, value in self.info.items():
+            if key in VOLATILE_INFO:
+                continue
+            new = _plain(np.asarray(value)) if isinstance(value, (list, tuple)) else _plain(value)
+            if stored.get(key) != new:
+                differ.append(f"{key}={stored.get(key)!r} in the file, {new!r} now")
+        if differ:
+            raise ValueError(
+                f"{self.path} was written by a different extraction ({'; '.join(differ)}); "
+                "use another output name or remove the file"
+            )
+
+    def _check_usable(self):
+        if self._h5 is None:
+            raise ValueError(f"{self.path} is not open for writing")
+        if self._broken is not None:
+            raise OSError(f"{self.path}: an earlier write failed ({self._broken}); no more writes")
+
+    def _commit(self):
+        self._h5.flush()
+        self._jf.commit()
+
+    def _check_free_name(self, group, video_id):
+        parts = video_id.split("/")
+        for depth in range(1, len(parts)):
+            obj = self._h5.get(f"{group}/" + "/".join(parts[:depth]))
+            if isinstance(obj, h5py.Dataset):
+                raise ValueError(f"video id {video_id!r} clashes with video {'/'.join(parts[:depth])!r}")
+        if isinstance(self._h5.get(f"{group}/{video_id}"), h5py.Group):
+            raise ValueError(f"video id {video_id!r} clashes with videos under {video_id + '/'!r}")
+
+    @contextmanager
+    def _transaction(self, what):
+        """Commit the changes made in the block, or leave the writer closed to writes."""
+        try:
+            yield
+            self._commit()
+        except Exception as exc:
+            self._broken = exc
+            where = "" if self.path in str(exc) else f" to {self.path}"
+            raise os_error(getattr(exc, "errno", None), f"cannot write {what}{where}: {exc}") from exc
+        except BaseException as exc:  # KeyboardInterrupt: close() must not commit half of it
+            self._broken = exc
+            raise
+
+    def write(self, video_id, features, *, fps=math.nan, source="", **attrs):
+        """Store one video's features, whole, and mark it complete.
+
+        Parameters
+        ----------
+        video_id : str
+        features : array_like, shape (T, d)
+            Converted to the cache's dtype.
+        fps : float, optional
+            Frame rate of the source (NaN when unknown, e.g. image folders).
+        source : str, optional
+            Path of the video or folder the features came from.
+        **attrs
+            More per-video attributes.
+
+        Raises
+        ------
+        ValueError
+            Invalid id or features, or the video is already complete: nothing written.
+        OSError
+            The file could not be written; the writer is then closed to writes.
+        """
+        self._check_usable()
+        check_video_id(video_id)
+        array = check_features(features, video_id, feature_dim=self.info.get("feature_dim"))
+        if video_id in self.completed:
+            raise ValueError(f"video {video_id!r} is already complete in {self.path}")
+        self._check_free_name("videos", video_id)
+        array = np.ascontiguousarray(array, dtype=self.dtype)
+        with self._transaction(f"video {video_id!r}"):
+            ds = self._h5.create_dataset(None, data=array, chunks=_chunk_shape(array.shape, array.itemsize),
+                                         track_order=True)
+            ds.attrs["n_frames"] = array.shape[0]
+            ds.attrs["fps"] = float(fps)
+            ds.attrs["source"] = str(source)
+            for key, name in (("stream", "stream"), ("backbone", "arch"), ("weights_digest", "weights_digest")):
+                if name in self.info:
+                    ds.attrs[key] = self.info[name]
+            for key, value in attrs.items():
+                ds.attrs[key] = value
+            ds.attrs["complete"] = True
+            name = "videos/" + video_id
+            if name in self._h5:  # an incomplete leftover written by something else
+                del self._h5[name]
+            self._h5[name] = ds
+            if "failed/" + video_id in self._h5:
+                del self._h5["failed/" + video_id]
+        self.completed.add(video_id)
+
+    def record_failure(self, video_id, message, *, source=""):
+        """Record why a video could not be extracted, under ``/failed/<id>``.
+
+        Parameters
+        ----------
+        video_id : str
+        message : str
+        source : str, optional
+        """
+        self._check_usable()
+        check_video_id(video_id)
+        self._check_free_name("failed", video_id)
+        with self._transaction(f"the failure of {video_id!r}"):
+            name = "failed/" + video_id
+            if name in self._h5:
+                del self._h5[name]
+            ds = self._h5.create_dataset(name, data=str(message), dtype=h5py.string_dtype())
+            ds.attrs["source"] = str(source)
+
+    def _discard(self):
+        if self._h5 is not None:
+            try:
+                self._h5.close()
+            except Exception:  # the journal drops whatever this close wrote
+                logger.debug("closing %s after a failure", self.path, exc_info=True)
+            self._h5 = None
+        if self._jf is not None:
+            self._jf.close()
+            self._jf = None
+
+    def close(self):
+        """Commit what is pending (unless a write failed) and release the file."""
+        if self._broken is not None or self._h5 is None:
+            self._discard()
+            return
+        try:
+            self._h5.close()
+            self._h5 = None
+            self._jf.commit()
+        finally:
+            self._discard()
+
+
+# -- shards -----------------------------------------------------------------------
+def _parse_shard(spec, path):
+    try:
+        index, count = (int(x) for x in str(spec).split("/"))
+    except ValueError:
+        raise ValueError(f"{path}: shard attribute {spec!r} is not 'I/N'") from None
+    return index, count
+
+
+def _copy_into(src, group, video_id, dest):
+    parent, _, leaf = f"{group}/{video_id}".rpartition("/")
+    src.copy(src[f"{group}/{video_id}"], dest.require_group(parent), name=leaf)
+
+
+def merge_shards(shards, out, *, copy=False, allow_partial=False):
+    """Join the shard files of one extraction into one cache file.
+
+    Parameters
+    ----------
+    shards : sequence of path
+        Caches written with ``--shard I/N`` (or any caches of the same extraction).
+    out : path
+        The merged file; written to a temporary name and renamed, so it appears whole.
+        An existing merged file is replaced; any other existing file is refused.
+    copy : bool, default False
+        Copy the features into ``out`` (a standalone file) instead of linking them
+        with HDF5 external links (paths relative to ``out``'s folder; keep the shards).
+    allow_partial : bool, default False
+        Merge even when some of the N shards are missing.
+
+    Returns
+    -------
+    dict
+        ``{"videos": count, "failed": count}``.
+
+    Raises
+    ------
+    ValueError
+        Shards of different extractions, a video in two shards, missing shards, or an
+        ``out`` that would overwrite real data; the message names the files.
+    """
+    shards = [os.fspath(s) for s in shards]
+    out = os.fspath(out)
+    if not shards:
+        raise ValueError("no shard files given")
+    real = [os.path.realpath(s) for s in shards]
+    if len(set(real)) != len(real):
+        raise ValueError("the same shard file is given twice")
+    if os.path.realpath(out) in real:
+        raise ValueError(f"the output {out} is one of the shards")
+    infos = [read_info(s) for s in shards]
+    for shard, info in zip(shards, infos):
+        if info.get("format") != FORMAT:
+            raise ValueError(f"{shard} is not an mkl_tp feature cache")
+    ignore = VOLATILE_INFO | {"shard"}
+    ref = infos[0]
+    for shard, info in zip(shards[1:], infos[1:]):
+        keys = (set(ref) | set(info)) - ignore
+        differ = sorted(k for k in keys if ref.get(k) != info.get(k))
+        if differ:
+            k = differ[0]
+            raise ValueError(
+                f"{shard} has {k}={info.get(k)!r} but {shards[0]} has {k}={ref.get(k)!r}: "
+                "only shards of one extraction can be merged"
+            )
+    specs = [info.get("shard") for info in infos]
+    if all(spec is not None for spec in specs):
+        seen = {}
+        counts = set()
+        for shard, spec in zip(shards, specs):
+            index, count = _parse_shard(spec, shard)
+            counts.add(count)
+            if index in seen:
+                raise ValueError(f"{shard} and {seen[index]} are both shard {spec}")
+            seen[index] = shard
+        if len(counts) > 1:
+            raise ValueError(f"shards come from splits into different numbers of parts: {sorted(counts)}")
+        missing = sorted(set(range(counts.pop())) - set(seen))
+        if missing and not allow_partial:
+            n = _parse_shard(specs[0], shards[0])[1]
+            raise ValueError(
+                "missing shards " + ", ".join(f"{i}/{n}" for i in missing) + " (pass --partial to merge anyway)"
+            )
+    owner, failures = {}, {}
+    for shard in shards:
+        for vid in list_videos(shard):
+            if vid in owner:
+                raise ValueError(f"video {vid!r} is in both {owner[vid]} and {shard}")
+            owner[vid] = shard
+        for vid in failed_videos(shard):
+            failures.setdefault(vid, shard)
+    failures = {vid: shard for vid, shard in failures.items() if vid not in owner}
+    if os.path.exists(out):
+        try:
+            previous = read_info(out)
+        except (OSError, ValueError):
+            previous = {}
+        if "merged_from" not in previous:
+            raise ValueError(f"refusing to replace {out}: it is not a merge of shards; remove it or choose another --out")
+    folder = os.path.dirname(os.path.abspath(out))
+    os.makedirs(folder, exist_ok=True)
+    tmp = f"{out}.tmp-{os.getpid()}"
+    try:
+        with h5py.File(tmp, "w") as dest:
+            for key, value in ref.items():
+                if key not in ignore:
+                    dest.attrs[key] = value
+            dest.attrs["format_version"] = FORMAT_VERSION
+            dest.attrs["mkl_tp_version"] = __version__
+            dest.attrs["created"] = datetime.now(timezone.utc).isoformat(timespec="seconds")
+            dest.attrs["merged_from"] = [os.path.relpath(s, folder) for s in shards]
+            dest.attrs["layout"] = "copy" if copy else "external-links"
+            videos = dest.create_group("videos")
+            dest.create_group("failed")
+            for shard in shards:
+                link_path = os.path.relpath(shard, folder)
+                with h5py.File(shard, "r") as src:
+                    for vid in sorted(v for v, s in owner.items() if s == shard):
+                        if copy:
+                            _copy_into(src, "videos", vid, dest)
+                        else:
+                            videos[vid] = h5py.ExternalLink(link_path, "/videos/" + vid)
+                    for vid in sorted(v for v, s in failures.items() if s == shard):
+                        _copy_into(src, "failed", vid, dest)
+        os.replace(tmp, out)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+    return {"videos": len(owner), "failed": len(failures)}
