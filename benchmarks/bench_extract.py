@@ -33,7 +33,8 @@ import torch
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), os.pardir))
 
 from mkl_tp.backbone import build_backbone  # noqa: E402
-from mkl_tp.extract import _default_workers, _loader, _VideoInputs  # noqa: E402
+from mkl_tp._extract_run import _loader, _VideoInputs  # noqa: E402
+from mkl_tp.extract import _default_workers  # noqa: E402
 from mkl_tp.video import FLOW_METHODS, NetworkInputs, OpticalFlow, VideoFrames, resize_short_side  # noqa: E402
 
 

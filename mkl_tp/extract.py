@@ -28,7 +28,6 @@ from mkl_tp import __version__, store
 from mkl_tp._extract_run import (
     _MAX_SHOWN_FAILURES,
     _build_nets,
-    _loader,  # noqa: F401 (benchmarks/bench_extract.py times the pipeline through it)
     _open_writers,
     _plan,
     _report,
@@ -37,7 +36,6 @@ from mkl_tp._extract_run import (
     _stream_info,
     _Tally,
     _UsageError,
-    _VideoInputs,  # noqa: F401 (as _loader)
     shard_of,  # noqa: F401 (public here, where --shard is parsed)
 )
 from mkl_tp.video import OpticalFlow
