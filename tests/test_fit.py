@@ -282,3 +282,16 @@ def test_from_generated_videos_through_extract_fit_and_predict(tmp_path, capsys)
     rows = list(csv.DictReader(capsys.readouterr().out.splitlines()))
     accuracy = np.mean([r["prediction"] == r["label"] for r in rows])
     assert len(rows) == 3 and accuracy == pytest.approx(report["model"]["accuracy"])
+
+
+def test_streams_from_different_extractors_are_named_in_a_warning(toy, capsys):
+    tmp, rgb, flow, splits = toy
+    for path, arch, version in ((rgb, "resnet101", "0.1.0"), (flow, "resnet50", "0.0.9")):
+        with h5py.File(path, "a") as h5:
+            h5.attrs.update(arch=arch, mkl_tp_version=version)
+    assert run_fit("--features", rgb, "--features", flow, "--splits", splits, "--levels", "1",
+                   "--out", tmp / "mixed", "--quiet") == 0
+    err = capsys.readouterr().err
+    assert "differ in mkl_tp_version: {'rgb': '0.1.0', 'flow': '0.0.9'}" in err
+    assert "differ in arch: {'rgb': 'resnet101', 'flow': 'resnet50'}" in err
+    assert "no mkl_tp extractor attributes" not in err
