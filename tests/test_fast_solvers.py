@@ -292,6 +292,7 @@ def test_beta_init_from_a_coarser_pyramid_reaches_the_cold_start_optimum():
     ("beta_method", "simple", "beta_method must be one of"),
     ("cache_size", -1, "cache_size must be"),
     ("dtype", "float16", "dtype must be"),
+    ("dtype", "not-a-type", "dtype must be"),
     ("pca_components", 0, "pca_components must be"),
 ])
 def test_bad_performance_parameters_name_the_culprit(name, value, message):
