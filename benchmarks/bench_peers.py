@@ -29,6 +29,15 @@ from mkl_tp.solvers.svm import one_vs_rest_labels
 WORKER = os.path.join(os.path.dirname(os.path.abspath(__file__)), "_mklpy_worker.py")
 
 
+def _available_bytes():
+    try:
+        import psutil
+
+        return psutil.virtual_memory().available
+    except ImportError:
+        return 16 * 2**30
+
+
 def scaled_nodes(X, levels, scales=None):
     psi = normalize_nodes(node_descriptors_batch(X, levels), "l2")
     if scales is None:
@@ -81,7 +90,16 @@ def main():
             block, scales = scaled_nodes(X, levels)
             block_test, _ = scaled_nodes(X_test, levels, scales)
             found = {}
-            if has_mklpy:
+            # MKLpy's EasyMKL was OOM-killed at 23.7 GB resident for N=500, 63 nodes:
+            # about 3 P^2 N^2 float64 (dmesg). Do not start it where that cannot fit.
+            need = 3 * 8 * block.shape[1] ** 2 * n ** 2
+            available = _available_bytes()
+            if has_mklpy and need > 0.8 * available:
+                print(f"MKLpy skipped at N={n}, levels={levels}: EasyMKL needs about "
+                      f"3 P^2 N^2 x 8 bytes = {need / 2**30:.0f} GiB (measured: killed by the "
+                      f"out-of-memory killer at 23.7 GB for N=500, P=63), "
+                      f"{available / 2**30:.0f} GiB available")
+            elif has_mklpy:
                 with tempfile.TemporaryDirectory() as folder:
                     path = os.path.join(folder, "kernels.npz")
                     train = np.einsum("npd,mpd->pnm", block, block, optimize=True)

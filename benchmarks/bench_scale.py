@@ -14,12 +14,14 @@ or d, C = classes; see docs/performance.rst):
 
     validated float64 copy of the frames        8 F d        (held for the whole fit)
     node descriptors                            s N P d      (until projected)
-    projected node features                     s N P k
+    projected node features (PCA)               s N P k      (k = d without PCA: the same)
     node-kernel cache (linear, within budget)   4 P N^2
     K_beta (+ one float32 product)              (8 + s) N^2
-    weighted features Z (linear, uncached)      s N P k
+    weighted features Z (uncached, and once     s N P k (linear) / s N k (cross)
+    more for the primal weights after the loop)
 
-    peak = 8 F d + max(s N P d + s N P k, s N P k + cache + (8 + s) N^2 + Z)
+    peak = 8 F d + max(descriptors [+ features with PCA],
+                       features + cache + (8 + s) N^2 [+ Z uncached], features + Z)
 
 Run: ``PYTHONPATH=. python benchmarks/bench_scale.py`` (full size);
 ``--sizes 2500 10000`` measures the model at two sizes.
@@ -36,14 +38,17 @@ from sklearn.exceptions import ConvergenceWarning
 from mkl_tp import PyramidMKLClassifier
 
 
-def predicted_peak(n, frames, P, d, k, dtype, kernel, cache_bytes):
+def predicted_peak(n, frames, P, d, k, dtype, kernel, cache_bytes, pca=True):
+    """The memory model above, in bytes (``pca=False``: descriptors are the features)."""
     s = np.dtype(dtype).itemsize
     validated = 8 * frames * d
-    descriptors = s * n * P * d + s * n * P * k
+    features = s * n * P * k
+    descriptors = s * n * P * d + (features if pca else 0)
     cache = 4 * P * n * n if kernel == "linear" and 4 * P * n * n <= cache_bytes else 0
-    weighted = s * n * P * k if kernel == "linear" and not cache else s * n * k
-    solving = s * n * P * k + cache + (8 + s) * n * n + weighted
-    return validated + max(descriptors, solving)
+    weighted = s * n * P * k if kernel == "linear" else s * n * k
+    solving = features + cache + (8 + s) * n * n + (0 if cache else weighted)
+    final = features + weighted  # primal weights: Z' a after the loop
+    return validated + max(descriptors, solving, final)
 
 
 def main():
@@ -87,7 +92,7 @@ def main():
                 clf.fit(X, y)
                 fit = time.perf_counter() - start
             model = predicted_peak(n, frames, P, args.d, pca or args.d, args.dtype, kernel,
-                                   clf.cache_size * 2**20)
+                                   clf.cache_size * 2**20, pca=pca is not None)
             rows.append(dict(N=n, kernel=kernel, pca=pca or "-", fit=fit, n_iter=clf.n_iter_,
                              solves=clf.n_svm_solves_,
                              conv="no(max_iter)" if caught else "yes",

@@ -185,7 +185,11 @@ class PyramidMKLClassifier(_VersionedPickleMixin, ClassifierMixin, BaseEstimator
             raise ValueError(f"solver must be one of {SOLVERS}, got {self.solver!r}")
         if not isinstance(self.cache_size, Real) or self.cache_size < 0:
             raise ValueError(f"cache_size must be a number >= 0 (MiB), got {self.cache_size!r}")
-        if np.dtype(self.dtype) not in (np.float32, np.float64):
+        try:
+            dtype_ok = np.dtype(self.dtype) in (np.float32, np.float64)
+        except TypeError:
+            dtype_ok = False
+        if not dtype_ok:
             raise ValueError(f"dtype must be 'float64' or 'float32', got {self.dtype!r}")
         if self.pca_components is not None and (
                 isinstance(self.pca_components, bool)
@@ -216,9 +220,12 @@ class PyramidMKLClassifier(_VersionedPickleMixin, ClassifierMixin, BaseEstimator
         if self.beta_init is None:
             return beta0
         per_stream = n_nodes(self.levels)
-        init = np.asarray(self.beta_init, dtype=float).reshape(n_streams, -1)
-        coarse = init.shape[1]
-        if coarse > per_stream or (coarse + 1) & coarse or not np.isfinite(init).all() \
+        init = np.asarray(self.beta_init, dtype=float)
+        coarse = init.size // n_streams
+        if init.size % n_streams == 0:
+            init = init.reshape(n_streams, coarse)
+        if init.size % n_streams or coarse > per_stream or (coarse + 1) & coarse \
+                or not np.isfinite(init).all() \
                 or (init < 0).any() or init.sum() <= 0:
             raise ValueError(
                 f"beta_init must hold non-negative finite weights of a pyramid with at most "

@@ -233,7 +233,9 @@ def weighted_features(blocks, beta, kind):
             )
         elif kind == "cross":
             # A batched vector-matrix product over videos: no transposed copy of block.
-            parts.append(np.matmul(weights, block))
+            # (weights in the block's dtype: a float64 operand would make numpy convert
+            # the whole float32 block.)
+            parts.append(np.matmul(weights.astype(block.dtype), block))
         else:
             raise ValueError(f"kernel must be 'linear' or 'cross', got {kind!r}")
     return np.concatenate(parts, axis=1)
@@ -315,9 +317,12 @@ def node_products(blocks, coef, diagonal=False):
     ndarray of shape (P, P), or (P,) when ``diagonal``
     """
     # (C, N) x (N, P m) reads each block row by row (the transposed product is slower).
+    # coef is cast to the block's dtype: a float64 operand would make numpy convert the
+    # whole (float32) block at every call.
     if diagonal:
         return np.concatenate([
-            np.square(coef.T @ block.reshape(block.shape[0], -1))
+            np.square((coef.T.astype(block.dtype) @ block.reshape(block.shape[0], -1))
+                      .astype(np.float64))
             .reshape(coef.shape[1], block.shape[1], -1).sum(axis=(0, 2))
             for block in blocks
         ])
@@ -326,7 +331,8 @@ def node_products(blocks, coef, diagonal=False):
     products = np.zeros((total, total))
     for block, part in zip(blocks, slices):
         n_samples, n_nodes_, width = block.shape
-        projected = (coef.T @ block.reshape(n_samples, -1)).reshape(-1, n_nodes_, width)
+        projected = (coef.T.astype(block.dtype) @ block.reshape(n_samples, -1)).astype(
+            np.float64).reshape(-1, n_nodes_, width)
         projected = projected.transpose(1, 0, 2).reshape(n_nodes_, -1)
         products[part, part] = projected @ projected.T
     return products

@@ -292,6 +292,7 @@ def test_beta_init_from_a_coarser_pyramid_reaches_the_cold_start_optimum():
     ("beta_method", "simple", "beta_method must be one of"),
     ("cache_size", -1, "cache_size must be"),
     ("dtype", "float16", "dtype must be"),
+    ("dtype", "not-a-type", "dtype must be"),
     ("pca_components", 0, "pca_components must be"),
 ])
 def test_bad_performance_parameters_name_the_culprit(name, value, message):
@@ -354,3 +355,30 @@ def test_torch_solver_without_torch_names_the_extra(monkeypatch):
     monkeypatch.delitem(sys.modules, "mkl_tp.solvers.torch_svm", raising=False)
     with pytest.raises(ImportError, match=r"mkl_tp\[deep\]"):
         importlib.import_module("mkl_tp.solvers.torch_svm")
+
+
+# --- descriptors from shared boundaries -------------------------------------------------
+
+def per_node_end_descriptors(x, levels):
+    """The per-node-end formula (two gathers per node), the previous implementation."""
+    from mkl_tp.pyramid import node_bounds
+
+    T = x.shape[0]
+    prefix = np.vstack([np.zeros((1, x.shape[1])), np.cumsum(x, axis=0)])
+    out = []
+    for a, b in node_bounds(levels):
+        ends = []
+        for boundary in (a, b):
+            j = min(int(np.floor(boundary * T)), T - 1)
+            ends.append(prefix[j] + (boundary * T - j) * x[j])
+        out.append((ends[1] - ends[0]) / ((b - a) * T))
+    return np.array(out)
+
+
+def test_shared_boundary_descriptors_are_bitwise_the_per_node_formula():
+    rng = np.random.default_rng(3)
+    X = [rng.normal(size=(T, 7)) for T in (1, 2, 3, 7, 31, 32, 33, 100)]
+    for levels in (1, 4, 6):
+        batch = node_descriptors_batch(X, levels)
+        for i, x in enumerate(X):
+            np.testing.assert_array_equal(batch[i], per_node_end_descriptors(x, levels))
