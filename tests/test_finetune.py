@@ -17,12 +17,7 @@ from mkl_tp.finetune import (  # noqa: E402
 )
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def _trunk(seed=0, dtype=torch.float32):
