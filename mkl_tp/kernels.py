@@ -36,10 +36,8 @@ __all__ = [
     "combined_kernel",
     "node_gram",
     "node_products",
-    "node_kernels",
     "fit_node_projections",
     "apply_node_projections",
-    "TrainingKernels",
 ]
 
 NODE_NORMS = ("none", "l2", "power")
@@ -336,96 +334,6 @@ def node_products(blocks, coef, diagonal=False):
         projected = projected.transpose(1, 0, 2).reshape(n_nodes_, -1)
         products[part, part] = projected @ projected.T
     return products
-
-
-def node_kernels(blocks, dtype=np.float32):
-    """Per-node kernels ``K_p = Phi_p Phi_p'`` of every stream, stacked.
-
-    Each product runs in float64 on a contiguous copy of the node's block (BLAS ``syrk``,
-    half the flops of a general product) and is stored in ``dtype``. float32 storage
-    (the default) halves the memory; its rounding (relative ``6e-8`` per entry) is four
-    orders below any useful ``tol`` of the MKL loop.
-
-    Parameters
-    ----------
-    blocks : list of ndarray, each (N, P_s, m_s)
-    dtype : dtype, default=float32
-
-    Returns
-    -------
-    ndarray of shape (P, N, N), P = sum_s P_s
-    """
-    n_samples = blocks[0].shape[0]
-    total = sum(b.shape[1] for b in blocks)
-    stack = np.empty((total, n_samples, n_samples), dtype=dtype)
-    product = np.empty((n_samples, n_samples))
-    p = 0
-    for block in blocks:
-        for q in range(block.shape[1]):
-            node = np.ascontiguousarray(block[:, q], dtype=np.float64)
-            np.matmul(node, node.T, out=product)
-            stack[p] = product
-            p += 1
-    return stack
-
-
-class TrainingKernels:
-    """Training-kernel algebra of one MKL fit, kept within a memory budget.
-
-    For ``kind="linear"`` the per-node kernels are computed once and cached (float32,
-    ``P N^2 4`` bytes) when that fits ``cache_bytes``; then ``K_beta`` is one pass over
-    the cache (``P N^2`` memory reads) instead of a product on ``[sqrt(beta_p) Phi_p]``
-    (``N^2 sum_{beta_p > 0} m_p`` flops), and the beta-step's ``a_c' K_p a_c`` are one
-    matrix-vector product with ``sum_c a_c a_c'``. Beyond the budget, or for
-    ``kind="cross"`` (whose ``Z`` has one node's width, and whose cross products would
-    need ``P^2`` kernels), everything is recomputed from the blocks.
-
-    Parameters
-    ----------
-    blocks : list of ndarray, each (N, P_s, m_s)
-    kind : {"linear", "cross"}
-    cache_bytes : float or None
-        Budget for the node-kernel cache; ``None`` or 0 never caches.
-    """
-
-    def __init__(self, blocks, kind, cache_bytes=None):
-        if kind not in ("linear", "cross"):
-            raise ValueError(f"kernel must be 'linear' or 'cross', got {kind!r}")
-        self.blocks = blocks
-        self.kind = kind
-        n_samples = blocks[0].shape[0]
-        total = sum(b.shape[1] for b in blocks)
-        self.cache_nbytes = total * n_samples * n_samples * np.dtype(np.float32).itemsize
-        self.cached = bool(kind == "linear" and cache_bytes
-                           and self.cache_nbytes <= cache_bytes)
-        self._stack = node_kernels(blocks) if self.cached else None
-
-    def combined(self, beta):
-        """``(K_beta, normaliser)`` as :func:`combined_kernel`, float64."""
-        if not self.cached:
-            kernel, normaliser = combined_kernel(self.blocks, beta, self.kind)
-            # libsvm wants float64: convert once here, not once per one-vs-rest task.
-            return kernel.astype(np.float64, copy=False), normaliser
-        used = np.flatnonzero(beta > 0)
-        n_samples = self._stack.shape[1]
-        if used.size * 2 > beta.size:
-            flat = beta.astype(np.float32) @ self._stack.reshape(beta.size, -1)
-            return flat.reshape(n_samples, n_samples).astype(np.float64), 1.0
-        kernel = np.zeros((n_samples, n_samples))
-        for p in used:
-            kernel += beta[p] * self._stack[p]
-        return kernel, 1.0
-
-    def node_quadratics(self, coef):
-        """``M_pp = sum_c a_c' K_p a_c``, as :func:`node_products` with ``diagonal=True``."""
-        if not self.cached:
-            return node_products(self.blocks, coef, diagonal=True)
-        outer = (coef @ coef.T).astype(np.float32).ravel()
-        return (self._stack.reshape(self._stack.shape[0], -1) @ outer).astype(np.float64)
-
-    def products(self, coef):
-        """``M`` of :func:`node_products` (always from the blocks: ``P^2`` is small)."""
-        return node_products(self.blocks, coef)
 
 
 def fit_node_projections(phi, n_components, random_state=None):

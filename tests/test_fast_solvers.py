@@ -25,7 +25,6 @@ import pytest
 
 from mkl_tp import PyramidMKLClassifier
 from mkl_tp.kernels import (
-    TrainingKernels,
     apply_node_projections,
     combined_kernel,
     fit_node_projections,
@@ -35,6 +34,7 @@ from mkl_tp.kernels import (
 from mkl_tp.pyramid import node_descriptors_batch
 from mkl_tp.solvers import fit_mkl, svm_duals
 from mkl_tp.solvers.batch_svm import kkt_violation, project, svm_duals_batch
+from mkl_tp.solvers.gram import TrainingKernels
 from mkl_tp.solvers.svm import one_vs_rest_labels
 
 

@@ -20,7 +20,7 @@ from typing import NamedTuple
 import numpy as np
 from sklearn.exceptions import ConvergenceWarning
 
-from ..kernels import TrainingKernels, node_gram
+from ..kernels import node_gram
 from .beta import (
     SimplexProjection,
     beta_least_norm,
@@ -28,6 +28,7 @@ from .beta import (
     beta_step_lp,
     cross_gradient,
 )
+from .gram import TrainingKernels
 from .svm import SVMDuals, svm_duals
 
 __all__ = ["MKLResult", "fit_mkl"]
@@ -63,7 +64,8 @@ class MKLResult(NamedTuple):
     n_inner_iter : int
         Gradient iterations of the batched solvers (0 for libsvm).
     kernel_cached : bool
-        Whether per-node kernels were cached (see :class:`~mkl_tp.kernels.TrainingKernels`).
+        Whether per-node kernels were cached (see
+        :class:`~mkl_tp.solvers.gram.TrainingKernels`).
     """
 
     beta: np.ndarray
@@ -257,7 +259,7 @@ def fit_mkl(blocks, Y, kernel="linear", C=1.0, tol=1e-3, max_iter=100, beta=None
         torch (:mod:`~mkl_tp.solvers.torch_svm`, CPU or GPU).
     cache_bytes : float or None
         Memory budget for cached per-node kernels (see
-        :class:`~mkl_tp.kernels.TrainingKernels`); ``None`` never caches.
+        :class:`~mkl_tp.solvers.gram.TrainingKernels`); ``None`` never caches.
     solver_options : dict or None
         Extra keyword arguments of the batched solvers (``tol``, ``device``, ...).
 
