@@ -29,6 +29,7 @@ from ._cli import (
 from .datasets import basic_motions_paths, read_split
 from .estimator import PyramidMKLClassifier
 from .fusion import LateFusionClassifier
+from .kernels import BASE_KERNELS, NODE_NORMS
 from .report import (
     classification_metrics,
     format_level_table,
@@ -106,9 +107,9 @@ def build_parser():
     model.add_argument("--levels", type=_levels, metavar="N|A-B",
                        help="pyramid depth, or a range to sweep (default: 4; 1-4 on the "
                        "bundled data)")
-    model.add_argument("--base-kernel", choices=("linear", "rbf", "chi2"), default="linear",
+    model.add_argument("--base-kernel", choices=BASE_KERNELS, default="linear",
                        help="kernel between node descriptors (default: %(default)s)")
-    model.add_argument("--node-norm", choices=("none", "l2", "power"), default="l2",
+    model.add_argument("--node-norm", choices=NODE_NORMS, default="l2",
                        help="per-node normalisation (default: %(default)s)")
     model.add_argument("--C", type=_C, default=1.0, metavar="C|auto",
                        help=f"SVM box constraint, or 'auto' for 3-fold stratified CV on the "
