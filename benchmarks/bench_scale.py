@@ -29,6 +29,7 @@ Run: ``PYTHONPATH=. python benchmarks/bench_scale.py`` (full size);
 """
 
 import argparse
+import logging
 import time
 import warnings
 
@@ -65,7 +66,11 @@ def main():
     parser.add_argument("--n-jobs", type=int, default=1)
     parser.add_argument("--no-pca-sizes", type=int, nargs="*", default=[])
     parser.add_argument("--max-iter", type=int, default=100)
+    parser.add_argument("--verbose", action="store_true",
+                        help="log every alpha-step (J, gap) with its time")
     args = parser.parse_args()
+    if args.verbose:
+        logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
     print(machine_line())
     P = 2 ** args.levels - 1
     rows = []
@@ -86,7 +91,8 @@ def main():
         for kernel in args.kernels:
             clf = PyramidMKLClassifier(levels=args.levels, kernel=kernel, dtype=args.dtype,
                                        pca_components=pca, n_jobs=args.n_jobs,
-                                       max_iter=args.max_iter, random_state=0)
+                                       max_iter=args.max_iter, random_state=0,
+                                       verbose=int(args.verbose))
             with warnings.catch_warnings(record=True) as caught, PeakRSS() as memory:
                 warnings.simplefilter("always", ConvergenceWarning)
                 start = time.perf_counter()
