@@ -12,10 +12,13 @@ fit on the uniform-weight kernel, measured in the same run:
 
 Configurations (``--configs``):
 
-* ``reference`` -- the original core path: libsvm alpha-step, SILP beta-step, no node-kernel
-  cache (``solver="libsvm", beta_method="silp", cache_size=0``);
+* ``reference`` -- the original core path: libsvm alpha-step, SILP (linear) or
+  projected-gradient (cross) beta-step, no node-kernel cache (``solver="libsvm",
+  beta_method="silp" | "projected", cache_size=0``);
 * ``default``   -- the estimator's defaults (libsvm, level method, node-kernel cache);
-* ``batch``     -- ``solver="batch"`` (the batched numpy dual solver) with the defaults.
+* ``batch``     -- ``solver="batch"`` (the batched numpy dual solver) with the defaults;
+* ``float32``   -- ``dtype="float32"``: float32 node features and float32 node-kernel
+  products (see docs/performance.rst, "Where float32 is safe").
 
 Run: ``PYTHONPATH=. python benchmarks/bench_core.py [--sizes 500 2000] [--levels 3 6]``.
 """
@@ -35,9 +38,11 @@ from mkl_tp.kernels import normalize_nodes, unit_diagonal_scales
 from mkl_tp.pyramid import node_descriptors_batch
 
 CONFIGS = {
-    "reference": dict(solver="libsvm", beta_method="silp", cache_size=0),
+    "reference": dict(solver="libsvm", beta_method={"linear": "silp", "cross": "projected"},
+                      cache_size=0),
     "default": dict(),
     "batch": dict(solver="batch"),
+    "float32": dict(dtype="float32"),
 }
 
 
@@ -92,8 +97,11 @@ def main():
             uniform_total = times["kernel"] + times["svc"]
             for kernel in args.kernels:
                 for config in args.configs:
+                    options = dict(CONFIGS[config])
+                    if isinstance(options.get("beta_method"), dict):
+                        options["beta_method"] = options["beta_method"][kernel]
                     clf = PyramidMKLClassifier(levels=levels, kernel=kernel,
-                                               max_iter=args.max_iter, **CONFIGS[config])
+                                               max_iter=args.max_iter, **options)
                     with warnings.catch_warnings(record=True) as caught, PeakRSS() as memory:
                         warnings.simplefilter("always", ConvergenceWarning)
                         start = time.perf_counter()

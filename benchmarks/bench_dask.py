@@ -3,9 +3,11 @@
 The libsvm alpha-step runs one-vs-rest tasks with ``joblib.Parallel(n_jobs)``, so
 ``joblib.parallel_backend("dask")`` sends them to Dask workers without code changes. This
 runs a local cluster (``--workers`` processes, one thread each) on this machine and fits
-the same model three ways: sequential (``n_jobs=None``), joblib's local processes
-(``n_jobs=-1``), and Dask (``n_jobs=-1`` under ``parallel_backend("dask")``); the models
-must be the same (max |beta difference| printed). On a real cluster, point ``Client`` at
+the same model four ways: sequential (``n_jobs=None``), joblib's threads (``n_jobs=-1``,
+the alpha-step's default preference: libsvm releases the GIL), joblib's local processes
+(``n_jobs=-1`` under ``parallel_backend("loky")``), and Dask (``n_jobs=-1`` under
+``parallel_backend("dask")``); the models must be the same (max |beta difference|
+printed). On a real cluster, point ``Client`` at
 its scheduler instead.
 
 Run: ``PYTHONPATH=. python benchmarks/bench_dask.py [--n 1000] [--levels 3]``
@@ -52,7 +54,9 @@ def main():
     columns = [("name", "backend", "{}"), ("fit", "fit s", "{:.2f}"),
                ("iters", "iters", "{}"), ("diff", "max |beta - sequential|", "{:.1e}")]
     fit("sequential (n_jobs=None)", None)
-    fit("joblib processes (n_jobs=-1)", -1)
+    fit("joblib threads (n_jobs=-1)", -1)
+    with joblib.parallel_backend("loky"):
+        fit("joblib processes (loky, n_jobs=-1)", -1)
     with LocalCluster(n_workers=args.workers, threads_per_worker=1,
                       processes=True) as cluster, Client(cluster):
         with joblib.parallel_backend("dask"):

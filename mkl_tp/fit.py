@@ -126,8 +126,8 @@ def build_parser():
     run.add_argument("--out", metavar="DIR",
                      help="output folder (default: runs/<name of the first feature file>); "
                      "re-running with the same inputs keeps the finished levels")
-    run.add_argument("--n-jobs", type=int, default=None,
-                     help="joblib workers over one-vs-rest SVMs (default: 1)")
+    run.add_argument("--n-jobs", type=int, default=-1,
+                     help="threads over one-vs-rest SVMs; -1 = all cores (default: -1)")
     run.add_argument("--quiet", action="store_true", help="no progress, only the table")
     return parser
 

@@ -194,8 +194,10 @@ def test_training_kernels_cached_and_recomputed_agree():
     np.testing.assert_allclose(cached.combined(np.full(4, 0.25))[0],
                                combined_kernel(blocks, np.full(4, 0.25), "linear")[0],
                                rtol=0, atol=1e-6)
-    np.testing.assert_allclose(cached.node_quadratics(coef),
-                               node_products(blocks, coef, diagonal=True), rtol=1e-5)
+    reference = node_products(blocks, coef, diagonal=True)
+    np.testing.assert_allclose(cached.node_quadratics(coef), reference, rtol=1e-5)
+    # The cache's own pass (taken when it is the cheaper one: N^2 small against m C).
+    np.testing.assert_allclose(cached._cached_quadratics(coef), reference, rtol=1e-5)
     assert not TrainingKernels(blocks, "cross", cache_bytes=1e9).cached
 
 
@@ -239,6 +241,19 @@ def test_float32_storage_is_float64_rounded_once():
     narrow = node_descriptors_batch(X, 5, dtype=np.float32)
     assert narrow.dtype == np.float32
     np.testing.assert_array_equal(narrow, wide.astype(np.float32))
+
+
+def test_node_kernels_of_float32_blocks_are_float32_products():
+    from mkl_tp.solvers.gram import node_kernels
+
+    rng = np.random.default_rng(1)
+    block = rng.normal(size=(30, 3, 512))
+    block /= np.sqrt(unit_diagonal_scales(block))[None, :, None]
+    reference = np.einsum("ipk,jpk->pij", block, block)
+    np.testing.assert_allclose(node_kernels([block]), reference, rtol=0, atol=1e-7)
+    # float32 accumulation over 512 products of O(1) entries: ~1e-6 absolute.
+    np.testing.assert_allclose(node_kernels([block.astype(np.float32)]), reference,
+                               rtol=0, atol=1e-5)
 
 
 def test_estimator_float32_agrees_with_float64():
@@ -289,7 +304,8 @@ def test_beta_init_from_a_coarser_pyramid_reaches_the_cold_start_optimum():
 
 @pytest.mark.parametrize("name, value, message", [
     ("solver", "gpu", "solver must be one of"),
-    ("beta_method", "simple", "beta_method must be one of"),
+    ("beta_method", "simple", "beta_method for kernel='linear' must be 'auto' or one of"),
+    ("beta_method", "mirror", r"'mirror' is for kernel='cross'"),
     ("cache_size", -1, "cache_size must be"),
     ("dtype", "float16", "dtype must be"),
     ("dtype", "not-a-type", "dtype must be"),

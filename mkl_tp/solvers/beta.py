@@ -13,12 +13,14 @@ minimised over the simplex ``{beta >= 0, 1'beta = 1}``.
   cutting-plane LP (SILP; Sonnenburg et al., JMLR 2006) minimises ``theta`` over all cuts.
 - ``kernel="cross"``: ``K_beta = A(beta) / D(beta)`` with ``a' A(beta) a = beta' M beta`` and
   ``D(beta) = beta' G beta`` (see :mod:`mkl_tp.kernels`). ``J`` is not convex; its gradient
-  by Danskin's theorem drives a projected-gradient QP step.
+  by Danskin's theorem drives either a projected-gradient QP step (DESIGN.md's step,
+  :func:`beta_step_qp`) or the entropic mirror step (:func:`beta_step_mirror`).
 """
 
 import cvxpy as cp
 import numpy as np
 from scipy.optimize import linprog
+from scipy.special import rel_entr
 
 # Clarabel's default gaps (1e-8) leave ~1e-7 on inactive weights; these tiny QPs afford
 # tighter ones, which keeps sparse weights sparse after snapping.
@@ -29,6 +31,7 @@ __all__ = [
     "beta_least_norm",
     "beta_step_level",
     "beta_step_qp",
+    "beta_step_mirror",
     "SimplexProjection",
     "cross_objective",
     "cross_gradient",
@@ -214,6 +217,38 @@ def beta_step_qp(beta, gradient, step, projection=None):
     """
     projection = SimplexProjection(beta.shape[0]) if projection is None else projection
     return projection(beta - step * gradient)
+
+
+def beta_step_mirror(beta, gradient, step):
+    """Entropic mirror-descent step on the simplex (exponentiated gradient).
+
+    Solves ``argmin_b gradient . (b - beta) + KL(b || beta) / step`` over the simplex, in
+    closed form ``b_p ~ beta_p exp(-step gradient_p)``: the QP step of
+    :func:`beta_step_qp` with the Kullback-Leibler divergence in place of the squared
+    distance. Every weight moves by a factor, so a small weight is never pushed to an
+    exact zero by a step sized for the large ones, and no QP is solved.
+
+    Parameters
+    ----------
+    beta : ndarray of shape (P,)
+        Current weights, all positive.
+    gradient : ndarray of shape (P,)
+        ``dJ/dbeta`` at ``beta``.
+    step : float
+        Step size ``eta > 0``.
+
+    Returns
+    -------
+    candidate : ndarray of shape (P,)
+        The new weights, positive (floored at the smallest normal float, so the next
+        step's logarithm stays finite).
+    divergence : float
+        ``KL(candidate || beta)``, the step's distance term.
+    """
+    logits = np.log(beta) - step * (gradient - gradient.min())
+    candidate = np.maximum(np.exp(logits - logits.max()), np.finfo(float).tiny)
+    candidate /= candidate.sum()
+    return candidate, float(rel_entr(candidate, beta).sum())
 
 
 def cross_objective(beta, sum_alpha, products, gram):

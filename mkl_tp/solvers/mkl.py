@@ -4,10 +4,12 @@
 cutting-plane LP optimum a lower bound on ``min J``, so the relative gap
 ``(J_best - theta) / |J_best|`` certifies the solution; stop when it is below ``tol``.
 
-``kernel="cross"``: projected gradient with backtracking. A step is accepted when
-``J(beta+) <= J(beta) + g.(beta+ - beta) + ||beta+ - beta||^2 / (2 eta)``, which makes ``J``
-decrease monotonically; ``J`` is not convex, so this reaches a stationary point. Stop when
-the relative decrease is below ``tol``.
+``kernel="cross"``: a gradient step on the simplex with backtracking, either entropic mirror
+descent (``"mirror"``, the default) or projected gradient (``"projected"``, DESIGN.md's QP
+step). A step is accepted when ``J(beta+) <= J(beta) + g.(beta+ - beta) + dist / eta``,
+``dist = KL(beta+ || beta)`` or ``||beta+ - beta||^2 / 2``, which makes ``J`` decrease
+monotonically; ``J`` is not convex, so this reaches a stationary point. Stop when the
+relative decrease is below ``tol``.
 
 Both warn with ``ConvergenceWarning`` (and return the best iterate) when ``max_iter``
 alpha-steps were not enough.
@@ -26,17 +28,23 @@ from .beta import (
     beta_least_norm,
     beta_step_level,
     beta_step_lp,
+    beta_step_mirror,
     cross_gradient,
 )
 from .gram import TrainingKernels
 from .svm import SVMDuals, svm_duals
 
-__all__ = ["MKLResult", "fit_mkl"]
+__all__ = ["MKLResult", "fit_mkl", "resolve_beta_method"]
 
 logger = logging.getLogger(__name__)
 
-# Smallest step of the cross kernel's backtracking; below it no decrease is measurable.
+# Smallest step (times the gradient's spread) of the cross kernel's backtracking; below it
+# no decrease is measurable.
 _MIN_STEP = 1e-10
+# Mirror steps: the first moves weights by factors up to e (step * spread = 1); past
+# step * spread = 50 a step already reaches a vertex to within e^-50. Zero starting
+# weights are mixed with this much of the uniform weights.
+_MIRROR_FIRST, _MIRROR_LONGEST, _MIRROR_MIX = 1.0, 50.0, 1e-3
 
 
 class MKLResult(NamedTuple):
@@ -82,7 +90,27 @@ class MKLResult(NamedTuple):
 
 
 SOLVERS = ("libsvm", "batch", "torch")
-BETA_METHODS = ("level", "silp")
+# beta-steps per kernel; "auto" takes the first.
+BETA_METHODS = {"linear": ("level", "silp"), "cross": ("mirror", "projected")}
+
+
+def resolve_beta_method(kernel, beta_method):
+    """The beta-step ``beta_method`` names for ``kernel`` (``"auto"``: its default).
+
+    Raises
+    ------
+    ValueError
+        When ``beta_method`` is unknown or belongs to the other kernel.
+    """
+    choices = BETA_METHODS[kernel]
+    if beta_method == "auto":
+        return choices[0]
+    if beta_method not in choices:
+        other = [k for k, names in BETA_METHODS.items() if beta_method in names]
+        where = f" ({beta_method!r} is for kernel={other[0]!r})" if other else ""
+        raise ValueError(f"beta_method for kernel={kernel!r} must be 'auto' or one of "
+                         f"{choices}, got {beta_method!r}{where}")
+    return beta_method
 
 # Step of the level method: the next level sits this far from the LP bound towards the best
 # objective seen (Xu et al. 2008 use 0.9).
@@ -178,9 +206,24 @@ def _fit_linear(alpha_step, beta, tol, max_iter, level, method):
     return MKLResult(best[0], best[1], 1.0, best[2], history, max_iter, gap, False)
 
 
-def _fit_cross(alpha_step, beta, tol, max_iter, level):
+def _fit_cross(alpha_step, beta, tol, max_iter, level, method):
     gram = node_gram(alpha_step.kernels.blocks)
-    projection = SimplexProjection(beta.shape[0])
+    if method == "mirror":
+        if np.any(beta <= 0):
+            # A mirror step scales weights, so a zero weight would stay zero for ever.
+            beta = (1.0 - _MIRROR_MIX) * beta + _MIRROR_MIX / beta.size
+        step_to = beta_step_mirror
+        first, longest = _MIRROR_FIRST, _MIRROR_LONGEST
+    else:
+        projection = SimplexProjection(beta.shape[0])
+
+        def step_to(beta, gradient, step):
+            candidate = projection(beta - step * gradient)
+            return candidate, 0.5 * float((candidate - beta) @ (candidate - beta))
+
+        # Past step * spread = 2 the projection already reaches any vertex; longer steps
+        # change nothing but the QP's conditioning.
+        first, longest = 0.5, 2.0
     duals, normaliser, objective = alpha_step(beta)
     history, iteration, decrease, step = [objective], 1, np.inf, None
     while iteration < max_iter:
@@ -189,31 +232,28 @@ def _fit_cross(alpha_step, beta, tol, max_iter, level):
         if spread <= 0:
             # Equal partial derivatives: no feasible direction decreases J (stationary).
             return MKLResult(beta, duals, normaliser, objective, history, iteration, 0.0, True)
-        # Past step * spread = 2 the projection already reaches any vertex; longer steps
-        # change nothing but the QP's conditioning.
-        step = 0.5 / spread if step is None else min(step, 2.0 / spread)
+        step = first / spread if step is None else min(step, longest / spread)
         accepted = None
-        while step >= _MIN_STEP and iteration < max_iter:
-            candidate = projection(beta - step * gradient)
+        while step * spread >= _MIN_STEP and iteration < max_iter:
+            candidate, distance = step_to(beta, gradient, step)
             move = candidate - beta
             if not np.any(move):
                 break
             trial = alpha_step(candidate)
             iteration += 1
-            model = objective + gradient @ move + (move @ move) / (2.0 * step)
-            if trial[2] <= model:
+            if trial[2] <= objective + gradient @ move + distance / step:
                 accepted = (candidate, *trial)
                 break
             step /= 2.0
         if accepted is None:
-            # No measurable decrease along the projected gradient: stationary point.
+            # No measurable decrease along the descent path: stationary point.
             return MKLResult(beta, duals, normaliser, objective, history, iteration, 0.0, True)
         beta, duals, normaliser, new_objective = accepted
         decrease = (objective - new_objective) / max(abs(objective), np.finfo(float).tiny)
         objective = new_objective
         history.append(objective)
-        logger.log(level, "MKL cross: iter %d J=%.6g step=%.2e decrease=%.2e", iteration,
-                    objective, step, decrease)
+        logger.log(level, "MKL cross (%s): iter %d J=%.6g step=%.2e decrease=%.2e", method,
+                   iteration, objective, step, decrease)
         if decrease < tol:
             return MKLResult(beta, duals, normaliser, objective, history, iteration,
                              decrease, True)
@@ -223,7 +263,7 @@ def _fit_cross(alpha_step, beta, tol, max_iter, level):
 
 
 def fit_mkl(blocks, Y, kernel="linear", C=1.0, tol=1e-3, max_iter=100, beta=None,
-            learn=True, n_jobs=None, verbose=0, beta_method="level", solver="libsvm",
+            learn=True, n_jobs=None, verbose=0, beta_method="auto", solver="libsvm",
             cache_bytes=None, solver_options=None):
     """Learn node weights ``beta`` and one-vs-rest SVMs by alternating optimisation.
 
@@ -249,10 +289,13 @@ def fit_mkl(blocks, Y, kernel="linear", C=1.0, tol=1e-3, max_iter=100, beta=None
         joblib workers over one-vs-rest tasks (``solver="libsvm"``).
     verbose : int
         Log every iteration at INFO level (DEBUG when 0).
-    beta_method : {"level", "silp"}, default="level"
-        beta-step of ``kernel="linear"``: the extended level method (a regularised
-        cutting plane, :func:`~mkl_tp.solvers.beta.beta_step_level`) or plain SILP. Both
-        stop on the same certified gap.
+    beta_method : {"auto", "level", "silp", "mirror", "projected"}, default="auto"
+        beta-step. ``kernel="linear"``: the extended level method (``"level"``, the
+        ``"auto"`` choice; a regularised cutting plane,
+        :func:`~mkl_tp.solvers.beta.beta_step_level`) or plain SILP; both stop on the
+        same certified gap. ``kernel="cross"``: entropic mirror descent (``"mirror"``, the
+        ``"auto"`` choice, :func:`~mkl_tp.solvers.beta.beta_step_mirror`) or DESIGN.md's
+        projected-gradient QP step (``"projected"``).
     solver : {"libsvm", "batch", "torch"}, default="libsvm"
         alpha-step: libsvm per task (the reference), or the warm-started batched dual
         solver over all tasks at once in numpy (:mod:`~mkl_tp.solvers.batch_svm`) or
@@ -278,8 +321,7 @@ def fit_mkl(blocks, Y, kernel="linear", C=1.0, tol=1e-3, max_iter=100, beta=None
         raise ValueError(f"max_iter must be >= 1, got {max_iter}")
     if kernel not in ("linear", "cross"):
         raise ValueError(f"kernel must be 'linear' or 'cross', got {kernel!r}")
-    if beta_method not in BETA_METHODS:
-        raise ValueError(f"beta_method must be one of {BETA_METHODS}, got {beta_method!r}")
+    method = resolve_beta_method(kernel, beta_method)
     kernels = TrainingKernels(blocks, kernel, cache_bytes=cache_bytes if learn else None)
     alpha_step = _AlphaStep(kernels, Y, C, n_jobs, solver, solver_options)
     if not learn:
@@ -288,9 +330,9 @@ def fit_mkl(blocks, Y, kernel="linear", C=1.0, tol=1e-3, max_iter=100, beta=None
     else:
         level = logging.INFO if verbose else logging.DEBUG
         if kernel == "linear":
-            result = _fit_linear(alpha_step, beta, tol, max_iter, level, beta_method)
+            result = _fit_linear(alpha_step, beta, tol, max_iter, level, method)
         else:
-            result = _fit_cross(alpha_step, beta, tol, max_iter, level)
+            result = _fit_cross(alpha_step, beta, tol, max_iter, level, method)
     return result._replace(n_svm_solves=alpha_step.n_solves,
                            n_inner_iter=alpha_step.inner_iterations,
                            kernel_cached=kernels.cached)
