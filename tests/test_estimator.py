@@ -43,12 +43,13 @@ def test_vertex_beta_equals_svc_on_that_node_alone(classes):
     psi = np.stack([node_descriptors(x, levels)[node] for x in X])
     scale = np.mean(np.sum(psi ** 2, axis=1))
     K = psi @ psi.T / scale
-    reference = SVC(kernel="precomputed", C=C, tol=1e-5)
+    reference = SVC(kernel="precomputed", C=C, tol=1e-8)
     if classes > 2:
         reference = OneVsRestClassifier(reference)
     reference.fit(K, y)
+    # The fit's libsvm stops at a KKT violation of 1e-4: decisions agree to that order.
     np.testing.assert_allclose(clf.decision_function(X), reference.decision_function(K),
-                               rtol=1e-5, atol=1e-5)
+                               rtol=0, atol=3e-4)
     np.testing.assert_array_equal(clf.predict(X), reference.predict(K))
 
 

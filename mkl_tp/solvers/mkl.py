@@ -121,10 +121,12 @@ _LEVEL_LAMBDA = 0.9
 class _AlphaStep:
     """The alpha-step of one fit: kernel source, SVM solver, warm start, solve count."""
 
-    def __init__(self, kernels, Y, C, n_jobs, solver, solver_options):
+    def __init__(self, kernels, Y, C, n_jobs, solver, solver_options, tol):
         if solver not in SOLVERS:
             raise ValueError(f"solver must be one of {SOLVERS}, got {solver!r}")
         self.kernels, self.Y, self.C, self.n_jobs = kernels, Y, C, n_jobs
+        # The SVMs a tenth of the loop's tolerance, within [1e-5, 1e-4] (see svm.py).
+        self.libsvm_tol = min(max(0.1 * tol, 1e-5), 1e-4)
         self.solver = solver
         self.options = dict(solver_options or {})
         self.n_solves = 0
@@ -134,7 +136,7 @@ class _AlphaStep:
     def __call__(self, beta):
         kernel, normaliser = self.kernels.combined(beta)
         if self.solver == "libsvm":
-            duals = svm_duals(kernel, self.Y, self.C, n_jobs=self.n_jobs)
+            duals = svm_duals(kernel, self.Y, self.C, n_jobs=self.n_jobs, tol=self.libsvm_tol)
         else:
             if self.solver == "batch":
                 from .batch_svm import svm_duals_batch as solve
@@ -328,7 +330,7 @@ def fit_mkl(blocks, Y, kernel="linear", C=1.0, tol=1e-3, max_iter=100, beta=None
         raise ValueError(f"kernel must be 'linear' or 'cross', got {kernel!r}")
     method = resolve_beta_method(kernel, beta_method)
     kernels = TrainingKernels(blocks, kernel, cache_bytes=cache_bytes if learn else None)
-    alpha_step = _AlphaStep(kernels, Y, C, n_jobs, solver, solver_options)
+    alpha_step = _AlphaStep(kernels, Y, C, n_jobs, solver, solver_options, tol)
     if not learn:
         duals, normaliser, objective = alpha_step(beta)
         result = MKLResult(beta, duals, normaliser, objective, [objective], 1, 0.0, True)
