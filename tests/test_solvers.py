@@ -222,6 +222,17 @@ def test_max_iter_warns_and_returns_best_iterate():
     assert result.objective == min(result.history)
 
 
+@pytest.mark.parametrize("method", ["mirror", "projected"])
+@pytest.mark.parametrize("max_iter", [2, 3, 4, 5])
+def test_cross_max_iter_warns_even_while_backtracking(method, max_iter):
+    # Running out of alpha-steps inside the line search is not convergence.
+    blocks, Y = tiny_problem(seed=5, nodes=5, informative=3)
+    with pytest.warns(ConvergenceWarning, match=f"max_iter={max_iter}"):
+        result = fit_mkl(blocks, Y, kernel="cross", tol=1e-12, max_iter=max_iter,
+                         beta_method=method)
+    assert not result.converged and result.n_iter == max_iter
+
+
 def test_fixed_beta_runs_one_alpha_step():
     blocks, Y = tiny_problem()
     beta = np.array([0.0, 1.0, 0.0])

@@ -249,6 +249,8 @@ def _fit_cross(alpha_step, beta, tol, max_iter, level, method):
                 break
             step /= 2.0
         if accepted is None:
+            if iteration >= max_iter:
+                break  # out of alpha-steps while backtracking: not a stationary point
             # No measurable decrease along the descent path: stationary point.
             return MKLResult(beta, duals, normaliser, objective, history, iteration, 0.0, True)
         beta, duals, normaliser, new_objective = accepted
