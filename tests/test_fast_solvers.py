@@ -243,19 +243,6 @@ def test_float32_storage_is_float64_rounded_once():
     np.testing.assert_array_equal(narrow, wide.astype(np.float32))
 
 
-def test_node_kernels_of_float32_blocks_are_float32_products():
-    from mkl_tp.solvers.gram import node_kernels
-
-    rng = np.random.default_rng(1)
-    block = rng.normal(size=(30, 3, 512))
-    block /= np.sqrt(unit_diagonal_scales(block))[None, :, None]
-    reference = np.einsum("ipk,jpk->pij", block, block)
-    np.testing.assert_allclose(node_kernels([block]), reference, rtol=0, atol=1e-7)
-    # float32 accumulation over 512 products of O(1) entries: ~1e-6 absolute.
-    np.testing.assert_allclose(node_kernels([block.astype(np.float32)]), reference,
-                               rtol=0, atol=1e-5)
-
-
 def test_estimator_float32_agrees_with_float64():
     X, y = videos()
     wide = PyramidMKLClassifier(levels=3, tol=1e-6).fit(X, y)
