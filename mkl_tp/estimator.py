@@ -82,9 +82,10 @@ class PyramidMKLClassifier(_VersionedPickleMixin, ClassifierMixin, BaseEstimator
         ``"auto"``; a regularised cutting plane, 5-10x fewer alpha-steps than SILP at 63
         nodes, see docs/performance.rst) or plain SILP; both stop on the same certified
         duality gap. ``kernel="cross"``: entropic mirror descent (``"mirror"``, chosen by
-        ``"auto"``) or DESIGN.md's projected-gradient QP step (``"projected"``); mirror
-        steps reached lower ``J`` and better accuracy in fewer alpha-steps in our
-        measurements (docs/performance.rst).
+        ``"auto"``) or DESIGN.md's projected-gradient QP step (``"projected"``). ``J`` is
+        not convex there and the two reach different stationary points: at 6 levels the
+        mirror steps reached far lower ``J`` and better accuracy in our measurements, at
+        3-4 levels the projected step sometimes did better (docs/performance.rst).
     solver : {"libsvm", "batch", "torch"}, default="libsvm"
         alpha-step. ``"libsvm"``: one scikit-learn ``SVC`` per one-vs-rest task (the exact
         reference, and the fastest on CPU in our measurements). ``"batch"``: all tasks at
