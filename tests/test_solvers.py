@@ -8,6 +8,8 @@ from sklearn.exceptions import ConvergenceWarning
 from mkl_tp.kernels import combined_kernel, node_gram, node_products, unit_diagonal_scales
 from mkl_tp.solvers import (
     SimplexProjection,
+    beta_least_norm,
+    beta_step_level,
     beta_step_lp,
     beta_step_mirror,
     cross_gradient,
@@ -106,6 +108,27 @@ def test_simplex_projection_matches_sort_based_reference(seed, offset):
     # a large common offset (the projection ignores it) must not hurt.
     v = np.random.default_rng(seed).normal(size=15) * 2 + offset
     np.testing.assert_allclose(SimplexProjection(15)(v), sort_based_projection(v), atol=1e-7)
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_level_step_and_least_norm_match_cvxpy(seed):
+    rng = np.random.default_rng(seed)
+    slopes = rng.uniform(0, 2, size=(5, 7))
+    offsets = rng.uniform(1, 2, size=5)
+    center = rng.dirichlet(np.ones(7))
+    _, theta = beta_step_lp(offsets, slopes)
+    level = theta + 0.3
+    for result, target in [(beta_step_level(offsets, slopes, level, center), center),
+                           (beta_least_norm(offsets, slopes, level), np.zeros(7))]:
+        b = cp.Variable(7)
+        cp.Problem(cp.Minimize(cp.sum_squares(b - target)),
+                   [offsets - slopes @ b <= level, b >= 0, cp.sum(b) == 1]).solve(
+            solver=cp.CLARABEL, tol_gap_abs=1e-10, tol_gap_rel=1e-10, tol_feas=1e-10)
+        np.testing.assert_allclose(result, b.value, atol=1e-6)
+        assert np.all(offsets - slopes @ result <= level + 1e-7)
+    # Below the LP bound the level set is empty.
+    assert beta_step_level(offsets, slopes, theta - 0.1, center) is None
+    assert beta_least_norm(offsets, slopes, theta - 0.1) is None
 
 
 @pytest.mark.parametrize("seed", [0, 1])
