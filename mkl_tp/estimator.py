@@ -85,7 +85,9 @@ class PyramidMKLClassifier(_VersionedPickleMixin, ClassifierMixin, BaseEstimator
         ``"auto"``) or DESIGN.md's projected-gradient QP step (``"projected"``). ``J`` is
         not convex there and the two reach different stationary points: at 6 levels the
         mirror steps reached far lower ``J`` and better accuracy in our measurements, at
-        3-4 levels the projected step sometimes did better (docs/performance.rst).
+        3-4 levels the projected step sometimes did better (docs/performance.rst). A
+        step name of the other kernel is ignored (its default is used), so a grid can vary
+        ``kernel`` with ``beta_method`` fixed.
     solver : {"libsvm", "batch", "torch"}, default="libsvm"
         alpha-step. ``"libsvm"``: one scikit-learn ``SVC`` per one-vs-rest task (the exact
         reference, and the fastest on CPU in our measurements). ``"batch"``: all tasks at

@@ -17,6 +17,7 @@ from mkl_tp.solvers import (
     fit_mkl,
     svm_duals,
 )
+from mkl_tp.solvers.mkl import resolve_beta_method
 from mkl_tp.solvers.svm import one_vs_rest_labels
 
 
@@ -254,6 +255,21 @@ def test_cross_max_iter_warns_even_while_backtracking(method, max_iter):
         result = fit_mkl(blocks, Y, kernel="cross", tol=1e-12, max_iter=max_iter,
                          beta_method=method)
     assert not result.converged and result.n_iter == max_iter
+
+
+def test_other_kernels_step_names_fall_back_to_the_default():
+    # Like SVC's degree for non-polynomial kernels: a grid may vary kernel with the
+    # beta_method fixed.
+    assert resolve_beta_method("cross", "level") == "mirror"
+    assert resolve_beta_method("linear", "projected") == "level"
+    assert resolve_beta_method("cross", "projected") == "projected"
+    assert resolve_beta_method("linear", "auto") == "level"
+    with pytest.raises(ValueError, match="beta_method must be one of"):
+        resolve_beta_method("linear", "simplex")
+    blocks, Y = tiny_problem(seed=5, nodes=4)
+    default = fit_mkl(blocks, Y, kernel="cross", tol=1e-6)
+    legacy = fit_mkl(blocks, Y, kernel="cross", tol=1e-6, beta_method="level")
+    np.testing.assert_array_equal(default.beta, legacy.beta)
 
 
 def test_fixed_beta_runs_one_alpha_step():

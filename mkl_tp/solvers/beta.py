@@ -154,8 +154,11 @@ def _level_set_projection(center, offsets, slopes, level, tight):
     bounds = np.concatenate([[1.0], level - np.asarray(offsets, dtype=float),
                              np.zeros(n_nodes_)])
     cones = [clarabel.ZeroConeT(1), clarabel.NonnegativeConeT(n_cuts + n_nodes_)]
-    solution = clarabel.DefaultSolver(quadratic, -2.0 * center, rows, bounds, cones,
-                                      settings).solve()
+    try:
+        solution = clarabel.DefaultSolver(quadratic, -2.0 * center, rows, bounds, cones,
+                                          settings).solve()
+    except (ValueError, RuntimeError, ArithmeticError):
+        return None
     accepted = (clarabel.SolverStatus.Solved,) if tight else (
         clarabel.SolverStatus.Solved, clarabel.SolverStatus.AlmostSolved)
     if solution.status not in accepted:
@@ -250,8 +253,8 @@ def beta_step_mirror(beta, gradient, step):
     Returns
     -------
     candidate : ndarray of shape (P,)
-        The new weights, positive (floored at the smallest normal float, so the next
-        step's logarithm stays finite).
+        The new weights, all positive (floored at the smallest normal float before the
+        normalisation), so the next step's logarithm stays finite.
     divergence : float
         ``KL(candidate || beta)``, the step's distance term.
     """
