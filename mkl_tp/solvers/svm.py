@@ -23,8 +23,8 @@ __all__ = ["SVMDuals", "svm_duals", "one_vs_rest_labels"]
 # because the beta-step reads the dual objective and its gradient from alpha: a loose alpha
 # makes the duality gap noisy. The MKL loop passes 0.1 x its own tol, clipped to
 # [1e-5, 1e-4]. Measured by benchmarks/bench_libsvm_tol.py on the scale benchmark's data
-# (cross kernel, 8 tasks): at N = 10,000 1e-4 solves in 0.41 s what 1e-5 solves in 8.3 s,
-# summed dual objectives 3e-8 (relative) apart; at N = 3000 2.5e-8.
+# (cross kernel, 16 tasks): at N = 10,000 1e-4 solves in 0.71 s what 1e-5 solves in 8.8 s,
+# summed dual objectives 2e-8 (relative) apart; at N = 3000 4e-8.
 _LIBSVM_TOL = 1e-4
 
 
@@ -96,7 +96,8 @@ def svm_duals(kernel, Y, C, n_jobs=None, tol=_LIBSVM_TOL):
     SVMDuals
     """
     # libsvm releases the GIL: threads share the N x N kernel, where processes would copy
-    # or memory-map it on every alpha-step (measured 2x slower than one thread at N=4000).
+    # or memory-map it on every alpha-step (16 tasks at N = 10,000: 0.51 s in 2 threads,
+    # 2.12 s in 2 processes, 0.70 s in one; benchmarks/bench_libsvm_tol.py).
     # A joblib.parallel_backend(...) context still overrides this preference.
     results = Parallel(n_jobs=n_jobs, prefer="threads")(
         delayed(_binary_dual)(kernel, Y[:, c], C, tol) for c in range(Y.shape[1])
