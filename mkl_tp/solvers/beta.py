@@ -97,9 +97,7 @@ def beta_least_norm(offsets, slopes, level):
     -------
     ndarray of shape (P,), or None when the QP is infeasible or fails
     """
-    slopes = np.atleast_2d(np.asarray(slopes, dtype=float))
-    return _level_set_projection(np.zeros(slopes.shape[1]), offsets, slopes, level,
-                                 tight=True)
+    return _level_set_projection(None, offsets, slopes, level, tight=True)
 
 
 def beta_step_level(offsets, slopes, level, center):
@@ -128,9 +126,7 @@ def beta_step_level(offsets, slopes, level, center):
     regularised step stays near the current weights, and needs far fewer alpha-steps for
     the same certified gap (see ``benchmarks/bench_core.py``).
     """
-    return _level_set_projection(np.asarray(center, dtype=float), offsets,
-                                 np.atleast_2d(np.asarray(slopes, dtype=float)), level,
-                                 tight=False)
+    return _level_set_projection(center, offsets, slopes, level, tight=False)
 
 
 def _level_set_projection(center, offsets, slopes, level, tight):
@@ -138,9 +134,12 @@ def _level_set_projection(center, offsets, slopes, level, tight):
 
     Clarabel called directly: the number of cuts grows at every alpha-step, so a cvxpy
     problem would be compiled anew each time (about 8 ms of the 10 ms per step at
-    N = 500, profiled). ``None`` when the QP is infeasible or fails.
+    N = 500, profiled). ``center=None`` is the origin (least norm). ``None`` when the QP
+    is infeasible or fails.
     """
+    slopes = np.atleast_2d(np.asarray(slopes, dtype=float))
     n_cuts, n_nodes_ = slopes.shape
+    center = np.zeros(n_nodes_) if center is None else np.asarray(center, dtype=float)
     settings = clarabel.DefaultSettings()
     settings.verbose = False
     if tight:

@@ -40,8 +40,8 @@ def node_kernels(blocks, dtype=np.float32):
     n_samples = blocks[0].shape[0]
     total = sum(b.shape[1] for b in blocks)
     stack = np.empty((total, n_samples, n_samples), dtype=dtype)
-    p = 0
     product = np.empty((n_samples, n_samples))
+    p = 0
     for block in blocks:
         for q in range(block.shape[1]):
             node = np.ascontiguousarray(block[:, q], dtype=np.float64)

@@ -36,7 +36,7 @@ from .beta import (
     cross_gradient,
 )
 from .gram import TrainingKernels
-from .svm import SVMDuals, svm_duals
+from .svm import SVMDuals, libsvm_tolerance, svm_duals
 
 __all__ = ["MKLResult", "fit_mkl", "resolve_beta_method"]
 
@@ -130,8 +130,7 @@ class _AlphaStep:
         if solver not in SOLVERS:
             raise ValueError(f"solver must be one of {SOLVERS}, got {solver!r}")
         self.kernels, self.Y, self.C, self.n_jobs = kernels, Y, C, n_jobs
-        # The SVMs a tenth of the loop's tolerance, within [1e-5, 1e-4] (see svm.py).
-        self.libsvm_tol = min(max(0.1 * tol, 1e-5), 1e-4)
+        self.libsvm_tol = libsvm_tolerance(tol)
         self.solver = solver
         self.options = dict(solver_options or {})
         self.n_solves = 0
