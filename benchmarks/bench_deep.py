@@ -32,9 +32,10 @@ from sklearn.model_selection import GridSearchCV, StratifiedKFold
 from _common import machine_line
 
 from mkl_tp import DeepPyramidClassifier, PyramidMKLClassifier, load_basic_motions
-from mkl_tp._deep_train import PyramidNet, StreamHead, train_network
 from mkl_tp.deep import TemporalPyramidPool
-from mkl_tp.finetune import finetune, resnet_trunk
+from mkl_tp.deep.finetune import finetune, resnet_trunk
+from mkl_tp.deep.nets import PyramidNet, StreamHead
+from mkl_tp.deep.train import train_network
 
 
 def load():

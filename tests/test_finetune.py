@@ -1,14 +1,14 @@
-"""Tests of mkl_tp.finetune: chunked backbone features and Eq. 7's periodic frame selection,
+"""Tests of mkl_tp.deep.finetune: chunked backbone features and Eq. 7's periodic frame selection,
 on tiny generated videos through a randomly initialised ResNet-18."""
 
 import numpy as np
 import pytest
 
-torch = pytest.importorskip("torch", reason="mkl_tp.finetune needs the 'deep' extra (torch)")
+torch = pytest.importorskip("torch", reason="mkl_tp.deep.finetune needs the 'deep' extra (torch)")
 pytest.importorskip("torchvision", reason="resnet_trunk needs torchvision")
 
 from mkl_tp.deep import TemporalPyramidPool  # noqa: E402
-from mkl_tp.finetune import (  # noqa: E402
+from mkl_tp.deep.finetune import (  # noqa: E402
     finetune,
     frame_features,
     periodic_frames,

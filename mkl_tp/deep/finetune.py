@@ -22,10 +22,11 @@ import torch.nn.functional as F
 from sklearn.utils import check_random_state
 from torch import nn
 
-from ._deep_train import StreamHead, check_finite, seeded, shuffled_batches
-from ._torch import resolve_device
-from ._validation import _validate_labels
-from .deep import TemporalPyramidPool
+from .._torch import resolve_device
+from .._validation import _validate_labels
+from .nets import StreamHead
+from .pool import TemporalPyramidPool
+from .train import check_finite, seeded, shuffled_batches
 
 __all__ = ["resnet_trunk", "periodic_frames", "frame_features", "VideoPyramidNet",
            "FinetuneResult", "finetune", "predict_videos"]
