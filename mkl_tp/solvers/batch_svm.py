@@ -27,22 +27,29 @@ Stopping rule and intercept are libsvm's (Fan, Chen & Lin, JMLR 2005): the maxim
 pair ``max_{a_i < hi_i} -g_i - min_{a_i > lo_i} -g_i <= tol`` with ``g = K a - y``, and
 ``b = -mean(g_i)`` over the free variables (the middle of the feasible interval when none
 is free), so decisions are ``K(x, .) a + b`` exactly as :class:`sklearn.svm.SVC` gives.
+
+The solver is written once against the array API (``xp = array_namespace(kernel)``, the
+pattern of scikit-learn's array-API support): numpy arrays run it in numpy, torch tensors
+in torch on their device (:mod:`mkl_tp.solvers.torch_svm` only places the data).
 """
 
 import logging
-import warnings
 
 import numpy as np
+from array_api_compat import array_namespace, device as array_device, to_device
 from scipy import linalg
 
 from .svm import SVMDuals
 
-__all__ = ["KernelOperator", "svm_duals_batch", "kkt_violation"]
+__all__ = ["KernelOperator", "svm_duals_batch", "kkt_violation", "project"]
 
 logger = logging.getLogger(__name__)
 
 # Relative margin under which a coordinate counts as at its bound.
 _BOUND_EPS = 1e-12
+# Relative residual above which the active-set step's dense solve is not trusted (a
+# singular or ill-conditioned face) and the least-squares solution is used instead.
+_SOLVE_RESIDUAL = 1e-8
 
 
 class KernelOperator:
@@ -50,12 +57,12 @@ class KernelOperator:
 
     The feature form never holds the ``N x N`` matrix: a product costs ``4 N m C`` flops
     instead of ``2 N^2 C``, cheaper when ``m < N / 2`` (e.g. the cross kernel, whose ``Z``
-    has one node-width).
+    has one node-width). Either form may be a numpy array or a torch tensor.
 
     Parameters
     ----------
-    kernel : ndarray of shape (N, N), optional
-    features : ndarray of shape (N, m), optional
+    kernel : array of shape (N, N), optional
+    features : array of shape (N, m), optional
         Exactly one of ``kernel`` and ``features``.
     scale : float, default=1.0
         Divides ``Z Z'``.
@@ -67,8 +74,11 @@ class KernelOperator:
         self.kernel = kernel
         self.features = features
         self.scale = float(scale)
-        self.n = (kernel if kernel is not None else features).shape[0]
-        self.dtype = (kernel if kernel is not None else features).dtype
+        data = kernel if kernel is not None else features
+        self.xp = array_namespace(data)
+        self.n = data.shape[0]
+        self.dtype = data.dtype
+        self.device = array_device(data)
 
     def matmul(self, coef):
         """``K @ coef`` for ``coef`` of shape (N, C)."""
@@ -78,29 +88,35 @@ class KernelOperator:
 
     def submatrix(self, rows, cols):
         """``K[rows][:, cols]`` as float64."""
+        xp = self.xp
         if self.kernel is not None:
-            return np.asarray(self.kernel[np.ix_(rows, cols)], dtype=np.float64)
-        return (self.features[rows] @ self.features[cols].T).astype(np.float64) / self.scale
+            block = xp.take(xp.take(self.kernel, rows, axis=0), cols, axis=1)
+            return xp.astype(block, xp.float64)
+        left = xp.take(self.features, rows, axis=0)
+        right = xp.take(self.features, cols, axis=0)
+        return xp.astype(left @ right.T, xp.float64) / self.scale
 
     def top_centred_eigenvalue(self, n_iter=30, seed=0):
         """Largest eigenvalue of ``(I - 11'/N) K (I - 11'/N)`` by power iteration."""
-        rng = np.random.default_rng(seed)
-        v = rng.normal(size=(self.n, 1)).astype(self.dtype)
+        xp = self.xp
+        start = np.random.default_rng(seed).normal(size=(self.n, 1))
+        v = xp.asarray(start, dtype=self.dtype, device=self.device)
         value = 0.0
         for _ in range(n_iter):
-            v -= v.mean()
+            v = v - xp.mean(v)
             w = self.matmul(v)
-            w -= w.mean()
-            value = float(np.linalg.norm(w))
+            w = w - xp.mean(w)
+            value = float(xp.linalg.vector_norm(w))
             if value == 0:
                 return 0.0
             v = w / value
         # Rayleigh quotient of the last iterate; 5% margin for the unconverged tail.
-        return 1.05 * float((v.T @ self.matmul(v - v.mean())).item())
+        return 1.05 * float(xp.sum(v * self.matmul(v - xp.mean(v))))
 
 
-def _bounds(Y, C):
-    return np.where(Y > 0, 0.0, -C), np.where(Y > 0, C, 0.0)
+def _bounds(xp, Y, C):
+    zero = xp.zeros_like(Y)
+    return xp.where(Y > 0, zero, zero - C), xp.where(Y > 0, zero + C, zero)
 
 
 def project(V, lo, hi, n_bisect=60):
@@ -108,13 +124,15 @@ def project(V, lo, hi, n_bisect=60):
 
     Parameters
     ----------
-    V : ndarray of shape (N, C)
-    lo, hi : ndarray of shape (N, C)
+    V : array of shape (N, C)
+    lo, hi : array of shape (N, C)
         Bounds with ``sum(lo) <= 0 <= sum(hi)`` per column.
+    n_bisect : int, default=60
+        Most bisection steps (they stop once the bracket is below ``1e-13`` relative).
 
     Returns
     -------
-    ndarray of shape (N, C)
+    array of shape (N, C)
 
     Notes
     -----
@@ -122,27 +140,35 @@ def project(V, lo, hi, n_bisect=60):
     ``s(nu) = 1' clip(v - nu, lo, hi)``. Bisection brackets the root's linear piece; the
     exact root on that piece follows from the free coordinates.
     """
-    low = (V - hi).min(axis=0)
-    high = (V - lo).max(axis=0)
+    xp = array_namespace(V)
+    low = xp.min(V - hi, axis=0)
+    high = xp.max(V - lo, axis=0)
     for _ in range(n_bisect):
         mid = 0.5 * (low + high)
-        total = np.clip(V - mid, lo, hi).sum(axis=0)
-        above = total > 0
-        low = np.where(above, mid, low)
-        high = np.where(above, high, mid)
-        if np.all(high - low <= 1e-13 * (1.0 + np.abs(high))):
+        above = xp.sum(xp.clip(V - mid, lo, hi), axis=0) > 0
+        low = xp.where(above, mid, low)
+        high = xp.where(above, high, mid)
+        if bool(xp.all(high - low <= 1e-13 * (1.0 + xp.abs(high)))):
             break
     nu = 0.5 * (low + high)
     # Exact root on the linear piece around nu: free coordinates move one for one with nu.
     shifted = V - nu
     free = (shifted > lo) & (shifted < hi)
-    clipped = np.clip(shifted, lo, hi)
-    n_free = free.sum(axis=0)
-    correction = np.where(n_free > 0, clipped.sum(axis=0) / np.maximum(n_free, 1), 0.0)
-    refined = np.clip(V - (nu + correction), lo, hi)
+    clipped = xp.clip(shifted, lo, hi)
+    n_free = xp.astype(xp.sum(xp.astype(free, V.dtype), axis=0), V.dtype)
+    correction = xp.where(n_free > 0, xp.sum(clipped, axis=0) / xp.clip(n_free, 1, None),
+                          xp.zeros_like(nu))
+    refined = xp.clip(V - (nu + correction), lo, hi)
     # Keep the refinement only where it is at least as feasible (it is, on the right piece).
-    better = np.abs(refined.sum(axis=0)) <= np.abs(clipped.sum(axis=0))
-    return np.where(better, refined, clipped)
+    better = xp.abs(xp.sum(refined, axis=0)) <= xp.abs(xp.sum(clipped, axis=0))
+    return xp.where(better, refined, clipped)
+
+
+def _bound_masks(A, lo, hi, eps):
+    """``(at_lo, at_hi)``: coordinates within ``eps`` (relative) of their bounds."""
+    xp = array_namespace(A)
+    span = xp.clip(hi - lo, 1.0, None)
+    return A <= lo + eps * span, A >= hi - eps * span
 
 
 def kkt_violation(gradient, A, lo, hi):
@@ -150,36 +176,51 @@ def kkt_violation(gradient, A, lo, hi):
 
     Parameters
     ----------
-    gradient : ndarray of shape (N, C)
+    gradient : array of shape (N, C)
         ``K A - Y``.
-    A, lo, hi : ndarray of shape (N, C)
+    A, lo, hi : array of shape (N, C)
 
     Returns
     -------
-    ndarray of shape (C,); 0 at an exact optimum
+    array of shape (C,); 0 at an exact optimum
     """
-    span = np.maximum(hi - lo, 1.0)
-    can_rise = A < hi - _BOUND_EPS * span
-    can_fall = A > lo + _BOUND_EPS * span
-    top = np.where(can_rise, -gradient, -np.inf).max(axis=0)
-    bottom = np.where(can_fall, -gradient, np.inf).min(axis=0)
-    return np.maximum(top - bottom, 0.0)
+    xp = array_namespace(gradient)
+    at_lo, at_hi = _bound_masks(A, lo, hi, _BOUND_EPS)
+    top = xp.max(xp.where(~at_hi, -gradient, -xp.inf), axis=0)
+    bottom = xp.min(xp.where(~at_lo, -gradient, xp.inf), axis=0)
+    return xp.clip(top - bottom, 0.0, None)
 
 
 def _intercept(gradient, A, lo, hi):
     """libsvm's bias ``b = -rho``: ``rho`` the mean of ``g`` over free variables, else the
     middle of ``[max g at upper bounds, min g at lower bounds]`` (``calculate_rho``)."""
-    span = np.maximum(hi - lo, 1.0)
-    at_lo = A <= lo + _BOUND_EPS * span
-    at_hi = A >= hi - _BOUND_EPS * span
+    xp = array_namespace(gradient)
+    at_lo, at_hi = _bound_masks(A, lo, hi, _BOUND_EPS)
     free = ~at_lo & ~at_hi
-    n_free = free.sum(axis=0)
-    mean_free = np.where(free, gradient, 0.0).sum(axis=0) / np.maximum(n_free, 1)
-    upper = np.where(at_lo, gradient, np.inf).min(axis=0)
-    lower = np.where(at_hi, gradient, -np.inf).max(axis=0)
-    middle = 0.5 * (np.where(np.isfinite(upper), upper, lower)
-                    + np.where(np.isfinite(lower), lower, upper))
-    return -np.where(n_free > 0, mean_free, middle)
+    n_free = xp.sum(xp.astype(free, gradient.dtype), axis=0)
+    mean_free = xp.sum(xp.where(free, gradient, 0.0), axis=0) / xp.clip(n_free, 1, None)
+    upper = xp.min(xp.where(at_lo, gradient, xp.inf), axis=0)
+    lower = xp.max(xp.where(at_hi, gradient, -xp.inf), axis=0)
+    middle = 0.5 * (xp.where(xp.isfinite(upper), upper, lower)
+                    + xp.where(xp.isfinite(lower), lower, upper))
+    return -xp.where(n_free > 0, mean_free, middle)
+
+
+def _solve_kkt(system, right):
+    """Solve the symmetric KKT system; least squares when it is singular or ill-posed."""
+    xp = array_namespace(system)
+    try:
+        solution = xp.linalg.solve(system, right)
+        residual = float(xp.linalg.vector_norm(system @ solution - right))
+        if residual <= _SOLVE_RESIDUAL * (1.0 + float(xp.linalg.vector_norm(right))):
+            return solution
+    except (RuntimeError, ValueError, np.linalg.LinAlgError):
+        pass
+    # Singular face (more free variables than the kernel's rank): the least-norm solution
+    # still solves the consistent KKT system. On the host, where LAPACK's gelsd runs.
+    host = linalg.lstsq(np.asarray(to_device(system, "cpu")),
+                        np.asarray(to_device(right, "cpu")), check_finite=False)[0]
+    return xp.asarray(host, dtype=system.dtype, device=array_device(system))
 
 
 def _polish(operator, A, Y, lo, hi, max_free):
@@ -189,43 +230,42 @@ def _polish(operator, A, Y, lo, hi, max_free):
     ``min 1/2 a'Ka - y'a`` s.t. ``1'a = 0`` is ``[K_FF 1; 1' 0] [a_F; nu] = [y_F - K_FB a_B;
     -1'a_B]``.
     """
-    span = np.maximum(hi - lo, 1.0)
-    free_mask = (A > lo + 1e-9 * span) & (A < hi - 1e-9 * span)
-    target = A.copy()
+    xp = operator.xp
+    at_lo, at_hi = _bound_masks(A, lo, hi, 1e-9)
+    free_mask = ~at_lo & ~at_hi
+    columns = []
     for c in range(A.shape[1]):
-        free = np.flatnonzero(free_mask[:, c])
-        if free.size == 0 or free.size > max_free:
+        column = A[:, c]
+        free = xp.nonzero(free_mask[:, c])[0]
+        size = free.shape[0]
+        if size == 0 or size > max_free:
+            columns.append(column)
             continue
-        bounded = np.flatnonzero(~free_mask[:, c])
-        k_ff = operator.submatrix(free, free)
-        rhs = Y[free, c].astype(np.float64)
-        if bounded.size:
-            a_b = A[bounded, c].astype(np.float64)
-            active = bounded[a_b != 0]
-            if active.size:
-                rhs -= operator.submatrix(free, active) @ A[active, c].astype(np.float64)
-            fixed_sum = a_b.sum()
-        else:
-            fixed_sum = 0.0
-        system = np.zeros((free.size + 1, free.size + 1))
-        system[:-1, :-1] = k_ff
-        system[:-1, -1] = 1.0
-        system[-1, :-1] = 1.0
-        right = np.append(rhs, -fixed_sum)
-        try:
-            with warnings.catch_warnings():
-                warnings.simplefilter("error", linalg.LinAlgWarning)
-                solution = linalg.solve(system, right, assume_a="sym", check_finite=False)
-        except (linalg.LinAlgError, linalg.LinAlgWarning, ValueError):
-            # Singular face (more free variables than the kernel's rank): the least-norm
-            # solution still solves the consistent KKT system.
-            solution = linalg.lstsq(system, right, check_finite=False)[0]
-        target[free, c] = solution[:-1]
-    return project(target, lo, hi)
+        bounded = xp.nonzero(~free_mask[:, c])[0]
+        a_bounded = xp.astype(xp.take(column, bounded), xp.float64)
+        rhs = xp.astype(xp.take(Y[:, c], free), xp.float64)
+        active = xp.take(bounded, xp.nonzero(a_bounded != 0)[0])
+        if active.shape[0]:
+            rhs = rhs - operator.submatrix(free, active) @ xp.take(a_bounded,
+                                                                   xp.nonzero(a_bounded != 0)[0])
+        system = xp.ones((size + 1, size + 1), dtype=xp.float64, device=operator.device)
+        system[:-1, :-1] = operator.submatrix(free, free)
+        system[-1, -1] = 0.0
+        right = xp.concat([rhs, xp.reshape(-xp.sum(a_bounded), (1,))])
+        solution = _solve_kkt(system, right)
+        column = xp.asarray(column, copy=True)
+        column[free] = xp.astype(solution[:-1], column.dtype)
+        columns.append(column)
+    return project(xp.stack(columns, axis=1), lo, hi)
 
 
 def _objective(A, KA, Y):
-    return 0.5 * np.einsum("nc,nc->c", A, KA) - np.einsum("nc,nc->c", Y, A)
+    xp = array_namespace(A)
+    return 0.5 * xp.sum(A * KA, axis=0) - xp.sum(Y * A, axis=0)
+
+
+def _host(x):
+    return np.asarray(to_device(x, "cpu"), dtype=np.float64)
 
 
 def svm_duals_batch(kernel, Y, C, tol=1e-4, init=None, max_iter=5000, polish_every=25,
@@ -234,8 +274,9 @@ def svm_duals_batch(kernel, Y, C, tol=1e-4, init=None, max_iter=5000, polish_eve
 
     Parameters
     ----------
-    kernel : ndarray of shape (N, N) or KernelOperator
-        Positive semi-definite training kernel (float32 or float64).
+    kernel : array of shape (N, N) or KernelOperator
+        Positive semi-definite training kernel (float32 or float64), a numpy array or a
+        torch tensor; the solver runs in that array's library and on its device.
     Y : ndarray of shape (N, n_tasks)
         ``{-1, +1}`` labels, one column per binary task.
     C : float
@@ -257,41 +298,47 @@ def svm_duals_batch(kernel, Y, C, tol=1e-4, init=None, max_iter=5000, polish_eve
     Returns
     -------
     duals : SVMDuals
-        As :func:`mkl_tp.solvers.svm.svm_duals`.
+        As :func:`mkl_tp.solvers.svm.svm_duals` (numpy arrays).
     info : dict
-        ``n_iter`` (gradient iterations), ``violation`` (final gap per task),
+        ``n_iter`` (gradient iterations), ``violation`` (final gap per task, numpy),
         ``lipschitz``.
 
     Notes
     -----
     Objective per task ``1'alpha - 1/2 a'Ka`` (the dual of the C-SVM with bias; the paper's
-    Eq. 3 inner problem). Each iteration costs one ``(N, N) x (N, n_tasks)`` product.
+    Eq. 3 inner problem). Each iteration costs one ``(N, N) x (N, n_tasks)`` product. The
+    duals are kept in float64 whatever the kernel's precision.
     """
     operator = kernel if isinstance(kernel, KernelOperator) else KernelOperator(kernel)
-    dtype = operator.dtype
-    Y = np.asarray(Y, dtype=np.float64)
-    lo, hi = _bounds(Y, float(C))
+    xp, dtype = operator.xp, operator.dtype
+    Y = xp.asarray(np.asarray(Y, dtype=np.float64), device=operator.device)
+    lo, hi = _bounds(xp, Y, float(C))
     if lipschitz is None:
         lipschitz = operator.top_centred_eigenvalue()
     step = 1.0 / max(lipschitz, np.finfo(float).tiny)
-    A = np.zeros_like(Y) if init is None else project(np.asarray(init, float), lo, hi)
+    if init is None:
+        A = xp.zeros_like(Y)
+    else:
+        A = project(xp.asarray(np.asarray(init, dtype=np.float64), device=operator.device),
+                    lo, hi)
 
     def gradient_of(X):
-        return operator.matmul(X.astype(dtype, copy=False)).astype(np.float64) - Y
+        return xp.astype(operator.matmul(xp.astype(X, dtype)), xp.float64) - Y
 
     KA = gradient_of(A) + Y
     violation = kkt_violation(KA - Y, A, lo, hi)
-    momentum_point, previous, t = A, A, np.ones(Y.shape[1])
+    momentum_point, previous = A, A
+    t = xp.ones(Y.shape[1], dtype=xp.float64, device=operator.device)
     n_iter = 0
-    while n_iter < max_iter and violation.max() > tol:
+    while n_iter < max_iter and float(xp.max(violation)) > tol:
         n_iter += 1
         grad_m = gradient_of(momentum_point)
         new = project(momentum_point - step * grad_m, lo, hi)
         # Gradient restart per task: momentum that points uphill is dropped.
-        uphill = np.einsum("nc,nc->c", grad_m, new - previous) > 0
-        t_next = 0.5 * (1.0 + np.sqrt(1.0 + 4.0 * t * t))
-        weight = np.where(uphill, 0.0, (t - 1.0) / t_next)
-        t = np.where(uphill, 1.0, t_next)
+        uphill = xp.sum(grad_m * (new - previous), axis=0) > 0
+        t_next = 0.5 * (1.0 + xp.sqrt(1.0 + 4.0 * t * t))
+        weight = xp.where(uphill, 0.0, (t - 1.0) / t_next)
+        t = xp.where(uphill, 1.0, t_next)
         momentum_point = new + weight * (new - previous)
         previous = new
         if n_iter % polish_every == 0:
@@ -299,12 +346,13 @@ def svm_duals_batch(kernel, Y, C, tol=1e-4, init=None, max_iter=5000, polish_eve
             candidate = _polish(operator, new, Y, lo, hi, max_free)
             KA_cand = gradient_of(candidate) + Y
             better = _objective(candidate, KA_cand, Y) <= _objective(new, KA_new, Y)
-            A = np.where(better, candidate, new)
-            KA = np.where(better, KA_cand, KA_new)
+            A = xp.where(better, candidate, new)
+            KA = xp.where(better, KA_cand, KA_new)
             violation = kkt_violation(KA - Y, A, lo, hi)
             momentum_point, previous = A, A
-            t = np.where(better, 1.0, t)
-            logger.debug("batch SVM: iter %d max violation %.3e", n_iter, violation.max())
+            t = xp.where(better, 1.0, t)
+            logger.debug("batch SVM: iter %d max violation %.3e", n_iter,
+                         float(xp.max(violation)))
     if n_iter % polish_every != 0 or n_iter == 0:
         A = previous
         KA = gradient_of(A) + Y
@@ -312,5 +360,5 @@ def svm_duals_batch(kernel, Y, C, tol=1e-4, init=None, max_iter=5000, polish_eve
     gradient = KA - Y
     intercept = _intercept(gradient, A, lo, hi)
     objective = -_objective(A, KA, Y)
-    duals = SVMDuals(A, intercept, objective)
-    return duals, {"n_iter": n_iter, "violation": violation, "lipschitz": lipschitz}
+    duals = SVMDuals(_host(A), _host(intercept), _host(objective))
+    return duals, {"n_iter": n_iter, "violation": _host(violation), "lipschitz": lipschitz}
