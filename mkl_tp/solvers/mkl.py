@@ -123,6 +123,21 @@ def resolve_beta_method(kernel, beta_method):
 _LEVEL_LAMBDA = 0.9
 
 
+class _Iterate(NamedTuple):
+    """One alpha-step's outcome at weights ``beta``."""
+
+    beta: np.ndarray
+    duals: SVMDuals
+    normaliser: float
+    objective: float
+
+
+def _result(iterate, history, n_iter, gap, converged):
+    return MKLResult(beta=iterate.beta, duals=iterate.duals, normaliser=iterate.normaliser,
+                     objective=iterate.objective, history=history, n_iter=n_iter, gap=gap,
+                     converged=converged)
+
+
 class _AlphaStep:
     """The alpha-step of one fit: kernel source, SVM solver, warm start, solve count."""
 
@@ -150,7 +165,7 @@ class _AlphaStep:
             self._warm = duals.coef
             self.inner_iterations += info["n_iter"]
         self.n_solves += self.Y.shape[1]
-        return duals, normaliser, float(duals.objective.sum())
+        return _Iterate(beta, duals, normaliser, float(duals.objective.sum()))
 
 
 def _warn_max_iter(max_iter, kind, gap):
@@ -167,32 +182,30 @@ def _least_norm_refinement(alpha_step, offsets, slopes, theta, best, tol):
 
     Kept only when its true ``J`` is within ``tol`` (relative) of the best ``J`` seen, so the
     certificate still holds; this makes the weights of tied nodes (identical kernels) equal
-    instead of an arbitrary LP vertex.
+    instead of an arbitrary LP vertex. Returns ``(iterate, alpha-steps spent)``.
     """
-    slack = tol * max(abs(best[2]), np.finfo(float).tiny)
+    slack = tol * max(abs(best.objective), np.finfo(float).tiny)
     beta = beta_least_norm(offsets, slopes, theta + slack)
-    if beta is None or np.allclose(beta, best[0], rtol=0, atol=1e-9):
+    if beta is None or np.allclose(beta, best.beta, rtol=0, atol=1e-9):
         return best, 0
-    duals, _, objective = alpha_step(beta)
-    if objective <= best[2] + slack:
-        return (beta, duals, objective), 1
-    return best, 1
+    refined = alpha_step(beta)
+    return (refined if refined.objective <= best.objective + slack else best), 1
 
 
 def _fit_linear(alpha_step, beta, tol, max_iter, level, method):
     offsets, slopes, history = [], [], []
     best, gap = None, np.inf
     for iteration in range(1, max_iter + 1):
-        duals, normaliser, objective = alpha_step(beta)
-        history.append(objective)
-        if best is None or objective < best[2]:
-            best = (beta, duals, objective)
-        offsets.append(np.abs(duals.coef).sum())
-        slopes.append(0.5 * alpha_step.kernels.node_quadratics(duals.coef))
+        current = alpha_step(beta)
+        history.append(current.objective)
+        if best is None or current.objective < best.objective:
+            best = current
+        offsets.append(np.abs(current.duals.coef).sum())
+        slopes.append(0.5 * alpha_step.kernels.node_quadratics(current.duals.coef))
         lp_beta, theta = beta_step_lp(offsets, slopes)
-        gap = (best[2] - theta) / max(abs(best[2]), np.finfo(float).tiny)
+        gap = (best.objective - theta) / max(abs(best.objective), np.finfo(float).tiny)
         logger.log(level, "MKL linear: iter %d J=%.6g bound=%.6g gap=%.2e", iteration,
-                    objective, theta, gap)
+                   current.objective, theta, gap)
         if gap < tol:
             extra = 0
             if method == "silp":
@@ -201,16 +214,15 @@ def _fit_linear(alpha_step, beta, tol, max_iter, level, method):
                 # needs the tie-break.
                 best, extra = _least_norm_refinement(alpha_step, offsets, slopes, theta,
                                                      best, tol)
-            return MKLResult(best[0], best[1], 1.0, best[2], history, iteration + extra,
-                             gap, True)
+            return _result(best, history, iteration + extra, gap, True)
         if method == "level":
-            target = theta + _LEVEL_LAMBDA * (best[2] - theta)
+            target = theta + _LEVEL_LAMBDA * (best.objective - theta)
             projected = beta_step_level(offsets, slopes, target, center=beta)
             beta = lp_beta if projected is None else projected
         else:
             beta = lp_beta
     _warn_max_iter(max_iter, "linear", gap)
-    return MKLResult(best[0], best[1], 1.0, best[2], history, max_iter, gap, False)
+    return _result(best, history, max_iter, gap, False)
 
 
 def _fit_cross(alpha_step, beta, tol, max_iter, level, method):
@@ -231,48 +243,47 @@ def _fit_cross(alpha_step, beta, tol, max_iter, level, method):
         # Past step * spread = 2 the projection already reaches any vertex; longer steps
         # change nothing but the QP's conditioning.
         first, longest = 0.5, 2.0
-    duals, normaliser, objective = alpha_step(beta)
-    history, iteration, decrease, step = [objective], 1, np.inf, None
+    current = alpha_step(beta)
+    history, iteration, decrease, step = [current.objective], 1, np.inf, None
     while iteration < max_iter:
-        gradient = cross_gradient(beta, alpha_step.kernels.products(duals.coef), gram)
+        gradient = cross_gradient(current.beta,
+                                  alpha_step.kernels.products(current.duals.coef), gram)
         spread = gradient.max() - gradient.min()
         if spread <= 0:
             # Equal partial derivatives: no feasible direction decreases J (stationary).
-            return MKLResult(beta, duals, normaliser, objective, history, iteration, 0.0, True)
+            return _result(current, history, iteration, 0.0, True)
         step = first / spread if step is None else min(step, longest / spread)
         accepted, trials = None, 0
         while step * spread >= _MIN_STEP and iteration < max_iter:
-            candidate, distance = step_to(beta, gradient, step)
-            move = candidate - beta
+            candidate, distance = step_to(current.beta, gradient, step)
+            move = candidate - current.beta
             if not np.any(move):
                 break
             trial = alpha_step(candidate)
             iteration, trials = iteration + 1, trials + 1
-            if trial[2] <= objective + gradient @ move + distance / step:
-                accepted = (candidate, *trial)
+            if trial.objective <= current.objective + gradient @ move + distance / step:
+                accepted = trial
                 break
             step /= 2.0
         if accepted is None:
             if iteration >= max_iter:
                 break  # out of alpha-steps while backtracking: not a stationary point
             # No measurable decrease along the descent path: stationary point.
-            return MKLResult(beta, duals, normaliser, objective, history, iteration, 0.0, True)
-        beta, duals, normaliser, new_objective = accepted
-        decrease = (objective - new_objective) / max(abs(objective), np.finfo(float).tiny)
-        objective = new_objective
-        history.append(objective)
+            return _result(current, history, iteration, 0.0, True)
+        decrease = (current.objective - accepted.objective) / max(
+            abs(current.objective), np.finfo(float).tiny)
+        current = accepted
+        history.append(current.objective)
         logger.log(level, "MKL cross (%s): iter %d J=%.6g step=%.2e decrease=%.2e", method,
-                   iteration, objective, step, decrease)
+                   iteration, current.objective, step, decrease)
         if decrease < tol:
-            return MKLResult(beta, duals, normaliser, objective, history, iteration,
-                             decrease, True)
+            return _result(current, history, iteration, decrease, True)
         if trials == 1:
-            # Accepted at once: try a longer step next. After a backtrack keep the step
-            # that worked (doubling it again was rejected as often as not: 13 instead of
-            # 15 alpha-steps at N = 2000, 101 classes; 20 instead of 25 at N = 3000).
+            # Accepted at once: try a longer step next; after a backtrack keep the step
+            # that worked (fewer rejected alpha-steps, benchmarks/bench_core.py).
             step *= 2.0
     _warn_max_iter(max_iter, "cross", decrease)
-    return MKLResult(beta, duals, normaliser, objective, history, iteration, decrease, False)
+    return _result(current, history, iteration, decrease, False)
 
 
 def fit_mkl(blocks, Y, kernel="linear", C=1.0, tol=1e-3, max_iter=100, beta=None,
@@ -338,8 +349,8 @@ def fit_mkl(blocks, Y, kernel="linear", C=1.0, tol=1e-3, max_iter=100, beta=None
     kernels = TrainingKernels(blocks, kernel, cache_bytes=cache_bytes if learn else None)
     alpha_step = _AlphaStep(kernels, Y, C, n_jobs, solver, solver_options, tol)
     if not learn:
-        duals, normaliser, objective = alpha_step(beta)
-        result = MKLResult(beta, duals, normaliser, objective, [objective], 1, 0.0, True)
+        current = alpha_step(beta)
+        result = _result(current, [current.objective], 1, 0.0, True)
     else:
         level = logging.INFO if verbose else logging.DEBUG
         if kernel == "linear":
