@@ -32,7 +32,6 @@ from sklearn.model_selection import GridSearchCV, StratifiedKFold
 from _common import machine_line
 
 from mkl_tp import DeepPyramidClassifier, PyramidMKLClassifier, load_basic_motions
-from mkl_tp.deep import TemporalPyramidPool
 from mkl_tp.deep.finetune import finetune, resnet_trunk
 from mkl_tp.deep.nets import PyramidNet, StreamHead
 from mkl_tp.deep.train import train_network
@@ -130,7 +129,7 @@ def throughput(n_videos, n_pool, epochs, batch_size, thread_counts, precisions, 
                 rows = min(250, n_videos - first)
                 psi[first:first + rows] = torch.randn(rows, 2 ** levels - 1, d, generator=gen)
             torch.manual_seed(0)
-            net = PyramidNet([StreamHead(d, n_classes, TemporalPyramidPool(levels), 128, 128)])
+            net = PyramidNet([StreamHead(d, n_classes, levels, node_dim=128, hidden=128)])
             start = time.perf_counter()
             train_network(net, [psi], y, epochs=epochs, lr=1e-3, weight_decay=1e-4,
                           batch_size=batch_size, validation_fraction=None,

@@ -231,9 +231,8 @@ class DeepPyramidClassifier(_VersionedPickleMixin, ClassifierMixin, BaseEstimato
                 for name, arrays in data.items()]
         with seeded(seed):
             net = PyramidNet([
-                StreamHead(psi.shape[2], classes.shape[0],
-                           TemporalPyramidPool(self.levels, self.mode, self.n_pyramids),
-                           node_dim=self.node_dim, hidden=self.hidden)
+                StreamHead(psi.shape[2], classes.shape[0], self.levels, self.mode,
+                           self.n_pyramids, node_dim=self.node_dim, hidden=self.hidden)
                 for psi in psis])
         history = train_network(
             net.to(device), psis, torch.from_numpy(y_index), epochs=self.epochs, lr=self.lr,

@@ -25,7 +25,6 @@ from torch import nn
 from .._torch import resolve_device
 from .._validation import _validate_labels
 from .nets import StreamHead
-from .pool import TemporalPyramidPool
 from .train import check_finite, seeded, shuffled_batches
 
 __all__ = ["resnet_trunk", "periodic_frames", "frame_features", "VideoPyramidNet",
@@ -235,8 +234,8 @@ def finetune(backbone, videos, y, *, levels=4, mode="concat", n_pyramids=1, node
     with torch.no_grad():
         n_features = backbone(_load_video(videos, 0)[:1].to(device)).shape[1]
     with seeded(seed):
-        head = StreamHead(n_features, classes.shape[0],
-                          TemporalPyramidPool(levels, mode, n_pyramids), node_dim, hidden)
+        head = StreamHead(n_features, classes.shape[0], levels, mode, n_pyramids, node_dim,
+                          hidden)
     net = VideoPyramidNet(backbone, head).to(device)
     optimizer = torch.optim.Adam([
         {"params": head.parameters(), "lr": lr},

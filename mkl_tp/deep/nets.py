@@ -8,23 +8,39 @@ the heads of several streams with learned weights (the paper's Eq. 4, Fig. 2).
 import torch
 from torch import nn
 
+from .pool import TemporalPyramidPool
+
 __all__ = ["StreamHead", "PyramidNet"]
 
 
 class StreamHead(nn.Module):
     """One stream: reduce each node to ``node_dim``, pool with ``beta``, fuse, classify.
 
+    Parameters
+    ----------
+    n_features : int
+        ``d`` of the stream's node descriptors.
+    n_classes : int
+    levels, mode, n_pyramids
+        The :class:`~mkl_tp.deep.pool.TemporalPyramidPool` the head builds.
+    node_dim : int, default=128
+        Per-node reduction (Table 5).
+    hidden : int, default=128
+        Width of the fusion layer (Table 5).
+
+    Notes
+    -----
     The reduction is one ``Linear(d, node_dim)`` shared by all nodes; as a node descriptor is
     a mean of frames, this equals a frame-level FC before pooling (the "last FC layer" the
-    paper fine-tunes in Tables 2-3). Fusion is FC + ReLU + BatchNorm (Table 5). ``pool`` is a
-    :class:`~mkl_tp.deep.TemporalPyramidPool`, passed in so that this module need not import
-    :mod:`mkl_tp.deep`.
+    paper fine-tunes in Tables 2-3). Fusion is FC + ReLU + BatchNorm (Table 5).
     """
 
-    def __init__(self, n_features, n_classes, pool, node_dim, hidden):
+    def __init__(self, n_features, n_classes, levels, mode="concat", n_pyramids=1,
+                 node_dim=128, hidden=128):
         super().__init__()
         self.reduce = nn.Linear(n_features, node_dim)
-        self.pool = pool
+        self.pool = TemporalPyramidPool(levels, mode, n_pyramids)
+        pool = self.pool
         width = pool.n_pyramids * node_dim * (pool.n_nodes if pool.mode == "concat" else 1)
         self.fuse = nn.Sequential(nn.Linear(width, hidden), nn.ReLU(), nn.BatchNorm1d(hidden))
         self.classify = nn.Linear(hidden, n_classes)
