@@ -8,7 +8,17 @@ from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_is_fitted
 
 from ._persist import _VersionedPickleMixin
-from ._validation import _SINGLE, _validate_labels, _validate_streams
+from ._validation import (
+    _ARRAY_LIKE,
+    _NONE,
+    _SINGLE,
+    _check_parameters,
+    _Interval,
+    _Kind,
+    _Options,
+    _validate_labels,
+    _validate_streams,
+)
 from .kernels import (
     BASE_KERNELS,
     NODE_NORMS,
@@ -21,7 +31,7 @@ from .kernels import (
     weighted_features,
 )
 from .pyramid import n_nodes, node_descriptors_batch
-from .solvers.mkl import SOLVERS, fit_mkl, resolve_beta_method
+from .solvers.mkl import BETA_STEPS, SOLVERS, fit_mkl
 from .solvers.svm import one_vs_rest_labels
 
 __all__ = ["PyramidMKLClassifier"]
@@ -133,6 +143,17 @@ class PyramidMKLClassifier(_VersionedPickleMixin, ClassifierMixin, BaseEstimator
         Whether the stopping rule was met before ``max_iter``.
     n_svm_solves_ : int
         Binary SVM duals solved (alpha-steps times one-vs-rest tasks).
+    n_features_in_ : int
+        Frame feature dimension ``d`` (single-stream fits).
+    n_features_per_stream_ : dict
+        Stream name (``None`` for a plain list of sequences) -> ``d``.
+    feature_maps_, node_projections_, node_scales_ : dict
+        Per stream: the fitted base-kernel feature maps, per-node PCA projections (or
+        ``None``) and unit-mean-diagonal scales of the node features.
+    coef_ : ndarray of shape (n_weighted_features, n_tasks)
+        Primal weights on :func:`~mkl_tp.kernels.weighted_features` of the learned
+        ``beta_`` (the SVM duals folded into the features).
+    intercept_ : ndarray of shape (n_tasks,)
 
     Examples
     --------
@@ -143,7 +164,7 @@ class PyramidMKLClassifier(_VersionedPickleMixin, ClassifierMixin, BaseEstimator
     (7,)
     """
 
-    def __init__(self, levels=4, kernel="linear", base_kernel="linear", node_norm="l2",
+    def __init__(self, *, levels=4, kernel="linear", base_kernel="linear", node_norm="l2",
                  C=1.0, tol=1e-3, max_iter=100, node_weights="learn", n_components=256,
                  gamma=None, n_jobs=None, verbose=0, random_state=None, beta_method="auto",
                  solver="libsvm", device=None, cache_size=4096, dtype="float64",
@@ -169,39 +190,27 @@ class PyramidMKLClassifier(_VersionedPickleMixin, ClassifierMixin, BaseEstimator
         self.pca_components = pca_components
         self.beta_init = beta_init
 
-    def _check_params(self):
-        if isinstance(self.levels, bool) or not isinstance(self.levels, Integral) \
-                or self.levels < 1:
-            raise ValueError(f"levels must be an integer >= 1, got {self.levels!r}")
-        if self.kernel not in ("linear", "cross"):
-            raise ValueError(f"kernel must be 'linear' or 'cross', got {self.kernel!r}")
-        if self.base_kernel not in BASE_KERNELS:
-            raise ValueError(
-                f"base_kernel must be one of {BASE_KERNELS}, got {self.base_kernel!r}")
-        if self.node_norm not in NODE_NORMS:
-            raise ValueError(f"node_norm must be one of {NODE_NORMS}, got {self.node_norm!r}")
-        for name in ("C", "tol"):
-            value = getattr(self, name)
-            if not isinstance(value, Real) or not value > 0:
-                raise ValueError(f"{name} must be a positive number, got {value!r}")
-        if not isinstance(self.max_iter, Integral) or self.max_iter < 1:
-            raise ValueError(f"max_iter must be an integer >= 1, got {self.max_iter!r}")
-        resolve_beta_method(self.kernel, self.beta_method)
-        if self.solver not in SOLVERS:
-            raise ValueError(f"solver must be one of {SOLVERS}, got {self.solver!r}")
-        if not isinstance(self.cache_size, Real) or self.cache_size < 0:
-            raise ValueError(f"cache_size must be a number >= 0 (MiB), got {self.cache_size!r}")
-        try:
-            dtype_ok = np.dtype(self.dtype) in (np.float32, np.float64)
-        except TypeError:
-            dtype_ok = False
-        if not dtype_ok:
-            raise ValueError(f"dtype must be 'float64' or 'float32', got {self.dtype!r}")
-        if self.pca_components is not None and (
-                isinstance(self.pca_components, bool)
-                or not isinstance(self.pca_components, Integral) or self.pca_components < 1):
-            raise ValueError(
-                f"pca_components must be None or an integer >= 1, got {self.pca_components!r}")
+    _parameter_constraints = {
+        "levels": [_Interval(Integral, 1)],
+        "kernel": [_Options(("linear", "cross"))],
+        "base_kernel": [_Options(BASE_KERNELS)],
+        "node_norm": [_Options(NODE_NORMS)],
+        "C": [_Interval(Real, 0, None, closed="neither")],
+        "tol": [_Interval(Real, 0, None, closed="neither")],
+        "max_iter": [_Interval(Integral, 1)],
+        "node_weights": [_Options(("learn", "uniform")), _ARRAY_LIKE],
+        "n_components": [_Interval(Integral, 1)],
+        "gamma": [_NONE, _Interval(Real, 0, None, closed="neither")],
+        "n_jobs": [_NONE, _Interval(Integral)],
+        "verbose": [_Interval(Integral, 0), _Kind(bool, "a bool")],
+        "beta_method": [_Options(("auto",) + BETA_STEPS)],
+        "solver": [_Options(SOLVERS)],
+        "device": [_NONE, _Kind(str, "a torch device name")],
+        "cache_size": [_Interval(Real, 0, None, closed="left")],
+        "dtype": [_Options(("float64", "float32"), dtype=True)],
+        "pca_components": [_NONE, _Interval(Integral, 1)],
+        "beta_init": [_NONE, _ARRAY_LIKE],
+    }
 
     def _initial_beta(self, n_streams):
         """``(beta0, learn)`` from ``node_weights``; beta0 flat over streams, sums to 1."""
@@ -246,7 +255,7 @@ class PyramidMKLClassifier(_VersionedPickleMixin, ClassifierMixin, BaseEstimator
         """Scaled node features per stream; fits maps and scales when ``fit``."""
         if fit:
             rng = check_random_state(self.random_state)
-            self._maps, self._scales, self._projections = {}, {}, {}
+            self.feature_maps_, self.node_scales_, self.node_projections_ = {}, {}, {}
         dtype = np.dtype(self.dtype)
         blocks = []
         for name, arrays in data.items():
@@ -255,22 +264,22 @@ class PyramidMKLClassifier(_VersionedPickleMixin, ClassifierMixin, BaseEstimator
                                                          chunk_bytes=_CHUNK_BYTES),
                                   self.node_norm, copy=False)
             if fit:
-                self._maps[name] = fit_feature_maps(
+                self.feature_maps_[name] = fit_feature_maps(
                     psi, self.base_kernel, n_components=self.n_components, gamma=self.gamma,
                     random_state=rng.randint(np.iinfo(np.int32).max))
-            phi = apply_feature_maps(psi, self._maps[name])
+            phi = apply_feature_maps(psi, self.feature_maps_[name])
             del psi
             if fit:
-                self._projections[name] = None if self.pca_components is None else \
+                self.node_projections_[name] = None if self.pca_components is None else \
                     fit_node_projections(phi, self.pca_components,
                                          random_state=rng.randint(np.iinfo(np.int32).max))
-            if self._projections.get(name) is not None:
-                phi = apply_node_projections(phi, self._projections[name])
+            if self.node_projections_.get(name) is not None:
+                phi = apply_node_projections(phi, self.node_projections_[name])
             if fit:
-                self._scales[name] = unit_diagonal_scales(phi)
+                self.node_scales_[name] = unit_diagonal_scales(phi)
             if phi.dtype != dtype:
                 phi = phi.astype(dtype)
-            phi /= np.sqrt(self._scales[name]).astype(dtype)[None, :, None]
+            phi /= np.sqrt(self.node_scales_[name]).astype(dtype)[None, :, None]
             blocks.append(phi)
         return blocks
 
@@ -290,7 +299,7 @@ class PyramidMKLClassifier(_VersionedPickleMixin, ClassifierMixin, BaseEstimator
         -------
         self
         """
-        self._check_params()
+        _check_parameters(self, self._parameter_constraints)
         names, data = _validate_streams(X)
         n_videos = len(next(iter(data.values())))
         classes, y_index = _validate_labels(y, n_videos)
@@ -306,13 +315,14 @@ class PyramidMKLClassifier(_VersionedPickleMixin, ClassifierMixin, BaseEstimator
             cache_bytes=float(self.cache_size) * 2**20,
             solver_options={"device": self.device} if self.solver == "torch" else None)
         features = weighted_features(blocks, result.beta, self.kernel)
-        self._coef = features.T.astype(np.float64) @ result.duals.coef / result.normaliser
-        self._intercept = result.duals.intercept
-        self._n_features = {name: arrays[0].shape[1] for name, arrays in data.items()}
+        self.coef_ = features.T.astype(np.float64) @ result.duals.coef / result.normaliser
+        self.intercept_ = result.duals.intercept
+        self.n_features_per_stream_ = {name: arrays[0].shape[1]
+                                       for name, arrays in data.items()}
         self.classes_ = classes
         if names is None:
             self.beta_ = result.beta
-            self.n_features_in_ = self._n_features[_SINGLE]
+            self.n_features_in_ = self.n_features_per_stream_[_SINGLE]
         else:
             self.streams_ = names
             self.beta_ = result.beta.reshape(len(names), -1)
@@ -337,10 +347,10 @@ class PyramidMKLClassifier(_VersionedPickleMixin, ClassifierMixin, BaseEstimator
         """
         check_is_fitted(self, "beta_")
         _, data = _validate_streams(X, streams=getattr(self, "streams_", None),
-                                    n_features=self._n_features)
+                                    n_features=self.n_features_per_stream_)
         blocks = self._node_blocks(data, fit=False)
         features = weighted_features(blocks, np.ravel(self.beta_), self.kernel)
-        scores = features.astype(np.float64, copy=False) @ self._coef + self._intercept
+        scores = features.astype(np.float64, copy=False) @ self.coef_ + self.intercept_
         return scores[:, 0] if self.classes_.shape[0] == 2 else scores
 
     def predict(self, X):

@@ -172,7 +172,17 @@ def test_bad_input_messages_name_the_culprit():
     bad("levels must be an integer >= 1", X, levels=0)
     bad("kernel must be 'linear' or 'cross'", X, kernel="poly")
     bad("node_weights must hold 3 non-negative", X, node_weights=[1.0, -1.0, 0.5])
-    bad("C must be a positive number", X, C=0)
+    bad("C must be a positive finite number, got 0", X, C=0)
+    bad("C must be a positive finite number, got inf", X, C=float("inf"))
+    bad("C must be a positive finite number, got nan", X, C=float("nan"))
+    bad("tol must be a positive finite number", X, tol=-1.0)
+    bad("base_kernel must be one of", X, base_kernel="poly")
+    bad("pca_components must be None or an integer >= 1, got True", X, pca_components=True)
+
+
+def test_keyword_only_parameters():
+    with pytest.raises(TypeError):
+        PyramidMKLClassifier(3)
 
 
 def test_predict_before_fit_and_wrong_d_at_predict():

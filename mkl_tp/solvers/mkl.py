@@ -96,6 +96,7 @@ class MKLResult(NamedTuple):
 SOLVERS = ("libsvm", "batch", "torch")
 # beta-steps per kernel; "auto" takes the first.
 BETA_METHODS = {"linear": ("level", "silp"), "cross": ("mirror", "projected")}
+BETA_STEPS = tuple(name for names in BETA_METHODS.values() for name in names)
 
 
 def resolve_beta_method(kernel, beta_method):
@@ -112,7 +113,7 @@ def resolve_beta_method(kernel, beta_method):
     ValueError
         When ``beta_method`` names no step of either kernel.
     """
-    known = ("auto",) + tuple(name for names in BETA_METHODS.values() for name in names)
+    known = ("auto",) + BETA_STEPS
     if beta_method not in known:
         raise ValueError(f"beta_method must be one of {known}, got {beta_method!r}")
     choices = BETA_METHODS[kernel]
