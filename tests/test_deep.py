@@ -195,6 +195,7 @@ def test_fits_and_predicts_bundled_data(motions, fitted):
     assert len(fitted.loss_curve_) == len(fitted.validation_loss_curve_) == fitted.n_iter_
     assert 1 <= fitted.best_epoch_ <= fitted.n_iter_ <= 100
     assert fitted.n_features_in_ == 6
+    assert fitted.n_features_per_stream_ == {None: 6}
     proba = fitted.predict_proba(test.X)
     assert proba.shape == (40, 4)
     np.testing.assert_allclose(proba.sum(axis=1), 1.0, rtol=1e-6)
@@ -257,6 +258,8 @@ def test_streams_learn_stream_weights(motions):
     clf = DeepPyramidClassifier(levels=2, n_pyramids=2, epochs=10, random_state=0)
     clf.fit(split, train.y)
     assert clf.streams_ == ["accelerometer", "gyroscope"]
+    assert clf.n_features_per_stream_ == {"accelerometer": 3, "gyroscope": 3}
+    assert not hasattr(clf, "n_features_in_")
     assert clf.beta_.shape == (2, 2, 3)
     np.testing.assert_allclose(clf.beta_.sum(axis=-1), 1.0, rtol=1e-6)
     assert clf.stream_weights_.shape == (2,)

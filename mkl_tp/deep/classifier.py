@@ -135,6 +135,10 @@ class DeepPyramidClassifier(_VersionedPickleMixin, ClassifierMixin, BaseEstimato
         ``w = softmax(w_hat)``, when fitted on a mapping.
     streams_ : list of str
         Stream names, when fitted on a mapping.
+    n_features_in_ : int
+        Frame feature dimension ``d`` (fits on a plain list of sequences).
+    n_features_per_stream_ : dict
+        Stream name (``None`` for a plain list of sequences) -> ``d``.
     loss_curve_ : list of float
         Mean training loss of every epoch.
     validation_loss_curve_ : list of float
@@ -241,14 +245,15 @@ class DeepPyramidClassifier(_VersionedPickleMixin, ClassifierMixin, BaseEstimato
             n_iter_no_change=self.n_iter_no_change, tol=self.tol, seed=seed,
             precision=self.precision, verbose=self.verbose, class_names=classes)
         self._net = net.cpu().eval()
-        self._n_features = {name: arrays[0].shape[1] for name, arrays in data.items()}
+        self.n_features_per_stream_ = {name: arrays[0].shape[1]
+                                       for name, arrays in data.items()}
         self.classes_ = classes
         beta = np.stack([head.pool.beta.detach().double().numpy() for head in net.heads])
         if self.n_pyramids == 1:
             beta = beta[:, 0]
         if names is None:
             self.beta_ = beta[0]
-            self.n_features_in_ = self._n_features[_SINGLE]
+            self.n_features_in_ = self.n_features_per_stream_[_SINGLE]
         else:
             self.streams_ = names
             self.beta_ = beta
@@ -276,7 +281,7 @@ class DeepPyramidClassifier(_VersionedPickleMixin, ClassifierMixin, BaseEstimato
         check_is_fitted(self, "beta_")
         device = resolve_device(self.device)
         _, data = _validate_streams(X, streams=getattr(self, "streams_", None),
-                                    n_features=self._n_features)
+                                    n_features=self.n_features_per_stream_)
         psis = [_descriptors(arrays, self.levels, device, *self._standardise[name])
                 for name, arrays in data.items()]
         out = []
