@@ -59,7 +59,7 @@ def _descriptors(arrays, levels, device, mean, scale, dtype=torch.float32, chunk
     out = torch.empty(len(arrays), pool.n_nodes, arrays[0].shape[1], dtype=dtype)
     for first, last in chunks:
         frames = buffer[:sum(lengths[first:last])]
-        np.concatenate(arrays[first:last], out=frames.numpy())  # torch.cat: ~10x slower
+        np.concatenate(arrays[first:last], out=frames.numpy())  # into the reused buffer
         frames = frames.to(device)
         with torch.no_grad():
             psi = pool.node_descriptors(frames, lengths[first:last])

@@ -105,11 +105,12 @@ class TemporalPyramidPool(nn.Module):
         ``q`` (the last frame its own segment). Then
         ``T (F(b) - F(a)) = sum_{lo <= q < hi} segment_q + f_hi X[j_hi] - f_lo X[j_lo]``.
         Vectorised over the batch: one ``segment_reduce`` over all frames (a contiguous
-        row-wise sum, ~10x faster than ``index_add`` on CPU) for the segment sums,
+        row-wise sum, cheaper on CPU than a scattered ``index_add``) for the segment sums,
         a gather of the boundary frames and two small matrix products with the fixed node
         membership; no loop over videos. No prefix sums either: a running sum over the packed
         batch would cancel catastrophically across videos in float32, and torch's dim-0
-        ``cumsum`` is an order of magnitude slower than this on CPU.
+        ``cumsum`` costs more than the segment sums on CPU. The pooling pass is timed by
+        ``benchmarks/bench_deep.py`` (table 2 in ``docs/deep.rst``).
         """
         if frames.ndim != 2:
             raise ValueError(f"frames must be (sum T_i, d), got shape {tuple(frames.shape)}")

@@ -140,8 +140,9 @@ def train_network(net, inputs, y, *, epochs, lr, weight_decay, batch_size,
     else:
         train, valid = validation_split(y_np, validation_fraction, seed, class_names)
     generator = torch.Generator().manual_seed(int(seed))
-    # Batches are gathered into reused buffers: a fresh (B, P, d) tensor per step costs page
-    # faults that took longer than the matrix products on CPU. (+1: a merged last batch.)
+    # Batches are gathered into reused buffers: a fresh (B, P, d) tensor per step pays page
+    # faults on every step (epoch times: benchmarks/bench_deep.py, table 2 in docs/deep.rst).
+    # One row more than batch_size: a merged last batch.
     buffers = [torch.empty((batch_size + 1, *x.shape[1:]), dtype=x.dtype) for x in inputs]
     optimizer = torch.optim.Adam(net.parameters(), lr=lr, weight_decay=weight_decay)
     loss_curve, validation_curve = [], []
