@@ -14,6 +14,10 @@ from sklearn.preprocessing import FunctionTransformer
 from sklearn.svm import SVC
 
 from mkl_tp import PyramidMKLClassifier, load_basic_motions, node_descriptors
+import subprocess
+import sys
+
+from _problems import videos as half_signal_videos
 
 
 def make_videos(n=36, d=4, classes=3, seed=0, min_len=3, max_len=20):
@@ -211,3 +215,89 @@ def test_float32_input_is_not_copied_to_float64():
     checked = _validate_sequences(X32)
     assert all(c.dtype == np.float32 and c is x for c, x in zip(checked, X32))
     assert _validate_sequences([np.arange(6).reshape(3, 2)])[0].dtype == np.float64
+
+
+def test_estimator_cache_size_switch_both_ways_gives_the_same_model():
+    X, y = half_signal_videos()
+    small = PyramidMKLClassifier(levels=3, cache_size=0, tol=1e-6).fit(X, y)
+    large = PyramidMKLClassifier(levels=3, cache_size=1024, tol=1e-6).fit(X, y)
+    assert small.objective_ == pytest.approx(large.objective_, rel=1e-6)
+    np.testing.assert_allclose(small.beta_, large.beta_, atol=1e-3)
+    np.testing.assert_allclose(small.decision_function(X), large.decision_function(X),
+                               atol=1e-3)
+
+
+@pytest.mark.parametrize("kernel", ["linear", "cross"])
+def test_estimator_batch_solver_matches_libsvm(kernel):
+    X, y = half_signal_videos()
+    reference = PyramidMKLClassifier(levels=3, kernel=kernel, tol=1e-4).fit(X, y)
+    fast = PyramidMKLClassifier(levels=3, kernel=kernel, solver="batch", tol=1e-4).fit(X, y)
+    assert fast.objective_ == pytest.approx(reference.objective_, rel=1e-4)
+    np.testing.assert_allclose(fast.beta_, reference.beta_, atol=2e-3)
+    np.testing.assert_allclose(fast.decision_function(X), reference.decision_function(X),
+                               atol=2e-3)
+    np.testing.assert_array_equal(fast.predict(X), reference.predict(X))
+
+
+def test_estimator_float32_agrees_with_float64():
+    X, y = half_signal_videos()
+    wide = PyramidMKLClassifier(levels=3, tol=1e-6).fit(X, y)
+    narrow = PyramidMKLClassifier(levels=3, dtype="float32", tol=1e-6).fit(X, y)
+    assert narrow.objective_ == pytest.approx(wide.objective_, rel=1e-6)
+    np.testing.assert_allclose(narrow.decision_function(X), wide.decision_function(X),
+                               atol=1e-3)
+
+
+def test_pca_with_all_components_keeps_the_kernels():
+    X, y = half_signal_videos(d=4)
+    full = PyramidMKLClassifier(levels=2).fit(X, y)
+    reduced = PyramidMKLClassifier(levels=2, pca_components=4, random_state=0).fit(X, y)
+    np.testing.assert_allclose(reduced.beta_, full.beta_, atol=1e-6)
+    np.testing.assert_allclose(reduced.decision_function(X), full.decision_function(X),
+                               atol=1e-6)
+    fewer = PyramidMKLClassifier(levels=2, pca_components=2, random_state=0).fit(X, y)
+    assert fewer.decision_function(X).shape == (len(X), 3)
+
+
+def test_beta_init_from_a_coarser_pyramid_reaches_the_cold_start_optimum():
+    X, y = half_signal_videos()
+    coarse = PyramidMKLClassifier(levels=2, tol=1e-4).fit(X, y)
+    cold = PyramidMKLClassifier(levels=3, tol=1e-4).fit(X, y)
+    warm = PyramidMKLClassifier(levels=3, tol=1e-4, beta_init=coarse.beta_).fit(X, y)
+    assert warm.objective_ == pytest.approx(cold.objective_, rel=2e-4)
+    with pytest.raises(ValueError, match="beta_init"):
+        PyramidMKLClassifier(levels=2, beta_init=np.ones(7)).fit(X, y)
+    with pytest.raises(ValueError, match="beta_init"):
+        PyramidMKLClassifier(levels=3, beta_init=np.ones(5)).fit(X, y)
+
+
+@pytest.mark.parametrize("name, value, message", [
+    ("solver", "gpu", "solver must be one of"),
+    ("beta_method", "simple", "beta_method must be one of"),
+    ("cache_size", -1, "cache_size must be"),
+    ("dtype", "float16", "dtype must be"),
+    ("dtype", "not-a-type", "dtype must be"),
+    ("pca_components", 0, "pca_components must be"),
+])
+def test_bad_performance_parameters_name_the_culprit(name, value, message):
+    X, y = half_signal_videos(n=12)
+    with pytest.raises(ValueError, match=message):
+        PyramidMKLClassifier(**{name: value}).fit(X, y)
+
+
+def test_estimator_torch_solver_on_cpu_matches_libsvm():
+    pytest.importorskip("torch", reason="torch (the 'deep' extra) is not installed")
+    X, y = half_signal_videos()
+    reference = PyramidMKLClassifier(levels=3).fit(X, y)
+    fast = PyramidMKLClassifier(levels=3, solver="torch", device="cpu").fit(X, y)
+    assert fast.objective_ == pytest.approx(reference.objective_, rel=1e-4)
+    np.testing.assert_array_equal(fast.predict(X), reference.predict(X))
+
+
+def test_core_import_and_default_fit_do_not_import_torch():
+    code = ("import sys, numpy as np; import mkl_tp; "
+            "from mkl_tp import PyramidMKLClassifier; rng = np.random.default_rng(0); "
+            "X = [rng.normal(size=(5, 3)) for _ in range(8)]; "
+            "PyramidMKLClassifier(levels=2).fit(X, [0, 1] * 4); "
+            "assert 'torch' not in sys.modules, 'torch imported'")
+    subprocess.run([sys.executable, "-c", code], check=True)

@@ -127,3 +127,37 @@ def test_parent_is_mean_of_its_two_children(X):
         left, right = node_index(level + 1, 2 * k - 1), node_index(level + 1, 2 * k)
         np.testing.assert_allclose(psi[p], (psi[left] + psi[right]) / 2, rtol=1e-9,
                                    atol=1e-9)
+
+
+def test_float32_storage_is_float64_rounded_once():
+    rng = np.random.default_rng(0)
+    X = [rng.normal(size=(T, 6)) for T in (1, 2, 5, 17, 64)]
+    wide = node_descriptors_batch(X, 5)
+    narrow = node_descriptors_batch(X, 5, dtype=np.float32)
+    assert narrow.dtype == np.float32
+    np.testing.assert_array_equal(narrow, wide.astype(np.float32))
+
+
+def per_node_end_descriptors(x, levels):
+    """The per-node-end formula (two gathers per node), the previous implementation."""
+    from mkl_tp.pyramid import node_bounds
+
+    T = x.shape[0]
+    prefix = np.vstack([np.zeros((1, x.shape[1])), np.cumsum(x, axis=0)])
+    out = []
+    for a, b in node_bounds(levels):
+        ends = []
+        for boundary in (a, b):
+            j = min(int(np.floor(boundary * T)), T - 1)
+            ends.append(prefix[j] + (boundary * T - j) * x[j])
+        out.append((ends[1] - ends[0]) / ((b - a) * T))
+    return np.array(out)
+
+
+def test_shared_boundary_descriptors_are_bitwise_the_per_node_formula():
+    rng = np.random.default_rng(3)
+    X = [rng.normal(size=(T, 7)) for T in (1, 2, 3, 7, 31, 32, 33, 100)]
+    for levels in (1, 4, 6):
+        batch = node_descriptors_batch(X, levels)
+        for i, x in enumerate(X):
+            np.testing.assert_array_equal(batch[i], per_node_end_descriptors(x, levels))

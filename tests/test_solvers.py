@@ -19,6 +19,7 @@ from mkl_tp.solvers import (
 )
 from mkl_tp.solvers.mkl import resolve_beta_method
 from mkl_tp.solvers.svm import one_vs_rest_labels
+from _problems import problem
 
 
 def tiny_problem(seed=0, n=24, nodes=3, width=4, classes=3, informative=1):
@@ -278,3 +279,34 @@ def test_fixed_beta_runs_one_alpha_step():
     result = fit_mkl(blocks, Y, beta=beta, learn=False)
     assert result.n_iter == 1
     np.testing.assert_array_equal(result.beta, beta)
+
+
+@pytest.mark.parametrize("kind", ["linear", "cross"])
+def test_fit_mkl_with_batch_solver_matches_libsvm(kind):
+    blocks, Y = problem(seed=6)
+    reference = fit_mkl(blocks, Y, kernel=kind, tol=1e-4)
+    fast = fit_mkl(blocks, Y, kernel=kind, tol=1e-4, solver="batch",
+                   solver_options={"tol": 1e-9})
+    assert fast.objective == pytest.approx(reference.objective, rel=1e-5)
+    np.testing.assert_allclose(fast.beta, reference.beta, atol=1e-3)
+    assert fast.n_svm_solves == fast.n_iter * Y.shape[1]
+    assert fast.n_inner_iter > 0 and reference.n_inner_iter == 0
+
+
+def test_level_method_and_silp_reach_the_same_certified_optimum():
+    blocks, Y = problem(seed=7, nodes=6)
+    silp = fit_mkl(blocks, Y, kernel="linear", tol=1e-5, beta_method="silp", max_iter=300)
+    level = fit_mkl(blocks, Y, kernel="linear", tol=1e-5, beta_method="level", max_iter=300)
+    assert silp.converged and level.converged
+    # Both certify a relative gap below tol against the same lower bound.
+    assert level.objective == pytest.approx(silp.objective, rel=2e-5)
+    assert level.n_iter <= silp.n_iter
+
+
+def test_fit_with_and_without_node_kernel_cache_agree():
+    blocks, Y = problem(seed=9)
+    cached = fit_mkl(blocks, Y, kernel="linear", tol=1e-4, cache_bytes=1e9)
+    uncached = fit_mkl(blocks, Y, kernel="linear", tol=1e-4, cache_bytes=0)
+    assert cached.kernel_cached and not uncached.kernel_cached
+    assert cached.objective == pytest.approx(uncached.objective, rel=1e-6)
+    np.testing.assert_allclose(cached.beta, uncached.beta, atol=1e-4)
