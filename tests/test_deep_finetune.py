@@ -1,5 +1,5 @@
-"""Tests of mkl_tp.deep.finetune: chunked backbone features and Eq. 7's periodic frame selection,
-on tiny generated videos through a randomly initialised ResNet-18."""
+"""Tests of mkl_tp.deep.finetune: chunked backbone features and Eq. 7's periodic frame
+selection, on tiny generated videos through a randomly initialised ResNet-18."""
 
 import numpy as np
 import pytest
