@@ -13,11 +13,13 @@ frames). The stack of frame t holds ``f_{min(t + k, T - 2)}`` for k = 0..9: it l
 forward from t, and the last frames repeat the final flow (end padding), so there is
 one motion input per frame and both streams have the same T. A one-frame video has
 no flow; its stack is all 128 (zero motion).
+
+Finding videos under a folder and reading list files is :mod:`mkl_tp.sources`'s job;
+:func:`find_videos`, :func:`read_list` and :func:`select_listed` are re-exported here.
 """
 
 import logging
 import os
-import re
 import time
 from collections import deque
 from fractions import Fraction
@@ -25,12 +27,10 @@ from fractions import Fraction
 import cv2
 import numpy as np
 
+from .sources import IMAGE_EXTENSIONS, find_videos, natural_key, read_list, select_listed
+
 logger = logging.getLogger(__name__)
 
-VIDEO_EXTENSIONS = frozenset(
-    ".avi .mp4 .mkv .webm .mov .m4v .mpg .mpeg .flv .wmv .3gp .ogv .ts .mts .vob".split()
-)
-IMAGE_EXTENSIONS = frozenset(".jpg .jpeg .png .bmp .tif .tiff .webp .ppm .pgm".split())
 FLOW_METHODS = ("dis", "farneback", "tvl1")
 FLOW_STACK = 10
 ZERO_FLOW = 128
@@ -55,131 +55,10 @@ class VideoError(Exception):
     """A video (or frame folder) that cannot be turned into frames; names the file."""
 
 
-# -- finding videos -------------------------------------------------------------------
-def _natural_key(name):
-    return [int(part) if part.isdigit() else part.lower() for part in re.split(r"(\d+)", name)]
-
-
-def _strip_video_ext(path):
-    root, ext = os.path.splitext(path)
-    return root if ext.lower() in VIDEO_EXTENSIONS else path
-
-
-def find_videos(src):
-    """Find the videos under a folder: video files and folders of frame images.
-
-    Parameters
-    ----------
-    src : str or os.PathLike
-        Searched recursively (symbolic links followed). A folder that holds images
-        is one video (its images, in natural order, are the frames).
-
-    Returns
-    -------
-    dict of str to str
-        ``{video id: path}`` sorted by id; the id is the path relative to ``src``
-        without extension, with ``/`` separators.
-
-    Raises
-    ------
-    FileNotFoundError
-        ``src`` is not a folder.
-    ValueError
-        Two sources give the same id (``a.avi`` and ``a.mp4``), or an id is also a
-        folder of other videos (``a.avi`` and ``a/b.avi``).
-    """
-    src = os.fspath(src)
-    if not os.path.isdir(src):
-        raise FileNotFoundError(f"source folder {src} does not exist or is not a folder")
-    found = {}
-    clashes = []
-
-    def add(video_id, path):
-        if video_id in found:
-            clashes.append(f"{found[video_id]} and {path} both give video id {video_id!r}")
-        found[video_id] = path
-
-    for root, dirs, files in os.walk(src, followlinks=True):
-        dirs.sort()
-        rel = os.path.relpath(root, src).replace(os.sep, "/")
-        if any(os.path.splitext(f)[1].lower() in IMAGE_EXTENSIONS for f in files):
-            add(os.path.basename(os.path.abspath(src)) if rel == "." else rel, root)
-            dirs[:] = []
-        for name in sorted(files):
-            if os.path.splitext(name)[1].lower() in VIDEO_EXTENSIONS:
-                video_id = os.path.splitext(name)[0] if rel == "." else f"{rel}/{os.path.splitext(name)[0]}"
-                add(video_id, os.path.join(root, name))
-    for video_id in found:
-        parts = video_id.split("/")
-        for depth in range(1, len(parts)):
-            prefix = "/".join(parts[:depth])
-            if prefix in found:
-                clashes.append(f"video id {prefix!r} ({found[prefix]}) is also the folder of {video_id!r}")
-    if clashes:
-        raise ValueError("ambiguous video ids under " + src + ": " + "; ".join(clashes[:5]))
-    return dict(sorted(found.items()))
-
-
-def read_list(list_file):
-    """Read video ids from a list file: one relative path per line.
-
-    Blank lines and ``#`` comments are skipped; only the first whitespace-separated
-    field counts, so UCF-101 split files (``ApplyEyeMakeup/v_..._c01.avi 1``) work.
-    A video extension is dropped.
-
-    Parameters
-    ----------
-    list_file : str or os.PathLike
-
-    Returns
-    -------
-    list of str
-        Ids in file order, duplicates removed.
-
-    Raises
-    ------
-    ValueError
-        An entry is an absolute path or leaves the source folder (``..``).
-    """
-    ids = {}
-    with open(list_file, encoding="utf-8") as handle:
-        for number, line in enumerate(handle, 1):
-            fields = line.split("#", 1)[0].split()
-            if not fields:
-                continue
-            entry = fields[0].replace("\\", "/")
-            norm = os.path.normpath(entry).replace(os.sep, "/")
-            if os.path.isabs(entry) or norm == ".." or norm.startswith("../"):
-                raise ValueError(f"{list_file}:{number}: {entry!r} is not a path relative to the source folder")
-            ids[_strip_video_ext(norm)] = None
-    return list(ids)
-
-
-def select_listed(videos, list_file):
-    """Keep the videos named in a list file.
-
-    Parameters
-    ----------
-    videos : dict of str to str
-        From :func:`find_videos`.
-    list_file : str or os.PathLike
-
-    Returns
-    -------
-    selected : dict of str to str
-        In list order.
-    missing : list of str
-        Listed ids with no video under the source folder.
-    """
-    wanted = read_list(list_file)
-    selected = {i: videos[i] for i in wanted if i in videos}
-    return selected, [i for i in wanted if i not in videos]
-
-
 # -- decoding -----------------------------------------------------------------------
 def _image_files(folder):
     names = [n for n in os.listdir(folder) if os.path.splitext(n)[1].lower() in IMAGE_EXTENSIONS]
-    return [os.path.join(folder, n) for n in sorted(names, key=_natural_key)]
+    return [os.path.join(folder, n) for n in sorted(names, key=natural_key)]
 
 
 def _reason(exc):
@@ -332,10 +211,11 @@ class OpticalFlow:
     Parameters
     ----------
     method : {"dis", "farneback", "tvl1"}
-        ``dis``: DIS, medium preset (~0.03 s per 256x340 pair on one CPU core).
-        ``farneback``: Farneback, pyramid 0.5 x 3 levels, window 15 (~0.03 s).
-        ``tvl1``: Dual TV-L1 from opencv-contrib (``cv2.optflow``), the two-stream
-        papers' choice, ~1.7 s per pair on one core.
+        ``dis``: DIS, medium preset. ``farneback``: Farneback, pyramid 0.5 x 3 levels,
+        window 15. ``tvl1``: Dual TV-L1 from opencv-contrib (``cv2.optflow``), the
+        two-stream papers' choice and tens of times slower than the other two;
+        ``benchmarks/bench_extract.py`` times each per frame pair (figures in
+        ``docs/cli_extract.rst``).
 
     Raises
     ------

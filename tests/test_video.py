@@ -1,6 +1,5 @@
-"""Tests for mkl_tp.video: finding, decoding, resizing, optical flow, flow stacks."""
-
-import os
+"""Tests for mkl_tp.video: decoding, resizing, optical flow, flow stacks (finding videos:
+test_sources.py)."""
 
 import cv2
 import numpy as np
@@ -8,71 +7,17 @@ import pytest
 import torch
 import torchvision.transforms.functional as TF
 
-from _videos import make_tree, moving_pattern, write_frame_folder, write_garbage, write_truncated, write_video
+from _videos import moving_pattern, write_frame_folder, write_garbage, write_truncated, write_video
 from mkl_tp.video import (
     NetworkInputs,
     OpticalFlow,
     VideoError,
     VideoFrames,
     center_crop,
-    find_videos,
     flow_stack_indices,
     flow_to_uint8,
-    read_list,
     resize_short_side,
-    select_listed,
 )
-
-
-@pytest.fixture(scope="module")
-def tree(tmp_path_factory):
-    root = tmp_path_factory.mktemp("videos")
-    good, bad = make_tree(root)
-    return root, good, bad
-
-
-# -- finding --------------------------------------------------------------------------
-def test_find_videos_gives_relative_ids_without_extension(tree):
-    root, good, bad = tree
-    (root / "walk" / "notes.txt").write_text("not a video")
-    videos = find_videos(root)
-    assert list(videos) == sorted(set(good) | set(bad))
-    assert videos["walk/v_walk_g02_c01"] == os.path.join(root, "walk", "v_walk_g02_c01.avi")
-    assert videos["frames/run_1"] == os.path.join(root, "frames", "run_1")
-
-
-def test_find_videos_refuses_ambiguous_ids(tmp_path):
-    write_garbage(tmp_path / "a.avi")
-    write_garbage(tmp_path / "a.mp4")
-    with pytest.raises(ValueError, match=r"a\.avi and .*a\.mp4 both give video id 'a'"):
-        find_videos(tmp_path)
-    os.unlink(tmp_path / "a.mp4")
-    (tmp_path / "a").mkdir()
-    write_garbage(tmp_path / "a" / "b.avi")
-    with pytest.raises(ValueError, match=r"video id 'a' \(.*a\.avi\) is also the folder of 'a/b'"):
-        find_videos(tmp_path)
-    with pytest.raises(FileNotFoundError, match="source folder .*nowhere does not exist"):
-        find_videos(tmp_path / "nowhere")
-
-
-def test_list_files_select_videos(tree, tmp_path):
-    root, good, _ = tree
-    listing = tmp_path / "trainlist01.txt"
-    listing.write_text(
-        "# UCF-101 style: path with extension, then a label\n"
-        "walk/v_walk_g01_c01.avi 1\n"
-        "\n"
-        "./jump/single 2\n"
-        "jump/not_there.avi 2\n"
-        "walk/v_walk_g01_c01.mp4 1\n"
-    )
-    assert read_list(listing) == ["walk/v_walk_g01_c01", "jump/single", "jump/not_there"]
-    selected, missing = select_listed(find_videos(root), listing)
-    assert list(selected) == ["walk/v_walk_g01_c01", "jump/single"]
-    assert missing == ["jump/not_there"]
-    listing.write_text("ok.avi\n../outside.avi\n")
-    with pytest.raises(ValueError, match=r"trainlist01\.txt:2: '\.\./outside\.avi' is not a path relative"):
-        read_list(listing)
 
 
 # -- decoding -------------------------------------------------------------------------
