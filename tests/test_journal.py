@@ -1,4 +1,4 @@
-"""Tests for mkl_tp._journal: all-or-nothing commits of a file under HDF5."""
+"""Tests for mkl_tp.store._journal: all-or-nothing commits of a file under HDF5."""
 
 import errno
 import os
@@ -7,8 +7,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from mkl_tp import _journal
-from mkl_tp._journal import PAGE_SIZE, FileLockedError, JournaledFile, journal_path, recover
+from mkl_tp.store import _journal
+from mkl_tp.store._journal import PAGE_SIZE, FileLockedError, JournaledFile, journal_path, recover
 
 
 def _read_disk(path):

@@ -14,8 +14,8 @@ import h5py
 import numpy as np
 import pytest
 
-from mkl_tp import _journal, store
-from mkl_tp.store import FeatureWriter
+from mkl_tp import store
+from mkl_tp.store import FeatureWriter, _journal
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 INFO = {"stream": "rgb", "arch": "resnet18", "weights": "random(seed=0)", "weights_digest": "d1g35t",
@@ -382,3 +382,75 @@ def test_merge_never_replaces_real_data(tmp_path, cache):
     assert store.list_videos(cache) == ["jump", "walk/v1", "walk/v2"]
     with pytest.raises(ValueError, match="is one of the shards"):
         store.merge_shards(shards, shards[0])
+
+
+def test_merge_names_a_bad_shard_attribute(tmp_path):
+    shards = _shards(tmp_path)
+    odd = tmp_path / "odd.h5"
+    with FeatureWriter(odd, dict(INFO, shard="half")):
+        pass
+    with pytest.raises(ValueError, match=r"odd\.h5: shard attribute 'half' is not I/N"):
+        store.merge_shards([shards[0], odd], tmp_path / "m.h5")
+
+
+# -- naming rules ---------------------------------------------------------------------
+def test_output_path_and_shard_specs():
+    assert store.output_path("features/ucf", "rgb", (2, 8)) == "features/ucf_rgb.shard-2-of-8.h5"
+    assert store.output_path("features/ucf_flow.h5", "flow") == "features/ucf_flow.h5"
+    assert store.output_path("features/ucf", "flow") == "features/ucf_flow.h5"
+    assert store.parse_shard("1/4") == (1, 4)
+    with pytest.raises(ValueError, match=r"^'half' is not I/N \(for example 0/4\)$"):
+        store.parse_shard("half")
+    with pytest.raises(ValueError, match=r"^4/4: need 0 <= I < N$"):
+        store.parse_shard("4/4")
+
+
+# -- importing arrays -----------------------------------------------------------------
+def _arrays(folder):
+    (folder / "sub").mkdir(parents=True)
+    good = {"a": _features(1, 5), "sub/b": _features(2, 3)}
+    np.save(folder / "a.npy", good["a"])
+    np.savez(folder / "sub" / "b.npz", features=good["sub/b"], fps=30.0)
+    np.save(folder / "nan.npy", np.full((2, 8), np.nan))
+    return good
+
+
+def test_import_arrays_returns_a_summary(tmp_path):
+    good = _arrays(tmp_path / "arrays")
+    summary = store.import_arrays(tmp_path / "arrays", str(tmp_path / "feats"), stream="flow", dtype="float16")
+    path = str(tmp_path / "feats_flow.h5")
+    assert summary == store.RunSummary(
+        paths={"flow": path}, done={"flow": 2}, skipped={"flow": 0}, failed={"flow": 1},
+        failures={"nan": "video 'nan': 16 feature values are NaN or infinite"})
+    ids, arrays = store.load_features(path)
+    assert ids == ["a", "sub/b"]
+    for vid, array in zip(ids, arrays):
+        assert array.dtype == np.float16
+        np.testing.assert_array_equal(array, good[vid].astype(np.float16))
+    assert store.video_attrs(path, "sub/b")["fps"] == 30.0
+    assert store.video_attrs(path, "a")["source"] == str(tmp_path / "arrays" / "a.npy")
+    info = store.read_info(path)
+    assert info["stream"] == "flow" and info["feature_dim"] == 8 and info["extractor"] == "import"
+    again = store.import_arrays(tmp_path / "arrays", path, stream="flow", dtype="float16")
+    assert (again.done, again.skipped, again.failed) == ({"flow": 0}, {"flow": 2}, {"flow": 1})
+
+
+def test_import_arrays_errors(tmp_path, monkeypatch):
+    with pytest.raises(FileNotFoundError, match="nowhere does not exist"):
+        store.import_arrays(tmp_path / "nowhere", str(tmp_path / "f_rgb.h5"), stream="rgb")
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(ValueError, match=r"no \.npy or \.npz files under .*empty"):
+        store.import_arrays(tmp_path / "empty", str(tmp_path / "f_rgb.h5"), stream="rgb")
+    assert not (tmp_path / "f_rgb.h5").exists()
+    _arrays(tmp_path / "arrays")
+    real_write = FeatureWriter.write
+
+    def full_after_one(self, video_id, *args, **kwargs):
+        if self.completed:
+            raise OSError(errno.ENOSPC, "No space left on device")
+        real_write(self, video_id, *args, **kwargs)
+
+    monkeypatch.setattr(FeatureWriter, "write", full_after_one)
+    with pytest.raises(store.RunStoppedError, match="No space left on device"):
+        store.import_arrays(tmp_path / "arrays", str(tmp_path / "f_rgb.h5"), stream="rgb")
+    assert store.list_videos(tmp_path / "f_rgb.h5") == ["a"]

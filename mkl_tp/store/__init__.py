@@ -15,40 +15,46 @@ so ``h5ls -r`` and ``h5py`` browse a cache like the video folder it came from.
 
 Writes are atomic per video: :class:`FeatureWriter` creates the dataset anonymously,
 sets ``complete=True`` last, links it under ``/videos`` and commits the file through
-a redo journal (:mod:`mkl_tp._journal`), so a killed process or a full disk leaves the
+a redo journal (:mod:`mkl_tp.store._journal`), so a killed process or a full disk leaves the
 file as it was after the last whole video.
 
 Files without the ``format`` attribute ("bring your own features": only
 ``/videos/<id>`` datasets) are read too; every dataset under ``/videos`` then counts
 as complete.
 
-The readers and checks live in :mod:`mkl_tp._store_read`, the writer and
-:func:`merge_shards` in :mod:`mkl_tp._store_write`; this module is their public face.
+The package's modules: ``_format`` (constants, checks, naming rules), ``_read`` (readers),
+``_write`` (:class:`FeatureWriter`, :func:`merge_shards`), ``_journal`` (crash-safe commits),
+``_runs`` (:func:`import_arrays`, :class:`RunSummary`, :class:`RunStoppedError`); import
+their public names from here.
 """
 
-from mkl_tp._store_read import (  # noqa: F401 (FORMAT_VERSION, VOLATILE_INFO: public, not in __all__)
+from ._format import (  # noqa: F401 (FORMAT_VERSION, VOLATILE_INFO: public, not in __all__)
     FORMAT,
     FORMAT_VERSION,
     VOLATILE_INFO,
     check_features,
     check_video_id,
-    failed_videos,
-    list_videos,
-    load_features,
-    read_info,
-    video_attrs,
+    output_path,
+    parse_shard,
 )
-from mkl_tp._store_write import FeatureWriter, merge_shards
+from ._read import failed_videos, list_videos, load_features, read_info, video_attrs
+from ._runs import RunStoppedError, RunSummary, import_arrays
+from ._write import FeatureWriter, merge_shards
 
 __all__ = [
     "FORMAT",
     "FeatureWriter",
+    "RunStoppedError",
+    "RunSummary",
     "check_features",
     "check_video_id",
     "failed_videos",
+    "import_arrays",
     "list_videos",
     "load_features",
     "merge_shards",
+    "output_path",
+    "parse_shard",
     "read_info",
     "video_attrs",
 ]

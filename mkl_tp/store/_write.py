@@ -1,8 +1,7 @@
 """Writing feature caches: :class:`FeatureWriter` adds videos, :func:`merge_shards` joins shards.
 
 Both are re-exported by :mod:`mkl_tp.store`, which describes the layout; import them from
-there (its docstring also tells how writes stay atomic). They build on the checks and
-readers of :mod:`mkl_tp._store_read`.
+there (its docstring also tells how writes stay atomic).
 """
 
 import logging
@@ -14,23 +13,21 @@ from datetime import datetime, timezone
 import h5py
 import numpy as np
 
-from mkl_tp import __version__
-from mkl_tp._journal import FileLockedError, JournaledFile, os_error
-from mkl_tp._store_read import (
+from .. import __version__
+from ._format import (
     FORMAT,
     FORMAT_VERSION,
     VOLATILE_INFO,
-    _complete_ids,
-    _plain,
     check_features,
     check_video_id,
-    failed_videos,
-    list_videos,
-    read_info,
+    complete_ids,
+    parse_shard,
+    plain,
 )
+from ._journal import FileLockedError, JournaledFile, os_error
+from ._read import failed_videos, list_videos, read_info
 
-# Logged under the public module's name, as before the writer had a module of its own.
-logger = logging.getLogger("mkl_tp.store")
+logger = logging.getLogger(__name__)
 
 _CHUNK_BYTES = 1 << 18
 
@@ -52,7 +49,7 @@ class FeatureWriter:
         ``feature_dim``, ``dtype``, ...). Extending an existing cache requires the same
         description, apart from :data:`VOLATILE_INFO`.
     durable : bool, default True
-        ``fsync`` every commit (see :class:`mkl_tp._journal.JournaledFile`).
+        ``fsync`` every commit (see :class:`mkl_tp.store._journal.JournaledFile`).
 
     Notes
     -----
@@ -103,7 +100,7 @@ class FeatureWriter:
                 except OSError as exc:
                     raise ValueError(f"{self.path} exists and is not an HDF5 file ({exc})") from None
                 self._check_matches()
-            self.completed = set(_complete_ids(self._h5))
+            self.completed = set(complete_ids(self._h5))
         except BaseException:
             self._discard()
             raise
@@ -116,7 +113,7 @@ class FeatureWriter:
         return attrs
 
     def _check_matches(self):
-        stored = {k: _plain(v) for k, v in self._h5.attrs.items()}
+        stored = {k: plain(v) for k, v in self._h5.attrs.items()}
         if stored.get("format") != FORMAT:
             raise ValueError(
                 f"{self.path} is not an mkl_tp feature cache (no format={FORMAT!r} attribute); "
@@ -126,7 +123,7 @@ class FeatureWriter:
         for key, value in self.info.items():
             if key in VOLATILE_INFO:
                 continue
-            new = _plain(np.asarray(value)) if isinstance(value, (list, tuple)) else _plain(value)
+            new = plain(np.asarray(value)) if isinstance(value, (list, tuple)) else plain(value)
             if stored.get(key) != new:
                 differ.append(f"{key}={stored.get(key)!r} in the file, {new!r} now")
         if differ:
@@ -261,12 +258,11 @@ class FeatureWriter:
 
 
 # -- shards -----------------------------------------------------------------------
-def _parse_shard(spec, path):
+def _file_shard(spec, path):
     try:
-        index, count = (int(x) for x in str(spec).split("/"))
-    except ValueError:
-        raise ValueError(f"{path}: shard attribute {spec!r} is not 'I/N'") from None
-    return index, count
+        return parse_shard(spec)
+    except ValueError as exc:
+        raise ValueError(f"{path}: shard attribute {exc}") from None
 
 
 def _copy_into(src, group, video_id, dest):
@@ -330,7 +326,7 @@ def merge_shards(shards, out, *, copy=False, allow_partial=False):
         seen = {}
         counts = set()
         for shard, spec in zip(shards, specs):
-            index, count = _parse_shard(spec, shard)
+            index, count = _file_shard(spec, shard)
             counts.add(count)
             if index in seen:
                 raise ValueError(f"{shard} and {seen[index]} are both shard {spec}")
@@ -339,7 +335,7 @@ def merge_shards(shards, out, *, copy=False, allow_partial=False):
             raise ValueError(f"shards come from splits into different numbers of parts: {sorted(counts)}")
         missing = sorted(set(range(counts.pop())) - set(seen))
         if missing and not allow_partial:
-            n = _parse_shard(specs[0], shards[0])[1]
+            n = _file_shard(specs[0], shards[0])[1]
             raise ValueError(
                 "missing shards " + ", ".join(f"{i}/{n}" for i in missing) + " (pass --partial to merge anyway)"
             )

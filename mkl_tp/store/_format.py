@@ -1,0 +1,171 @@
+"""The cache format's rules, shared by the readers and the writer of :mod:`mkl_tp.store`.
+
+:mod:`mkl_tp.store` re-exports the public names (the format constants, the checks,
+:func:`output_path`, :func:`parse_shard`). :func:`plain`, :func:`is_ours`, :func:`walk` and
+:func:`complete_ids` are package-internal: they serve ``_read``, ``_write`` and ``_import``.
+"""
+
+import h5py
+import numpy as np
+
+FORMAT = "mkl_tp.features"
+FORMAT_VERSION = 1
+#: Root attributes that may differ between runs that extend the same cache.
+VOLATILE_INFO = frozenset({"mkl_tp_version", "created", "format_version"})
+
+
+# -- validation -------------------------------------------------------------------
+def check_video_id(video_id):
+    """Return ``video_id`` if it can name a dataset under ``/videos``.
+
+    Parameters
+    ----------
+    video_id : str
+        A relative path such as ``"ApplyEyeMakeup/v_ApplyEyeMakeup_g08_c01"``.
+
+    Raises
+    ------
+    ValueError
+        Empty, absolute, or with an empty, ``.`` or ``..`` component.
+    """
+    if not isinstance(video_id, str) or not video_id:
+        raise ValueError(f"video id must be a non-empty string, got {video_id!r}")
+    parts = video_id.split("/")
+    if any(part in ("", ".", "..") for part in parts):
+        raise ValueError(
+            f"video id {video_id!r} is not a clean relative path "
+            "(no leading '/', no empty, '.' or '..' parts)"
+        )
+    return video_id
+
+
+def check_features(features, video_id, *, feature_dim=None):
+    """Validate one video's frame features and return them as an ndarray.
+
+    Parameters
+    ----------
+    features : array_like, shape (T, d)
+        Real-valued features, one row per frame, T >= 1.
+    video_id : str
+        Named in the error message.
+    feature_dim : int, optional
+        The d every video of the cache must have.
+
+    Returns
+    -------
+    ndarray, shape (T, d)
+
+    Raises
+    ------
+    ValueError
+        Wrong rank, no frames, a non-real dtype, NaN/inf, or a d other than
+        ``feature_dim``; the message names the video and the problem.
+    """
+    array = np.asarray(features)
+    if array.ndim != 2:
+        raise ValueError(f"video {video_id!r}: expected features of shape (T, d), got {array.shape}")
+    if array.shape[0] == 0 or array.shape[1] == 0:
+        raise ValueError(f"video {video_id!r}: empty features of shape {array.shape}")
+    if array.dtype.kind not in "fiu":
+        raise ValueError(f"video {video_id!r}: features must be real numbers, got dtype {array.dtype}")
+    if feature_dim is not None and array.shape[1] != feature_dim:
+        raise ValueError(
+            f"video {video_id!r}: features have d={array.shape[1]}, the cache holds d={feature_dim}"
+        )
+    if array.dtype.kind == "f" and not np.isfinite(array).all():
+        bad = int(np.count_nonzero(~np.isfinite(array)))
+        raise ValueError(f"video {video_id!r}: {bad} feature values are NaN or infinite")
+    return array
+
+
+# -- names ------------------------------------------------------------------------
+def output_path(out, stream, shard=None):
+    """Return the cache file of one stream: ``NAME_<stream>[.shard-I-of-N].h5``.
+
+    Parameters
+    ----------
+    out : str
+        ``NAME``; a name ending in ``.h5`` is the file itself (one stream only).
+    stream : str
+    shard : tuple of int, optional
+        ``(I, N)``: this file holds part I of N of an extraction.
+    """
+    out = str(out)
+    base = out[:-3] if out.endswith(".h5") else f"{out}_{stream}"
+    if shard is not None:
+        base += f".shard-{shard[0]}-of-{shard[1]}"
+    return base + ".h5"
+
+
+def parse_shard(spec):
+    """Return ``(I, N)`` from a shard spec ``"I/N"`` with ``0 <= I < N``.
+
+    Raises
+    ------
+    ValueError
+        The message starts with the spec, for the caller to prefix (``--shard``, a file).
+    """
+    try:
+        index, count = (int(x) for x in str(spec).split("/"))
+    except ValueError:
+        raise ValueError(f"{spec!r} is not I/N (for example 0/4)") from None
+    if not 0 <= index < count:
+        raise ValueError(f"{index}/{count}: need 0 <= I < N")
+    return index, count
+
+
+# -- navigating a file --------------------------------------------------------------
+def plain(value):
+    """HDF5 attribute value -> plain Python (str, int, float, bool, list)."""
+    if isinstance(value, bytes):
+        return value.decode("utf-8", "replace")
+    if isinstance(value, np.ndarray):
+        return [plain(v) for v in value.tolist()] if value.ndim else plain(value[()])
+    if isinstance(value, (list, tuple)):
+        return [plain(v) for v in value]
+    if isinstance(value, np.generic):
+        return value.item()
+    return value
+
+
+def is_ours(handle):
+    return plain(handle.attrs.get("format", "")) == FORMAT
+
+
+def walk(handle, group_name):
+    """Yield (id, dataset) under ``group_name``, following links, in name order."""
+    root = handle.get(group_name)
+    if root is None:
+        return
+    stack = [("", root)]
+    while stack:
+        prefix, group = stack.pop()
+        children = []
+        for name in group:
+            try:
+                obj = group[name]
+            except (KeyError, OSError) as exc:
+                link = group.get(name, getlink=True)
+                target = f" -> {link.filename}" if isinstance(link, h5py.ExternalLink) else ""
+                raise ValueError(
+                    f"{handle.filename}: {group_name}/{prefix}{name}{target} cannot be opened ({exc})"
+                ) from None
+            children.append((prefix + name, obj))
+        for name, obj in reversed(children):
+            if isinstance(obj, h5py.Group):
+                stack.append((name + "/", obj))
+        for name, obj in children:
+            if isinstance(obj, h5py.Dataset):
+                yield name, obj
+
+
+def complete_ids(handle):
+    if "videos" not in handle:
+        raise ValueError(
+            f"{handle.filename} has no /videos group: not a feature cache "
+            "(expected /videos/<id> datasets of shape (T, d), see docs/hdf5_layout.rst)"
+        )
+    strict = is_ours(handle)
+    return sorted(
+        vid for vid, ds in walk(handle, "videos") if not strict or bool(ds.attrs.get("complete", False))
+    )

@@ -1,0 +1,179 @@
+"""Reading feature caches: listing, loading and describing the videos of a file.
+
+Re-exported by :mod:`mkl_tp.store`, which describes the layout; import them from there.
+"""
+
+import os
+from contextlib import contextmanager
+
+import h5py
+
+from ._format import check_features, check_video_id, complete_ids, plain, walk
+from ._journal import FileLockedError, recover
+
+_MAX_LISTED = 5
+
+
+@contextmanager
+def _open_read(path):
+    path = os.fspath(path)
+    if not os.path.exists(path):
+        raise FileNotFoundError(f"feature cache {path} does not exist")
+    recover(path)
+    if os.path.getsize(path) == 0:
+        raise ValueError(f"{path} is empty: its extraction stopped before the first video was saved")
+    try:
+        handle = h5py.File(path, "r")
+    except OSError as exc:
+        if "lock" in str(exc):
+            raise FileLockedError(f"{path} is being written by another process; wait for it to finish") from None
+        raise ValueError(f"{path} is not a readable HDF5 file ({exc})") from None
+    with handle:
+        yield handle
+
+
+def list_videos(path):
+    """Return the sorted ids of the complete videos in a feature cache.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        An HDF5 feature cache (or a merge of shards, or a bring-your-own file).
+
+    Returns
+    -------
+    list of str
+    """
+    with _open_read(path) as handle:
+        return complete_ids(handle)
+
+
+def _listing(ids):
+    shown = ", ".join(repr(i) for i in ids[:_MAX_LISTED])
+    more = len(ids) - _MAX_LISTED
+    return shown + (f" and {more} more" if more > 0 else "")
+
+
+def load_features(path, ids=None):
+    """Read the (T, d) frame features of videos from a feature cache.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        The cache.
+    ids : sequence of str, optional
+        Videos to read, in this order; all complete videos (sorted) when omitted.
+
+    Returns
+    -------
+    ids : list of str
+    features : list of ndarray, each (T_i, d)
+        In the stored dtype (float16 or float32 for caches written by mkl_tp).
+
+    Raises
+    ------
+    ValueError
+        Naming the file and the videos that are missing, incomplete, failed, or hold
+        invalid arrays (wrong rank, NaN/inf, a d that differs from the others).
+    """
+    with _open_read(path) as handle:
+        complete = complete_ids(handle)
+        if ids is None:
+            ids = complete
+        ids = [str(i) for i in ids]
+        done = set(complete)
+        missing = [i for i in ids if i not in done]
+        if missing:
+            failed = {i: msg for i, msg in _failed(handle).items() if i in set(missing)}
+            present = {vid for vid, _ in walk(handle, "videos")}
+            reasons = []
+            if failed:
+                first = next(iter(failed))
+                reasons.append(f"failed extraction: {_listing(list(failed))} ({first!r}: {failed[first]})")
+            partial = [i for i in missing if i in present and i not in failed]
+            if partial:
+                reasons.append(f"incomplete (interrupted; re-run the extractor): {_listing(partial)}")
+            absent = [i for i in missing if i not in present and i not in failed]
+            if absent:
+                reasons.append(f"not in the file: {_listing(absent)}")
+            raise ValueError(f"{handle.filename}: {len(missing)} requested videos unavailable; " + "; ".join(reasons))
+        arrays, problems, dims = [], [], {}
+        for vid in ids:
+            try:
+                array = check_features(handle["videos/" + vid][()], vid)
+            except ValueError as exc:
+                problems.append(str(exc))
+                continue
+            dims.setdefault(array.shape[1], vid)
+            arrays.append(array)
+        if len(dims) > 1:
+            problems.append(
+                "videos disagree on d: " + ", ".join(f"d={d} (e.g. {v!r})" for d, v in dims.items())
+            )
+        if problems:
+            raise ValueError(f"{handle.filename}: " + "; ".join(problems[:_MAX_LISTED]))
+        return ids, arrays
+
+
+def read_info(path):
+    """Return the root attributes of a feature cache as plain Python values.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+
+    Returns
+    -------
+    dict
+        The extractor description (``arch``, ``weights_digest``, ``stream``, ...). A
+        bring-your-own file without attributes gives ``{}``; the caller decides
+        whether to warn.
+    """
+    with _open_read(path) as handle:
+        return {key: plain(value) for key, value in handle.attrs.items()}
+
+
+def _failed(handle):
+    return {vid: ds.asstr()[()] for vid, ds in walk(handle, "failed")}
+
+
+def failed_videos(path):
+    """Return ``{video id: error text}`` for the videos whose extraction failed.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+
+    Returns
+    -------
+    dict of str to str
+    """
+    with _open_read(path) as handle:
+        return _failed(handle)
+
+
+def video_attrs(path, video_id):
+    """Return the attributes of one video's dataset as plain Python values.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+    video_id : str
+
+    Returns
+    -------
+    dict
+        ``n_frames``, ``fps``, ``source``, ``stream``, ``backbone``, ``weights_digest``,
+        ``complete`` for caches written by mkl_tp.
+
+    Raises
+    ------
+    KeyError
+        No such video in the file.
+    """
+    with _open_read(path) as handle:
+        ds = handle.get("videos/" + check_video_id(video_id))
+        if not isinstance(ds, h5py.Dataset):
+            raise KeyError(f"{handle.filename}: no video {video_id!r}")
+        return {key: plain(value) for key, value in ds.attrs.items()}
+
