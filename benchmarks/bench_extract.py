@@ -33,8 +33,7 @@ import torch
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), os.pardir))
 
 from mkl_tp.backbone import build_backbone  # noqa: E402
-from mkl_tp._extract_run import _loader, _VideoInputs  # noqa: E402
-from mkl_tp.extract import _default_workers  # noqa: E402
+from mkl_tp.extraction import _loader, _VideoInputs, default_workers  # noqa: E402
 from mkl_tp.video import FLOW_METHODS, NetworkInputs, OpticalFlow, VideoFrames, resize_short_side  # noqa: E402
 
 
@@ -138,7 +137,7 @@ def main():
     parser.add_argument("--crop", type=int, default=224)
     parser.add_argument("--batch-size", type=int, default=16)
     parser.add_argument("--flow-method", default="dis", choices=FLOW_METHODS)
-    parser.add_argument("--workers", type=int, default=_default_workers())
+    parser.add_argument("--workers", type=int, default=default_workers())
     parser.add_argument("--copies", type=int, default=2, help="videos in the pipelined run")
     parser.add_argument("--flow-pairs", type=int, default=3, help="frame pairs per flow method (0: skip)")
     parser.add_argument("--devices", nargs="+", default=["cpu"] + (["cuda"] if torch.cuda.is_available() else []))

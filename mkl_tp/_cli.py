@@ -1,4 +1,5 @@
-"""Shared pieces of the command-line tools: errors, logging, reading feature files."""
+"""Shared pieces of the command-line tools: the exit codes and the runner, errors, logging,
+reading feature files."""
 
 import hashlib
 import logging
@@ -11,20 +12,36 @@ from .datasets import SPLIT_FORMATS, match_ids
 from .pyramid import node_descriptors_batch
 from .store import list_videos, load_features, read_info
 
-logger = logging.getLogger("mkl_tp")
-
 # Root attributes an mkl_tp extractor writes; a file without them is "bring your own".
 _EXTRACTOR_ATTRS = ("arch", "mkl_tp_version")
 
 
+# The exit codes of every command (extract, fit, predict), documented in docs/cli_*.rst.
+EXIT_OK = 0
+#: The command ran and failed: some videos failed, a run stopped part-way, unusable data.
+EXIT_FAILURE = 1
+#: The command line is wrong (argparse exits with 2 itself); for extract also an input or
+#: output that keeps the run from starting.
+EXIT_USAGE = 2
+#: SIGINT (128 + 2), or SIGTERM where a command turns it into SIGINT; finished work is kept.
+EXIT_INTERRUPTED = 130
+
+
 class UserError(Exception):
-    """A problem with the user's input: reported in one line, exit code 1."""
+    """A problem with the user's input: reported in one line, exit code :data:`EXIT_FAILURE`."""
+
+
+class UsageError(UserError):
+    """Options that do not go together or cannot be used: one line, :data:`EXIT_USAGE`."""
 
 
 def run_cli(main, argv, prog):
     """Run ``main(argv)``: warnings and user errors become one line each on stderr.
 
-    Returns the exit code: ``main``'s, 1 for a user error, 130 when interrupted.
+    Returns the exit code: ``main``'s, :data:`EXIT_USAGE` for a :class:`UsageError`,
+    :data:`EXIT_FAILURE` for another user error (or a ``ValueError`` / ``OSError``),
+    :data:`EXIT_INTERRUPTED` when interrupted. argparse's own usage errors exit with
+    :data:`EXIT_USAGE` through ``SystemExit``.
     """
 
     def one_line(message, category, *args, **kwargs):
@@ -35,12 +52,15 @@ def run_cli(main, argv, prog):
         warnings.showwarning = one_line
         try:
             return main(argv)
+        except UsageError as exc:
+            print(f"{prog}: error: {exc}", file=sys.stderr)
+            return EXIT_USAGE
         except (UserError, ValueError, FileNotFoundError, OSError) as exc:
             print(f"{prog}: error: {exc}", file=sys.stderr)
-            return 1
+            return EXIT_FAILURE
         except KeyboardInterrupt:
             print(f"{prog}: interrupted; finished work is kept", file=sys.stderr)
-            return 130
+            return EXIT_INTERRUPTED
 
 
 def add_split_format_arguments(group):
@@ -114,7 +134,7 @@ def load_stream(path, ids, levels):
     its ``2**(levels-1)`` finest node descriptors, read ``_LOAD_CHUNK`` videos at a time.
     This is exact for every pyramid of at most ``levels`` levels: each node is the mean of
     its two children, so the pyramid of the leaves equals the pyramid of the frames, and
-    the memory no longer grows with the number of frames.
+    the memory does not grow with the number of frames.
 
     Returns
     -------

@@ -6,49 +6,30 @@ Three commands share this entry point (``mkl-tp-extract`` once installed)::
     python -m mkl_tp.extract merge features/NAME_rgb.shard-*.h5 --out features/NAME_rgb.h5
     python -m mkl_tp.extract import DIR --out features/NAME_rgb.h5
 
-Worker processes decode videos and compute optical flow (a torch ``DataLoader`` over
-videos) while the main process runs batched inference, so the network does not
-wait for a video to decode. Every video is written whole (see :mod:`mkl_tp.store`);
-running the same command again resumes where a stopped run left off.
-
-This module is the command line; the run itself is in :mod:`mkl_tp._extract_run`.
+This module is the command line only: it parses the arguments and calls
+:func:`mkl_tp.extraction.extract_features`, :func:`mkl_tp.store.merge_shards` or
+:func:`mkl_tp.store.import_arrays`, then prints their summary. Exit codes are those of
+:mod:`mkl_tp._cli`.
 """
 
 import argparse
 import logging
-import math
-import os
 import signal
 import sys
 
-import numpy as np
-from tqdm.auto import tqdm
-
-from mkl_tp import __version__, store
-from mkl_tp._extract_run import (
-    _MAX_SHOWN_FAILURES,
-    _build_nets,
-    _open_writers,
-    _plan,
-    _report,
-    _run,
-    _Stopped,
-    _stream_info,
-    _Tally,
-    _UsageError,
-    shard_of,  # noqa: F401 (public here, where --shard is parsed)
-)
-from mkl_tp.video import OpticalFlow
+from . import __version__
+from ._cli import EXIT_FAILURE, EXIT_INTERRUPTED, EXIT_OK, UsageError, UserError, run_cli
+from .extraction import STREAMS, ExtractionInterrupted, default_workers, extract_features, resolve_shard
+from .extraction import shard_of  # noqa: F401 (public here too, where --shard is parsed)
+from .store import RunStoppedError, import_arrays, merge_shards
+from .store import output_path  # noqa: F401 (public here too, where --out is parsed)
 
 PROG = "python -m mkl_tp.extract"
-STREAMS = ("rgb", "flow")
+_MAX_SHOWN_FAILURES = 10
+logger = logging.getLogger(__name__)
 
 
 # -- arguments ------------------------------------------------------------------------
-def _default_workers():
-    return max(1, min(8, (os.cpu_count() or 2) - 1))
-
-
 class _HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
     """Show defaults, except the empty ones (None, False) that would only add noise."""
 
@@ -73,10 +54,10 @@ def _extract_parser():
         epilog=(
             "exit status: 0 every video extracted; 1 some videos failed (listed under /failed in "
             "the file) or writing stopped (videos saved before are kept); 2 the run could not "
-            "start (arguments, SRC, weights or output). Defaults: dis flow because TV-L1 costs "
-            "~1.7 s per frame pair on one CPU core (pass --flow-method tvl1 to match motion "
-            "networks trained on TV-L1 flow); float16 halves the disk for a ~1e-3 relative "
-            "rounding of features."
+            "start (arguments, SRC, weights or output); 130 interrupted. Defaults: dis flow "
+            "because TV-L1 costs ~1.7 s per frame pair on one CPU core (pass --flow-method tvl1 "
+            "to match motion networks trained on TV-L1 flow); float16 halves the disk for a "
+            "~1e-3 relative rounding of features."
         ),
         formatter_class=_HelpFormatter,
     )
@@ -115,7 +96,7 @@ def _extract_parser():
                         help="OpenCV optical flow for the motion stream")
     parser.add_argument("--flow-bound", type=float, default=20.0, metavar="PX",
                         help="flow is clipped to +-PX pixels then mapped linearly to 0..255")
-    parser.add_argument("--workers", type=int, default=_default_workers(), metavar="N",
+    parser.add_argument("--workers", type=int, default=default_workers(), metavar="N",
                         help="processes that decode videos and compute flow, overlapped with inference "
                         "(0: in the main process; the default is the cores less one, at most 8)")
     parser.add_argument("--shard", metavar="I/N",
@@ -166,84 +147,71 @@ def _import_parser():
     return parser
 
 
-def _parse_shard(spec):
-    if spec is None:
-        return None
-    if spec == "auto":
-        env = os.environ
-        if "RANK" in env and "WORLD_SIZE" in env:
-            index, count = int(env["RANK"]), int(env["WORLD_SIZE"])
-        elif "SLURM_ARRAY_TASK_ID" in env and "SLURM_ARRAY_TASK_COUNT" in env:
-            index = int(env["SLURM_ARRAY_TASK_ID"]) - int(env.get("SLURM_ARRAY_TASK_MIN", 0))
-            count = int(env["SLURM_ARRAY_TASK_COUNT"])
-        else:
-            raise _UsageError("--shard auto needs RANK/WORLD_SIZE (torchrun) or "
-                              "SLURM_ARRAY_TASK_ID/SLURM_ARRAY_TASK_COUNT in the environment")
-    else:
-        try:
-            index, count = (int(x) for x in spec.split("/"))
-        except ValueError:
-            raise _UsageError(f"--shard {spec!r} is not I/N (for example 0/4)") from None
-    if not 0 <= index < count:
-        raise _UsageError(f"--shard {index}/{count}: need 0 <= I < N")
-    return index, count
-
-
-def output_path(out, stream, shard=None):
-    """Return the cache file of one stream: ``NAME_<stream>[.shard-I-of-N].h5``."""
-    base = out[:-3] if out.endswith(".h5") else f"{out}_{stream}"
-    if shard is not None:
-        base += f".shard-{shard[0]}-of-{shard[1]}"
-    return base + ".h5"
-
-
 def _check_args(args):
     if args.batch_size < 1:
-        raise _UsageError("--batch-size must be at least 1")
+        raise UsageError("--batch-size must be at least 1")
     if args.short_side < 1 or args.crop < 0:
-        raise _UsageError("--short-side must be positive and --crop not negative")
+        raise UsageError("--short-side must be positive and --crop not negative")
     if args.crop > args.short_side:
-        raise _UsageError(f"--crop {args.crop} is larger than --short-side {args.short_side}")
+        raise UsageError(f"--crop {args.crop} is larger than --short-side {args.short_side}")
     if args.workers < 0:
-        raise _UsageError("--workers must be 0 or more")
+        raise UsageError("--workers must be 0 or more")
     if not args.flow_bound > 0:
-        raise _UsageError("--flow-bound must be positive")
+        raise UsageError("--flow-bound must be positive")
     if args.stream == "both" and args.out.endswith(".h5"):
-        raise _UsageError("--stream both writes two files: give --out a NAME without .h5")
+        raise UsageError("--stream both writes two files: give --out a NAME without .h5")
 
 
-# -- extract and merge -----------------------------------------------------------------
+def _print_summary(summary):
+    for stream, path in summary.paths.items():
+        print(f"{stream}: {summary.done[stream]} done, {summary.skipped[stream]} skipped, "
+              f"{summary.failed[stream]} failed -> {path}")
+
+
+def _library_call(function, *args, **kwargs):
+    """Call the library: errors before the run starts are usage errors, a stop part-way is not."""
+    try:
+        return function(*args, **kwargs)
+    except RunStoppedError as exc:
+        raise UserError(str(exc)) from None
+    except (OSError, ValueError) as exc:
+        raise UsageError(str(exc)) from None
+
+
+# -- the three commands ---------------------------------------------------------------
 def _extract(argv):
     args = _extract_parser().parse_args(argv)
     _setup_logging(args.verbose)
     _check_args(args)
-    args.shard_spec = _parse_shard(args.shard)
-    streams = STREAMS if args.stream == "both" else (args.stream,)
-    if "flow" in streams:
-        try:
-            OpticalFlow(args.flow_method)
-        except ValueError as exc:
-            raise _UsageError(str(exc)) from None
-    paths = {s: output_path(args.out, s, args.shard_spec) for s in streams}
-    videos, missing = _plan(args, streams)
-    nets = _build_nets(args, streams)
-    tally = _Tally(streams)
-    writers = _open_writers(paths, {s: _stream_info(s, nets[s], args) for s in streams})
-    before = set.intersection(*(set(w.completed) for w in writers.values()))
+    try:
+        shard = resolve_shard(args.shard)
+    except ValueError as exc:
+        raise UsageError(f"--shard {exc}") from None
+    options = dict(streams=args.stream, video_list=args.list, arch=args.arch, weights=args.weights,
+                   flow_weights=args.flow_weights, seed=args.seed, device=args.device,
+                   batch_size=args.batch_size, dtype=args.dtype, short_side=args.short_side,
+                   crop=args.crop, flow_method=args.flow_method, flow_bound=args.flow_bound,
+                   workers=args.workers, shard=shard, progress=not args.quiet)
     previous = signal.signal(signal.SIGTERM, _raise_interrupt)
     try:
-        _run(args, streams, nets, videos, missing, writers, tally)
-    except KeyboardInterrupt:
-        saved = len(set.intersection(*(w.completed for w in writers.values())) - before)
-        print(f"{PROG}: stopped; the {saved} videos saved in this run are kept, run the same "
+        summary = _library_call(extract_features, args.src, args.out, **options)
+    except ExtractionInterrupted as exc:
+        print(f"{PROG}: stopped; the {exc.saved} videos saved in this run are kept, run the same "
               "command again to resume", file=sys.stderr)
-        return 130
+        return EXIT_INTERRUPTED
     finally:
         signal.signal(signal.SIGTERM, previous)
-        for writer in writers.values():
-            writer.close()
-    _report(tally, streams, paths)
-    return 1 if tally.failed else 0
+    _print_summary(summary)
+    for video_id, message in list(summary.failures.items())[:_MAX_SHOWN_FAILURES]:
+        print(f"failed: {video_id}: {message}", file=sys.stderr)
+    if len(summary.failures) > _MAX_SHOWN_FAILURES:
+        print(f"... and {len(summary.failures) - _MAX_SHOWN_FAILURES} more (see /failed in the files)",
+              file=sys.stderr)
+    busy = sum(summary.busy_seconds.values())
+    if busy:
+        logger.info("busy time: " + ", ".join(f"{k} {v:.1f} s ({100 * v / busy:.0f}%)"
+                                              for k, v in summary.busy_seconds.items()))
+    return EXIT_FAILURE if summary.failures else EXIT_OK
 
 
 def _raise_interrupt(signum, frame):
@@ -253,110 +221,24 @@ def _raise_interrupt(signum, frame):
 def _merge(argv):
     args = _merge_parser().parse_args(argv)
     _setup_logging(False)
-    try:
-        result = store.merge_shards(args.shards, args.out, copy=args.copy, allow_partial=args.partial)
-    except (OSError, ValueError) as exc:
-        raise _UsageError(str(exc)) from None
+    result = _library_call(merge_shards, args.shards, args.out, copy=args.copy, allow_partial=args.partial)
     if not args.quiet:
         print(f"merged {len(args.shards)} shards: {result['videos']} videos, {result['failed']} failed -> {args.out}")
-    return 0
-
-
-# -- import ---------------------------------------------------------------------------
-def _find_arrays(src):
-    if not os.path.isdir(src):
-        raise _UsageError(f"{src} does not exist or is not a folder")
-    found = {}
-    for root, dirs, files in os.walk(src, followlinks=True):
-        dirs.sort()
-        for name in sorted(files):
-            stem, ext = os.path.splitext(name)
-            if ext.lower() not in (".npy", ".npz"):
-                continue
-            rel = os.path.relpath(os.path.join(root, stem), src).replace(os.sep, "/")
-            if rel in found:
-                raise _UsageError(f"{found[rel]} and {os.path.join(root, name)} both give video id {rel!r}")
-            found[rel] = os.path.join(root, name)
-    if not found:
-        raise _UsageError(f"no .npy or .npz files under {src}")
-    return dict(sorted(found.items()))
-
-
-def _load_array(path):
-    """Return (features, fps) from a .npy or .npz file; ValueError names the problem."""
-    try:
-        loaded = np.load(path, allow_pickle=False)
-        if path.endswith(".npy"):
-            return loaded, math.nan
-        with loaded as archive:
-            arrays = {name: archive[name] for name in archive.files}
-    except Exception as exc:  # numpy raises many types for a damaged file
-        raise ValueError(f"cannot read: {exc}") from None
-    fps = float(arrays.pop("fps")) if "fps" in arrays else math.nan
-    if "features" in arrays:
-        return arrays["features"], fps
-    if len(arrays) == 1:
-        return arrays.popitem()[1], fps
-    raise ValueError(f"holds arrays {sorted(arrays)}; expected one array or one named 'features'")
+    return EXIT_OK
 
 
 def _import(argv):
     args = _import_parser().parse_args(argv)
     _setup_logging(False)
-    stream = args.stream
+    stream = args.stream or next((s for s in STREAMS if args.out.endswith(f"_{s}.h5")), None)
     if stream is None:
-        stream = next((s for s in STREAMS if args.out.endswith(f"_{s}.h5")), None)
-        if stream is None:
-            raise _UsageError("cannot tell the stream from --out; pass --stream (e.g. rgb)")
-    arrays = _find_arrays(args.src)
-    out = output_path(args.out, stream)
-    shapes = {}
-    for video_id, path in arrays.items():
-        try:
-            shape = _load_array(path)[0].shape
-        except ValueError:
-            continue
-        if len(shape) == 2:
-            shapes[video_id] = shape[1]
-    dim = None
-    if os.path.exists(out):
-        try:
-            dim = store.read_info(out).get("feature_dim")
-        except (OSError, ValueError) as exc:
-            raise _UsageError(str(exc)) from None
-    if dim is None and shapes:
-        values, counts = np.unique(list(shapes.values()), return_counts=True)
-        dim = int(values[np.argmax(counts)])
-    info = {"stream": stream, "feature_dim": dim, "dtype": args.dtype, "extractor": "import"}
-    done = skipped = 0
-    failed = {}
-    try:
-        writer = store.FeatureWriter(out, info).open()
-    except (OSError, ValueError) as exc:
-        raise _UsageError(str(exc)) from None
-    with writer, tqdm(total=len(arrays), unit="video", disable=True if args.quiet else None) as progress:
-        for video_id, path in arrays.items():
-            progress.update(1)
-            if video_id in writer.completed:
-                skipped += 1
-                continue
-            try:
-                features, fps = _load_array(path)
-                writer.write(video_id, features, fps=fps, source=os.path.abspath(path))
-                done += 1
-            except ValueError as exc:
-                message = str(exc) if str(exc).startswith("video ") else f"video {video_id!r} ({path}): {exc}"
-                failed[video_id] = message
-                try:
-                    writer.record_failure(video_id, message, source=os.path.abspath(path))
-                except OSError as err:
-                    raise _Stopped(str(err)) from None
-            except OSError as exc:
-                raise _Stopped(str(exc)) from None
-    print(f"{stream}: {done} done, {skipped} skipped, {len(failed)} failed -> {out}")
-    for message in list(failed.values())[:_MAX_SHOWN_FAILURES]:
+        raise UsageError("cannot tell the stream from --out; pass --stream (e.g. rgb)")
+    summary = _library_call(import_arrays, args.src, args.out, stream=stream, dtype=args.dtype,
+                            progress=not args.quiet)
+    _print_summary(summary)
+    for message in list(summary.failures.values())[:_MAX_SHOWN_FAILURES]:
         print(f"failed: {message}", file=sys.stderr)
-    return 1 if failed else 0
+    return EXIT_FAILURE if summary.failures else EXIT_OK
 
 
 # -- entry point ----------------------------------------------------------------------
@@ -364,6 +246,14 @@ def _setup_logging(verbose):
     logging.basicConfig(level=logging.INFO if verbose else logging.WARNING, format="%(levelname)s: %(message)s")
     if verbose:
         logging.getLogger("mkl_tp").setLevel(logging.INFO)
+
+
+def _main(argv):
+    argv = list(argv)
+    command = {"merge": _merge, "import": _import}.get(argv[0] if argv else None)
+    if command is not None:
+        return command(argv[1:])
+    return _extract(argv)
 
 
 def main(argv=None):
@@ -386,18 +276,7 @@ def main(argv=None):
     With ``--workers`` > 0 the decoding workers are started by a ``forkserver``, which
     re-imports the calling script: call ``main`` under ``if __name__ == "__main__":``.
     """
-    argv = sys.argv[1:] if argv is None else list(argv)
-    command = {"merge": _merge, "import": _import}.get(argv[0] if argv else None)
-    try:
-        if command is not None:
-            return command(argv[1:])
-        return _extract(argv)
-    except _UsageError as exc:
-        print(f"{PROG}: error: {exc}", file=sys.stderr)
-        return 2
-    except _Stopped as exc:
-        print(f"{PROG}: error: {exc}", file=sys.stderr)
-        return 1
+    return run_cli(_main, sys.argv[1:] if argv is None else argv, PROG)
 
 
 if __name__ == "__main__":

@@ -17,6 +17,8 @@ from tqdm import tqdm
 
 from . import __version__
 from ._cli import (
+    EXIT_OK,
+    UsageError,
     UserError,
     add_split_format_arguments,
     configure_logging,
@@ -244,16 +246,16 @@ def _main(argv):
     configure_logging(args.quiet)
     if args.features is None:
         if args.splits is not None:
-            raise UserError("--splits needs --features")
+            raise UsageError("--splits needs --features")
         bundled = basic_motions_paths()
         args.features, args.splits, args.format = bundled["features"], bundled["split"], "csv"
         args.out = args.out or "runs/basic_motions"
         args.levels = args.levels or [1, 2, 3, 4]
     elif args.splits is None:
-        raise UserError("--features needs --splits (and --format) to know the labels")
+        raise UsageError("--features needs --splits (and --format) to know the labels")
     args.levels = args.levels or [4]
     if len(args.features) > 2:
-        raise UserError(f"at most two streams, got {len(args.features)} --features")
+        raise UsageError(f"at most two streams, got {len(args.features)} --features")
     described = describe_features(args.features)
     for entry in described:
         entry["sha256"] = file_digest(entry["path"])
@@ -327,7 +329,7 @@ def _main(argv):
     except ImportError:
         print("plots skipped: matplotlib is not installed (pip install mkl_tp[plot])")
     print("wrote " + ", ".join(str(p) for p in written))
-    return 0
+    return EXIT_OK
 
 
 def main(argv=None):

@@ -1,4 +1,5 @@
-"""Tests for mkl_tp.extract: the command line, end to end on small real videos."""
+"""Tests for mkl_tp.extract: the command line, end to end on small real videos (the library
+behind it: test_extraction.py, test_store.py)."""
 
 import os
 import resource
@@ -201,14 +202,6 @@ def test_shard_auto_without_a_scheduler(tree, tmp_path, capsys, monkeypatch):
     code, _, stderr = _run(capsys, tree[0], "--out", tmp_path / "a", "--shard", "auto", *SMALL)
     assert code == 2
     _one_line_error(stderr, "--shard auto needs RANK/WORLD_SIZE")
-
-
-def test_shard_of_is_pinned():
-    # Pinned: a different hash would move videos between the shards of running jobs.
-    assert shard_of("ApplyEyeMakeup/v_ApplyEyeMakeup_g08_c01", 4) == 2
-    assert [shard_of(f"class/v{i}", 4) for i in range(8)] == [2, 3, 0, 2, 3, 2, 1, 3]
-    assert output_path("features/ucf", "rgb", (2, 8)) == "features/ucf_rgb.shard-2-of-8.h5"
-    assert output_path("features/ucf_flow.h5", "flow") == "features/ucf_flow.h5"
 
 
 # -- errors ---------------------------------------------------------------------------
