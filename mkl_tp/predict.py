@@ -14,6 +14,7 @@ import numpy as np
 
 from . import __version__
 from ._cli import (
+    EXIT_OK,
     UserError,
     add_split_format_arguments,
     configure_logging,
@@ -58,8 +59,8 @@ def build_parser():
 def model_feature_dims(model):
     """Stream name (``None`` for a plain single-stream model) -> feature dimension ``d``."""
     if isinstance(model, LateFusionClassifier):
-        return {s: model.estimators_[s]._n_features[None] for s in model.streams_}
-    return dict(model._n_features)
+        return {s: model.estimators_[s].n_features_per_stream_[None] for s in model.streams_}
+    return dict(model.n_features_per_stream_)
 
 
 def model_levels(model):
@@ -137,7 +138,7 @@ def _main(argv):
         metrics = classification_metrics(labels, predictions, model.classes_)
         print(f"accuracy {100 * metrics['accuracy']:.2f}% on {len(ids)} videos (mean class "
               f"accuracy {100 * metrics['mean_class_accuracy']:.2f}%)", file=sys.stderr)
-    return 0
+    return EXIT_OK
 
 
 def main(argv=None):
