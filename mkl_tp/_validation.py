@@ -6,7 +6,7 @@ once here and trusted inside.
 """
 
 from collections.abc import Mapping
-from numbers import Integral
+from numbers import Integral, Real
 
 import numpy as np
 
@@ -175,6 +175,16 @@ class _Kind:
 
     def accepts(self, value):
         return isinstance(value, self.kinds)
+
+
+class _Exactly:
+    """One special value, e.g. ``inf`` where finite numbers are otherwise required."""
+
+    def __init__(self, value, description):
+        self.value, self.description = value, description
+
+    def accepts(self, value):
+        return not isinstance(value, bool) and isinstance(value, Real) and value == self.value
 
 
 _ARRAY_LIKE = _Kind((list, tuple, np.ndarray), "an array of weights")

@@ -13,6 +13,7 @@ from ._validation import (
     _NONE,
     _SINGLE,
     _check_parameters,
+    _Exactly,
     _Interval,
     _Kind,
     _Options,
@@ -27,11 +28,12 @@ from .kernels import (
     fit_feature_maps,
     fit_node_projections,
     normalize_nodes,
+    block_decisions,
+    node_weight_blocks,
     unit_diagonal_scales,
-    weighted_features,
 )
 from .pyramid import n_nodes, node_descriptors_batch
-from .solvers.mkl import BETA_STEPS, SOLVERS, fit_mkl
+from .solvers.mkl import BETA_STEPS, PYRAMIDS, SOLVERS, fit_mkl
 from .solvers.svm import one_vs_rest_labels
 
 __all__ = ["PyramidMKLClassifier"]
@@ -168,7 +170,7 @@ class PyramidMKLClassifier(_VersionedPickleMixin, ClassifierMixin, BaseEstimator
                  C=1.0, tol=1e-3, max_iter=100, node_weights="learn", n_components=256,
                  gamma=None, n_jobs=None, verbose=0, random_state=None, beta_method="auto",
                  solver="libsvm", device=None, cache_size=4096, dtype="float64",
-                 pca_components=None, beta_init=None):
+                 pca_components=None, beta_init=None, mkl_norm=1.0, pyramids="shared"):
         self.levels = levels
         self.kernel = kernel
         self.base_kernel = base_kernel
@@ -189,6 +191,8 @@ class PyramidMKLClassifier(_VersionedPickleMixin, ClassifierMixin, BaseEstimator
         self.dtype = dtype
         self.pca_components = pca_components
         self.beta_init = beta_init
+        self.mkl_norm = mkl_norm
+        self.pyramids = pyramids
 
     _parameter_constraints = {
         "levels": [_Interval(Integral, 1)],
@@ -210,6 +214,8 @@ class PyramidMKLClassifier(_VersionedPickleMixin, ClassifierMixin, BaseEstimator
         "dtype": [_Options(("float64", "float32"), dtype=True)],
         "pca_components": [_NONE, _Interval(Integral, 1)],
         "beta_init": [_NONE, _ARRAY_LIKE],
+        "mkl_norm": [_Interval(Real, 1, None, closed="left"), _Exactly(np.inf, "inf")],
+        "pyramids": [_Options(PYRAMIDS)],
     }
 
     def _initial_beta(self, n_streams):
@@ -313,19 +319,21 @@ class PyramidMKLClassifier(_VersionedPickleMixin, ClassifierMixin, BaseEstimator
             learn=learn, n_jobs=self.n_jobs, verbose=self.verbose,
             beta_method=self.beta_method, solver=self.solver,
             cache_bytes=float(self.cache_size) * 2**20,
-            solver_options={"device": self.device} if self.solver == "torch" else None)
-        features = weighted_features(blocks, result.beta, self.kernel)
-        self.coef_ = features.T.astype(np.float64) @ result.duals.coef / result.normaliser
+            solver_options={"device": self.device} if self.solver == "torch" else None,
+            mkl_norm=float(self.mkl_norm), pyramids=self.pyramids)
+        self.coef_ = node_weight_blocks(blocks, result.beta, result.duals.coef, self.kernel,
+                                        result.normaliser)
         self.intercept_ = result.duals.intercept
         self.n_features_per_stream_ = {name: arrays[0].shape[1]
                                        for name, arrays in data.items()}
         self.classes_ = classes
+        # (n_tasks,) leading axis for per-class weights, then (n_streams,) for a mapping.
+        shape = result.beta.shape[:-1] + ((len(names),) if names else ()) + (-1,)
+        self.beta_ = result.beta.reshape(shape)
         if names is None:
-            self.beta_ = result.beta
             self.n_features_in_ = self.n_features_per_stream_[_SINGLE]
         else:
             self.streams_ = names
-            self.beta_ = result.beta.reshape(len(names), -1)
         self.objective_ = result.objective
         self.objective_history_ = list(result.history)
         self.n_iter_ = result.n_iter
@@ -349,8 +357,7 @@ class PyramidMKLClassifier(_VersionedPickleMixin, ClassifierMixin, BaseEstimator
         _, data = _validate_streams(X, streams=getattr(self, "streams_", None),
                                     n_features=self.n_features_per_stream_)
         blocks = self._node_blocks(data, fit=False)
-        features = weighted_features(blocks, np.ravel(self.beta_), self.kernel)
-        scores = features.astype(np.float64, copy=False) @ self.coef_ + self.intercept_
+        scores = block_decisions(blocks, self.coef_) + self.intercept_
         return scores[:, 0] if self.classes_.shape[0] == 2 else scores
 
     def predict(self, X):

@@ -38,6 +38,8 @@ __all__ = [
     "node_products",
     "fit_node_projections",
     "apply_node_projections",
+    "node_weight_blocks",
+    "block_decisions",
 ]
 
 NODE_NORMS = ("none", "l2", "power")
@@ -86,7 +88,7 @@ _GAMMA_SAMPLE = 500
 
 
 def _default_gamma(node, base_kernel, rng):
-    """``1 / mean distance`` over pairs of distinct descriptors of one node.
+    """``1 / mean distance`` over pairs of distinct descriptors (of one stream).
 
     The distance is the squared Euclidean one for ``rbf`` (closed form
     ``2 sum_j var_j``, unbiased) and the chi-squared one ``sum_j (x_j - y_j)^2 / (x_j + y_j)``
@@ -103,7 +105,12 @@ def _default_gamma(node, base_kernel, rng):
 
 
 def fit_feature_maps(psi, base_kernel, n_components=256, gamma=None, random_state=None):
-    """Fit one explicit feature map per node on training descriptors.
+    """Fit the explicit feature map of one stream on the descriptors of all its nodes.
+
+    One map serves every node of the stream, so ``<phi(psi_p(x)), phi(psi_q(x'))>``
+    approximates the base kernel ``k(psi_p(x), psi_q(x'))`` between descriptors of any two
+    nodes: the cross-node terms of the paper's Eq. 2 (``kernel="cross"``), and the same
+    ``k`` on every node for ``kernel="linear"``.
 
     Parameters
     ----------
@@ -112,39 +119,35 @@ def fit_feature_maps(psi, base_kernel, n_components=256, gamma=None, random_stat
     base_kernel : {"linear", "rbf", "chi2"}
         ``"linear"`` is the identity map. ``"rbf"`` is a Nystroem map of
         ``exp(-gamma ||x - y||^2)``, ``"chi2"`` one of the exponential chi-squared kernel
-        ``exp(-gamma sum_j (x_j - y_j)^2 / (x_j + y_j))``, both with ``min(n_components, N)``
-        landmarks (exact on the training videos when ``n_components >= N``). ``"chi2"``
-        needs non-negative descriptors (e.g. ReLU features with ``node_norm`` "none" or
-        "l2").
+        ``exp(-gamma sum_j (x_j - y_j)^2 / (x_j + y_j))``, both with
+        ``min(n_components, N P)`` landmarks drawn from the ``N P`` training descriptors
+        (exact on them when ``n_components >= N P``, and then independent of the seed).
+        ``"chi2"`` needs non-negative descriptors (e.g. ReLU features with ``node_norm``
+        "none" or "l2").
     n_components : int, default=256
         Landmarks of the Nystroem map.
     gamma : float or None
-        Kernel width; ``None`` uses ``1 / mean distance`` between each node's descriptors.
+        Kernel width; ``None`` uses ``1 / mean distance`` between the stream's descriptors.
     random_state : int, RandomState or None
         Seeds the Nystroem landmarks.
 
     Returns
     -------
-    list
-        One fitted scikit-learn transformer per node, or ``None`` entries for ``"linear"``.
+    fitted scikit-learn transformer, or None for ``"linear"``
     """
     if base_kernel not in BASE_KERNELS:
         raise ValueError(f"base_kernel must be one of {BASE_KERNELS}, got {base_kernel!r}")
-    n_samples, n_nodes_, _ = psi.shape
     if base_kernel == "linear":
-        return [None] * n_nodes_
+        return None
     if base_kernel == "chi2":
         _check_non_negative(psi)
     rng = np.random.RandomState(random_state)
-    maps = []
-    for p in range(n_nodes_):
-        width = _default_gamma(psi[:, p], base_kernel, rng) if gamma is None else gamma
-        nystroem = Nystroem(
-            kernel=base_kernel, gamma=width, n_components=min(n_components, n_samples),
-            random_state=rng.randint(np.iinfo(np.int32).max),
-        )
-        maps.append(nystroem.fit(psi[:, p]))
-    return maps
+    descriptors = psi.reshape(-1, psi.shape[2])
+    width = _default_gamma(descriptors, base_kernel, rng) if gamma is None else gamma
+    nystroem = Nystroem(kernel=base_kernel, gamma=width,
+                        n_components=min(n_components, descriptors.shape[0]),
+                        random_state=rng.randint(np.iinfo(np.int32).max))
+    return nystroem.fit(descriptors)
 
 
 def _check_non_negative(psi):
@@ -157,24 +160,24 @@ def _check_non_negative(psi):
         )
 
 
-def apply_feature_maps(psi, maps):
-    """Apply per-node feature maps: ``(N, P, d) -> (N, P, m)``.
+def apply_feature_maps(psi, feature_map):
+    """Apply a stream's feature map to every node: ``(N, P, d) -> (N, P, m)``.
 
     Parameters
     ----------
     psi : ndarray of shape (N, P, d)
-    maps : list
-        From :func:`fit_feature_maps`.
+    feature_map : fitted transformer or None
+        From :func:`fit_feature_maps` (``None``: the identity).
 
     Returns
     -------
     ndarray of shape (N, P, m)
     """
-    if all(m is None for m in maps):
+    if feature_map is None:
         return psi
-    if maps[0].kernel == "chi2":
+    if feature_map.kernel == "chi2":
         _check_non_negative(psi)
-    return np.stack([m.transform(psi[:, p]) for p, m in enumerate(maps)], axis=1)
+    return np.stack([feature_map.transform(psi[:, p]) for p in range(psi.shape[1])], axis=1)
 
 
 def unit_diagonal_scales(phi):
@@ -334,6 +337,69 @@ def node_products(blocks, coef, diagonal=False):
         projected = projected.transpose(1, 0, 2).reshape(n_nodes_, -1)
         products[part, part] = projected @ projected.T
     return products
+
+
+def node_weight_blocks(blocks, beta, coef, kind, normaliser=1.0):
+    """The SVMs' primal weights per node: decisions are linear in the node features.
+
+    With ``U_c[p] = sum_i coef[i, c] phi_p(i)`` (one product per stream), the decision of
+    task ``c`` is ``sum_p <W_c[p], phi_p(x)> + b_c`` with
+
+    - ``kind="linear"``: ``W_c[p] = beta_cp U_c[p] / n_c`` (``K = sum_p beta_p K_p / n``);
+    - ``kind="cross"``: ``W_c[p] = beta_cp sum_{q in s(p)} beta_cq U_c[q] / n_c`` (the kernel
+      of the weighted mean feature divided by its normaliser ``n_c = D(beta_c)``).
+
+    Parameters
+    ----------
+    blocks : list of ndarray, each (N, P_s, m_s)
+        Scaled training node features per stream.
+    beta : ndarray of shape (P,) or (n_tasks, P)
+        Weights shared by all tasks, or one row per task; ``P = sum_s P_s``.
+    coef : ndarray of shape (N, n_tasks)
+        Signed SVM duals ``alpha_c * y_c``.
+    kind : {"linear", "cross"}
+    normaliser : float or ndarray of shape (n_tasks,)
+        The kernel's normaliser (per task with per-task weights).
+
+    Returns
+    -------
+    list of ndarray, each (n_tasks, P_s, m_s)
+    """
+    n_tasks = coef.shape[1]
+    beta = np.broadcast_to(np.atleast_2d(beta), (n_tasks, sum(b.shape[1] for b in blocks)))
+    scale = 1.0 / np.broadcast_to(np.asarray(normaliser, dtype=float), (n_tasks,))
+    weights = []
+    for block, part in zip(blocks, _stream_slices(blocks)):
+        n_samples, n_nodes_, width = block.shape
+        projected = (coef.T.astype(block.dtype) @ block.reshape(n_samples, -1)).astype(
+            np.float64).reshape(n_tasks, n_nodes_, width)
+        node_beta = beta[:, part]
+        if kind == "linear":
+            weight = node_beta[:, :, None] * projected
+        elif kind == "cross":
+            mean = np.einsum("cp,cpm->cm", node_beta, projected)
+            weight = node_beta[:, :, None] * mean[:, None, :]
+        else:
+            raise ValueError(f"kernel must be 'linear' or 'cross', got {kind!r}")
+        weights.append(weight * scale[:, None, None])
+    return weights
+
+
+def block_decisions(blocks, weights):
+    """``sum_s sum_p <W_c[p], phi_p(x)>`` for every video and task: ``(N, n_tasks)``.
+
+    Parameters
+    ----------
+    blocks : list of ndarray, each (N, P_s, m_s)
+    weights : list of ndarray, each (n_tasks, P_s, m_s)
+        From :func:`node_weight_blocks`.
+    """
+    total = 0.0
+    for block, weight in zip(blocks, weights):
+        flat = block.reshape(block.shape[0], -1)
+        total = total + flat.astype(np.float64, copy=False) @ weight.reshape(
+            weight.shape[0], -1).T
+    return total
 
 
 def fit_node_projections(phi, n_components, random_state=None):

@@ -57,6 +57,66 @@ def test_vertex_beta_equals_svc_on_that_node_alone(classes):
     np.testing.assert_array_equal(clf.predict(X), reference.predict(K))
 
 
+def test_cross_decisions_at_a_fixed_interior_beta_are_the_normalised_kernel_svc():
+    """Eq. 2 with linear k, divided by its mean diagonal D, at a non-vertex beta."""
+    X, y = make_videos(classes=3)
+    levels, C = 2, 0.5
+    beta = np.array([0.5, 0.2, 0.3])
+    clf = PyramidMKLClassifier(levels=levels, kernel="cross", node_norm="none", C=C,
+                               node_weights=beta).fit(X, y)
+    psi = np.stack([node_descriptors(x, levels) for x in X])
+    scales = np.mean(np.sum(psi ** 2, axis=2), axis=0)
+    mean = np.einsum("p,npd->nd", beta, psi / np.sqrt(scales)[None, :, None])
+    unnormalised = mean @ mean.T
+    D = np.trace(unnormalised) / len(X)
+    reference = OneVsRestClassifier(SVC(kernel="precomputed", C=C, tol=1e-8))
+    reference.fit(unnormalised / D, y)
+    np.testing.assert_allclose(clf.decision_function(X), reference.decision_function(
+        unnormalised / D), rtol=0, atol=3e-4)
+
+
+@pytest.mark.parametrize("kernel", ["linear", "cross"])
+def test_per_class_pyramids_on_two_classes_equal_the_shared_fit(kernel):
+    X, y = make_videos(classes=2)
+    shared = PyramidMKLClassifier(levels=2, kernel=kernel, tol=1e-6).fit(X, y)
+    per_class = PyramidMKLClassifier(levels=2, kernel=kernel, tol=1e-6,
+                                     pyramids="per_class").fit(X, y)
+    assert per_class.beta_.shape == (1, 3)
+    np.testing.assert_allclose(per_class.beta_[0], shared.beta_, atol=1e-9)
+    np.testing.assert_allclose(per_class.decision_function(X), shared.decision_function(X),
+                               atol=1e-9)
+
+
+@pytest.mark.parametrize("kernel", ["linear", "cross"])
+def test_per_class_pyramids_learn_one_weight_vector_per_class(kernel):
+    X, y = make_videos(classes=3)
+    clf = PyramidMKLClassifier(levels=2, kernel=kernel, pyramids="per_class").fit(X, y)
+    assert clf.beta_.shape == (3, 3)
+    np.testing.assert_allclose(clf.beta_.sum(axis=1), 1.0)
+    # Class c's scores are the binary fit of c against the rest.
+    binary = PyramidMKLClassifier(levels=2, kernel=kernel).fit(X, y == clf.classes_[1])
+    np.testing.assert_allclose(clf.beta_[1], binary.beta_, atol=1e-9)
+    np.testing.assert_allclose(clf.decision_function(X)[:, 1], binary.decision_function(X),
+                               atol=1e-9)
+    streams = clf.set_params(pyramids="per_class").fit({"a": X, "b": X}, y)
+    assert streams.beta_.shape == (3, 2, 3)
+
+
+@pytest.mark.parametrize("node_weights", ["uniform", "learn"])
+@pytest.mark.parametrize("base_kernel", ["rbf", "chi2"])
+def test_exact_cross_map_does_not_depend_on_the_seed(base_kernel, node_weights):
+    X, y = make_videos(n=18)
+    X = [np.abs(x) for x in X]
+    fits = [PyramidMKLClassifier(levels=2, kernel="cross", base_kernel=base_kernel,
+                                 n_components=18 * 3, node_weights=node_weights, tol=1e-8,
+                                 random_state=seed).fit(X, y) for seed in (0, 1)]
+    first, second = (f.decision_function(X) for f in fits)
+    # The map is the same up to rounding; learning adds libsvm's tolerance (1e-5 KKT
+    # violation, decisions to its square root, see tests/_problems.py).
+    rtol = 1e-6 if node_weights == "uniform" else 1e-4
+    np.testing.assert_allclose(second, first, rtol=rtol, atol=rtol * np.abs(first).max())
+
+
 def test_fitted_attributes_and_shapes(videos):
     X, y = videos
     clf = PyramidMKLClassifier(levels=3).fit(X, y)
@@ -143,6 +203,9 @@ def test_streams_share_one_simplex():
     assert clf.beta_.sum() == pytest.approx(1.0)
     scores = clf.decision_function({"motion": motion, "appearance": X})
     assert scores.shape == (len(X), 3)
+    # The fitted stream order is used whatever the caller's dict order.
+    np.testing.assert_array_equal(
+        scores, clf.decision_function({"appearance": X, "motion": motion}))
     with pytest.raises(ValueError, match="expected streams"):
         clf.predict({"appearance": X})
     with pytest.raises(ValueError, match="pass a mapping"):

@@ -37,33 +37,54 @@ def test_l2_and_power_normalisation():
 
 def test_rbf_map_is_exact_on_training_points_with_all_landmarks():
     psi = rng.normal(size=(20, 2, 3))
-    maps = fit_feature_maps(psi, "rbf", n_components=20, gamma=0.3, random_state=0)
-    phi = apply_feature_maps(psi, maps)
+    feature_map = fit_feature_maps(psi, "rbf", n_components=40, gamma=0.3, random_state=0)
+    phi = apply_feature_maps(psi, feature_map)
+    # One map for the stream: every pair of nodes, the cross terms of Eq. 2 included.
     for p in range(2):
-        np.testing.assert_allclose(phi[:, p] @ phi[:, p].T, rbf_kernel(psi[:, p], gamma=0.3),
-                                   atol=1e-8)
+        for q in range(2):
+            np.testing.assert_allclose(phi[:, p] @ phi[:, q].T,
+                                       rbf_kernel(psi[:, p], psi[:, q], gamma=0.3),
+                                       atol=1e-8)
 
 
 def test_rbf_default_gamma_is_inverse_mean_squared_distance():
-    psi = rng.normal(size=(30, 1, 3))
-    maps = fit_feature_maps(psi, "rbf", random_state=0)
-    x = psi[:, 0]
+    psi = rng.normal(size=(15, 2, 3))
+    feature_map = fit_feature_maps(psi, "rbf", random_state=0)
+    x = psi.reshape(30, 3)  # the descriptors of all nodes of the stream
     mean_sq = np.mean(((x[:, None] - x[None]) ** 2).sum(-1)) * 30 / 29  # distinct pairs
-    assert maps[0].gamma == pytest.approx(1 / mean_sq, rel=1e-9)
+    assert feature_map.gamma == pytest.approx(1 / mean_sq, rel=1e-9)
 
 
 def test_chi2_map_is_exact_exponential_chi2_on_training_points():
-    psi = rng.uniform(0.0, 1, size=(12, 1, 4))
-    maps = fit_feature_maps(psi, "chi2", random_state=0)
-    phi = apply_feature_maps(psi, maps)
-    x = psi[:, 0]
+    psi = rng.uniform(0.0, 1, size=(6, 2, 4))
+    feature_map = fit_feature_maps(psi, "chi2", random_state=0)
+    phi = apply_feature_maps(psi, feature_map).reshape(12, -1)
+    x = psi.reshape(12, 4)
     with np.errstate(invalid="ignore", divide="ignore"):
         terms = (x[:, None] - x[None]) ** 2 / (x[:, None] + x[None])
     distance = np.nan_to_num(terms).sum(-1)
     off_diagonal = distance[~np.eye(12, dtype=bool)]
-    assert maps[0].gamma == pytest.approx(1 / off_diagonal.mean(), rel=1e-9)
-    np.testing.assert_allclose(phi[:, 0] @ phi[:, 0].T, np.exp(-maps[0].gamma * distance),
+    assert feature_map.gamma == pytest.approx(1 / off_diagonal.mean(), rel=1e-9)
+    np.testing.assert_allclose(phi @ phi.T, np.exp(-feature_map.gamma * distance),
                                atol=1e-8)
+
+
+@pytest.mark.parametrize("base_kernel", ["rbf", "chi2"])
+def test_cross_kernel_with_an_exact_map_is_eq2(base_kernel):
+    """K(V, V') = sum_{p,q} beta_p beta_q k(psi_p(V), psi_q(V')) / D, evaluated pairwise."""
+    from sklearn.metrics.pairwise import chi2_kernel
+
+    psi = rng.uniform(0.0, 1.0, size=(8, 3, 4))
+    feature_map = fit_feature_maps(psi, base_kernel, n_components=24, random_state=1)
+    phi = apply_feature_maps(psi, feature_map)
+    beta = np.array([0.5, 0.3, 0.2])
+    pairwise = rbf_kernel if base_kernel == "rbf" else chi2_kernel
+    unnormalised = sum(
+        beta[p] * beta[q] * pairwise(psi[:, p], psi[:, q], gamma=feature_map.gamma)
+        for p in range(3) for q in range(3))
+    K, normaliser = combined_kernel([phi], beta, "cross")
+    assert normaliser == pytest.approx(np.trace(unnormalised) / 8, rel=1e-8)
+    np.testing.assert_allclose(K, unnormalised / normaliser, atol=1e-7)
 
 
 def test_chi2_rejects_negative_features_naming_the_video():
@@ -71,9 +92,9 @@ def test_chi2_rejects_negative_features_naming_the_video():
     psi[4, 1, 2] = -0.1
     with pytest.raises(ValueError, match="video 4 has negative"):
         fit_feature_maps(psi, "chi2")
-    maps = fit_feature_maps(np.abs(psi), "chi2")
+    feature_map = fit_feature_maps(np.abs(psi), "chi2")
     with pytest.raises(ValueError, match="video 4 has negative"):
-        apply_feature_maps(psi, maps)
+        apply_feature_maps(psi, feature_map)
 
 
 def test_unknown_base_kernel():

@@ -310,3 +310,70 @@ def test_fit_with_and_without_node_kernel_cache_agree():
     assert cached.kernel_cached and not uncached.kernel_cached
     assert cached.objective == pytest.approx(uncached.objective, rel=1e-6)
     np.testing.assert_allclose(cached.beta, uncached.beta, atol=1e-4)
+
+
+# --- lp-norm MKL and per-class weights -----------------------------------------------------
+
+def kloft_dual_reference(blocks, Y, C, p):
+    """Kloft et al.'s convex lp-MKL in its dual form, by cvxpy (Clarabel).
+
+    max_alpha sum_c 1'alpha_c - r ||S(alpha)||_{p*},  S_p = 1/2 sum_c a_c' K_p a_c,
+    over the SVM dual constraints, with r = P^(1/p - 1); the weights follow from Hoelder's
+    equality beta_p = r S_p^(p*-1) / ||S||_{p*}^(p*-1).
+    """
+    nodes = [b[:, q] for b in blocks for q in range(b.shape[1])]
+    n, tasks = Y.shape
+    conjugate = p / (p - 1.0)
+    radius = len(nodes) ** (1.0 / p - 1.0)
+    alphas = [cp.Variable(n) for _ in range(tasks)]
+    quadratics = cp.hstack([
+        0.5 * sum(cp.sum_squares(x.T @ cp.multiply(alphas[c], Y[:, c])) for c in range(tasks))
+        for x in nodes])
+    constraints = [c for k in range(tasks) for c in
+                   (alphas[k] >= 0, alphas[k] <= C, Y[:, k] @ alphas[k] == 0)]
+    problem = cp.Problem(cp.Maximize(sum(cp.sum(a) for a in alphas)
+                                     - radius * cp.pnorm(quadratics, conjugate)), constraints)
+    optimum = problem.solve(solver=cp.CLARABEL)
+    assert problem.status == cp.OPTIMAL
+    S = quadratics.value
+    beta = S ** (conjugate - 1.0)
+    return optimum, beta / beta.sum()
+
+
+@pytest.mark.parametrize("p", [4.0 / 3.0, 2.0, 4.0])
+def test_lp_norm_mkl_matches_kloft_convex_formulation(p):
+    blocks, Y = tiny_problem(seed=21, n=18, nodes=3, classes=2)
+    optimum, beta = kloft_dual_reference(blocks, Y, 1.0, p)
+    result = fit_mkl(blocks, Y, kernel="linear", tol=1e-6, mkl_norm=p, max_iter=500)
+    assert result.converged
+    # J at the returned weights is certified within tol of the bound: the same optimum.
+    assert result.objective == pytest.approx(optimum, rel=1e-5)
+    np.testing.assert_allclose(result.beta, beta, atol=2e-3)
+    assert result.beta.sum() == pytest.approx(1.0)
+
+
+def test_lp_norm_limits_are_simplex_and_uniform():
+    blocks, Y = tiny_problem(seed=22, n=18, nodes=3)
+    uniform = fit_mkl(blocks, Y, kernel="linear", learn=False)
+    infinite = fit_mkl(blocks, Y, kernel="linear", mkl_norm=np.inf)
+    np.testing.assert_allclose(infinite.beta, np.full(3, 1 / 3))
+    assert infinite.objective == pytest.approx(uniform.objective, rel=1e-12)
+    # Larger p spreads the weights: the sparse l1 solution is the least uniform.
+    spreads = [np.abs(fit_mkl(blocks, Y, kernel="linear", tol=1e-5, mkl_norm=p).beta - 1 / 3)
+               .sum() for p in (1.0, 2.0, 8.0)]
+    assert spreads[0] >= spreads[1] >= spreads[2]
+    with pytest.raises(ValueError, match="mkl_norm must be >= 1"):
+        fit_mkl(blocks, Y, mkl_norm=0.5)
+
+
+@pytest.mark.parametrize("kernel", ["linear", "cross"])
+def test_per_class_weights_are_independent_binary_fits(kernel):
+    blocks, Y = tiny_problem(seed=23, n=24, nodes=3, classes=3)
+    joint = fit_mkl(blocks, Y, kernel=kernel, tol=1e-5, pyramids="per_class", n_jobs=2)
+    assert joint.beta.shape == (3, 3)
+    for c in range(3):
+        alone = fit_mkl(blocks, Y[:, [c]], kernel=kernel, tol=1e-5)
+        np.testing.assert_allclose(joint.beta[c], alone.beta, atol=1e-9)
+        np.testing.assert_allclose(joint.duals.coef[:, c], alone.duals.coef[:, 0], atol=1e-9)
+    assert joint.objective == pytest.approx(
+        sum(fit_mkl(blocks, Y[:, [c]], kernel=kernel, tol=1e-5).objective for c in range(3)))

@@ -24,6 +24,7 @@ import warnings
 from typing import NamedTuple
 
 import numpy as np
+from joblib import Parallel, delayed
 from sklearn.exceptions import ConvergenceWarning
 
 from ..kernels import node_gram
@@ -94,6 +95,7 @@ class MKLResult(NamedTuple):
 
 
 SOLVERS = ("libsvm", "batch", "torch")
+PYRAMIDS = ("shared", "per_class")
 # beta-steps per kernel; "auto" takes the first.
 BETA_METHODS = {"linear": ("level", "silp"), "cross": ("mirror", "projected")}
 BETA_STEPS = tuple(name for names in BETA_METHODS.values() for name in names)
@@ -226,6 +228,72 @@ def _fit_linear(alpha_step, beta, tol, max_iter, level, method):
     return _result(best, history, max_iter, gap, False)
 
 
+def lp_radius(n_weights, p):
+    """Radius ``r = P^(1/p - 1)`` of the ``lp`` ball: the uniform weights ``1/P`` lie on it.
+
+    With this radius ``p = 1`` is the simplex and ``p = inf`` the box ``beta <= 1/P``, whose
+    optimum is the uniform weights; between them the kernels' scale stays that of the
+    uniform combination at the uniform point.
+    """
+    return float(n_weights) ** (1.0 / p - 1.0)
+
+
+def lp_dual_gap(beta, quadratics, p, radius):
+    """Duality gap ``r ||S||_{p*} - beta . S`` of lp-norm MKL at fixed duals (``>= 0``).
+
+    ``J(beta) = 1'alpha - beta . S`` with ``S_p = 1/2 sum_c a_c' K_p a_c``; the dual of
+    ``min_{||beta||_p <= r} J`` is ``max_alpha 1'alpha - r ||S(alpha)||_{p*}``, ``p* = p/(p-1)``
+    (Hoelder), so the difference certifies ``beta`` to the SVM solver's accuracy.
+    """
+    conjugate = np.inf if p == 1 else p / (p - 1.0)
+    return radius * float(np.linalg.norm(quadratics, conjugate)) - float(beta @ quadratics)
+
+
+def beta_step_lp_norm(beta, quadratics, p, radius):
+    """Closed-form lp-norm MKL weights for fixed duals (Kloft et al., JMLR 2011, Eq. 12).
+
+    ``beta_p ~ ||w_p||^(2/(p+1))`` with ``||w_p||^2 = beta_p^2 sum_c a_c' K_p a_c``, scaled
+    to ``||beta||_p = radius``: the minimiser of the primal ``sum_p ||w_p||^2 / beta_p`` over
+    the lp ball at fixed ``w``.
+    """
+    norms = np.maximum(beta * beta * 2.0 * quadratics, 0.0) ** (1.0 / (p + 1.0))
+    total = np.linalg.norm(norms, p)
+    if total <= 0:
+        return beta
+    return radius * norms / total
+
+
+def _fit_linear_lp(alpha_step, beta, p, tol, max_iter, level):
+    """lp-norm MKL (``p > 1``) by alternating SVM duals and the closed-form weights.
+
+    Block-coordinate descent on Kloft et al.'s jointly convex primal, so ``J`` decreases;
+    stops when the best ``J`` is within ``tol`` (relative) of the best dual bound
+    (:func:`lp_dual_gap`). The returned weights sum to 1 and the kernel's scale
+    ``sum(beta)`` goes into the normaliser (``K = K_{beta / s} / normaliser``).
+    """
+    radius = lp_radius(beta.size, p)
+    beta = radius * beta / np.linalg.norm(beta, p)
+    history, best, bound, gap = [], None, -np.inf, np.inf
+    for iteration in range(1, max_iter + 1):
+        current = alpha_step(beta)
+        history.append(current.objective)
+        if best is None or current.objective < best.objective:
+            best = current
+        quadratics = 0.5 * alpha_step.kernels.node_quadratics(current.duals.coef)
+        bound = max(bound, current.objective - lp_dual_gap(beta, quadratics, p, radius))
+        gap = (best.objective - bound) / max(abs(best.objective), np.finfo(float).tiny)
+        logger.log(level, "MKL linear (p=%g): iter %d J=%.6g bound=%.6g gap=%.2e", p,
+                   iteration, current.objective, bound, gap)
+        if gap < tol:
+            break
+        beta = beta_step_lp_norm(beta, quadratics, p, radius)
+    else:
+        _warn_max_iter(max_iter, "linear", gap)
+    scale = best.beta.sum()
+    best = best._replace(beta=best.beta / scale, normaliser=1.0 / scale)
+    return _result(best, history, iteration, gap, gap < tol)
+
+
 def _fit_cross(alpha_step, beta, tol, max_iter, level, method):
     gram = node_gram(alpha_step.kernels.blocks)
     if method == "mirror":
@@ -289,7 +357,7 @@ def _fit_cross(alpha_step, beta, tol, max_iter, level, method):
 
 def fit_mkl(blocks, Y, kernel="linear", C=1.0, tol=1e-3, max_iter=100, beta=None,
             learn=True, n_jobs=None, verbose=0, beta_method="auto", solver="libsvm",
-            cache_bytes=None, solver_options=None):
+            cache_bytes=None, solver_options=None, mkl_norm=1.0, pyramids="shared"):
     """Learn node weights ``beta`` and one-vs-rest SVMs by alternating optimisation.
 
     Parameters
@@ -330,10 +398,22 @@ def fit_mkl(blocks, Y, kernel="linear", C=1.0, tol=1e-3, max_iter=100, beta=None
         :class:`~mkl_tp.solvers.gram.TrainingKernels`); ``None`` never caches.
     solver_options : dict or None
         Extra keyword arguments of the batched solvers (``tol``, ``device``, ...).
+    mkl_norm : float, default=1.0
+        ``p`` of lp-norm MKL for ``kernel="linear"`` (Kloft et al., JMLR 2011): the weights
+        lie in the ``lp`` ball of radius ``P^(1/p - 1)`` that holds the uniform weights;
+        ``1`` is the simplex (sparse weights), ``inf`` the uniform weights (no learning).
+        Ignored by ``kernel="cross"``, whose normalised kernel does not depend on the
+        weights' scale.
+    pyramids : {"shared", "per_class"}, default="shared"
+        One weight vector for all one-vs-rest tasks, or one per task (the paper's
+        multiple pyramids): independent binary MKL problems on the same node kernels.
 
     Returns
     -------
     MKLResult
+        With ``pyramids="per_class"``: ``beta`` of shape
+        ``(n_tasks, P)``, ``normaliser`` of shape ``(n_tasks,)``, ``history`` one list per
+        task, ``objective`` the sum over tasks.
 
     Notes
     -----
@@ -346,18 +426,58 @@ def fit_mkl(blocks, Y, kernel="linear", C=1.0, tol=1e-3, max_iter=100, beta=None
         raise ValueError(f"max_iter must be >= 1, got {max_iter}")
     if kernel not in ("linear", "cross"):
         raise ValueError(f"kernel must be 'linear' or 'cross', got {kernel!r}")
+    if pyramids not in PYRAMIDS:
+        raise ValueError(f"pyramids must be one of {PYRAMIDS}, got {pyramids!r}")
+    if not mkl_norm >= 1:
+        raise ValueError(f"mkl_norm must be >= 1, got {mkl_norm!r}")
     method = resolve_beta_method(kernel, beta_method)
+    # lp-norm weights only shape the linear combination: the cross kernel is normalised,
+    # so its weights' scale (and the ball they lie in) does not matter.
+    if kernel == "linear" and np.isinf(mkl_norm):
+        beta, learn = np.full(n_total, 1.0 / n_total), False
     kernels = TrainingKernels(blocks, kernel, cache_bytes=cache_bytes if learn else None)
+    options = dict(kernels=kernels, C=C, tol=tol, max_iter=max_iter, beta=beta, learn=learn,
+                   verbose=verbose, method=method, mkl_norm=mkl_norm, solver=solver,
+                   solver_options=solver_options)
+    if pyramids == "shared":
+        result, steps = _fit_tasks(Y=Y, n_jobs=n_jobs, **options)
+        return result._replace(n_svm_solves=steps.n_solves,
+                               n_inner_iter=steps.inner_iterations,
+                               kernel_cached=kernels.cached)
+    # One binary MKL per one-vs-rest task (the paper's multiple pyramids): independent
+    # problems on the same node kernels, run in threads (libsvm and BLAS release the GIL).
+    fits = Parallel(n_jobs=n_jobs, prefer="threads")(
+        delayed(_fit_tasks)(Y=Y[:, [c]], n_jobs=1, **options) for c in range(Y.shape[1]))
+    results = [fit for fit, _ in fits]
+    duals = SVMDuals(np.hstack([r.duals.coef for r in results]),
+                     np.concatenate([r.duals.intercept for r in results]),
+                     np.concatenate([r.duals.objective for r in results]))
+    return MKLResult(
+        beta=np.stack([r.beta for r in results]), duals=duals,
+        normaliser=np.array([r.normaliser for r in results], dtype=float),
+        objective=float(sum(r.objective for r in results)),
+        history=[r.history for r in results], n_iter=max(r.n_iter for r in results),
+        gap=max(r.gap for r in results), converged=all(r.converged for r in results),
+        n_svm_solves=sum(steps.n_solves for _, steps in fits),
+        n_inner_iter=sum(steps.inner_iterations for _, steps in fits),
+        kernel_cached=kernels.cached)
+
+
+def _fit_tasks(kernels, Y, C, tol, max_iter, beta, learn, n_jobs, verbose, method, mkl_norm,
+               solver, solver_options):
+    """One MKL problem over the tasks ``Y`` (all of them share ``beta``)."""
     alpha_step = _AlphaStep(kernels, Y, C, n_jobs, solver, solver_options, tol)
+    level = logging.INFO if verbose else logging.DEBUG
     if not learn:
         current = alpha_step(beta)
+        if kernels.kind == "linear":
+            scale = beta.sum()
+            current = current._replace(beta=beta / scale, normaliser=1.0 / scale)
         result = _result(current, [current.objective], 1, 0.0, True)
+    elif kernels.kind == "cross":
+        result = _fit_cross(alpha_step, beta, tol, max_iter, level, method)
+    elif mkl_norm == 1:
+        result = _fit_linear(alpha_step, beta, tol, max_iter, level, method)
     else:
-        level = logging.INFO if verbose else logging.DEBUG
-        if kernel == "linear":
-            result = _fit_linear(alpha_step, beta, tol, max_iter, level, method)
-        else:
-            result = _fit_cross(alpha_step, beta, tol, max_iter, level, method)
-    return result._replace(n_svm_solves=alpha_step.n_solves,
-                           n_inner_iter=alpha_step.inner_iterations,
-                           kernel_cached=kernels.cached)
+        result = _fit_linear_lp(alpha_step, beta, mkl_norm, tol, max_iter, level)
+    return result, alpha_step
