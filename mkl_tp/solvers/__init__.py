@@ -9,10 +9,13 @@ from .beta import (
     beta_least_norm,
     beta_step_level,
     beta_step_lp,
+    beta_step_lp_norm,
     beta_step_mirror,
     beta_step_qp,
     cross_gradient,
     cross_objective,
+    lp_dual_gap,
+    lp_radius,
 )
 from .batch_svm import svm_duals_batch
 from .mkl import MKLResult, fit_mkl
@@ -28,6 +31,9 @@ __all__ = [
     "beta_step_level",
     "beta_step_qp",
     "beta_step_mirror",
+    "beta_step_lp_norm",
+    "lp_radius",
+    "lp_dual_gap",
     "SimplexProjection",
     "cross_objective",
     "cross_gradient",

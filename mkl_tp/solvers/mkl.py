@@ -1,98 +1,29 @@
-"""The alternating MKL loop: alpha-step (SVM duals), beta-step (LP or QP), stopping rule.
+"""Fitting node weights and SVMs: :func:`fit_mkl`, its alpha-step and per-class pyramids.
 
-``kernel="linear"`` (SILP): ``J`` is convex; the best ``J`` seen is an upper bound and the
-cutting-plane LP optimum a lower bound on ``min J``, so the relative gap
-``(J_best - theta) / |J_best|`` certifies the solution; stop when it is below ``tol``.
-(Certified up to the SVM solver's accuracy: libsvm's dual objectives, at a tenth of
-``tol`` as its tolerance, were within ~1e-7 relative of the optimum in our measurements,
-and the upper bound can only be that much too low.)
-
-``kernel="cross"``: a gradient step on the simplex with backtracking, either entropic mirror
-descent (``"mirror"``, the default) or projected gradient (``"projected"``, DESIGN.md's QP
-step). A step is accepted when ``J(beta+) <= J(beta) + g.(beta+ - beta) + dist / eta``,
-``dist = KL(beta+ || beta)`` or ``||beta+ - beta||^2 / 2``, which makes ``J`` decrease
-monotonically (``eta`` halves after a rejected trial and doubles after a step accepted at
-its first trial); ``J`` is not convex, so this reaches a stationary point. Stop when the
-relative decrease is below ``tol``.
-
-Both warn with ``ConvergenceWarning`` (and return the best iterate) when ``max_iter``
-alpha-steps were not enough.
+The alternating loops themselves (level method / SILP / lp-norm for ``kernel="linear"``,
+mirror or projected gradient for ``kernel="cross"``) are in
+:mod:`mkl_tp.solvers._alternation`; this module chooses the loop, builds the alpha-step
+(the SVM duals on ``K_beta``) and runs one problem per one-vs-rest task for
+``pyramids="per_class"``.
 """
 
 import logging
-import warnings
-from typing import NamedTuple
 
 import numpy as np
 from joblib import Parallel, delayed
-from sklearn.exceptions import ConvergenceWarning
 
-from ..kernels import node_gram
-from .beta import (
-    SimplexProjection,
-    beta_least_norm,
-    beta_step_level,
-    beta_step_lp,
-    beta_step_mirror,
-    cross_gradient,
+from ._alternation import (
+    MKLResult,
+    _fit_cross,
+    _fit_linear,
+    _fit_linear_lp,
+    _Iterate,
+    _result,
 )
 from .gram import TrainingKernels
 from .svm import SVMDuals, libsvm_tolerance, svm_duals
 
 __all__ = ["MKLResult", "fit_mkl", "resolve_beta_method"]
-
-logger = logging.getLogger(__name__)
-
-# Smallest step (times the gradient's spread) of the cross kernel's backtracking; below it
-# no decrease is measurable.
-_MIN_STEP = 1e-10
-# Mirror steps: the first moves weights by factors up to e (step * spread = 1); past
-# step * spread = 50 a step already reaches a vertex to within e^-50. Zero starting
-# weights are mixed with this much of the uniform weights.
-_MIRROR_FIRST, _MIRROR_LONGEST, _MIRROR_MIX = 1.0, 50.0, 1e-3
-
-
-class MKLResult(NamedTuple):
-    """Outcome of :func:`fit_mkl`.
-
-    Attributes
-    ----------
-    beta : ndarray of shape (P,)
-        Node weights on the simplex.
-    duals : SVMDuals
-        SVM duals on ``K_beta``.
-    normaliser : float
-        ``D(beta)`` of the cross kernel (1 for linear).
-    objective : float
-        ``J(beta)``.
-    history : list of float
-        ``J`` after every accepted alpha-step.
-    n_iter : int
-        Alpha-steps run (each solves one SVM per one-vs-rest task).
-    gap : float
-        Final relative duality gap (linear) or relative decrease (cross).
-    converged : bool
-    n_svm_solves : int
-        Binary SVM duals solved (alpha-steps times one-vs-rest tasks).
-    n_inner_iter : int
-        Gradient iterations of the batched solvers (0 for libsvm).
-    kernel_cached : bool
-        Whether per-node kernels were cached (see
-        :class:`~mkl_tp.solvers.gram.TrainingKernels`).
-    """
-
-    beta: np.ndarray
-    duals: SVMDuals
-    normaliser: float
-    objective: float
-    history: list
-    n_iter: int
-    gap: float
-    converged: bool
-    n_svm_solves: int = 0
-    n_inner_iter: int = 0
-    kernel_cached: bool = False
-
 
 SOLVERS = ("libsvm", "batch", "torch")
 PYRAMIDS = ("shared", "per_class")
@@ -120,26 +51,6 @@ def resolve_beta_method(kernel, beta_method):
         raise ValueError(f"beta_method must be one of {known}, got {beta_method!r}")
     choices = BETA_METHODS[kernel]
     return beta_method if beta_method in choices else choices[0]
-
-# Step of the level method: the next level sits this far from the LP bound towards the best
-# objective seen (Xu et al. 2008 use 0.9).
-_LEVEL_LAMBDA = 0.9
-
-
-class _Iterate(NamedTuple):
-    """One alpha-step's outcome at weights ``beta``."""
-
-    beta: np.ndarray
-    duals: SVMDuals
-    normaliser: float
-    objective: float
-
-
-def _result(iterate, history, n_iter, gap, converged):
-    return MKLResult(beta=iterate.beta, duals=iterate.duals, normaliser=iterate.normaliser,
-                     objective=iterate.objective, history=history, n_iter=n_iter, gap=gap,
-                     converged=converged)
-
 
 class _AlphaStep:
     """The alpha-step of one fit: kernel source, SVM solver, warm start, solve count."""
@@ -169,190 +80,6 @@ class _AlphaStep:
             self.inner_iterations += info["n_iter"]
         self.n_solves += self.Y.shape[1]
         return _Iterate(beta, duals, normaliser, float(duals.objective.sum()))
-
-
-def _warn_max_iter(max_iter, kind, gap):
-    warnings.warn(
-        f"MKL ({kind}) stopped after max_iter={max_iter} alpha-steps with relative "
-        f"{'gap' if kind == 'linear' else 'decrease'} {gap:.2e} above tol; increase "
-        "max_iter or tol",
-        ConvergenceWarning,
-    )
-
-
-def _least_norm_refinement(alpha_step, offsets, slopes, theta, best, tol):
-    """Replace the best iterate by the least-norm point of the LP's optimal face.
-
-    Kept only when its true ``J`` is within ``tol`` (relative) of the best ``J`` seen, so the
-    certificate still holds; this makes the weights of tied nodes (identical kernels) equal
-    instead of an arbitrary LP vertex. Returns ``(iterate, alpha-steps spent)``.
-    """
-    slack = tol * max(abs(best.objective), np.finfo(float).tiny)
-    beta = beta_least_norm(offsets, slopes, theta + slack)
-    if beta is None or np.allclose(beta, best.beta, rtol=0, atol=1e-9):
-        return best, 0
-    refined = alpha_step(beta)
-    return (refined if refined.objective <= best.objective + slack else best), 1
-
-
-def _fit_linear(alpha_step, beta, tol, max_iter, level, method):
-    offsets, slopes, history = [], [], []
-    best, gap = None, np.inf
-    for iteration in range(1, max_iter + 1):
-        current = alpha_step(beta)
-        history.append(current.objective)
-        if best is None or current.objective < best.objective:
-            best = current
-        offsets.append(np.abs(current.duals.coef).sum())
-        slopes.append(0.5 * alpha_step.kernels.node_quadratics(current.duals.coef))
-        lp_beta, theta = beta_step_lp(offsets, slopes)
-        gap = (best.objective - theta) / max(abs(best.objective), np.finfo(float).tiny)
-        logger.log(level, "MKL linear: iter %d J=%.6g bound=%.6g gap=%.2e", iteration,
-                   current.objective, theta, gap)
-        if gap < tol:
-            extra = 0
-            if method == "silp":
-                # SILP ends on an arbitrary LP vertex; the level method's projections keep
-                # tied nodes tied by symmetry (the QP's minimiser is unique), so only SILP
-                # needs the tie-break.
-                best, extra = _least_norm_refinement(alpha_step, offsets, slopes, theta,
-                                                     best, tol)
-            return _result(best, history, iteration + extra, gap, True)
-        if method == "level":
-            target = theta + _LEVEL_LAMBDA * (best.objective - theta)
-            projected = beta_step_level(offsets, slopes, target, center=beta)
-            beta = lp_beta if projected is None else projected
-        else:
-            beta = lp_beta
-    _warn_max_iter(max_iter, "linear", gap)
-    return _result(best, history, max_iter, gap, False)
-
-
-def lp_radius(n_weights, p):
-    """Radius ``r = P^(1/p - 1)`` of the ``lp`` ball: the uniform weights ``1/P`` lie on it.
-
-    With this radius ``p = 1`` is the simplex and ``p = inf`` the box ``beta <= 1/P``, whose
-    optimum is the uniform weights; between them the kernels' scale stays that of the
-    uniform combination at the uniform point.
-    """
-    return float(n_weights) ** (1.0 / p - 1.0)
-
-
-def lp_dual_gap(beta, quadratics, p, radius):
-    """Duality gap ``r ||S||_{p*} - beta . S`` of lp-norm MKL at fixed duals (``>= 0``).
-
-    ``J(beta) = 1'alpha - beta . S`` with ``S_p = 1/2 sum_c a_c' K_p a_c``; the dual of
-    ``min_{||beta||_p <= r} J`` is ``max_alpha 1'alpha - r ||S(alpha)||_{p*}``, ``p* = p/(p-1)``
-    (Hoelder), so the difference certifies ``beta`` to the SVM solver's accuracy.
-    """
-    conjugate = np.inf if p == 1 else p / (p - 1.0)
-    return radius * float(np.linalg.norm(quadratics, conjugate)) - float(beta @ quadratics)
-
-
-def beta_step_lp_norm(beta, quadratics, p, radius):
-    """Closed-form lp-norm MKL weights for fixed duals (Kloft et al., JMLR 2011, Eq. 12).
-
-    ``beta_p ~ ||w_p||^(2/(p+1))`` with ``||w_p||^2 = beta_p^2 sum_c a_c' K_p a_c``, scaled
-    to ``||beta||_p = radius``: the minimiser of the primal ``sum_p ||w_p||^2 / beta_p`` over
-    the lp ball at fixed ``w``.
-    """
-    norms = np.maximum(beta * beta * 2.0 * quadratics, 0.0) ** (1.0 / (p + 1.0))
-    total = np.linalg.norm(norms, p)
-    if total <= 0:
-        return beta
-    return radius * norms / total
-
-
-def _fit_linear_lp(alpha_step, beta, p, tol, max_iter, level):
-    """lp-norm MKL (``p > 1``) by alternating SVM duals and the closed-form weights.
-
-    Block-coordinate descent on Kloft et al.'s jointly convex primal, so ``J`` decreases;
-    stops when the best ``J`` is within ``tol`` (relative) of the best dual bound
-    (:func:`lp_dual_gap`). The returned weights sum to 1 and the kernel's scale
-    ``sum(beta)`` goes into the normaliser (``K = K_{beta / s} / normaliser``).
-    """
-    radius = lp_radius(beta.size, p)
-    beta = radius * beta / np.linalg.norm(beta, p)
-    history, best, bound, gap = [], None, -np.inf, np.inf
-    for iteration in range(1, max_iter + 1):
-        current = alpha_step(beta)
-        history.append(current.objective)
-        if best is None or current.objective < best.objective:
-            best = current
-        quadratics = 0.5 * alpha_step.kernels.node_quadratics(current.duals.coef)
-        bound = max(bound, current.objective - lp_dual_gap(beta, quadratics, p, radius))
-        gap = (best.objective - bound) / max(abs(best.objective), np.finfo(float).tiny)
-        logger.log(level, "MKL linear (p=%g): iter %d J=%.6g bound=%.6g gap=%.2e", p,
-                   iteration, current.objective, bound, gap)
-        if gap < tol:
-            break
-        beta = beta_step_lp_norm(beta, quadratics, p, radius)
-    else:
-        _warn_max_iter(max_iter, "linear", gap)
-    scale = best.beta.sum()
-    best = best._replace(beta=best.beta / scale, normaliser=1.0 / scale)
-    return _result(best, history, iteration, gap, gap < tol)
-
-
-def _fit_cross(alpha_step, beta, tol, max_iter, level, method):
-    gram = node_gram(alpha_step.kernels.blocks)
-    if method == "mirror":
-        if np.any(beta <= 0):
-            # A mirror step scales weights, so a zero weight would stay zero for ever.
-            beta = (1.0 - _MIRROR_MIX) * beta + _MIRROR_MIX / beta.size
-        step_to = beta_step_mirror
-        first, longest = _MIRROR_FIRST, _MIRROR_LONGEST
-    else:
-        projection = SimplexProjection(beta.shape[0])
-
-        def step_to(beta, gradient, step):
-            candidate = projection(beta - step * gradient)
-            return candidate, 0.5 * float((candidate - beta) @ (candidate - beta))
-
-        # Past step * spread = 2 the projection already reaches any vertex; longer steps
-        # change nothing but the QP's conditioning.
-        first, longest = 0.5, 2.0
-    current = alpha_step(beta)
-    history, iteration, decrease, step = [current.objective], 1, np.inf, None
-    while iteration < max_iter:
-        gradient = cross_gradient(current.beta,
-                                  alpha_step.kernels.products(current.duals.coef), gram)
-        spread = gradient.max() - gradient.min()
-        if spread <= 0:
-            # Equal partial derivatives: no feasible direction decreases J (stationary).
-            return _result(current, history, iteration, 0.0, True)
-        step = first / spread if step is None else min(step, longest / spread)
-        accepted, trials = None, 0
-        while step * spread >= _MIN_STEP and iteration < max_iter:
-            candidate, distance = step_to(current.beta, gradient, step)
-            move = candidate - current.beta
-            if not np.any(move):
-                break
-            trial = alpha_step(candidate)
-            iteration, trials = iteration + 1, trials + 1
-            if trial.objective <= current.objective + gradient @ move + distance / step:
-                accepted = trial
-                break
-            step /= 2.0
-        if accepted is None:
-            if iteration >= max_iter:
-                break  # out of alpha-steps while backtracking: not a stationary point
-            # No measurable decrease along the descent path: stationary point.
-            return _result(current, history, iteration, 0.0, True)
-        decrease = (current.objective - accepted.objective) / max(
-            abs(current.objective), np.finfo(float).tiny)
-        current = accepted
-        history.append(current.objective)
-        logger.log(level, "MKL cross (%s): iter %d J=%.6g step=%.2e decrease=%.2e", method,
-                   iteration, current.objective, step, decrease)
-        if decrease < tol:
-            return _result(current, history, iteration, decrease, True)
-        if trials == 1:
-            # Accepted at once: try a longer step next; after a backtrack keep the step
-            # that worked (fewer rejected alpha-steps, benchmarks/bench_core.py).
-            step *= 2.0
-    _warn_max_iter(max_iter, "cross", decrease)
-    return _result(current, history, iteration, decrease, False)
 
 
 def fit_mkl(blocks, Y, kernel="linear", C=1.0, tol=1e-3, max_iter=100, beta=None,
