@@ -1,5 +1,6 @@
 """PyramidMKLClassifier: the scikit-learn estimator over variable-length sequences."""
 
+from functools import partial
 from numbers import Integral, Real
 
 import numpy as np
@@ -34,6 +35,7 @@ from .kernels import (
 )
 from .pyramid import n_nodes, node_descriptors_batch
 from .solvers.mkl import BETA_STEPS, PYRAMIDS, SOLVERS, fit_mkl
+from .solvers.selection import select_mkl_norm
 from .solvers.svm import one_vs_rest_labels
 
 __all__ = ["PyramidMKLClassifier"]
@@ -170,7 +172,7 @@ class PyramidMKLClassifier(_VersionedPickleMixin, ClassifierMixin, BaseEstimator
                  C=1.0, tol=1e-3, max_iter=100, node_weights="learn", n_components=256,
                  gamma=None, n_jobs=None, verbose=0, random_state=None, beta_method="auto",
                  solver="libsvm", device=None, cache_size=4096, dtype="float64",
-                 pca_components=None, beta_init=None, mkl_norm=1.0, pyramids="shared"):
+                 pca_components=None, beta_init=None, mkl_norm="auto", pyramids="shared"):
         self.levels = levels
         self.kernel = kernel
         self.base_kernel = base_kernel
@@ -214,7 +216,8 @@ class PyramidMKLClassifier(_VersionedPickleMixin, ClassifierMixin, BaseEstimator
         "dtype": [_Options(("float64", "float32"), dtype=True)],
         "pca_components": [_NONE, _Interval(Integral, 1)],
         "beta_init": [_NONE, _ARRAY_LIKE],
-        "mkl_norm": [_Interval(Real, 1, None, closed="left"), _Exactly(np.inf, "inf")],
+        "mkl_norm": [_Options(("auto",)), _Interval(Real, 1, None, closed="left"),
+                     _Exactly(np.inf, "inf")],
         "pyramids": [_Options(PYRAMIDS)],
     }
 
@@ -256,6 +259,15 @@ class PyramidMKLClassifier(_VersionedPickleMixin, ClassifierMixin, BaseEstimator
         extended[:, :coarse] = init
         extended = extended.ravel()
         return extended / extended.sum()
+
+    def _mkl_norm(self, fit, blocks, y_index, n_classes, learn):
+        """``(p, out-of-fold accuracy per candidate)``: ``mkl_norm`` or its ``"auto"`` choice."""
+        if self.mkl_norm != "auto":
+            return float(self.mkl_norm), {}
+        if not learn or self.kernel == "cross":
+            # Nothing to choose: fixed weights, or a normalised kernel blind to the norm.
+            return 1.0, {}
+        return select_mkl_norm(fit, blocks, y_index, n_classes, self.kernel)
 
     def _node_blocks(self, data, fit):
         """Scaled node features per stream; fits maps and scales when ``fit``."""
@@ -313,14 +325,17 @@ class PyramidMKLClassifier(_VersionedPickleMixin, ClassifierMixin, BaseEstimator
         if learn:
             beta0 = self._start_beta(beta0, len(data))
         blocks = self._node_blocks(data, fit=True)
-        result = fit_mkl(
-            blocks, one_vs_rest_labels(y_index, classes.shape[0]), kernel=self.kernel,
-            C=float(self.C), tol=float(self.tol), max_iter=int(self.max_iter), beta=beta0,
-            learn=learn, n_jobs=self.n_jobs, verbose=self.verbose,
-            beta_method=self.beta_method, solver=self.solver,
+        fit = partial(
+            fit_mkl, kernel=self.kernel, C=float(self.C), tol=float(self.tol),
+            max_iter=int(self.max_iter), beta=beta0, learn=learn, n_jobs=self.n_jobs,
+            verbose=self.verbose, beta_method=self.beta_method, solver=self.solver,
             cache_bytes=float(self.cache_size) * 2**20,
             solver_options={"device": self.device} if self.solver == "torch" else None,
-            mkl_norm=float(self.mkl_norm), pyramids=self.pyramids)
+            pyramids=self.pyramids)
+        self.mkl_norm_, self.mkl_norm_scores_ = self._mkl_norm(fit, blocks, y_index,
+                                                               classes.shape[0], learn)
+        result = fit(blocks, one_vs_rest_labels(y_index, classes.shape[0]),
+                     mkl_norm=self.mkl_norm_)
         self.coef_ = node_weight_blocks(blocks, result.beta, result.duals.coef, self.kernel,
                                         result.normaliser)
         self.intercept_ = result.duals.intercept

@@ -28,8 +28,9 @@ class LateFusionClassifier(_VersionedPickleMixin, ClassifierMixin, BaseEstimator
 
     Each stream gets its own clone of ``estimator``; the fused score is
     ``sum_s w_s z_s / r_s`` with ``z_s`` the stream's one-vs-rest scores, ``r_s`` their
-    root-mean-square on held-out training folds (a common scale) and ``w`` on the simplex, chosen on a grid to maximise the accuracy of out-of-fold predictions on
-    the training videos (stratified ``cv`` folds). Final models are refitted on all
+    root-mean-square on held-out training folds (a common scale) and ``w`` on the simplex,
+    chosen on a grid to maximise the accuracy of out-of-fold predictions on the training
+    videos (stratified ``cv`` folds; the mean of the grid points that tie for the best). Final models are refitted on all
     training videos.
 
     Parameters
@@ -95,9 +96,13 @@ class LateFusionClassifier(_VersionedPickleMixin, ClassifierMixin, BaseEstimator
                 held_out[name][np.ix_(test, model.classes_)] = scores
         self.score_scales_ = np.array([_rms(held_out[name]) for name in names])
         grid = self._weight_grid(len(names)) / self.score_scales_[None, :]
-        accuracy = [np.mean(np.argmax(sum(w * held_out[n] for w, n in zip(weights, names)),
-                                      axis=1) == y_index) for weights in grid]
-        self.stream_weights_ = self._weight_grid(len(names))[int(np.argmax(accuracy))]
+        accuracy = np.array([
+            np.mean(np.argmax(sum(w * held_out[n] for w, n in zip(weights, names)), axis=1)
+                    == y_index) for weights in grid])
+        # Ties are common (a plateau of equally accurate mixtures): take the plateau's
+        # centre, not the grid's first point, so the choice does not hang on grid order.
+        self.stream_weights_ = self._weight_grid(len(names))[accuracy == accuracy.max()].mean(
+            axis=0)
         self.estimators_ = {name: clone(base).fit(data[name], classes[y_index])
                             for name in names}
         self.streams_, self.classes_ = names, classes

@@ -78,8 +78,8 @@ def test_cross_decisions_at_a_fixed_interior_beta_are_the_normalised_kernel_svc(
 @pytest.mark.parametrize("kernel", ["linear", "cross"])
 def test_per_class_pyramids_on_two_classes_equal_the_shared_fit(kernel):
     X, y = make_videos(classes=2)
-    shared = PyramidMKLClassifier(levels=2, kernel=kernel, tol=1e-6).fit(X, y)
-    per_class = PyramidMKLClassifier(levels=2, kernel=kernel, tol=1e-6,
+    shared = PyramidMKLClassifier(levels=2, kernel=kernel, tol=1e-6, mkl_norm=1).fit(X, y)
+    per_class = PyramidMKLClassifier(levels=2, kernel=kernel, tol=1e-6, mkl_norm=1,
                                      pyramids="per_class").fit(X, y)
     assert per_class.beta_.shape == (1, 3)
     np.testing.assert_allclose(per_class.beta_[0], shared.beta_, atol=1e-9)
@@ -90,11 +90,13 @@ def test_per_class_pyramids_on_two_classes_equal_the_shared_fit(kernel):
 @pytest.mark.parametrize("kernel", ["linear", "cross"])
 def test_per_class_pyramids_learn_one_weight_vector_per_class(kernel):
     X, y = make_videos(classes=3)
-    clf = PyramidMKLClassifier(levels=2, kernel=kernel, pyramids="per_class").fit(X, y)
+    clf = PyramidMKLClassifier(levels=2, kernel=kernel, pyramids="per_class",
+                               mkl_norm=1).fit(X, y)
     assert clf.beta_.shape == (3, 3)
     np.testing.assert_allclose(clf.beta_.sum(axis=1), 1.0)
     # Class c's scores are the binary fit of c against the rest.
-    binary = PyramidMKLClassifier(levels=2, kernel=kernel).fit(X, y == clf.classes_[1])
+    binary = PyramidMKLClassifier(levels=2, kernel=kernel, mkl_norm=1).fit(
+        X, y == clf.classes_[1])
     np.testing.assert_allclose(clf.beta_[1], binary.beta_, atol=1e-9)
     np.testing.assert_allclose(clf.decision_function(X)[:, 1], binary.decision_function(X),
                                atol=1e-9)
@@ -282,8 +284,8 @@ def test_float32_input_is_not_copied_to_float64():
 
 def test_estimator_cache_size_switch_both_ways_gives_the_same_model():
     X, y = half_signal_videos()
-    small = PyramidMKLClassifier(levels=3, cache_size=0, tol=1e-6).fit(X, y)
-    large = PyramidMKLClassifier(levels=3, cache_size=1024, tol=1e-6).fit(X, y)
+    small = PyramidMKLClassifier(levels=3, cache_size=0, tol=1e-6, mkl_norm=1).fit(X, y)
+    large = PyramidMKLClassifier(levels=3, cache_size=1024, tol=1e-6, mkl_norm=1).fit(X, y)
     assert small.objective_ == pytest.approx(large.objective_, rel=1e-6)
     np.testing.assert_allclose(small.beta_, large.beta_, atol=1e-3)
     np.testing.assert_allclose(small.decision_function(X), large.decision_function(X),
@@ -293,8 +295,9 @@ def test_estimator_cache_size_switch_both_ways_gives_the_same_model():
 @pytest.mark.parametrize("kernel", ["linear", "cross"])
 def test_estimator_batch_solver_matches_libsvm(kernel):
     X, y = half_signal_videos()
-    reference = PyramidMKLClassifier(levels=3, kernel=kernel, tol=1e-4).fit(X, y)
-    fast = PyramidMKLClassifier(levels=3, kernel=kernel, solver="batch", tol=1e-4).fit(X, y)
+    reference = PyramidMKLClassifier(levels=3, kernel=kernel, tol=1e-4, mkl_norm=1).fit(X, y)
+    fast = PyramidMKLClassifier(levels=3, kernel=kernel, solver="batch", tol=1e-4,
+                                mkl_norm=1).fit(X, y)
     assert fast.objective_ == pytest.approx(reference.objective_, rel=1e-4)
     np.testing.assert_allclose(fast.beta_, reference.beta_, atol=2e-3)
     np.testing.assert_allclose(fast.decision_function(X), reference.decision_function(X),
@@ -304,8 +307,8 @@ def test_estimator_batch_solver_matches_libsvm(kernel):
 
 def test_estimator_float32_agrees_with_float64():
     X, y = half_signal_videos()
-    wide = PyramidMKLClassifier(levels=3, tol=1e-6).fit(X, y)
-    narrow = PyramidMKLClassifier(levels=3, dtype="float32", tol=1e-6).fit(X, y)
+    wide = PyramidMKLClassifier(levels=3, tol=1e-6, mkl_norm=1).fit(X, y)
+    narrow = PyramidMKLClassifier(levels=3, dtype="float32", tol=1e-6, mkl_norm=1).fit(X, y)
     assert narrow.objective_ == pytest.approx(wide.objective_, rel=1e-6)
     np.testing.assert_allclose(narrow.decision_function(X), wide.decision_function(X),
                                atol=1e-3)
@@ -313,8 +316,9 @@ def test_estimator_float32_agrees_with_float64():
 
 def test_pca_with_all_components_keeps_the_kernels():
     X, y = half_signal_videos(d=4)
-    full = PyramidMKLClassifier(levels=2).fit(X, y)
-    reduced = PyramidMKLClassifier(levels=2, pca_components=4, random_state=0).fit(X, y)
+    full = PyramidMKLClassifier(levels=2, mkl_norm=1).fit(X, y)
+    reduced = PyramidMKLClassifier(levels=2, pca_components=4, random_state=0,
+                                   mkl_norm=1).fit(X, y)
     np.testing.assert_allclose(reduced.beta_, full.beta_, atol=1e-6)
     np.testing.assert_allclose(reduced.decision_function(X), full.decision_function(X),
                                atol=1e-6)
@@ -324,9 +328,10 @@ def test_pca_with_all_components_keeps_the_kernels():
 
 def test_beta_init_from_a_coarser_pyramid_reaches_the_cold_start_optimum():
     X, y = half_signal_videos()
-    coarse = PyramidMKLClassifier(levels=2, tol=1e-4).fit(X, y)
-    cold = PyramidMKLClassifier(levels=3, tol=1e-4).fit(X, y)
-    warm = PyramidMKLClassifier(levels=3, tol=1e-4, beta_init=coarse.beta_).fit(X, y)
+    coarse = PyramidMKLClassifier(levels=2, tol=1e-4, mkl_norm=1).fit(X, y)
+    cold = PyramidMKLClassifier(levels=3, tol=1e-4, mkl_norm=1).fit(X, y)
+    warm = PyramidMKLClassifier(levels=3, tol=1e-4, mkl_norm=1,
+                                beta_init=coarse.beta_).fit(X, y)
     assert warm.objective_ == pytest.approx(cold.objective_, rel=2e-4)
     with pytest.raises(ValueError, match="beta_init"):
         PyramidMKLClassifier(levels=2, beta_init=np.ones(7)).fit(X, y)
@@ -351,8 +356,8 @@ def test_bad_performance_parameters_name_the_culprit(name, value, message):
 def test_estimator_torch_solver_on_cpu_matches_libsvm():
     pytest.importorskip("torch", reason="torch (the 'deep' extra) is not installed")
     X, y = half_signal_videos()
-    reference = PyramidMKLClassifier(levels=3).fit(X, y)
-    fast = PyramidMKLClassifier(levels=3, solver="torch", device="cpu").fit(X, y)
+    reference = PyramidMKLClassifier(levels=3, mkl_norm=1).fit(X, y)
+    fast = PyramidMKLClassifier(levels=3, solver="torch", device="cpu", mkl_norm=1).fit(X, y)
     assert fast.objective_ == pytest.approx(reference.objective_, rel=1e-4)
     np.testing.assert_array_equal(fast.predict(X), reference.predict(X))
 

@@ -4,6 +4,7 @@ import cvxpy as cp
 import numpy as np
 import pytest
 from sklearn.exceptions import ConvergenceWarning
+from sklearn.model_selection import StratifiedKFold
 
 from mkl_tp.kernels import combined_kernel, node_gram, node_products, unit_diagonal_scales
 from mkl_tp.solvers import (
@@ -377,3 +378,57 @@ def test_per_class_weights_are_independent_binary_fits(kernel):
         np.testing.assert_allclose(joint.duals.coef[:, c], alone.duals.coef[:, 0], atol=1e-9)
     assert joint.objective == pytest.approx(
         sum(fit_mkl(blocks, Y[:, [c]], kernel=kernel, tol=1e-5).objective for c in range(3)))
+
+
+def test_cross_fit_never_ends_above_any_start(caplog):
+    import logging
+
+    from mkl_tp.solvers.mkl import level_starts
+
+    blocks, Y = tiny_problem(seed=24, n=30, nodes=7, informative=5)
+    starts = [np.full(7, 1 / 7)] + level_starts(blocks)
+    assert len(starts) == 4  # uniform and the three levels of a 7-node pyramid
+    with caplog.at_level(logging.INFO, logger="mkl_tp.solvers._alternation"):
+        result = fit_mkl(blocks, Y, kernel="cross", tol=1e-6, max_iter=200, verbose=1)
+    logged = [r.getMessage() for r in caplog.records if "start" in r.getMessage()]
+    assert len(logged) == 4
+    returned = reference_cross_objective(blocks, Y, 1.0, result.beta)
+    for start in starts:
+        assert returned <= reference_cross_objective(blocks, Y, 1.0, start) + 1e-6
+
+
+def noisy_node_problem(n, seed=0, nodes=8, classes=3, signal=1.0):
+    """Node 1 carries a weak class signal; the other nodes are pure noise of equal scale."""
+    rng = np.random.default_rng(seed)
+    y = np.arange(n) % classes
+    block = rng.normal(size=(n, nodes, 6))
+    block[:, 1, :classes] += signal * np.eye(classes)[y]
+    block /= np.sqrt(unit_diagonal_scales(block))[None, :, None]
+    return [block], y
+
+
+def test_select_mkl_norm_learns_only_when_the_folds_show_a_gain():
+    from functools import partial
+
+    from mkl_tp.solvers.selection import select_mkl_norm
+
+    fit = partial(fit_mkl, kernel="linear", tol=1e-4)
+    # Plenty of videos and one informative node among noise: learning pays.
+    blocks, y = noisy_node_problem(240)
+    p, accuracy = select_mkl_norm(fit, blocks, y, 3, "linear")
+    assert p < np.inf
+    assert accuracy[p] > accuracy[np.inf] + 0.05
+    # The folds' accuracies are out-of-fold: check one candidate independently.
+    folds = list(StratifiedKFold(3).split(np.zeros(240), y))
+    right = 0
+    for train, test in folds:
+        result = fit([blocks[0][train]], one_vs_rest_labels(y[train], 3), mkl_norm=np.inf)
+        K = combined_kernel([blocks[0]], np.full(8, 1 / 8), "linear")[0]
+        scores = K[np.ix_(test, train)] @ result.duals.coef + result.duals.intercept
+        right += np.sum(np.argmax(scores, axis=1) == y[test])
+    assert accuracy[np.inf] == pytest.approx(right / 240)
+    # Six videos per class: no gain can exceed one standard error; the weights stay uniform.
+    blocks, y = noisy_node_problem(18, seed=1, signal=0.3)
+    assert select_mkl_norm(fit, blocks, y, 3, "linear")[0] == np.inf
+    # A class with a single video cannot be held out: uniform without folds.
+    assert select_mkl_norm(fit, blocks, np.r_[[0] * 17, 1], 2, "linear") == (np.inf, {})

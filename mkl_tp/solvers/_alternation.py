@@ -204,16 +204,28 @@ def _fit_linear_lp(alpha_step, beta, p, tol, max_iter, level):
     return _result(best, history, iteration, gap, gap < tol)
 
 
-def _fit_cross(alpha_step, beta, tol, max_iter, level, method):
+def _best_start(alpha_step, starts, level):
+    """The start of least ``J`` (one alpha-step each); the descent never ends above it."""
+    best = None
+    for k, beta in enumerate(starts):
+        current = alpha_step(beta)
+        logger.log(level, "MKL cross: start %d J=%.6g", k, current.objective)
+        if best is None or current.objective < best.objective:
+            best = current
+    return best
+
+
+def _fit_cross(alpha_step, starts, tol, max_iter, level, method):
+    """Descend from the best of ``starts`` (list of weight vectors on the simplex)."""
     gram = node_gram(alpha_step.kernels.blocks)
     if method == "mirror":
-        if np.any(beta <= 0):
-            # A mirror step scales weights, so a zero weight would stay zero for ever.
-            beta = (1.0 - _MIRROR_MIX) * beta + _MIRROR_MIX / beta.size
+        # A mirror step scales weights, so a zero weight would stay zero for ever.
+        starts = [(1.0 - _MIRROR_MIX) * b + _MIRROR_MIX / b.size if np.any(b <= 0) else b
+                  for b in starts]
         step_to = beta_step_mirror
         first, longest = _MIRROR_FIRST, _MIRROR_LONGEST
     else:
-        projection = SimplexProjection(beta.shape[0])
+        projection = SimplexProjection(starts[0].shape[0])
 
         def step_to(beta, gradient, step):
             candidate = projection(beta - step * gradient)
@@ -222,8 +234,8 @@ def _fit_cross(alpha_step, beta, tol, max_iter, level, method):
         # Past step * spread = 2 the projection already reaches any vertex; longer steps
         # change nothing but the QP's conditioning.
         first, longest = 0.5, 2.0
-    current = alpha_step(beta)
-    history, iteration, decrease, step = [current.objective], 1, np.inf, None
+    current = _best_start(alpha_step, starts, level)
+    history, iteration, decrease, step = [current.objective], len(starts), np.inf, None
     while iteration < max_iter:
         gradient = cross_gradient(current.beta,
                                   alpha_step.kernels.products(current.duals.coef), gram)

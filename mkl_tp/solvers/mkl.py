@@ -190,6 +190,25 @@ def fit_mkl(blocks, Y, kernel="linear", C=1.0, tol=1e-3, max_iter=100, beta=None
         kernel_cached=kernels.cached)
 
 
+def level_starts(blocks):
+    """Weights of every pyramid level alone, uniform over its nodes, in every stream.
+
+    The cross kernel's ``J`` is not convex: :func:`fit_mkl` evaluates these starts (and the
+    given weights) and descends from the best.
+    """
+    per_stream = [b.shape[1] for b in blocks]
+    if len(set(per_stream)) != 1 or (per_stream[0] + 1) & per_stream[0]:
+        return []  # not one pyramid (2^L - 1 nodes) per stream
+    levels = {int(np.log2(per_stream[0] + 1))}
+    starts = []
+    for level in range(1, levels.pop() + 1):
+        node = np.zeros(per_stream[0])
+        node[2 ** (level - 1) - 1:2 ** level - 1] = 1.0
+        start = np.tile(node, len(blocks))
+        starts.append(start / start.sum())
+    return starts
+
+
 def _fit_tasks(kernels, Y, C, tol, max_iter, beta, learn, n_jobs, verbose, method, mkl_norm,
                solver, solver_options):
     """One MKL problem over the tasks ``Y`` (all of them share ``beta``)."""
@@ -202,7 +221,9 @@ def _fit_tasks(kernels, Y, C, tol, max_iter, beta, learn, n_jobs, verbose, metho
             current = current._replace(beta=beta / scale, normaliser=1.0 / scale)
         result = _result(current, [current.objective], 1, 0.0, True)
     elif kernels.kind == "cross":
-        result = _fit_cross(alpha_step, beta, tol, max_iter, level, method)
+        starts = [beta] + [b for b in level_starts(kernels.blocks)
+                           if not np.allclose(b, beta)]
+        result = _fit_cross(alpha_step, starts, tol, max_iter, level, method)
     elif mkl_norm == 1:
         result = _fit_linear(alpha_step, beta, tol, max_iter, level, method)
     else:

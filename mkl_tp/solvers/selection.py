@@ -1,0 +1,91 @@
+"""How much to learn: the lp-norm of the node weights chosen on the training set alone.
+
+Sparse (``p = 1``) weights fit small training sets too closely: on sequence sets of 36-270
+videos learned weights lost up to 13 points to uniform weights (docs/maths.rst,
+``benchmarks/bench_weights.py``). :func:`select_mkl_norm` compares candidate norms by
+stratified cross-validation on the training videos and moves away from the uniform weights
+(``p = inf``) only when the out-of-fold predictions show that learning pays: a less uniform
+candidate replaces the current choice only when its accuracy is higher by more than one
+standard error of the paired per-video differences (the one-standard-error rule of
+Breiman et al. 1984 and Hastie, Tibshirani & Friedman, ESL 7.10, applied towards the
+simpler model). With few videos that error is large and the weights stay uniform; with many
+videos a real gain is kept.
+"""
+
+import numpy as np
+from sklearn.model_selection import StratifiedKFold
+
+from ..kernels import block_decisions, node_weight_blocks
+from .svm import one_vs_rest_labels
+
+__all__ = ["MKL_NORM_CANDIDATES", "select_mkl_norm"]
+
+# From the simplest (uniform) to the sparsest weights: each is tried against the choice so
+# far, in this order.
+MKL_NORM_CANDIDATES = (np.inf, 2.0, 1.0)
+
+
+def _predict(train_blocks, test_blocks, result, kernel, n_classes):
+    weights = node_weight_blocks(train_blocks, result.beta, result.duals.coef, kernel,
+                                 result.normaliser)
+    scores = block_decisions(test_blocks, weights) + result.duals.intercept
+    if n_classes == 2:
+        return (scores[:, 0] > 0).astype(int)
+    return np.argmax(scores, axis=1)
+
+
+def select_mkl_norm(fit, blocks, y_index, n_classes, kernel, candidates=MKL_NORM_CANDIDATES,
+                    n_folds=3):
+    """Choose ``p`` of lp-norm MKL by cross-validation with the one-standard-error rule.
+
+    Parameters
+    ----------
+    fit : callable
+        ``fit(blocks, Y, mkl_norm=p) -> MKLResult``, e.g. :func:`~mkl_tp.solvers.fit_mkl`
+        with the estimator's other settings bound.
+    blocks : list of ndarray, each (N, P_s, m_s)
+        Scaled training node features per stream.
+    y_index : ndarray of shape (N,)
+        Class indices ``0..n_classes-1``.
+    n_classes : int
+    kernel : {"linear", "cross"}
+    candidates : sequence of float, default=(inf, 2, 1)
+        Norms from the most uniform to the sparsest.
+    n_folds : int, default=3
+        Stratified folds, in the videos' order like scikit-learn's ``*CV`` estimators (so a
+        fit is deterministic); fewer when a class has fewer videos, and with fewer than two
+        videos in some class no fold can hold it out and the first candidate is returned.
+
+    Returns
+    -------
+    p : float
+        The chosen norm.
+    accuracy : dict
+        Out-of-fold accuracy of every candidate (empty when no folds could be made).
+
+    Notes
+    -----
+    Candidate ``q`` replaces the current choice ``p`` when
+    ``mean(d) > std(d) / sqrt(N)`` with ``d_i = [q right on video i] - [p right on i]``.
+    """
+    smallest = int(np.bincount(y_index, minlength=n_classes).min())
+    n_folds = min(n_folds, smallest)
+    if n_folds < 2:
+        return candidates[0], {}
+    folds = StratifiedKFold(n_folds).split(np.zeros(len(y_index)), y_index)
+    correct = {p: np.zeros(len(y_index), dtype=bool) for p in candidates}
+    for train, test in folds:
+        train_blocks = [b[train] for b in blocks]
+        test_blocks = [b[test] for b in blocks]
+        Y = one_vs_rest_labels(y_index[train], n_classes)
+        for p in candidates:
+            result = fit(train_blocks, Y, mkl_norm=p)
+            predicted = _predict(train_blocks, test_blocks, result, kernel, n_classes)
+            correct[p][test] = predicted == y_index[test]
+    chosen = candidates[0]
+    for p in candidates[1:]:
+        difference = correct[p].astype(float) - correct[chosen]
+        error = difference.std(ddof=1) / np.sqrt(difference.size)
+        if difference.mean() > error:
+            chosen = p
+    return chosen, {p: float(c.mean()) for p, c in correct.items()}
