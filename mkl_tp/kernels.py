@@ -34,6 +34,7 @@ __all__ = [
     "unit_diagonal_scales",
     "weighted_features",
     "combined_kernel",
+    "gram_matrix",
     "node_gram",
     "node_products",
     "fit_node_projections",
@@ -259,11 +260,55 @@ def combined_kernel(blocks, beta, kind):
         ``D(beta)`` for ``cross`` (mean diagonal of ``Z Z'``), 1 for ``linear``.
     """
     features = weighted_features(blocks, beta, kind)
-    kernel = features @ features.T
+    kernel = gram_matrix(features)
+    del features
     if kind == "linear":
         return kernel, 1.0
     normaliser = float(np.trace(kernel)) / kernel.shape[0]
-    return kernel / normaliser, normaliser
+    kernel /= normaliser
+    return kernel, normaliser
+
+
+# Rows per tile of gram_matrix: a (tile, m) float64 copy and (tile, tile) output blocks.
+_GRAM_TILE = 2048
+
+
+def gram_matrix(features, out=None, tile=_GRAM_TILE):
+    """``F F'`` in float64 by tiled GEMMs, never numpy's ``a @ a.T``.
+
+    numpy sends ``a @ a.T`` to BLAS ``syrk``, which the OpenBLAS bundled with numpy crashes
+    in (segmentation fault) at 20,000 x 960 float64 on 2 threads (numpy issue #19685;
+    ``a @ a.T.copy()`` does not). Here every product is a GEMM of a row tile by a copied,
+    transposed column tile; only the tiles on and above the diagonal are multiplied (the
+    half of the flops ``syrk`` saved) and mirrored below it.
+
+    Parameters
+    ----------
+    features : ndarray of shape (N, m)
+    out : ndarray of shape (N, N), float64, optional
+        Where to write the product (e.g. a buffer reused across calls).
+    tile : int, default=2048
+        Rows per tile.
+
+    Returns
+    -------
+    ndarray of shape (N, N), float64
+    """
+    n_samples = features.shape[0]
+    if out is None:
+        out = np.empty((n_samples, n_samples))
+    starts = range(0, n_samples, tile)
+    for col in starts:
+        cols = slice(col, min(col + tile, n_samples))
+        right = np.ascontiguousarray(features[cols].T, dtype=np.float64)
+        for row in starts:
+            if row > col:
+                break
+            rows = slice(row, min(row + tile, n_samples))
+            np.matmul(features[rows].astype(np.float64, copy=False), right, out=out[rows, cols])
+            if row < col:
+                out[cols, rows] = out[rows, cols].T
+    return out
 
 
 def node_gram(blocks):

@@ -8,6 +8,7 @@ from mkl_tp.kernels import (
     apply_feature_maps,
     combined_kernel,
     fit_feature_maps,
+    gram_matrix,
     node_gram,
     node_products,
     normalize_nodes,
@@ -167,3 +168,21 @@ def test_node_projections_are_the_top_singular_subspace():
                                    atol=1e-8)
     reduced = apply_node_projections(phi, projections)
     np.testing.assert_allclose(reduced[:, 0], phi[:, 0] @ projections[0], rtol=1e-12)
+
+
+@pytest.mark.parametrize("tile", [3, 4, 2048])
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_gram_matrix_equals_the_plain_product(tile, dtype):
+    # Tiled GEMMs instead of numpy's a @ a.T (syrk, which crashes at 20,000 x 960 on
+    # 2 OpenBLAS threads, numpy #19685): the same float64 product, symmetric.
+    rng = np.random.default_rng(0)
+    features = rng.normal(size=(10, 6)).astype(dtype)
+    reference = features.astype(np.float64) @ features.astype(np.float64).T.copy()
+    out = np.full((10, 10), np.nan)
+    result = gram_matrix(features, out=out, tile=tile)
+    assert result is out and result.dtype == np.float64
+    np.testing.assert_allclose(result, reference, rtol=1e-13, atol=1e-13)
+    np.testing.assert_array_equal(result, result.T)
+    strided = features[:, 1:3].astype(np.float64)  # a non-contiguous view's product
+    np.testing.assert_allclose(gram_matrix(features[:, 1:3], tile=tile),
+                               strided @ strided.T.copy(), rtol=1e-13, atol=1e-13)
