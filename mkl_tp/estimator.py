@@ -102,15 +102,22 @@ class PyramidMKLClassifier(_VersionedPickleMixin, ClassifierMixin, BaseEstimator
         3-4 levels the projected step sometimes did better (docs/performance.rst). A
         step name of the other kernel is ignored (its default is used), so a grid can vary
         ``kernel`` with ``beta_method`` fixed.
-    solver : {"libsvm", "batch", "torch"}, default="libsvm"
-        alpha-step. ``"libsvm"``: one scikit-learn ``SVC`` per one-vs-rest task (the exact
-        reference, and the fastest on CPU in our measurements). ``"batch"``: all tasks at
-        once by a warm-started accelerated projected-gradient dual solver with active-set
-        polishing (numpy); ``"torch"``: the same in torch, on ``device`` (needs the
-        ``deep`` extra). Both agree with libsvm to its tolerance.
+    solver : {"auto", "libsvm", "batch", "torch", "primal"}, default="auto"
+        alpha-step. ``"libsvm"``: one scikit-learn ``SVC`` per one-vs-rest task on the
+        ``N x N`` kernel (the exact reference, and the fastest on CPU for small ``N``).
+        ``"batch"``: all tasks at once by a warm-started accelerated projected-gradient
+        dual solver with active-set polishing (numpy); ``"torch"``: the same in torch, on
+        ``device`` (needs the ``deep`` extra). ``"primal"``: the same SVMs solved on the
+        weighted node features, never forming ``N x N`` (augmented Lagrangian with
+        semismooth Newton, :mod:`mkl_tp.solvers.primal`; in torch on ``device`` when one
+        is given): the way past ~20,000 videos. ``"auto"`` takes ``"primal"`` when the
+        kernel would not fit the available memory or when the model of
+        :mod:`mkl_tp.solvers.cost` finds it cheaper, else ``"libsvm"``. All agree with
+        libsvm to its tolerance; the dual solvers stop with ``MemoryError`` before
+        allocating a kernel that does not fit.
     device : str or None, default=None
         torch device of ``solver="torch"`` (``None``: ``"cuda"`` when available, else
-        ``"cpu"``).
+        ``"cpu"``), or of ``"primal"``/``"auto"`` (``None``: numpy on the CPU).
     cache_size : float, default=4096
         Memory budget in MiB for the per-node kernels of ``kernel="linear"`` (float32,
         ``P N^2 4`` bytes). Within it every ``K_beta`` is one pass over the cache;
@@ -171,7 +178,7 @@ class PyramidMKLClassifier(_VersionedPickleMixin, ClassifierMixin, BaseEstimator
     def __init__(self, *, levels=4, kernel="linear", base_kernel="linear", node_norm="l2",
                  C=1.0, tol=1e-3, max_iter=100, node_weights="learn", n_components=256,
                  gamma=None, n_jobs=None, verbose=0, random_state=None, beta_method="auto",
-                 solver="libsvm", device=None, cache_size=4096, dtype="float64",
+                 solver="auto", device=None, cache_size=4096, dtype="float64",
                  pca_components=None, beta_init=None, mkl_norm="auto", pyramids="shared"):
         self.levels = levels
         self.kernel = kernel
@@ -330,7 +337,8 @@ class PyramidMKLClassifier(_VersionedPickleMixin, ClassifierMixin, BaseEstimator
             max_iter=int(self.max_iter), beta=beta0, learn=learn, n_jobs=self.n_jobs,
             verbose=self.verbose, beta_method=self.beta_method, solver=self.solver,
             cache_bytes=float(self.cache_size) * 2**20,
-            solver_options={"device": self.device} if self.solver == "torch" else None,
+            solver_options={"device": self.device} if self.solver == "torch" or (
+                self.solver in ("primal", "auto") and self.device is not None) else None,
             pyramids=self.pyramids)
         self.mkl_norm_, self.mkl_norm_scores_ = self._mkl_norm(fit, blocks, y_index,
                                                                classes.shape[0], learn)

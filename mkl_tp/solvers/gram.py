@@ -3,13 +3,20 @@
 DESIGN.md's memory rule: keep the per-node kernels only while ``P N^2`` entries fit a
 budget, otherwise recompute every combined kernel from the (scaled) node blocks by GEMMs.
 :class:`TrainingKernels` makes that choice once per fit and gives the MKL loop the three
-quantities it needs: ``K_beta``, the linear beta-step's ``a_c' K_p a_c`` and the cross
-beta-step's ``M``.
+quantities it needs: ``K_beta`` (or, for the primal alpha-step, features ``Z`` with
+``K_beta = Z Z' / D``), the linear beta-step's ``a_c' K_p a_c`` and the cross beta-step's
+``M``.
 """
 
 import numpy as np
 
-from ..kernels import combined_kernel, gram_matrix, node_products
+from ..kernels import (
+    combined_kernel,
+    gram_matrix,
+    node_gram,
+    node_products,
+    weighted_features,
+)
 
 __all__ = ["node_kernels", "TrainingKernels"]
 
@@ -81,6 +88,7 @@ class TrainingKernels:
         self.cached = bool(kind == "linear" and cache_bytes
                            and self.cache_nbytes <= cache_bytes)
         self._stack = node_kernels(blocks) if self.cached else None
+        self._node_gram = None
 
     def combined(self, beta):
         """``(K_beta, normaliser)`` as :func:`combined_kernel`, float64."""
@@ -97,6 +105,35 @@ class TrainingKernels:
         for p in used:
             kernel += beta[p] * self._stack[p]
         return kernel, 1.0
+
+    def features(self, beta, device=None):
+        """``(Z, normaliser)`` with ``K_beta = Z Z' / normaliser``, never forming ``K_beta``.
+
+        ``Z`` is :func:`~mkl_tp.kernels.weighted_features` as a
+        :class:`~mkl_tp.solvers.primal.FeatureOperator` (a torch tensor on ``device`` when
+        one is given); the normaliser is ``D(beta) = beta' G beta`` for the cross kernel.
+        """
+        from .primal import FeatureOperator
+
+        normaliser = 1.0
+        if self.kind == "cross":
+            if self._node_gram is None:
+                self._node_gram = node_gram(self.blocks)
+            normaliser = float(beta @ self._node_gram @ beta)
+        features = weighted_features(self.blocks, beta, self.kind)
+        if device is not None:
+            import torch
+
+            from .._torch import resolve_device
+
+            features = torch.as_tensor(features, device=resolve_device(device))
+        return FeatureOperator(features, normaliser), normaliser
+
+    def gram(self):
+        """``G`` of :func:`~mkl_tp.kernels.node_gram` (the cross normaliser's matrix), once."""
+        if self._node_gram is None:
+            self._node_gram = node_gram(self.blocks)
+        return self._node_gram
 
     def node_quadratics(self, coef):
         """``M_pp = sum_c a_c' K_p a_c``, as :func:`node_products` with ``diagonal=True``.

@@ -20,12 +20,13 @@ from ._alternation import (
     _Iterate,
     _result,
 )
+from .cost import resolve_solver as _resolve_solver
 from .gram import TrainingKernels
 from .svm import SVMDuals, libsvm_tolerance, svm_duals
 
 __all__ = ["MKLResult", "fit_mkl", "resolve_beta_method"]
 
-SOLVERS = ("libsvm", "batch", "torch")
+SOLVERS = ("libsvm", "batch", "torch", "primal", "auto")
 PYRAMIDS = ("shared", "per_class")
 # beta-steps per kernel; "auto" takes the first.
 BETA_METHODS = {"linear": ("level", "silp"), "cross": ("mirror", "projected")}
@@ -62,17 +63,26 @@ class _AlphaStep:
         self.libsvm_tol = libsvm_tolerance(tol)
         self.solver = solver
         self.options = dict(solver_options or {})
+        if solver == "primal":
+            self._device = self.options.pop("device", None)
+            self.options.setdefault("tol", self.libsvm_tol)
         self.n_solves = 0
         self.inner_iterations = 0
         self._warm = None
 
     def __call__(self, beta):
-        kernel, normaliser = self.kernels.combined(beta)
+        if self.solver == "primal":
+            # Features Z with K_beta = Z Z' / D: no N x N kernel (solvers/primal.py).
+            kernel, normaliser = self.kernels.features(beta, self._device)
+        else:
+            kernel, normaliser = self.kernels.combined(beta)
         if self.solver == "libsvm":
             duals = svm_duals(kernel, self.Y, self.C, n_jobs=self.n_jobs, tol=self.libsvm_tol)
         else:
             if self.solver == "batch":
                 from .batch_svm import svm_duals_batch as solve
+            elif self.solver == "primal":
+                from .primal import svm_duals_primal as solve
             else:
                 from .torch_svm import svm_duals_torch as solve
             duals, info = solve(kernel, self.Y, self.C, init=self._warm, **self.options)
@@ -84,7 +94,8 @@ class _AlphaStep:
 
 def fit_mkl(blocks, Y, kernel="linear", C=1.0, tol=1e-3, max_iter=100, beta=None,
             learn=True, n_jobs=None, verbose=0, beta_method="auto", solver="libsvm",
-            cache_bytes=None, solver_options=None, mkl_norm=1.0, pyramids="shared"):
+            cache_bytes=None, solver_options=None, mkl_norm=1.0, pyramids="shared",
+            memory_budget="available"):
     """Learn node weights ``beta`` and one-vs-rest SVMs by alternating optimisation.
 
     Parameters
@@ -116,10 +127,15 @@ def fit_mkl(blocks, Y, kernel="linear", C=1.0, tol=1e-3, max_iter=100, beta=None
         same certified gap. ``kernel="cross"``: entropic mirror descent (``"mirror"``, the
         ``"auto"`` choice, :func:`~mkl_tp.solvers.beta.beta_step_mirror`) or DESIGN.md's
         projected-gradient QP step (``"projected"``).
-    solver : {"libsvm", "batch", "torch"}, default="libsvm"
+    solver : {"libsvm", "batch", "torch", "primal", "auto"}, default="libsvm"
         alpha-step: libsvm per task (the reference), or the warm-started batched dual
         solver over all tasks at once in numpy (:mod:`~mkl_tp.solvers.batch_svm`) or
-        torch (:mod:`~mkl_tp.solvers.torch_svm`, CPU or GPU).
+        torch (:mod:`~mkl_tp.solvers.torch_svm`, CPU or GPU); ``"primal"`` solves the
+        same SVMs on the weighted features without an ``N x N`` kernel
+        (:mod:`~mkl_tp.solvers.primal`; numpy, or torch with a ``device`` in
+        ``solver_options``); ``"auto"`` picks ``"libsvm"`` or ``"primal"`` by the cost
+        and memory model of :func:`~mkl_tp.solvers.cost.choose_solver`. The dual solvers
+        raise ``MemoryError`` before allocating a kernel larger than ``memory_budget``.
     cache_bytes : float or None
         Memory budget for cached per-node kernels (see
         :class:`~mkl_tp.solvers.gram.TrainingKernels`); ``None`` never caches.
@@ -134,6 +150,9 @@ def fit_mkl(blocks, Y, kernel="linear", C=1.0, tol=1e-3, max_iter=100, beta=None
     pyramids : {"shared", "per_class"}, default="shared"
         One weight vector for all one-vs-rest tasks, or one per task (the paper's
         multiple pyramids): independent binary MKL problems on the same node kernels.
+    memory_budget : int, None or "available", default="available"
+        Bytes the dual path's kernels may take (see :mod:`~mkl_tp.solvers.cost`):
+        ``"available"`` reads the memory available now, ``None`` checks nothing.
 
     Returns
     -------
@@ -162,7 +181,10 @@ def fit_mkl(blocks, Y, kernel="linear", C=1.0, tol=1e-3, max_iter=100, beta=None
     # so its weights' scale (and the ball they lie in) does not matter.
     if kernel == "linear" and np.isinf(mkl_norm):
         beta, learn = np.full(n_total, 1.0 / n_total), False
-    kernels = TrainingKernels(blocks, kernel, cache_bytes=cache_bytes if learn else None)
+    solver = _resolve_solver(solver, blocks, kernel, beta, cache_bytes if learn else None,
+                             memory_budget)
+    kernels = TrainingKernels(blocks, kernel, cache_bytes=cache_bytes if learn and
+                              solver != "primal" else None)
     options = dict(kernels=kernels, C=C, tol=tol, max_iter=max_iter, beta=beta, learn=learn,
                    verbose=verbose, method=method, mkl_norm=mkl_norm, solver=solver,
                    solver_options=solver_options)
