@@ -1,6 +1,8 @@
 """Metrics, the level table, atomic JSON and plots."""
 
 import json
+import os
+import stat
 
 import numpy as np
 import pytest
@@ -8,8 +10,11 @@ import pytest
 from mkl_tp.report import (
     classification_metrics,
     format_level_table,
+    gains_over_uniform,
     plot_beta,
+    plot_beta_per_class,
     plot_confusion,
+    plot_levels,
     write_json,
 )
 
@@ -49,4 +54,63 @@ def test_plots_are_png_files(tmp_path):
     plot_beta(np.full((2, 7), 1 / 14), ["rgb", "flow"], tmp_path / "beta.png", title="t")
     plot_confusion([[3, 1], [0, 4]], ["a", "b"], tmp_path / "confusion.png")
     for name in ("beta.png", "confusion.png"):
+        assert (tmp_path / name).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_write_json_applies_the_umask(tmp_path):
+    old = os.umask(0o022)
+    try:
+        write_json(tmp_path / "report.json", {"a": 1})
+        (tmp_path / "other.txt").write_text("x")
+    finally:
+        os.umask(old)
+    assert stat.S_IMODE((tmp_path / "report.json").stat().st_mode) == 0o644
+    assert stat.S_IMODE((tmp_path / "other.txt").stat().st_mode) == 0o644
+
+
+def _strict(text):
+    def refuse(constant):
+        raise ValueError(f"not JSON: {constant}")
+
+    return json.loads(text, parse_constant=refuse)
+
+
+def test_write_json_writes_strict_json(tmp_path):
+    path = tmp_path / "report.json"
+    write_json(path, {"C": float("inf"), "fps": float("nan"), "n": np.int64(3),
+                      "beta": np.array([0.25, 0.75]), "nested": [{"x": -np.inf}]})
+    assert _strict(path.read_text()) == {"C": None, "fps": None, "n": 3, "beta": [0.25, 0.75],
+                                         "nested": [{"x": None}]}
+
+
+def test_gains_over_uniform_per_level_and_config():
+    cells = {"1": {"rgb": {"uniform": {"accuracy": 0.5}, "linear": {"accuracy": 0.625}},
+                   "joint": {"linear": {"accuracy": 0.75}}},  # no baseline: no gain
+             "2": {"rgb": {"uniform": {"accuracy": 0.5}, "cross": {"accuracy": 0.25}}}}
+    assert gains_over_uniform(cells) == {"1": {"rgb": {"linear": 0.125}},
+                                         "2": {"rgb": {"cross": -0.25}}}
+
+
+def test_signed_table_and_wide_tables_split_into_blocks():
+    table = {"1": {"rgb": {"linear": 0.125, "cross": -0.25}}}
+    lines = format_level_table(table, ["rgb"], ["linear", "cross"], signed=True).splitlines()
+    assert lines[3].split("|")[1].split() == ["+12.50", "-25.00"]
+    columns = ["uniform", "linear", "cross", "deep-concat", "deep-average"]
+    row = dict.fromkeys(columns, 1.0)
+    wide = {str(lv): {c: row for c in ("rgb", "flow", "joint")} for lv in (1, 2, 3)}
+    text = format_level_table(wide, ["rgb", "flow", "joint"], columns)
+    assert max(len(line) for line in text.splitlines()) <= 100
+    headers = [line for line in text.splitlines() if line.startswith("level |")]
+    assert [h.split("|")[1].strip() for h in headers] == ["rgb", "flow", "joint"]
+    assert text.count("100.00") == 3 * 3 * 5  # every cell, once
+
+
+def test_levels_and_per_class_plots_are_png_files(tmp_path):
+    table = {"1": {"rgb": {"uniform": 0.5, "linear": 0.5}},
+             "2": {"rgb": {"uniform": 0.5, "linear": 0.625, "cross": 0.75}}}
+    plot_levels(table, ["rgb"], ["uniform", "linear", "cross"], tmp_path / "levels.png")
+    beta = np.random.default_rng(0).dirichlet(np.ones(14), size=3).reshape(3, 2, 7)
+    plot_beta_per_class(beta.transpose(1, 0, 2), ["rgb", "flow"], ["a", "b", "c"],
+                        tmp_path / "classes.png", title="t")
+    for name in ("levels.png", "classes.png"):
         assert (tmp_path / name).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
