@@ -123,6 +123,68 @@ def test_foreign_files_are_refused_for_writing(tmp_path):
     assert text.read_text() == "hello"
 
 
+def test_extending_needs_the_same_description_both_ways(cache):
+    """A description the file has and this run lacks (a sampled cache) also refuses."""
+    sampled = cache.parent / "sampled_rgb.h5"
+    with FeatureWriter(sampled, dict(INFO, sample_fps=5.0)) as writer:
+        writer.write("a", _features(1, 2))
+    with pytest.raises(ValueError, match=r"sample_fps=5\.0 in the file, None now"):
+        FeatureWriter(sampled, INFO).open()
+    with pytest.raises(ValueError, match=r"sample_fps=None in the file, 5\.0 now"):
+        FeatureWriter(cache, dict(INFO, sample_fps=5.0)).open()
+
+
+# -- checksums --------------------------------------------------------------------------
+def _damage(path, video_id):
+    """Overwrite bytes inside the first chunk of a stored video, as a bad disk would."""
+    with h5py.File(path, "r") as handle:
+        offset = handle["videos/" + video_id].id.get_chunk_info(0).byte_offset
+    with open(path, "r+b") as handle:
+        handle.seek(offset + 16)
+        handle.write(b"\x7f\x7f\x7f\x7f\x01\x02\x03\x04")
+
+
+def test_every_video_is_checksummed_and_damage_is_named(cache):
+    with h5py.File(cache, "r") as handle:
+        assert all(handle["videos/" + v].fletcher32 for v in ("walk/v1", "walk/v2", "jump"))
+    _damage(cache, "walk/v1")
+    with pytest.raises(ValueError) as info:
+        store.load_features(cache)
+    message = str(info.value)
+    assert message.startswith(f"{cache}: video 'walk/v1' is damaged: its stored features fail "
+                              "their Fletcher-32 checksum (")
+    assert "--verify" in message and "\n" not in message
+    ids, arrays = store.load_features(cache, ["jump", "walk/v2"])  # the rest still reads
+    np.testing.assert_array_equal(arrays[0], _features(3, 3))
+
+
+def test_remove_damaged_moves_them_under_failed(cache):
+    _damage(cache, "walk/v1")
+    with FeatureWriter(cache, INFO) as writer:
+        removed = writer.remove_damaged()
+        assert list(removed) == ["walk/v1"] and "Fletcher-32" in removed["walk/v1"]
+        assert writer.completed == {"jump", "walk/v2"}
+        writer.write("walk/v1", _features(1, 5))  # extracted again
+    np.testing.assert_array_equal(store.load_features(cache, ["walk/v1"])[1][0], _features(1, 5))
+    assert "walk/v1" not in store.failed_videos(cache)
+
+
+def test_caches_written_without_checksums_still_read_and_extend(tmp_path):
+    path = tmp_path / "old_rgb.h5"
+    with h5py.File(path, "w") as handle:  # as FeatureWriter wrote them before checksums
+        handle.attrs.update(format=store.FORMAT, format_version=1, mkl_tp_version="0.1.0", **INFO)
+        handle.create_group("failed")
+        ds = handle.create_dataset("videos/a", data=_features(1, 4), chunks=(4, 8))
+        ds.attrs["complete"] = True
+    assert store.load_features(path)[0] == ["a"]
+    with FeatureWriter(path, INFO) as writer:
+        assert writer.remove_damaged() == {}
+        writer.write("b", _features(2, 3))
+    ids, arrays = store.load_features(path)
+    assert ids == ["a", "b"]
+    np.testing.assert_array_equal(arrays[0], _features(1, 4))
+
+
 # -- reading errors and bring-your-own files ------------------------------------------
 def test_load_errors_name_the_file_and_the_videos(cache):
     with pytest.raises(ValueError) as info:

@@ -8,7 +8,7 @@ from contextlib import contextmanager
 
 import h5py
 
-from ._format import check_features, check_video_id, complete_ids, plain, walk
+from ._format import check_features, check_video_id, complete_ids, is_ours, plain, walk
 from ._journal import FileLockedError, recover
 
 _MAX_LISTED = 5
@@ -100,7 +100,7 @@ def load_features(path, ids=None):
         arrays, problems, dims = [], [], {}
         for vid in ids:
             try:
-                array = check_features(handle["videos/" + vid][()], vid)
+                array = check_features(_read_dataset(handle, vid), vid)
             except ValueError as exc:
                 problems.append(str(exc))
                 continue
@@ -113,6 +113,32 @@ def load_features(path, ids=None):
         if problems:
             raise ValueError(f"{handle.filename}: " + "; ".join(problems[:_MAX_LISTED]))
         return ids, arrays
+
+
+def damaged_message(video_id, exc):
+    """The one-line reason for a video whose stored data cannot be read back.
+
+    Parameters
+    ----------
+    video_id : str
+    exc : OSError
+        HDF5's error: a failed Fletcher-32 checksum reads "Can't read data (filter
+        returned failure during read)".
+    """
+    reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    what = ("fail their Fletcher-32 checksum" if "filter returned failure" in reason
+            else "cannot be read")
+    return f"video {video_id!r} is damaged: its stored features {what} ({reason})"
+
+
+def _read_dataset(handle, video_id):
+    """One video's features; a damaged chunk becomes a ValueError naming the video."""
+    try:
+        return handle["videos/" + video_id][()]
+    except OSError as exc:
+        repair = ("run the extraction again with --verify to extract it again" if is_ours(handle)
+                  else "the file is damaged")
+        raise ValueError(f"{damaged_message(video_id, exc)}; {repair}") from None
 
 
 def read_info(path):

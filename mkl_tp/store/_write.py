@@ -30,6 +30,8 @@ from ._read import failed_videos, list_videos, read_info
 logger = logging.getLogger(__name__)
 
 _CHUNK_BYTES = 1 << 18
+# Root attributes of merged files (merge_shards), which no extraction writes.
+_MERGE_ATTRS = frozenset({"merged_from", "layout"})
 
 
 def _chunk_shape(shape, itemsize):
@@ -49,7 +51,7 @@ class FeatureWriter:
         ``feature_dim``, ``dtype``, ...). Extending an existing cache requires the same
         description, apart from :data:`VOLATILE_INFO`.
     durable : bool, default True
-        ``fsync`` every commit (see :class:`mkl_tp.store._journal.JournaledFile`).
+        ``fsync`` every commit (see ``mkl_tp.store._journal.JournaledFile``).
 
     Notes
     -----
@@ -120,12 +122,15 @@ class FeatureWriter:
                 "choose another output"
             )
         differ = []
-        for key, value in self.info.items():
-            if key in VOLATILE_INFO:
+        new = {key: plain(np.asarray(value)) if isinstance(value, (list, tuple)) else plain(value)
+               for key, value in self.info.items()}
+        # A description the file has and this run lacks counts too (a cache of sampled
+        # frames must not be extended with every frame).
+        for key in sorted(set(new) | (set(stored) - set(self._root_attrs()))):
+            if key in VOLATILE_INFO or key in _MERGE_ATTRS:
                 continue
-            new = plain(np.asarray(value)) if isinstance(value, (list, tuple)) else plain(value)
-            if stored.get(key) != new:
-                differ.append(f"{key}={stored.get(key)!r} in the file, {new!r} now")
+            if stored.get(key) != new.get(key):
+                differ.append(f"{key}={stored.get(key)!r} in the file, {new.get(key)!r} now")
         if differ:
             raise ValueError(
                 f"{self.path} was written by a different extraction ({'; '.join(differ)}); "
@@ -195,8 +200,10 @@ class FeatureWriter:
         self._check_free_name("videos", video_id)
         array = np.ascontiguousarray(array, dtype=self.dtype)
         with self._transaction(f"video {video_id!r}"):
+            # Fletcher-32: every chunk carries a checksum, so damaged bytes are detected on
+            # read (store._read) instead of coming back as plausible numbers.
             ds = self._h5.create_dataset(None, data=array, chunks=_chunk_shape(array.shape, array.itemsize),
-                                         track_order=True)
+                                         fletcher32=True, track_order=True)
             ds.attrs["n_frames"] = array.shape[0]
             ds.attrs["fps"] = float(fps)
             ds.attrs["source"] = str(source)
@@ -213,6 +220,47 @@ class FeatureWriter:
             if "failed/" + video_id in self._h5:
                 del self._h5["failed/" + video_id]
         self.completed.add(video_id)
+
+    def remove_damaged(self):
+        """Read every complete video; move those whose data cannot be read under ``/failed``.
+
+        A damaged video (a chunk failing its Fletcher-32 checksum, or otherwise unreadable)
+        is unlinked from ``/videos`` and recorded under ``/failed`` with the reason, in one
+        commit; it then counts as not done, so an extraction run extracts it again. Videos
+        written without checksums (caches from before they were added) are only checked
+        for readability. This reads the whole file.
+
+        Returns
+        -------
+        dict of str to str
+            Video id -> the reason, for the videos removed.
+
+        Raises
+        ------
+        OSError
+            The file could not be written; the writer is then closed to writes.
+        """
+        from ._read import damaged_message
+
+        self._check_usable()
+        damaged = {}
+        for video_id in sorted(self.completed):
+            try:
+                self._h5["videos/" + video_id][()]
+            except OSError as exc:
+                damaged[video_id] = damaged_message(video_id, exc)
+        if damaged:
+            with self._transaction(f"the removal of {len(damaged)} damaged videos"):
+                for video_id, message in damaged.items():
+                    source = plain(self._h5["videos/" + video_id].attrs.get("source", ""))
+                    del self._h5["videos/" + video_id]
+                    name = "failed/" + video_id
+                    if name in self._h5:
+                        del self._h5[name]
+                    ds = self._h5.create_dataset(name, data=message, dtype=h5py.string_dtype())
+                    ds.attrs["source"] = source
+            self.completed -= set(damaged)
+        return damaged
 
     def record_failure(self, video_id, message, *, source=""):
         """Record why a video could not be extracted, under ``/failed/<id>``.
