@@ -65,6 +65,19 @@ def write_truncated(path, n_frames=8):
     return os.fspath(path)
 
 
+def write_cut(path, n_frames=100, fraction=0.6, size=(48, 64)):
+    """A video whose last bytes are gone: its header still declares ``n_frames``, but only
+    the frames in the first ``fraction`` of its bytes decode (AVI: the count; MKV: the
+    duration)."""
+    full = write_video(os.fspath(path) + ".full" + os.path.splitext(path)[1], n_frames, size=size)
+    with open(full, "rb") as handle:
+        data = handle.read()
+    os.unlink(full)
+    with open(path, "wb") as handle:
+        handle.write(data[: int(len(data) * fraction)])
+    return os.fspath(path)
+
+
 def write_garbage(path):
     """Bytes that no demuxer recognises."""
     with open(path, "wb") as handle:
@@ -94,5 +107,7 @@ def make_tree(root):
         "broken/truncated": os.path.basename(write_truncated(os.path.join(root, "broken/truncated.mp4"))),
         "broken/empty": os.path.basename(write_video(os.path.join(root, "broken/empty.avi"), 0)),
         "broken/garbage": os.path.basename(write_garbage(os.path.join(root, "broken/garbage.avi"))),
+        # Opens and decodes 25 of the 100 frames its header declares: truncated, not complete.
+        "broken/cut": os.path.basename(write_cut(os.path.join(root, "broken/cut.avi"))),
     }
     return good, bad

@@ -1,14 +1,19 @@
 """Tests for mkl_tp.video: decoding, resizing, optical flow, flow stacks (finding videos:
 test_sources.py)."""
 
+import math
+
 import cv2
+import hypothesis
+import hypothesis.strategies as st
 import numpy as np
 import pytest
 import torch
 import torchvision.transforms.functional as TF
 
-from _videos import moving_pattern, write_frame_folder, write_garbage, write_truncated, write_video
+from _videos import moving_pattern, write_cut, write_frame_folder, write_garbage, write_truncated, write_video
 from mkl_tp.video import (
+    FrameSampler,
     NetworkInputs,
     OpticalFlow,
     VideoError,
@@ -17,6 +22,7 @@ from mkl_tp.video import (
     flow_stack_indices,
     flow_to_uint8,
     resize_short_side,
+    sample_frame_indices,
 )
 
 
@@ -176,3 +182,86 @@ def test_network_inputs_check_their_options(tmp_path):
         NetworkInputs("v.mp4", ("rgb",), crop=300)
     with pytest.raises(ValueError, match="streams must be 'rgb' and/or 'flow'"):
         NetworkInputs("v.mp4", ("audio",))
+
+
+# -- truncated videos -----------------------------------------------------------------
+@pytest.mark.parametrize("ext, message", [
+    (".avi", r"c\.avi is truncated: decoded \d+ of the 100 frames its container declares"),
+    (".mkv", r"c\.mkv is truncated: its \d+ decoded frames cover [\d.]+ s of the 4\.00 s"),
+])
+def test_truncated_videos_raise_after_their_last_frame(tmp_path, ext, message):
+    path = write_cut(tmp_path / f"c{ext}", n_frames=100, fraction=0.6)
+    with pytest.raises(VideoError, match=message + r".*--keep-partial"):
+        list(VideoFrames(path))
+    frames = VideoFrames(path, keep_partial=True)
+    decoded = list(frames)
+    assert 0 < len(decoded) < 100 and frames.partial and frames.decoded_frames == len(decoded)
+    complete = VideoFrames(write_video(tmp_path / f"whole{ext}", 100))
+    assert len(list(complete)) == 100 and not complete.partial
+
+
+# -- frame sampling -------------------------------------------------------------------
+def test_sampling_by_stride_and_by_timestamps():
+    times = [k / 25 for k in range(12)]  # 25 fps, 12 frames: on screen until 0.48 s
+    assert sample_frame_indices(times) == list(range(12))
+    assert sample_frame_indices(times, stride=5) == [0, 5, 10]
+    assert sample_frame_indices(times, fps=5) == [0, 5, 10]  # 0, 0.2, 0.4 s
+    assert sample_frame_indices(times, fps=10) == [0, 2, 5, 7, 10]  # 0.1 s falls in frame 2
+    assert sample_frame_indices(times, fps=50) == [k for k in range(12) for _ in range(2)]
+    # variable frame rate and a late start: the frame on screen at each sampling time
+    assert sample_frame_indices([1.0, 1.1, 1.5, 1.6], end=2.0, fps=4) == [0, 1, 2, 3]
+    assert sample_frame_indices([1.0, 1.1, 1.5, 1.6], end=2.0, fps=2) == [0, 2]
+
+
+@hypothesis.given(n_frames=st.integers(1, 60), rate=st.sampled_from([12.5, 24.0, 25.0, 30000 / 1001]),
+                  fps=st.floats(0.5, 60.0))
+def test_sampling_keeps_one_frame_per_period(n_frames, rate, fps):
+    times = [k / rate for k in range(n_frames)]
+    kept = sample_frame_indices(times, end=n_frames / rate, fps=fps)
+    expected = math.ceil(n_frames / rate * fps - 1e-6)  # sampling times in [0, T / rate)
+    assert abs(len(kept) - expected) <= 1 and kept == sorted(kept) and kept[0] == 0
+    for k, index in enumerate(kept):
+        assert times[index] <= k / fps + 1e-6 < (times[index + 1] if index + 1 < n_frames else 1e9) + 1e-6
+
+
+def test_sampling_options_are_checked():
+    for kwargs, message in (({"fps": 2, "stride": 3}, "not both"), ({"fps": 0}, "positive"),
+                            ({"fps": float("inf")}, "positive"), ({"stride": 0}, "positive integer"),
+                            ({"stride": 1.5}, "positive integer")):
+        with pytest.raises(ValueError, match=message):
+            FrameSampler(**kwargs)
+
+
+@pytest.mark.parametrize("options, rows", [({"sample_stride": 3}, [0, 3, 6, 9]),
+                                           ({"sample_fps": 5}, [0, 5, 10]),
+                                           ({"sample_fps": 50}, [k for k in range(12) for _ in range(2)])])
+def test_sampled_inputs_are_the_full_rate_inputs_of_the_kept_frames(tmp_path, options, rows):
+    """The motion input of a kept frame is its stack at full rate: flow between decoded frames."""
+    path = write_video(tmp_path / "v.mp4", 12, size=(48, 64))
+    full = list(NetworkInputs(path, ("rgb", "flow"), short_side=64, crop=56))
+    inputs = NetworkInputs(path, ("rgb", "flow"), short_side=64, crop=56, **options)
+    sampled = list(inputs)
+    for stream in ("rgb", "flow"):
+        got = [a for s, a in sampled if s == stream]
+        want = [a for s, a in full if s == stream]
+        assert len(got) == len(rows)
+        for array, row in zip(got, rows):
+            np.testing.assert_array_equal(array, want[row])
+    assert inputs.n_frames == len(rows) and inputs.source_frames == 12 and inputs.fps == 25.0
+
+
+def test_flow_is_computed_only_where_a_kept_stack_needs_it(tmp_path, monkeypatch):
+    path = write_video(tmp_path / "v.avi", 40, size=(32, 32))
+    pairs = []
+    real = OpticalFlow.__call__
+    monkeypatch.setattr(OpticalFlow, "__call__", lambda self, a, b: pairs.append(1) or real(self, a, b))
+    stacks = [a for s, a in NetworkInputs(path, ("flow",), short_side=32, crop=0, sample_stride=20) if s == "flow"]
+    assert len(stacks) == 2 and len(pairs) == 2 * 10  # frames 0-10 and 20-30, not all 39 pairs
+
+
+def test_frame_folders_have_no_timestamps_to_sample_by(tmp_path):
+    folder = write_frame_folder(tmp_path / "clip", 6)
+    with pytest.raises(VideoError, match=r"clip has no frame timestamps .*by stride instead of by fps"):
+        list(NetworkInputs(folder, ("rgb",), short_side=40, crop=32, sample_fps=5))
+    kept = [a for _, a in NetworkInputs(folder, ("rgb",), short_side=40, crop=32, sample_stride=2)]
+    assert len(kept) == 3
