@@ -6,12 +6,6 @@ multiple-kernel SVM learns how much each node (each temporal granularity) matter
 
 __version__ = "0.1.0"
 
-from .datasets import Dataset, load_basic_motions
-from .estimator import PyramidMKLClassifier
-from .fusion import LateFusionClassifier
-from .pyramid import n_nodes, node_bounds, node_descriptors, node_descriptors_batch
-from .store import FeatureWriter, failed_videos, list_videos, load_features, read_info
-
 __all__ = [
     "__version__",
     "PyramidMKLClassifier",
@@ -28,23 +22,42 @@ __all__ = [
     "read_info",
     "failed_videos",
 ]
-# DeepPyramidClassifier (mkl_tp.deep) needs torch, which the core install leaves out: it is
-# imported on first access and kept out of __all__ so that `from mkl_tp import *` works
-# without torch.
-_LAZY = {"DeepPyramidClassifier": "deep"}
+
+# Public name -> the module that defines it. Names are imported on first access (PEP 562),
+# so `import mkl_tp` and the command lines' --help do not pay for scikit-learn or torch.
+_LAZY = {
+    "PyramidMKLClassifier": "estimator",
+    "LateFusionClassifier": "fusion",
+    "Dataset": "datasets",
+    "load_basic_motions": "datasets",
+    "n_nodes": "pyramid",
+    "node_bounds": "pyramid",
+    "node_descriptors": "pyramid",
+    "node_descriptors_batch": "pyramid",
+    "FeatureWriter": "store",
+    "list_videos": "store",
+    "load_features": "store",
+    "read_info": "store",
+    "failed_videos": "store",
+    # Needs torch, which the core install leaves out: kept out of __all__ so that
+    # `from mkl_tp import *` works without torch.
+    "DeepPyramidClassifier": "deep",
+}
 
 
 def __getattr__(name):
     if name not in _LAZY:
         raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    try:
-        import torch  # noqa: F401
-    except ImportError as exc:
-        raise ImportError(
-            f"mkl_tp.{name} needs torch: pip install mkl_tp[deep]") from exc
+    if _LAZY[name] == "deep":
+        try:
+            import torch  # noqa: F401
+        except ImportError as exc:
+            raise ImportError(f"mkl_tp.{name} needs torch: pip install mkl_tp[deep]") from exc
     from importlib import import_module
 
-    return getattr(import_module(f".{_LAZY[name]}", __name__), name)
+    value = getattr(import_module(f".{_LAZY[name]}", __name__), name)
+    globals()[name] = value
+    return value
 
 
 def __dir__():

@@ -8,12 +8,15 @@ import warnings
 from pathlib import Path
 
 from . import __version__
-from .datasets import SPLIT_FORMATS, match_ids
+from .datasets import SPLIT_FORMATS, find_ids, guess_split_format
 from .pyramid import node_descriptors_batch
-from .store import list_videos, load_features, read_info
+from .store import FORMAT, failed_videos, list_videos, load_features, read_info
 
-# Root attributes an mkl_tp extractor writes; a file without them is "bring your own".
+# Root attributes compared between the streams of one fit.
 _EXTRACTOR_ATTRS = ("arch", "mkl_tp_version")
+# Split ids, and reasons of failed extractions, shown in one error.
+_MAX_SHOWN_IDS = 5
+_MAX_SHOWN_REASONS = 3
 
 
 # The exit codes of every command (extract, fit, predict), documented in docs/cli_*.rst.
@@ -45,7 +48,10 @@ def run_cli(main, argv, prog):
     """
 
     def one_line(message, category, *args, **kwargs):
-        print(f"{prog}: warning: {message}", file=sys.stderr)
+        # tqdm.write keeps the line off a progress bar that may be on screen.
+        from tqdm import tqdm
+
+        tqdm.write(f"{prog}: warning: {message}", file=sys.stderr)
 
     with warnings.catch_warnings():
         warnings.simplefilter("default")
@@ -63,11 +69,30 @@ def run_cli(main, argv, prog):
             return EXIT_INTERRUPTED
 
 
+def one_line_errors(parser):
+    """Make an ``argparse`` parser's usage errors one line, ``PROG: error: ... (see --help)``,
+    with :data:`EXIT_USAGE` (argparse prints the whole usage first, several lines here)."""
+
+    def error(message):
+        parser.exit(EXIT_USAGE, f"{parser.prog}: error: {message} (see --help)\n")
+
+    parser.error = error
+    return parser
+
+
 def add_split_format_arguments(group):
     """``--format`` and ``--split``, shared by fit and predict."""
-    group.add_argument("--format", choices=SPLIT_FORMATS, default="ucf101",
-                       help="split file format (default: %(default)s)")
+    group.add_argument("--format", choices=SPLIT_FORMATS,
+                       help="split file format (default: recognised from --splits: csv for a "
+                       ".csv file, ucf101 for a folder with classInd.txt, hmdb51 for "
+                       "<class>_test_splitN.txt files)")
     group.add_argument("--split", type=int, default=1, help="split number (default: 1)")
+
+
+def split_format(fmt, splits):
+    """``--format`` as given, else the format :func:`mkl_tp.datasets.guess_split_format`
+    recognises in ``--splits``."""
+    return fmt if fmt is not None else guess_split_format(splits)
 
 
 def configure_logging(quiet):
@@ -105,8 +130,9 @@ def describe_features(paths):
         if not Path(path).is_file():
             raise UserError(f"feature file not found: {path}")
         info = read_info(path)
+        # Caches in mkl_tp's format (extracted, imported or merged) describe themselves.
         missing = [a for a in _EXTRACTOR_ATTRS if a not in info]
-        if missing:
+        if missing and info.get("format") != FORMAT:
             warnings.warn(
                 f"{path}: no mkl_tp extractor attributes ({', '.join(missing)}); reading it "
                 "as plain /videos/<id> -> (T, d) features", stacklevel=2)
@@ -127,20 +153,78 @@ def describe_features(paths):
 _LOAD_CHUNK = 256
 
 
-def load_stream(path, ids, levels):
+def _shown(ids):
+    return ", ".join(ids[:_MAX_SHOWN_IDS]) + (", ..." if len(ids) > _MAX_SHOWN_IDS else "")
+
+
+def match_split(path, subsets):
+    """Feature-file ids of every subset of a split; one error for all that are missing.
+
+    Parameters
+    ----------
+    path : str
+        Feature cache.
+    subsets : dict of str to list of str
+        Subset name (``train``, ``test``) -> split ids.
+
+    Returns
+    -------
+    dict of str to list of str
+        The matching ids in the file (:func:`mkl_tp.datasets.find_ids`), per subset.
+
+    Raises
+    ------
+    UserError
+        Naming the file and, for every subset, how many and which ids it lacks; ids that
+        the file records under ``/failed`` come with the reason their extraction failed.
+    """
+    available = list_videos(path)
+    matched, missing = {}, {}
+    for subset, ids in subsets.items():
+        matched[subset], absent = find_ids(ids, available)
+        if absent:
+            missing[subset] = absent
+    if not missing:
+        return matched
+    total = sum(len(m) for m in missing.values())
+    parts = [f"{subset} {len(ids)} of {len(subsets[subset])} ({_shown(ids)})"
+             for subset, ids in missing.items()]
+    message = (f"{total} of {sum(len(i) for i in subsets.values())} split videos are not in "
+               f"{path}: " + "; ".join(parts))
+    failed = failed_videos(path)
+    wanted = [i for ids in missing.values() for i in ids]
+    found, _ = find_ids(wanted, list(failed))
+    reasons = [f"{key!r}: {failed[key]}" for key in dict.fromkeys(k for k in found if k)]
+    if reasons:
+        message += (f". {len(reasons)} of them failed extraction: "
+                    + "; ".join(reasons[:_MAX_SHOWN_REASONS])
+                    + ("; ..." if len(reasons) > _MAX_SHOWN_REASONS else ""))
+    raise UserError(message)
+
+
+def load_stream(path, ids, levels, subset="requested"):
     """Features of the given split ids, compressed to the pyramid's leaf nodes.
 
-    Ids are matched extension-insensitively. Each video's ``(T, d)`` frames are replaced by
-    its ``2**(levels-1)`` finest node descriptors, read ``_LOAD_CHUNK`` videos at a time.
+    Ids are matched extension-insensitively (:func:`match_split`: missing ids are named,
+    with the reason of those that failed extraction). Each video's ``(T, d)`` frames are
+    replaced by its ``2**(levels-1)`` finest node descriptors, read ``_LOAD_CHUNK`` videos at a time.
     This is exact for every pyramid of at most ``levels`` levels: each node is the mean of
     its two children, so the pyramid of the leaves equals the pyramid of the frames, and
     the memory does not grow with the number of frames.
+
+    Parameters
+    ----------
+    path : str
+    ids : list of str
+    levels : int
+    subset : str, default "requested"
+        What the ids are, for the error message (``train``, ``test``).
 
     Returns
     -------
     list of ndarray of shape (2**(levels-1), d), float64
     """
-    keys = match_ids(ids, list_videos(path), source=str(path))
+    keys = match_split(path, {subset: ids})[subset]
     leaves = 2 ** (levels - 1)
     compressed = []
     for start in range(0, len(keys), _LOAD_CHUNK):

@@ -14,6 +14,8 @@ __all__ = [
     "Split",
     "SPLIT_FORMATS",
     "read_split",
+    "guess_split_format",
+    "find_ids",
     "match_ids",
     "load_basic_motions",
     "basic_motions_paths",
@@ -131,6 +133,35 @@ def _read_csv(path, split):
     return Split(*subsets["train"], *subsets["test"], classes)
 
 
+def guess_split_format(path):
+    """The split format that ``path`` looks like, for a command line without ``--format``.
+
+    Parameters
+    ----------
+    path : str or path-like
+
+    Returns
+    -------
+    str
+        ``"csv"`` for a ``.csv`` file or a folder of ``splitN.csv``; ``"ucf101"`` for a
+        folder holding ``classInd.txt``; ``"hmdb51"`` for a folder of
+        ``<class>_test_splitN.txt`` (JHMDB's files read the same way); otherwise
+        ``"ucf101"``, whose reader then names the file it misses.
+    """
+    path = Path(path)
+    if path.suffix.lower() == ".csv" and not path.is_dir():
+        return "csv"
+    if path.is_dir():
+        names = [p.name for p in path.iterdir()]
+        if "classInd.txt" in names:
+            return "ucf101"
+        if any(re.match(r"^split\d+\.csv$", n) for n in names):
+            return "csv"
+        if any(re.match(r"^.+_test_split\d+\.txt$", n) for n in names):
+            return "hmdb51"
+    return "ucf101"
+
+
 def read_split(path, fmt, split=1):
     """Read one train/test split.
 
@@ -168,12 +199,46 @@ def _key(video):
     return _strip_extension(video.replace("\\", "/")).lower()
 
 
-def match_ids(wanted, available, source="the feature file"):
-    """Map split ids to feature-file ids, ignoring extensions and case.
+def find_ids(wanted, available):
+    """Map split ids to feature-file ids, ignoring extensions and case; ``None`` where none.
 
     An id matches exactly (after dropping the extension), or else by its last path
     component when that is unique among ``available`` (so ``brush_hair/clip`` finds a
     feature id ``clip`` and vice versa).
+
+    Parameters
+    ----------
+    wanted : list of str
+        Ids from a split file.
+    available : list of str
+        Ids in the feature file.
+
+    Returns
+    -------
+    matched : list of str or None
+        The matching ``available`` id for every ``wanted`` id, ``None`` for those without.
+    missing : list of str
+        The ``wanted`` ids without a match, in order.
+    """
+    exact = {_key(v): v for v in available}
+    by_name = {}
+    for v in available:
+        by_name.setdefault(_key(v).rsplit("/", 1)[-1], []).append(v)
+    matched, missing = [], []
+    for w in wanted:
+        key = _key(w)
+        hit = exact.get(key)
+        if hit is None:
+            candidates = by_name.get(key.rsplit("/", 1)[-1], [])
+            hit = candidates[0] if len(candidates) == 1 else None
+        if hit is None:
+            missing.append(w)
+        matched.append(hit)
+    return matched, missing
+
+
+def match_ids(wanted, available, source="the feature file"):
+    """Map split ids to feature-file ids (:func:`find_ids`); every id must match.
 
     Parameters
     ----------
@@ -194,20 +259,7 @@ def match_ids(wanted, available, source="the feature file"):
     ValueError
         Listing (a few of) the ids that have no match.
     """
-    exact = {_key(v): v for v in available}
-    by_name = {}
-    for v in available:
-        by_name.setdefault(_key(v).rsplit("/", 1)[-1], []).append(v)
-    matched, missing = [], []
-    for w in wanted:
-        key = _key(w)
-        hit = exact.get(key)
-        if hit is None:
-            candidates = by_name.get(key.rsplit("/", 1)[-1], [])
-            hit = candidates[0] if len(candidates) == 1 else None
-        if hit is None:
-            missing.append(w)
-        matched.append(hit)
+    matched, missing = find_ids(wanted, available)
     if missing:
         shown = ", ".join(missing[:5]) + (", ..." if len(missing) > 5 else "")
         raise ValueError(

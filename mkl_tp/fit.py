@@ -1,19 +1,23 @@
-"""``python -m mkl_tp.fit``: HDF5 feature caches + split files -> model, tables and plots.
+"""``python -m mkl_tp.fit`` (``mkl-tp-fit``): HDF5 feature caches + split files -> model,
+tables and plots.
 
 Run without arguments it fits the bundled real data (BasicMotions: accelerometer and
-gyroscope streams) and prints the level table.
+gyroscope streams) and prints the level table. scikit-learn (and torch for ``--model deep``)
+are imported once the arguments are parsed, so ``--help`` answers at once.
 """
 
 import argparse
 import hashlib
 import json
+import math
+import threading
 import time
+import warnings
 from pathlib import Path
 
-import joblib
 import numpy as np
-from sklearn.model_selection import StratifiedKFold
 from tqdm import tqdm
+from tqdm.contrib.logging import logging_redirect_tqdm
 
 from . import __version__
 from ._cli import (
@@ -25,36 +29,46 @@ from ._cli import (
     describe_features,
     file_digest,
     load_stream,
+    match_split,
+    one_line_errors,
     run_cli,
+    split_format,
     versions,
 )
 from .datasets import basic_motions_paths, read_split
-from .estimator import PyramidMKLClassifier
-from .fusion import LateFusionClassifier
-from .kernels import BASE_KERNELS, NODE_NORMS
-from .report import (
-    classification_metrics,
-    format_level_table,
-    plot_beta,
-    plot_confusion,
-    write_json,
-)
+from .report import UNIFORM, format_level_table, gains_over_uniform, write_json
 
 __all__ = ["main", "build_parser"]
 
-COLUMNS = ("uniform", "linear", "cross")
+COLUMNS = (UNIFORM, "linear", "cross")
 DEEP_COLUMNS = ("deep-concat", "deep-average")
 C_GRID = (0.1, 1.0, 10.0, 100.0)
+# The estimator's choices, spelled here so that --help needs no scikit-learn import;
+# tests/test_fit.py checks them against mkl_tp.kernels and mkl_tp.solvers.mkl.
+BASE_KERNELS = ("linear", "rbf", "chi2")
+NODE_NORMS = ("none", "l2", "power")
+PYRAMIDS = ("shared", "per_class")
+# Node kernels have unit mean diagonal, so the useful C lie in 0.1-100 (the --C auto grid);
+# from two orders of magnitude above, libsvm's solves grow long (its iterations grow with
+# C) while the model hardly changes: warn.
+LARGE_C = 1e4
 # Arguments that change a cell's result: a report made with others is not resumed. (--model
 # only adds columns, so a deep run extends a finished shallow sweep.)
 _SETTINGS = ("kernel", "base_kernel", "node_norm", "C", "fusion", "tol", "max_iter", "seed")
+# Settings added since: the value every earlier report had. They enter the fingerprint only
+# when they differ from it, so that reports written before them still resume.
+_LEGACY_SETTINGS = {"pyramids": "shared", "mkl_norm": 1.0}
 
 
+# -- arguments ------------------------------------------------------------------------
 def _levels(text):
     """``6`` -> [6]; ``1-6`` -> [1..6]; ``2,4,6`` -> [2, 4, 6]."""
     try:
         if "-" in text:
             low, high = (int(v) for v in text.split("-"))
+            if low > high:
+                raise argparse.ArgumentTypeError(
+                    f"the range {text!r} is reversed; write {high}-{low}")
             levels = list(range(low, high + 1))
         else:
             levels = sorted({int(v) for v in text.split(",")})
@@ -72,8 +86,42 @@ def _C(text):
         value = float(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"expected a positive number or 'auto', got {text!r}") from None
-    if not value > 0:
-        raise argparse.ArgumentTypeError(f"C must be positive, got {text!r}")
+    if not (math.isfinite(value) and value > 0):
+        raise argparse.ArgumentTypeError(f"C must be a finite positive number, got {text!r}")
+    return value
+
+
+def _positive(text):
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive number, got {text!r}") from None
+    if not (math.isfinite(value) and value > 0):
+        raise argparse.ArgumentTypeError(f"expected a finite positive number, got {text!r}")
+    return value
+
+
+def _at_least_one(text):
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected an integer, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected at least 1, got {text!r}")
+    return value
+
+
+def _mkl_norm(text):
+    """``auto`` (the estimator's own rule), ``inf``, or a number >= 1."""
+    if text == "auto":
+        return text
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"expected a number >= 1, 'inf' or 'auto', got {text!r}") from None
+    if math.isnan(value) or value < 1:
+        raise argparse.ArgumentTypeError(f"the norm must be >= 1 (or inf), got {text!r}")
     return value
 
 
@@ -82,11 +130,13 @@ def build_parser():
         prog="python -m mkl_tp.fit",
         description="Learn temporal-pyramid node weights (multiple-kernel SVM) from cached "
         "per-frame features and a train/test split; print the level table and write "
-        "model.joblib, report.json, beta.png and confusion.png. Without --features it runs "
-        "on the bundled BasicMotions data.",
+        "model.joblib, report.json, levels.png, beta.png (and beta/ for every learned cell) "
+        "and confusion.png. Without --features it runs on the bundled BasicMotions data.",
         epilog="Example: python -m mkl_tp.fit --features features/ucf101_rgb.h5 --features "
         "features/ucf101_flow.h5 --splits ucfTrainTestlist --format ucf101 --split 1 "
-        "--kernel linear --levels 1-6 --out runs/ucf101_s1",
+        "--kernel linear --levels 1-6 --out runs/ucf101_s1. Exit status: 0 done; 1 a "
+        "missing or unusable input; 2 usage (options, an --out of other settings); "
+        "130 interrupted (finished cells are kept).",
     )
     data = parser.add_argument_group("data")
     data.add_argument("--features", action="append", metavar="H5",
@@ -106,34 +156,50 @@ def build_parser():
                        "network on the cached features (needs torch: the deep extra), "
                        "'concat' for --kernel linear, 'average' for cross; the table then "
                        "shows deep columns beside the shallow ones (default: %(default)s)")
-    model.add_argument("--levels", type=_levels, metavar="N|A-B",
-                       help="pyramid depth, or a range to sweep (default: 4; 1-4 on the "
-                       "bundled data)")
+    model.add_argument("--levels", type=_levels, metavar="N|A-B|A,B,C",
+                       help="pyramid depth, a range to sweep (1-6) or a list (2,4,6) "
+                       "(default: 4; 1-4 on the bundled data)")
     model.add_argument("--base-kernel", choices=BASE_KERNELS, default="linear",
                        help="kernel between node descriptors (default: %(default)s)")
     model.add_argument("--node-norm", choices=NODE_NORMS, default="l2",
                        help="per-node normalisation (default: %(default)s)")
     model.add_argument("--C", type=_C, default=1.0, metavar="C|auto",
-                       help=f"SVM box constraint, or 'auto' for 3-fold stratified CV on the "
-                       f"training videos over {C_GRID} (default: 1)")
+                       help=f"SVM box constraint, a finite positive number, or 'auto' for "
+                       f"3-fold stratified CV on the training videos over {C_GRID} "
+                       f"(default: 1). Node kernels have unit mean diagonal: C >= {LARGE_C:g} "
+                       "gets a warning, as libsvm's solves then grow long (each stops after "
+                       "max(10^6, 1000 N) iterations)")
+    model.add_argument("--pyramids", choices=PYRAMIDS, default="shared",
+                       help="one node weighting shared by all classes, or one per "
+                       "one-vs-rest class (the paper's multiple pyramids) (default: "
+                       "%(default)s)")
+    model.add_argument("--mkl-norm", type=_mkl_norm, metavar="P|inf|auto",
+                       help="lp-norm MKL: p = 1 gives sparse node weights, larger p spreads "
+                       "them (inf: uniform), auto: the estimator's rule (default: the "
+                       "estimator's default)")
     model.add_argument("--fusion", choices=("joint", "late"), default="joint",
                        help="two streams: one simplex over both streams' nodes (joint), or "
                        "one model per stream fused with a weight learned on held-out folds "
                        "(late) (default: %(default)s)")
-    model.add_argument("--tol", type=float, default=1e-3, help="solver tolerance (default: 1e-3)")
-    model.add_argument("--max-iter", type=int, default=100,
+    model.add_argument("--tol", type=_positive, default=1e-3,
+                       help="solver tolerance (default: 1e-3)")
+    model.add_argument("--max-iter", type=_at_least_one, default=100,
                        help="most alternating iterations (default: 100)")
     model.add_argument("--seed", type=int, default=0, help="random seed (default: 0)")
     run = parser.add_argument_group("run")
     run.add_argument("--out", metavar="DIR",
                      help="output folder (default: runs/<name of the first feature file>); "
-                     "re-running with the same inputs keeps the finished levels")
+                     "re-running with the same inputs and settings keeps the finished cells")
+    run.add_argument("--overwrite", action="store_true",
+                     help="replace the results in --out even if they were made with other "
+                     "inputs or settings (refused otherwise)")
     run.add_argument("--n-jobs", type=int, default=-1,
                      help="threads over one-vs-rest SVMs; -1 = all cores (default: -1)")
     run.add_argument("--quiet", action="store_true", help="no progress, only the table")
-    return parser
+    return one_line_errors(parser)
 
 
+# -- fitting one cell -----------------------------------------------------------------
 def _subset(X, index):
     if isinstance(X, dict):
         return {name: [seqs[i] for i in index] for name, seqs in X.items()}
@@ -141,18 +207,23 @@ def _subset(X, index):
 
 
 def _make_model(config, column, level, C, args):
+    from .fusion import LateFusionClassifier
+
     if column in DEEP_COLUMNS:
         from .deep import DeepPyramidClassifier
 
         base = DeepPyramidClassifier(levels=level, mode=column.split("-")[1],
                                      random_state=args.seed)
         return LateFusionClassifier(base, random_state=args.seed) if config == "late" else base
-    weights = "uniform" if column == "uniform" else "learn"
-    kernel = args.kernel if column == "uniform" else column
+    from .estimator import PyramidMKLClassifier
+
+    weights = "uniform" if column == UNIFORM else "learn"
+    kernel = args.kernel if column == UNIFORM else column
+    extra = {} if args.mkl_norm is None else {"mkl_norm": args.mkl_norm}
     base = PyramidMKLClassifier(
         levels=level, kernel=kernel, base_kernel=args.base_kernel, node_norm=args.node_norm,
         C=C, tol=args.tol, max_iter=args.max_iter, node_weights=weights, n_jobs=args.n_jobs,
-        random_state=args.seed)
+        random_state=args.seed, pyramids=args.pyramids, **extra)
     if config == "late":
         return LateFusionClassifier(base, random_state=args.seed)
     return base
@@ -160,6 +231,8 @@ def _make_model(config, column, level, C, args):
 
 def _select_C(config, column, level, X, y, args):
     """C by 3-fold stratified cross-validation on the training videos."""
+    from sklearn.model_selection import StratifiedKFold
+
     folds = list(StratifiedKFold(3, shuffle=True, random_state=args.seed).split(
         np.zeros(len(y)), y))
     scores = []
@@ -171,7 +244,16 @@ def _select_C(config, column, level, X, y, args):
     return C_GRID[int(np.argmax(scores))]
 
 
+def _stream_weights(beta):
+    """Per-stream sums of shared weights, or their mean over the classes of per-class ones."""
+    sums = np.asarray(beta).sum(axis=-1)
+    return sums if sums.ndim == 1 else sums.mean(axis=0)
+
+
 def _fit_cell(config, column, level, data, args):
+    from .fusion import LateFusionClassifier
+    from .report import classification_metrics
+
     X_train = data["train"][config]
     if column in DEEP_COLUMNS:
         C = None  # the network has no box constraint
@@ -189,19 +271,198 @@ def _fit_cell(config, column, level, data, args):
     if isinstance(model, LateFusionClassifier):
         cell["stream_weights"] = dict(zip(model.streams_, model.stream_weights_.tolist()))
         cell["beta"] = [model.estimators_[s].beta_.tolist() for s in model.streams_]
+        if column not in DEEP_COLUMNS:
+            cell["pyramids"] = args.pyramids
     elif column in DEEP_COLUMNS:
         cell.update(beta=np.asarray(model.beta_).tolist(), n_iter=model.n_iter_,
                     loss_curve=model.loss_curve_)
         if config == "joint":
             cell["stream_weights"] = dict(zip(model.streams_, model.stream_weights_.tolist()))
     else:
-        cell.update(beta=np.atleast_2d(model.beta_).tolist(), n_iter=model.n_iter_,
-                    objective=model.objective_, converged=model.converged_)
+        cell.update(beta=np.atleast_2d(model.beta_).tolist(), pyramids=args.pyramids,
+                    n_iter=model.n_iter_, objective=model.objective_,
+                    converged=model.converged_)
         if config == "joint":
-            cell["stream_weights"] = dict(zip(model.streams_, model.beta_.sum(axis=1).tolist()))
+            cell["stream_weights"] = dict(zip(model.streams_,
+                                              _stream_weights(model.beta_).tolist()))
     return model, cell
 
 
+class _SweepProgress:
+    """The sweep's bar: one step per cell, named after the cell being fitted, redrawn every
+    ``interval`` seconds with that cell's elapsed time, so a long cell never looks hung.
+
+    Parameters
+    ----------
+    total : int
+        Cells to fit.
+    disable : bool or None
+        tqdm's: None shows the bar on a terminal only.
+    interval : float, default 1.0
+        Seconds between redraws.
+    **kwargs
+        More tqdm arguments (``file``).
+    """
+
+    def __init__(self, total, disable, interval=1.0, **kwargs):
+        self.bar = tqdm(total=total, unit="cell", desc="fitting", disable=disable,
+                        dynamic_ncols=True, **kwargs)
+        self.interval = interval
+        self._cell, self._started = None, None
+        self._stop = threading.Event()
+        self._ticker = None
+        if not self.bar.disable:
+            self._ticker = threading.Thread(target=self._tick, daemon=True)
+            self._ticker.start()
+
+    def start(self, level, config, column):
+        """A cell begins: its name goes in front of the bar."""
+        self._cell, self._started = f"level {level} {config} {column}", time.perf_counter()
+        self.bar.set_description_str(self._cell, refresh=False)
+        self._show()
+
+    def done(self):
+        """The cell is fitted."""
+        self._started = None
+        self.bar.update(1)
+
+    def _show(self):
+        if self._started is not None:
+            self.bar.set_postfix_str(f"this cell {time.perf_counter() - self._started:.0f} s",
+                                     refresh=False)
+        self.bar.refresh()
+
+    def _tick(self):
+        while not self._stop.wait(self.interval):
+            self._show()
+
+    def close(self):
+        self._stop.set()
+        if self._ticker is not None:
+            self._ticker.join()
+        self.bar.close()
+
+
+# -- inputs, settings and the output folder --------------------------------------------
+def _load(args, described, split):
+    # Streams may differ in frame counts for a video: pyramid nodes live in normalised time,
+    # so they stay aligned without resampling.
+    unseen = sorted(set(split.test_labels) - set(split.train_labels))
+    if unseen:
+        raise UserError(f"test labels never seen in training: {unseen[:5]}")
+    data = {"y_train": np.array(split.train_labels), "y_test": np.array(split.test_labels),
+            "train": {}, "test": {}}
+    subsets = {"train": split.train_ids, "test": split.test_ids}
+    for entry in described:
+        match_split(entry["path"], subsets)  # one error naming what both subsets miss
+        for subset, ids in subsets.items():
+            data[subset][entry["stream"]] = load_stream(entry["path"], ids, max(args.levels),
+                                                        subset=subset)
+    streams = [d["stream"] for d in described]
+    if len(streams) > 1:
+        for subset in ("train", "test"):
+            data[subset][args.fusion] = {s: data[subset][s] for s in streams}
+    configs = streams + ([args.fusion] if len(streams) > 1 else [])
+    return data, configs
+
+
+def _setting(value):
+    """A setting as report.json holds it (JSON has no infinity)."""
+    return "inf" if isinstance(value, float) and math.isinf(value) else value
+
+
+def _settings(args):
+    """The settings of report.json; ``mkl_norm`` is the value the estimator uses."""
+    settings = {k: _setting(getattr(args, k)) for k in ("model",) + _SETTINGS}
+    mkl_norm = args.mkl_norm
+    if mkl_norm is None:
+        from .estimator import PyramidMKLClassifier
+
+        mkl_norm = PyramidMKLClassifier().mkl_norm
+    settings.update(pyramids=args.pyramids, mkl_norm=_setting(mkl_norm))
+    return settings
+
+
+def _fingerprint(settings, described, split):
+    fixed = {k: settings[k] for k in _SETTINGS}
+    fixed.update({k: settings[k] for k, legacy in _LEGACY_SETTINGS.items() if settings[k] != legacy})
+    payload = {
+        "features": [d["sha256"] for d in described],
+        "split": hashlib.sha256(json.dumps(split._asdict(), sort_keys=True).encode()).hexdigest(),
+        "settings": fixed,
+    }
+    return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()
+
+
+def _differences(previous, settings, described, split_info):
+    """What differs between a previous report and this run, in words."""
+    found = []
+    old = previous.get("settings", {})
+    for key in _SETTINGS + tuple(_LEGACY_SETTINGS):
+        then = old.get(key, _LEGACY_SETTINGS.get(key))
+        if then != settings[key]:
+            found.append(f"{key} {then!r} there, {settings[key]!r} now")
+    old_features = [(f.get("path"), f.get("sha256")) for f in previous.get("features", [])]
+    if [sha for _, sha in old_features] != [d["sha256"] for d in described]:
+        found.append("features " + ", ".join(str(p) for p, _ in old_features) + " there")
+    old_split = previous.get("split", {})
+    if any(old_split.get(k) != split_info[k] for k in ("path", "format", "split")):
+        found.append(f"split {old_split.get('path')} ({old_split.get('format')}, "
+                     f"{old_split.get('split')}) there")
+    return found
+
+
+def _previous_cells(report_path, fingerprint, settings, described, split_info, overwrite):
+    """The report to extend: the previous one if made with the same inputs and settings.
+
+    Raises
+    ------
+    UsageError
+        ``report_path`` holds results of other inputs or settings and ``overwrite`` is off.
+    """
+    if not report_path.is_file():
+        return {}
+    try:
+        previous = json.loads(report_path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        previous = None
+    if isinstance(previous, dict) and previous.get("fingerprint") == fingerprint:
+        return previous
+    if overwrite:
+        return {}
+    if isinstance(previous, dict):
+        found = _differences(previous, settings, described, split_info) or \
+            ["made by another version of mkl_tp.fit"]
+    else:
+        found = ["not a report of mkl_tp.fit"]
+    raise UsageError(f"{report_path} holds results of other inputs or settings "
+                     f"({'; '.join(found)}); pass --overwrite to replace them, or choose "
+                     "another --out")
+
+
+def _check_args(args):
+    if args.features is None:
+        if args.splits is not None:
+            raise UsageError("--splits needs --features")
+        bundled = basic_motions_paths()
+        args.features, args.splits, args.format = bundled["features"], bundled["split"], "csv"
+        if args.out is None:  # the demo replaces its own earlier results, whatever made them
+            args.out, args.overwrite = "runs/basic_motions", True
+        args.levels = args.levels or [1, 2, 3, 4]
+    elif args.splits is None:
+        raise UsageError("--features needs --splits (and --format) to know the labels")
+    args.levels = args.levels or [4]
+    args.format = split_format(args.format, args.splits)
+    if len(args.features) > 2:
+        raise UsageError(f"at most two streams, got {len(args.features)} --features")
+    if args.C != "auto" and args.C >= LARGE_C:
+        warnings.warn(
+            f"--C {args.C:g} is very large: node kernels have unit mean diagonal, so C above "
+            f"~100 rarely changes the model while libsvm's solves grow long; each stops after "
+            "max(10^6, 1000 N) iterations with a ConvergenceWarning", stacklevel=2)
+
+
+# -- outputs ------------------------------------------------------------------------------
 def _beta_rows(beta, streams):
     """``beta`` as rows of node weights with a name each (streams x pyramids)."""
     beta = np.asarray(beta, dtype=float)
@@ -211,71 +472,85 @@ def _beta_rows(beta, streams):
     return rows, names
 
 
-def _load(args, described):
-    split = read_split(args.splits, args.format, args.split)
-    # Streams may differ in frame counts for a video: pyramid nodes live in normalised time,
-    # so they stay aligned without resampling.
-    unseen = sorted(set(split.test_labels) - set(split.train_labels))
-    if unseen:
-        raise UserError(f"test labels never seen in training: {unseen[:5]}")
-    data = {"y_train": np.array(split.train_labels), "y_test": np.array(split.test_labels),
-            "train": {}, "test": {}}
-    for entry in described:
-        for subset in ("train", "test"):
-            ids = split.train_ids if subset == "train" else split.test_ids
-            data[subset][entry["stream"]] = load_stream(entry["path"], ids, max(args.levels))
-    streams = [d["stream"] for d in described]
-    if len(streams) > 1:
-        for subset in ("train", "test"):
-            data[subset][args.fusion] = {s: data[subset][s] for s in streams}
-    configs = streams + ([args.fusion] if len(streams) > 1 else [])
-    return split, data, configs
+def _tasks(classes):
+    """One-vs-rest task names: every class, or ``"b vs a"`` for two classes."""
+    return [f"{classes[1]} vs {classes[0]}"] if len(classes) == 2 else list(classes)
 
 
-def _fingerprint(args, described, split):
-    payload = {
-        "features": [d["sha256"] for d in described],
-        "split": hashlib.sha256(json.dumps(split._asdict(), sort_keys=True).encode()).hexdigest(),
-        "settings": {k: getattr(args, k) for k in _SETTINGS},
-    }
-    return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()
+def _plot_cell_beta(cell, config, streams, path, title):
+    from .report import plot_beta, plot_beta_per_class
+
+    if cell.get("pyramids") != "per_class":
+        rows, names = _beta_rows(cell["beta"], streams)
+        plot_beta(rows, names, path, title=title)
+        return
+    beta = np.asarray(cell["beta"], dtype=float)
+    if config == "late":  # one (n_tasks, P) per stream
+        per_stream = beta
+    elif beta.ndim == 2:  # one stream: (n_tasks, P)
+        per_stream = beta[None]
+    else:  # joint: (n_tasks, n_streams, P)
+        per_stream = beta.transpose(1, 0, 2)
+    plot_beta_per_class(per_stream, streams, _tasks(cell["classes"]), path, title=title)
+
+
+def _write_plots(out, cells, final, final_level, final_config, saved, streams, configs, columns,
+                 args):
+    """levels.png, beta.png (the saved model), beta/ (every learned cell), confusion.png."""
+    from .report import plot_confusion, plot_levels
+
+    def streams_of(config):
+        return streams if config in ("joint", "late") else [config]
+
+    written = []
+    table = {lv: {cf: {col: c["accuracy"] for col, c in row.items()} for cf, row in r.items()}
+             for lv, r in cells.items() if int(lv) in args.levels}
+    plot_levels(table, configs, columns, out / "levels.png",
+                title=f"test accuracy vs pyramid depth ({args.kernel} uniform baseline)")
+    written.append(out / "levels.png")
+    if "beta" in final:
+        _plot_cell_beta(final, final_config, streams_of(final_config), out / "beta.png",
+                        f"node weights, level {final_level}, {final_config}, {saved}")
+        written.append(out / "beta.png")
+    folder = out / "beta"
+    folder.mkdir(exist_ok=True)
+    for level in args.levels:
+        for config in configs:
+            for column, cell in cells.get(str(level), {}).get(config, {}).items():
+                if column != UNIFORM and column in columns and "beta" in cell:
+                    _plot_cell_beta(cell, config, streams_of(config),
+                                    folder / f"L{level}_{config}_{column}.png",
+                                    f"node weights, level {level}, {config}, {column}")
+    written.append(folder)
+    plot_confusion(final["confusion_matrix"], final["classes"], out / "confusion.png",
+                   title=f"{final_config}, level {final_level}")
+    written.append(out / "confusion.png")
+    return written
 
 
 def _main(argv):
     args = build_parser().parse_args(argv)
     configure_logging(args.quiet)
-    if args.features is None:
-        if args.splits is not None:
-            raise UsageError("--splits needs --features")
-        bundled = basic_motions_paths()
-        args.features, args.splits, args.format = bundled["features"], bundled["split"], "csv"
-        args.out = args.out or "runs/basic_motions"
-        args.levels = args.levels or [1, 2, 3, 4]
-    elif args.splits is None:
-        raise UsageError("--features needs --splits (and --format) to know the labels")
-    args.levels = args.levels or [4]
-    if len(args.features) > 2:
-        raise UsageError(f"at most two streams, got {len(args.features)} --features")
+    _check_args(args)
     described = describe_features(args.features)
     for entry in described:
         entry["sha256"] = file_digest(entry["path"])
-    split, data, configs = _load(args, described)
+    split = read_split(args.splits, args.format, args.split)
     out = Path(args.out or Path("runs") / Path(args.features[0]).stem)
-    out.mkdir(parents=True, exist_ok=True)
     report_path = out / "report.json"
-    fingerprint = _fingerprint(args, described, split)
-    report = {}
-    if report_path.is_file():
-        previous = json.loads(report_path.read_text(encoding="utf-8"))
-        if previous.get("fingerprint") == fingerprint:
-            report = previous
+    settings = _settings(args)
+    split_info = {"path": str(args.splits), "format": args.format, "split": args.split,
+                  "n_train": len(split.train_ids), "n_test": len(split.test_ids),
+                  "classes": split.classes}
+    fingerprint = _fingerprint(settings, described, split)
+    report = _previous_cells(report_path, fingerprint, settings, described, split_info,
+                             args.overwrite)
+    data, configs = _load(args, described, split)
+    out.mkdir(parents=True, exist_ok=True)
     report.update(
         fingerprint=fingerprint, versions=versions(),
         features=[{k: d[k] for k in ("path", "stream", "sha256", "info")} for d in described],
-        split={"path": str(args.splits), "format": args.format, "split": args.split,
-               "n_train": len(split.train_ids), "n_test": len(split.test_ids),
-               "classes": split.classes},
-        settings={k: getattr(args, k) for k in ("model",) + _SETTINGS},
+        split=split_info, settings=settings,
     )
     cells = report.setdefault("cells", {})
     final_level, final_config = max(args.levels), configs[-1]
@@ -287,13 +562,22 @@ def _main(argv):
             if not (lv == final_level and cf == final_config and col == saved)
             and col not in cells.get(str(lv), {}).get(cf, {})]
     todo.append((final_level, final_config, saved))  # the saved model, always refitted
-    for level, config, column in tqdm(todo, desc="fitting", unit="model",
-                                      disable=args.quiet or None):
-        model, cell = _fit_cell(config, column, level, data, args)
-        cells.setdefault(str(level), {}).setdefault(config, {})[column] = cell
-        if (level, config, column) == (final_level, final_config, saved):
-            final_model = model
-        write_json(report_path, report)
+    progress = _SweepProgress(len(todo), disable=args.quiet or None)
+    try:
+        with logging_redirect_tqdm():
+            for level, config, column in todo:
+                progress.start(level, config, column)
+                model, cell = _fit_cell(config, column, level, data, args)
+                cells.setdefault(str(level), {}).setdefault(config, {})[column] = cell
+                if (level, config, column) == (final_level, final_config, saved):
+                    final_model = model
+                _add_gains(cells)
+                write_json(report_path, report)
+                progress.done()
+    finally:
+        progress.close()
+    import joblib
+
     joblib.dump(final_model, out / "model.joblib")
     final = cells[str(final_level)][final_config][saved]
     report["model"] = {"path": str(out / "model.joblib"), "level": final_level,
@@ -301,35 +585,47 @@ def _main(argv):
                        "column": saved, "mkl_tp": __version__,
                        **{k: v for k, v in final.items()}}
     write_json(report_path, report)
-    table = {lv: {cf: {col: c["accuracy"] for col, c in row.items()} for cf, row in r.items()}
-             for lv, r in cells.items() if int(lv) in args.levels}
-    print(f"test accuracy (%) on {len(split.test_ids)} videos; uniform uses kernel="
-          f"{args.kernel}; level 1 = global average pooling")
-    print(format_level_table(table, configs, columns))
-    baseline = table.get(str(min(args.levels)), {}).get(final_config, {}).get("uniform")
+    _print_tables(cells, configs, columns, args, len(split.test_ids))
+    baseline = cells.get(str(min(args.levels)), {}).get(final_config, {}).get(UNIFORM)
     print(f"\nsaved model: level {final_level}, {final_config}, {saved}: "
           f"accuracy {100 * final['accuracy']:.2f}%, mean class accuracy "
           f"{100 * final['mean_class_accuracy']:.2f}%"
-          + (f" (level {min(args.levels)} baseline {100 * baseline:.2f}%)"
+          + (f" (level {min(args.levels)} baseline {100 * baseline['accuracy']:.2f}%)"
              if baseline is not None else ""))
     if "stream_weights" in final:
         print("stream weights: " + ", ".join(f"{k} {v:.2f}" for k, v in
                                              final["stream_weights"].items()))
     written = [out / "model.joblib", report_path]
+    streams = [d["stream"] for d in described]
     try:
-        if "beta" in final:
-            rows, names = _beta_rows(final["beta"],
-                                     getattr(final_model, "streams_", [final_config]))
-            plot_beta(rows, names, out / "beta.png",
-                      title=f"node weights, level {final_level}, {saved}")
-            written.append(out / "beta.png")
-        plot_confusion(final["confusion_matrix"], final["classes"], out / "confusion.png",
-                       title=f"{final_config}, level {final_level}")
-        written.append(out / "confusion.png")
+        written += _write_plots(out, cells, final, final_level, final_config, saved, streams,
+                                configs, columns, args)
     except ImportError:
         print("plots skipped: matplotlib is not installed (pip install mkl_tp[plot])")
     print("wrote " + ", ".join(str(p) for p in written))
     return EXIT_OK
+
+
+def _add_gains(cells):
+    """Every learned cell's ``vs_uniform``: its accuracies minus the uniform cell's."""
+    for key in ("accuracy", "mean_class_accuracy"):
+        for level, row in gains_over_uniform(cells, key).items():
+            for config, columns in row.items():
+                for column, gain in columns.items():
+                    cells[level][config][column].setdefault("vs_uniform", {})[key] = gain
+
+
+def _print_tables(cells, configs, columns, args, n_test):
+    table = {lv: {cf: {col: c["accuracy"] for col, c in row.items()} for cf, row in r.items()}
+             for lv, r in cells.items() if int(lv) in args.levels}
+    print(f"test accuracy (%) on {n_test} videos; uniform uses kernel={args.kernel}; "
+          "level 1 = global average pooling")
+    print(format_level_table(table, configs, columns))
+    gains = {lv: row for lv, row in gains_over_uniform(cells).items() if int(lv) in args.levels}
+    learned = [c for c in columns if c != UNIFORM]
+    if gains:
+        print("\nlearned - uniform (percentage points; same level and streams)")
+        print(format_level_table(gains, configs, learned, signed=True))
 
 
 def main(argv=None):

@@ -1,6 +1,8 @@
-"""``python -m mkl_tp.predict``: apply a saved model to HDF5 feature caches.
+"""``python -m mkl_tp.predict`` (``mkl-tp-predict``): apply a saved model to HDF5 feature
+caches.
 
 model.joblib is a pickle: load only files you trust (unpickling can run arbitrary code).
+scikit-learn and joblib are imported when a model is loaded, so ``--help`` answers at once.
 """
 
 import argparse
@@ -9,7 +11,6 @@ import sys
 import warnings
 from pathlib import Path
 
-import joblib
 import numpy as np
 
 from . import __version__
@@ -20,14 +21,17 @@ from ._cli import (
     configure_logging,
     describe_features,
     load_stream,
+    one_line_errors,
     run_cli,
+    split_format,
 )
+from ._persist import _VersionedPickleMixin
 from .datasets import read_split
-from .fusion import LateFusionClassifier
-from .report import classification_metrics
 from .store import list_videos
 
-__all__ = ["main", "build_parser", "model_feature_dims", "model_levels"]
+__all__ = ["main", "build_parser", "load_model", "model_feature_dims", "model_levels"]
+
+_EXPECTED = "expected a model.joblib written by python -m mkl_tp.fit"
 
 
 def build_parser():
@@ -53,26 +57,83 @@ def build_parser():
     parser.add_argument("--out", metavar="CSV",
                         help="write video_id,prediction[,label] rows here (default: stdout)")
     parser.add_argument("--quiet", action="store_true", help="print only errors")
-    return parser
+    return one_line_errors(parser)
+
+
+def load_model(path):
+    """Load a model written by ``python -m mkl_tp.fit``.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        A model.joblib (a pickle: load only files you trust).
+
+    Returns
+    -------
+    estimator
+        A fitted :class:`~mkl_tp.PyramidMKLClassifier`, :class:`~mkl_tp.LateFusionClassifier`
+        or :class:`~mkl_tp.deep.DeepPyramidClassifier`.
+
+    Raises
+    ------
+    UserError
+        One line saying what the file is instead (missing, empty, not a pickle, a pickle
+        of another object, an unfitted model, or a model whose modules are not installed).
+    """
+    import joblib
+
+    path = Path(path)
+    if not path.is_file():
+        raise UserError(f"model file not found: {path}")
+    if path.stat().st_size == 0:
+        raise UserError(f"{path} is empty (0 bytes); {_EXPECTED}")
+    try:
+        model = joblib.load(path)
+    except ModuleNotFoundError as exc:
+        extra = " (pip install mkl_tp[deep])" if exc.name == "torch" else ""
+        raise UserError(f"{path} needs the module {exc.name!r}, which is not installed{extra}") \
+            from None
+    except Exception as exc:  # unpickling garbage raises almost any exception type
+        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+        raise UserError(f"{path} is not a joblib/pickle file ({type(exc).__name__}"
+                        f"{': ' + reason if reason else ''}); {_EXPECTED}") from None
+    if not isinstance(model, _VersionedPickleMixin):
+        kind = f"{type(model).__module__}.{type(model).__qualname__}"
+        raise UserError(f"{path} holds a {kind}, not an mkl_tp model; {_EXPECTED}")
+    if not hasattr(model, "classes_"):
+        raise UserError(f"{path} holds an unfitted {type(model).__name__}; {_EXPECTED}")
+    return model
 
 
 def model_feature_dims(model):
-    """Stream name (``None`` for a plain single-stream model) -> feature dimension ``d``."""
-    if isinstance(model, LateFusionClassifier):
-        return {s: model.estimators_[s].n_features_per_stream_[None] for s in model.streams_}
-    return dict(model.n_features_per_stream_)
+    """Stream name (``None`` for a plain single-stream model) -> feature dimension ``d``.
+
+    Raises
+    ------
+    UserError
+        The model predates ``n_features_per_stream_`` (made by an older mkl_tp).
+    """
+    from .fusion import LateFusionClassifier
+
+    try:
+        if isinstance(model, LateFusionClassifier):
+            return {s: model.estimators_[s].n_features_per_stream_[None] for s in model.streams_}
+        return dict(model.n_features_per_stream_)
+    except AttributeError:
+        raise UserError(f"this {type(model).__name__} was saved by an older mkl_tp that did "
+                        "not record its feature dimensions; fit it again") from None
 
 
 def model_levels(model):
     """Pyramid depth of a fitted model (the deepest of a late-fusion model's streams)."""
+    from .fusion import LateFusionClassifier
+
     if isinstance(model, LateFusionClassifier):
         return max(m.levels for m in model.estimators_.values())
     return model.levels
 
 
-def _check_model(model, path):
-    if not hasattr(model, "predict") or not hasattr(model, "classes_"):
-        raise UserError(f"{path} does not hold a fitted mkl_tp model")
+def _check_version(model, path):
     saved = getattr(model, "_mkl_tp_version", None)
     if saved is None:
         warnings.warn(f"{path} does not record the mkl_tp version it was made with",
@@ -85,10 +146,8 @@ def _check_model(model, path):
 def _main(argv):
     args = build_parser().parse_args(argv)
     configure_logging(args.quiet)
-    if not Path(args.model).is_file():
-        raise UserError(f"model file not found: {args.model}")
-    model = joblib.load(args.model)
-    _check_model(model, args.model)
+    model = load_model(args.model)
+    _check_version(model, args.model)
     dims = model_feature_dims(model)
     described = describe_features(args.features)
     expected = [s for s in dims if s is not None] or [None]
@@ -97,7 +156,7 @@ def _main(argv):
                         f"{len(described)} --features")
     labels = None
     if args.splits:
-        split = read_split(args.splits, args.format, args.split)
+        split = read_split(args.splits, split_format(args.format, args.splits), args.split)
         ids, labels = split.test_ids, np.array(split.test_labels)
     elif args.list:
         with open(args.list, encoding="utf-8") as handle:
@@ -116,7 +175,8 @@ def _main(argv):
         sources = {name: by_name[name] for name in expected}
     streams = {}
     for name, source in sources.items():
-        arrays = load_stream(source["path"], ids, model_levels(model))
+        arrays = load_stream(source["path"], ids, model_levels(model),
+                             subset="test" if args.splits else "listed")
         if arrays[0].shape[1] != dims[name]:
             raise UserError(f"{source['path']} has d={arrays[0].shape[1]} features but the "
                             f"model expects d={dims[name]} for stream {source['stream']!r}")
@@ -135,6 +195,8 @@ def _main(argv):
         if args.out:
             handle.close()
     if labels is not None:
+        from .report import classification_metrics
+
         metrics = classification_metrics(labels, predictions, model.classes_)
         print(f"accuracy {100 * metrics['accuracy']:.2f}% on {len(ids)} videos (mean class "
               f"accuracy {100 * metrics['mean_class_accuracy']:.2f}%)", file=sys.stderr)

@@ -8,43 +8,8 @@ import joblib
 import numpy as np
 import pytest
 
+from _caches import CLASSES, make_cache, write_ucf_split
 from mkl_tp import fit, predict
-
-CLASSES = ["Archery", "Bowling", "Diving"]
-
-
-def make_cache(folder, n_per_class=8, seed=0, stream="rgb", d=4, nan_video=None):
-    """A 'bring your own features' file: /videos/<Class>/<video> -> (T, d), no attrs.
-
-    The class shows in the second half of each video only.
-    """
-    rng = np.random.default_rng(seed)
-    path = folder / f"toy_{stream}.h5"
-    ids = []
-    with h5py.File(path, "w") as h5:
-        for c, name in enumerate(CLASSES):
-            for g in range(n_per_class):
-                vid = f"{name}/v_{name}_g{g:02d}_c01"
-                T = int(rng.integers(4, 30))
-                x = rng.normal(size=(T, d)).astype(np.float32)
-                x[T // 2:, c % d] += 0.8
-                if vid == nan_video:
-                    x[1, 0] = np.nan
-                h5.create_dataset(f"videos/{vid}", data=x)
-                ids.append((vid, name, g))
-    return path, ids
-
-
-def write_ucf_split(folder, ids):
-    folder.mkdir(exist_ok=True)
-    (folder / "classInd.txt").write_text(
-        "".join(f"{i + 1} {c}\n" for i, c in enumerate(CLASSES)))
-    train = [(v, n) for v, n, g in ids if g % 4 != 0]
-    test = [(v, n) for v, n, g in ids if g % 4 == 0]
-    (folder / "trainlist01.txt").write_text(
-        "".join(f"{v}.avi {CLASSES.index(n) + 1}\n" for v, n in train))
-    (folder / "testlist01.txt").write_text("".join(f"{v}.avi\n" for v, n in test))
-    return folder
 
 
 @pytest.fixture
@@ -180,7 +145,8 @@ def test_user_errors_exit_1_with_one_line(toy, capsys):
     assert len(errors) == 1 and "label 'Curling'" in errors[0]
     (splits / "testlist01.txt").write_text("Archery/v_Archery_g99_c01.avi\n")
     assert run_fit("--features", rgb, "--splits", splits) == 1
-    assert "1 of 1 split videos are not in" in capsys.readouterr().err
+    assert f"split videos are not in {rgb}: test 1 of 1 (Archery/v_Archery_g99_c01)" in \
+        capsys.readouterr().err
 
 
 def test_usage_errors_exit_2(toy, capsys):
@@ -295,3 +261,179 @@ def test_streams_from_different_extractors_are_named_in_a_warning(toy, capsys):
     assert "differ in mkl_tp_version: {'rgb': '0.1.0', 'flow': '0.0.9'}" in err
     assert "differ in arch: {'rgb': 'resnet101', 'flow': 'resnet50'}" in err
     assert "no mkl_tp extractor attributes" not in err
+
+
+# -- C, report.json and progress (issue 10, item 2) --------------------------------------------
+def _strict_json(path):
+    def refuse(constant):
+        raise ValueError(f"not JSON: {constant}")
+
+    return json.loads(path.read_text(), parse_constant=refuse)
+
+
+@pytest.mark.parametrize("option, value", [("--C", "inf"), ("--C", "nan"), ("--C", "-1"), ("--C", "0"),
+                                           ("--tol", "inf"), ("--tol", "0"), ("--max-iter", "0"),
+                                           ("--mkl-norm", "0.5"), ("--mkl-norm", "nan")])
+def test_non_finite_or_non_positive_numbers_are_usage_errors(toy, capsys, option, value):
+    tmp, rgb, _, splits = toy
+    with pytest.raises(SystemExit) as exit_info:
+        run_fit("--features", rgb, "--splits", splits, option, value, "--out", tmp / "x")
+    assert exit_info.value.code == 2
+    lines = capsys.readouterr().err.strip().splitlines()
+    assert len(lines) == 1 and f"argument {option}:" in lines[0] and repr(value) in lines[0]
+    assert not (tmp / "x").exists()
+
+
+def test_large_C_warns_and_the_report_is_strict_json(toy, capsys):
+    tmp, rgb, _, splits = toy
+    assert run_fit("--features", rgb, "--splits", splits, "--levels", "1", "--C", "1e5",
+                   "--mkl-norm", "inf", "--out", tmp / "big", "--quiet") == 0
+    err = capsys.readouterr().err
+    assert "warning: --C 100000 is very large" in err and "1000 N) iterations" in err
+    report = _strict_json(tmp / "big" / "report.json")
+    assert report["settings"]["C"] == 1e5 and report["settings"]["mkl_norm"] == "inf"
+
+
+def test_mkl_norm_and_pyramids_reach_the_estimator(toy):
+    args = fit.build_parser().parse_args(["--mkl-norm", "auto", "--pyramids", "per_class"])
+    model = fit._make_model("rgb", "linear", 2, 1.0, args)
+    assert model.mkl_norm == "auto" and model.pyramids == "per_class"
+    assert fit.build_parser().parse_args(["--mkl-norm", "inf"]).mkl_norm == float("inf")
+    default = fit._make_model("rgb", "linear", 2, 1.0, fit.build_parser().parse_args([]))
+    assert default.mkl_norm == type(default)().mkl_norm  # the estimator's own default
+
+
+def test_the_command_line_choices_are_the_estimators():
+    from mkl_tp.kernels import BASE_KERNELS, NODE_NORMS
+    from mkl_tp.solvers.mkl import PYRAMIDS
+
+    assert (fit.BASE_KERNELS, fit.NODE_NORMS, fit.PYRAMIDS) == (BASE_KERNELS, NODE_NORMS, PYRAMIDS)
+
+
+def test_the_sweep_bar_names_the_cell_and_keeps_moving():
+    import io
+    import time
+
+    out = io.StringIO()
+    progress = fit._SweepProgress(2, disable=False, interval=0.05, file=out)
+    progress.start(3, "joint", "cross")
+    time.sleep(0.3)  # a long cell: redrawn meanwhile
+    shown = out.getvalue()
+    progress.done()
+    progress.close()
+    assert "level 3 joint cross" in shown and "this cell 0 s" in shown
+    assert shown.count("\r") >= 3
+
+
+# -- plots and tables (item 9) ----------------------------------------------------------------
+def test_levels_plot_beta_for_every_learned_cell_and_gains(toy, capsys):
+    tmp, rgb, flow, splits = toy
+    out = tmp / "run"
+    assert run_fit("--features", rgb, "--features", flow, "--splits", splits, "--levels", "1,2",
+                   "--out", out, "--quiet") == 0
+    printed = capsys.readouterr().out
+    assert "learned - uniform (percentage points; same level and streams)" in printed
+    assert max(len(line) for line in printed.splitlines() if "|" in line) <= 100
+    report = _strict_json(out / "report.json")
+    for level in ("1", "2"):
+        for config in ("rgb", "flow", "joint"):
+            row = report["cells"][level][config]
+            assert "vs_uniform" not in row["uniform"]
+            for column in ("linear", "cross"):
+                assert row[column]["vs_uniform"]["accuracy"] == pytest.approx(
+                    row[column]["accuracy"] - row["uniform"]["accuracy"])
+                assert (out / "beta" / f"L{level}_{config}_{column}.png").is_file()
+    assert (out / "levels.png").read_bytes()[:4] == b"\x89PNG"
+    assert report["settings"]["pyramids"] == "shared"
+
+
+def test_per_class_pyramids(toy):
+    tmp, rgb, flow, splits = toy
+    out = tmp / "pc"
+    assert run_fit("--features", rgb, "--features", flow, "--splits", splits, "--levels", "2",
+                   "--pyramids", "per_class", "--out", out, "--quiet") == 0
+    report = _strict_json(out / "report.json")
+    assert report["settings"]["pyramids"] == "per_class"
+    joint = report["cells"]["2"]["joint"]["linear"]
+    assert np.shape(joint["beta"]) == (3, 2, 3)  # classes x streams x nodes
+    assert sum(joint["stream_weights"].values()) == pytest.approx(1.0)
+    assert np.shape(report["cells"]["2"]["rgb"]["cross"]["beta"]) == (3, 3)
+    for name in ("beta.png", "beta/L2_joint_cross.png", "beta/L2_rgb_linear.png"):
+        assert (out / name).is_file()
+
+
+# -- messages (item 11) -----------------------------------------------------------------------
+def test_missing_train_and_test_videos_are_reported_together(tmp_path, capsys):
+    from mkl_tp.store import FeatureWriter
+
+    rgb, ids = make_cache(tmp_path)
+    splits = write_ucf_split(tmp_path / "splits", ids + [("Archery/v_Archery_g99_c01", "Archery", 1),
+                                                         ("Diving/v_Diving_g98_c01", "Diving", 0)])
+    assert run_fit("--features", rgb, "--splits", splits, "--out", tmp_path / "o") == 1
+    errors = [line for line in capsys.readouterr().err.splitlines() if "error:" in line]
+    assert len(errors) == 1
+    assert "2 of 26 split videos are not in" in errors[0]
+    assert "train 1 of 19 (Archery/v_Archery_g99_c01)" in errors[0]
+    assert "test 1 of 7 (Diving/v_Diving_g98_c01)" in errors[0]
+    # a video that failed extraction comes with its reason
+    cache = tmp_path / "ours_rgb.h5"
+    with FeatureWriter(cache, {"stream": "rgb", "feature_dim": 4, "dtype": "float32"}) as writer:
+        for vid, _, _ in ids:
+            writer.write(vid, np.ones((3, 4)))
+        writer.record_failure("Diving/v_Diving_g98_c01", "cannot decode x.avi after 3 frames")
+    assert run_fit("--features", cache, "--splits", splits, "--out", tmp_path / "o") == 1
+    err = capsys.readouterr().err
+    assert "1 of them failed extraction: 'Diving/v_Diving_g98_c01': cannot decode x.avi after 3 frames" in err
+    assert "no mkl_tp extractor attributes" not in err  # an mkl_tp cache (import-like)
+
+
+def test_level_ranges_in_help_and_reversed(capsys):
+    with pytest.raises(SystemExit):
+        run_fit("--help")
+    assert "--levels N|A-B|A,B,C" in capsys.readouterr().out
+    with pytest.raises(SystemExit) as exit_info:
+        run_fit("--levels", "3-1")
+    assert exit_info.value.code == 2
+    assert "the range '3-1' is reversed; write 1-3" in capsys.readouterr().err
+    assert fit.build_parser().parse_args(["--levels", "4,2"]).levels == [2, 4]
+
+
+def test_a_csv_split_needs_no_format(tmp_path, capsys):
+    rgb, ids = make_cache(tmp_path)
+    split = tmp_path / "split.csv"
+    split.write_text("video_id,label,subset\n" + "".join(
+        f"{v},{n},{'test' if g % 4 == 0 else 'train'}\n" for v, n, g in ids))
+    assert run_fit("--features", rgb, "--splits", split, "--levels", "1", "--out", tmp_path / "c",
+                   "--quiet") == 0
+    assert _strict_json(tmp_path / "c" / "report.json")["split"]["format"] == "csv"
+
+
+def test_imported_caches_are_not_foreign(tmp_path, capsys):
+    from mkl_tp.store import import_arrays
+
+    _, ids = make_cache(tmp_path)
+    rng = np.random.default_rng(0)
+    for vid, name, _ in ids:
+        (tmp_path / "arrays" / name).mkdir(parents=True, exist_ok=True)
+        np.save(tmp_path / "arrays" / f"{vid}.npy", rng.normal(size=(6, 4)))
+    import_arrays(tmp_path / "arrays", str(tmp_path / "imported_rgb.h5"), stream="rgb")
+    splits = write_ucf_split(tmp_path / "splits", ids)
+    assert run_fit("--features", tmp_path / "imported_rgb.h5", "--splits", splits, "--levels", "1",
+                   "--out", tmp_path / "i", "--quiet") == 0
+    assert "warning" not in capsys.readouterr().err
+
+
+def test_an_out_with_results_of_other_settings_is_refused(toy, capsys):
+    tmp, rgb, _, splits = toy
+    args = ["--features", rgb, "--splits", splits, "--levels", "1", "--out", tmp / "r", "--quiet"]
+    assert run_fit(*args) == 0
+    before = (tmp / "r" / "report.json").read_text()
+    assert run_fit(*args, "--kernel", "cross", "--C", "10") == 2
+    err = [line for line in capsys.readouterr().err.splitlines() if "error:" in line]
+    assert len(err) == 1 and "holds results of other inputs or settings" in err[-1]
+    assert "kernel 'linear' there, 'cross' now" in err[-1] and "C 1.0 there, 10.0 now" in err[-1]
+    assert "--overwrite" in err[-1]
+    assert (tmp / "r" / "report.json").read_text() == before
+    assert run_fit(*args, "--kernel", "cross", "--overwrite") == 0
+    assert _strict_json(tmp / "r" / "report.json")["settings"]["kernel"] == "cross"
+    assert run_fit(*args, "--kernel", "cross", "--levels", "1-2") == 0  # same settings: extends
