@@ -33,7 +33,8 @@ import torch
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), os.pardir))
 
 from mkl_tp.backbone import build_backbone  # noqa: E402
-from mkl_tp.extraction import _loader, _VideoInputs, default_workers  # noqa: E402
+from mkl_tp._pipeline import VideoInputs, loader  # noqa: E402
+from mkl_tp.extraction import default_workers  # noqa: E402
 from mkl_tp.video import FLOW_METHODS, NetworkInputs, OpticalFlow, VideoFrames, resize_short_side  # noqa: E402
 
 
@@ -86,12 +87,12 @@ def pipelined(path, stream, net, args):
     """
     jobs = [(f"copy{k}", path, (stream,)) for k in range(args.copies)]
     options = dict(short_side=args.short_side, crop=args.crop, flow_method=args.flow_method, flow_bound=20.0)
-    loader = _loader(_VideoInputs(jobs, options, args.batch_size), min(args.workers, len(jobs)),
-                     net.device.type == "cuda")
+    items = loader(VideoInputs(jobs, options, args.batch_size), min(args.workers, len(jobs)),
+                   net.device.type == "cuda")
     frames = 0
     start = time.perf_counter()
     first = None
-    for item in loader:
+    for item in items:
         first = first or time.perf_counter()
         if item["kind"] == "frames":
             net(item["data"])

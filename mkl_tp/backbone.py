@@ -101,13 +101,29 @@ def _imagenet_state_dict(arch, weights, progress):
         ) from None
 
 
+def _load_reason(exc):
+    """The gist of torch.load's error in one line.
+
+    With ``weights_only=True`` torch explains its safe unpickler over several lines and
+    suggests ``weights_only=False``, which would run the file's code; only the unpickler's
+    own reason is kept.
+    """
+    text = str(exc)
+    if "WeightsUnpickler error:" in text:
+        text = text.split("WeightsUnpickler error:", 1)[1]
+    lines = [line.strip() for line in text.splitlines() if line.strip()]
+    return lines[0] if lines else type(exc).__name__
+
+
 def _checkpoint_state_dict(path):
     if not os.path.isfile(path):
         raise WeightsError(f"weights file {path} does not exist")
     try:
         loaded = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:
-        raise WeightsError(f"cannot load weights from {path}: {exc}") from None
+        raise WeightsError(f"cannot load weights from {path}: not a PyTorch checkpoint of "
+                           f"tensors ({_load_reason(exc)}); expected a state dict saved with "
+                           "torch.save") from None
     for key in ("state_dict", "model"):
         if isinstance(loaded, dict) and isinstance(loaded.get(key), dict):
             loaded = loaded[key]

@@ -14,11 +14,14 @@ This module is the command line only: it parses the arguments and calls
 
 import argparse
 import logging
+import math
 import signal
 import sys
 
+from tqdm.contrib.logging import logging_redirect_tqdm
+
 from . import __version__
-from ._cli import EXIT_FAILURE, EXIT_INTERRUPTED, EXIT_OK, UsageError, UserError, run_cli
+from ._cli import EXIT_FAILURE, EXIT_INTERRUPTED, EXIT_OK, UsageError, UserError, one_line_errors, run_cli
 from .extraction import STREAMS, ExtractionInterrupted, default_workers, extract_features, resolve_shard
 from .extraction import shard_of  # noqa: F401 (public here too, where --shard is parsed)
 from .store import RunStoppedError, import_arrays, merge_shards
@@ -43,7 +46,8 @@ def _extract_parser():
     parser = argparse.ArgumentParser(
         prog=PROG,
         description=(
-            "Extract per-frame features of every frame of every video under SRC with a frozen "
+            "Extract per-frame features of every frame (or of the frames --fps / --stride "
+            "keep) of every video under SRC with a frozen "
             "ResNet (appearance: RGB frames; motion: stacks of 10 optical flows) into "
             "NAME_rgb.h5 / NAME_flow.h5. Re-running the same command resumes and skips "
             "videos already complete. Two more commands: "
@@ -53,7 +57,8 @@ def _extract_parser():
         ),
         epilog=(
             "exit status: 0 every video extracted; 1 some videos failed (listed under /failed in "
-            "the file) or writing stopped (videos saved before are kept); 2 the run could not "
+            "the file, truncated videos included) or writing stopped (videos saved before are "
+            "kept); 2 the run could not "
             "start (arguments, SRC, weights or output); 130 interrupted. Defaults: dis flow "
             "because TV-L1 costs ~1.7 s per frame pair on one CPU core (pass --flow-method tvl1 "
             "to match motion networks trained on TV-L1 flow); float16 halves the disk for a "
@@ -96,6 +101,24 @@ def _extract_parser():
                         help="OpenCV optical flow for the motion stream")
     parser.add_argument("--flow-bound", type=float, default=20.0, metavar="PX",
                         help="flow is clipped to +-PX pixels then mapped linearly to 0..255")
+    sampling = parser.add_mutually_exclusive_group()
+    sampling.add_argument("--fps", type=float, metavar="F",
+                          help="keep the frames on screen every 1/F seconds, by the decoded "
+                          "frames' timestamps (resampling to F frames per second; frame "
+                          "folders have no timestamps: use --stride); recorded as the files' "
+                          "sample_fps attribute (default: every frame)")
+    sampling.add_argument("--stride", type=int, metavar="K",
+                          help="keep every K-th decoded frame; recorded as sample_stride "
+                          "(default: every frame). Either way a kept frame's motion input "
+                          "stacks the flows between the decoded frames from it on")
+    parser.add_argument("--keep-partial", action="store_true",
+                        help="store what decodes of a truncated video (fewer frames or a "
+                        "shorter span than its container declares), marked partial=True; by "
+                        "default such videos are recorded under /failed")
+    parser.add_argument("--verify", action="store_true",
+                        help="first read every video already in the output files and extract "
+                        "again those whose stored features fail their checksum (reads the "
+                        "whole files)")
     parser.add_argument("--workers", type=int, default=default_workers(), metavar="N",
                         help="processes that decode videos and compute flow, overlapped with inference "
                         "(0: in the main process; the default is the cores less one, at most 8)")
@@ -106,7 +129,7 @@ def _extract_parser():
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
     parser.add_argument("-v", "--verbose", action="store_true", help="log each saved video")
     parser.add_argument("--version", action="version", version=f"mkl_tp {__version__}")
-    return parser
+    return one_line_errors(parser)
 
 
 def _merge_parser():
@@ -122,7 +145,7 @@ def _merge_parser():
     parser.add_argument("--copy", action="store_true", help="copy the features instead of linking")
     parser.add_argument("--partial", action="store_true", help="merge even if some shards are missing")
     parser.add_argument("--quiet", action="store_true", help="no summary line")
-    return parser
+    return one_line_errors(parser)
 
 
 def _import_parser():
@@ -144,7 +167,7 @@ def _import_parser():
     parser.add_argument("--dtype", choices=("float16", "float32"), default="float32",
                         help="storage type")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
-    return parser
+    return one_line_errors(parser)
 
 
 def _check_args(args):
@@ -160,6 +183,10 @@ def _check_args(args):
         raise UsageError("--flow-bound must be positive")
     if args.stream == "both" and args.out.endswith(".h5"):
         raise UsageError("--stream both writes two files: give --out a NAME without .h5")
+    if args.fps is not None and not (math.isfinite(args.fps) and args.fps > 0):
+        raise UsageError(f"--fps must be a positive number of frames per second, got {args.fps}")
+    if args.stride is not None and args.stride < 1:
+        raise UsageError(f"--stride must be at least 1, got {args.stride}")
 
 
 def _print_summary(summary):
@@ -191,10 +218,12 @@ def _extract(argv):
                    flow_weights=args.flow_weights, seed=args.seed, device=args.device,
                    batch_size=args.batch_size, dtype=args.dtype, short_side=args.short_side,
                    crop=args.crop, flow_method=args.flow_method, flow_bound=args.flow_bound,
-                   workers=args.workers, shard=shard, progress=not args.quiet)
+                   sample_fps=args.fps, sample_stride=args.stride, keep_partial=args.keep_partial,
+                   verify=args.verify, workers=args.workers, shard=shard, progress=not args.quiet)
     previous = signal.signal(signal.SIGTERM, _raise_interrupt)
     try:
-        summary = _library_call(extract_features, args.src, args.out, **options)
+        with logging_redirect_tqdm():  # log lines above the progress bars, not over them
+            summary = _library_call(extract_features, args.src, args.out, **options)
     except ExtractionInterrupted as exc:
         print(f"{PROG}: stopped; the {exc.saved} videos saved in this run are kept, run the same "
               "command again to resume", file=sys.stderr)
@@ -233,8 +262,9 @@ def _import(argv):
     stream = args.stream or next((s for s in STREAMS if args.out.endswith(f"_{s}.h5")), None)
     if stream is None:
         raise UsageError("cannot tell the stream from --out; pass --stream (e.g. rgb)")
-    summary = _library_call(import_arrays, args.src, args.out, stream=stream, dtype=args.dtype,
-                            progress=not args.quiet)
+    with logging_redirect_tqdm():
+        summary = _library_call(import_arrays, args.src, args.out, stream=stream, dtype=args.dtype,
+                                progress=not args.quiet)
     _print_summary(summary)
     for message in list(summary.failures.values())[:_MAX_SHOWN_FAILURES]:
         print(f"failed: {message}", file=sys.stderr)

@@ -7,27 +7,19 @@ and returns a :class:`mkl_tp.store.RunSummary`.
 
 Worker processes (a torch ``DataLoader`` over videos) decode frames and compute optical
 flow, sending batches of network inputs; the main process runs batched inference and
-writes each video once all its frames are through (``_consume``). A video that
-cannot be decoded is recorded under ``/failed`` and the run goes on.
+writes each video once all its frames are through (:mod:`mkl_tp._pipeline`). A video that
+cannot be decoded, or is truncated, is recorded under ``/failed`` and the run goes on.
+
+torch, torchvision, OpenCV and PyAV (the ``extract`` extra) are imported when a run
+starts, not with this module, so the command line answers ``--help`` at once.
 """
 
 import hashlib
-import inspect
 import logging
-import multiprocessing
 import os
-import time
 
-import cv2
-import numpy as np
-import torch
-from tqdm.auto import tqdm
-
-from . import backbone
-from .backbone import build_backbone, resolve_device
 from .sources import find_videos, select_listed
 from .store import FeatureWriter, RunStoppedError, RunSummary, output_path, parse_shard
-from .video import NetworkInputs, OpticalFlow, VideoError
 
 __all__ = ["STREAMS", "ExtractionInterrupted", "default_workers", "extract_features", "resolve_shard",
            "shard_of"]
@@ -97,6 +89,7 @@ def default_workers():
 def extract_features(src, out, *, streams=STREAMS, video_list=None, arch="resnet101",
                      weights="imagenet", flow_weights=None, seed=0, device="auto", batch_size=64,
                      dtype="float16", short_side=256, crop=224, flow_method="dis", flow_bound=20.0,
+                     sample_fps=None, sample_stride=None, keep_partial=False, verify=False,
                      workers=None, shard=None, progress=False):
     """Extract per-frame features of every video under ``src`` into HDF5 caches.
 
@@ -121,6 +114,22 @@ def extract_features(src, out, *, streams=STREAMS, video_list=None, arch="resnet
         Storage type of the features.
     short_side, crop, flow_method, flow_bound
         Preprocessing (:class:`mkl_tp.video.NetworkInputs`).
+    sample_fps : float, optional
+        Keep the frames on screen every ``1 / sample_fps`` seconds, by the decoded frames'
+        timestamps (:class:`mkl_tp.video.FrameSampler`); frame folders have none and
+        fail with this option.
+    sample_stride : int, optional
+        Keep every ``sample_stride``-th decoded frame. At most one of the two; either is
+        recorded in the files' root attributes, and the motion input of a kept frame is
+        the stack of flows between the decoded frames from it on.
+    keep_partial : bool, default False
+        Store the decoded frames of truncated videos (fewer frames, or a shorter span,
+        than their container declares), with ``partial=True`` and ``declared_frames`` in
+        their attributes; by default they are recorded under ``/failed``.
+    verify : bool, default False
+        Before extracting, read every video already stored and check its Fletcher-32
+        checksums (:meth:`mkl_tp.store.FeatureWriter.remove_damaged`); damaged videos
+        are moved under ``/failed`` and extracted again. It reads the whole file.
     workers : int, optional
         Decoding processes (0: in this process); :func:`default_workers` when omitted.
         They start from a ``forkserver``, which imports the calling script again: call
@@ -129,7 +138,9 @@ def extract_features(src, out, *, streams=STREAMS, video_list=None, arch="resnet
         Part I of N (:func:`resolve_shard`): the videos with :func:`shard_of` equal to I,
         written to ``NAME_<stream>.shard-I-of-N.h5``.
     progress : bool, default False
-        A progress bar over videos (on a terminal), and the weights download's.
+        Progress bars over videos and frames (on a terminal), and the weights download's.
+        Log records print over them unless they go through
+        ``tqdm.contrib.logging.logging_redirect_tqdm``, as the command line does.
 
     Returns
     -------
@@ -147,9 +158,13 @@ def extract_features(src, out, *, streams=STREAMS, video_list=None, arch="resnet
     ExtractionInterrupted
         Interrupted (a ``KeyboardInterrupt``); the videos saved before are kept.
     """
+    from . import _pipeline
+    from .video import FrameSampler, OpticalFlow
+
     streams = STREAMS if streams == "both" else (streams,) if isinstance(streams, str) else tuple(streams)
     workers = default_workers() if workers is None else workers
     _check_options(streams, out, batch_size, short_side, crop, workers, flow_bound)
+    FrameSampler(sample_fps, sample_stride)
     shard = resolve_shard(shard)
     if "flow" in streams:
         OpticalFlow(flow_method)
@@ -157,16 +172,22 @@ def extract_features(src, out, *, streams=STREAMS, video_list=None, arch="resnet
     videos, missing = _plan(src, video_list, shard)
     nets = _build_nets(streams, arch, weights, flow_weights, seed, device, progress)
     settings = dict(dtype=dtype, short_side=short_side, crop=crop, flow_method=flow_method,
-                    flow_bound=flow_bound, shard=shard)
+                    flow_bound=flow_bound, sample_fps=sample_fps, sample_stride=sample_stride,
+                    shard=shard)
     writers = _open_writers(paths, {s: _stream_info(s, nets[s], **settings) for s in streams})
-    tally = _Tally(streams)
-    before = set.intersection(*(set(w.completed) for w in writers.values()))
-    options = dict(short_side=short_side, crop=crop, flow_method=flow_method, flow_bound=flow_bound)
+    tally = _pipeline.Tally(streams)
+    options = dict(short_side=short_side, crop=crop, flow_method=flow_method, flow_bound=flow_bound,
+                   sample_fps=sample_fps, sample_stride=sample_stride, keep_partial=keep_partial)
+    before = None
     try:
-        _run(streams, nets, videos, missing, writers, tally, options, batch_size, workers, progress,
-             f"listed in {video_list} but not found under {src}")
+        if verify:
+            _remove_damaged(writers)
+        before = set.intersection(*(set(w.completed) for w in writers.values()))
+        _pipeline.run(streams, nets, videos, missing, writers, tally, options, batch_size, workers,
+                      progress, f"listed in {video_list} but not found under {src}")
     except KeyboardInterrupt as exc:
-        saved = len(set.intersection(*(w.completed for w in writers.values())) - before)
+        saved = 0 if before is None else \
+            len(set.intersection(*(w.completed for w in writers.values())) - before)
         raise ExtractionInterrupted(saved) from exc
     finally:
         for writer in writers.values():
@@ -215,6 +236,8 @@ def _plan(src, video_list, shard):
 
 
 def _build_nets(streams, arch, weights, flow_weights, seed, device, progress):
+    from .backbone import build_backbone, resolve_device
+
     device = resolve_device(device)
     nets = {}
     for stream in streams:
@@ -224,7 +247,10 @@ def _build_nets(streams, arch, weights, flow_weights, seed, device, progress):
     return nets
 
 
-def _stream_info(stream, net, *, dtype, short_side, crop, flow_method, flow_bound, shard):
+def _stream_info(stream, net, *, dtype, short_side, crop, flow_method, flow_bound, sample_fps,
+                 sample_stride, shard):
+    from . import backbone
+
     info = {
         "stream": stream,
         "arch": net.arch,
@@ -239,6 +265,17 @@ def _stream_info(stream, net, *, dtype, short_side, crop, flow_method, flow_boun
         "interpolation when shrinking), centre crop, divided by 255, normalised with "
         "normalisation_mean/std",
     }
+    # Sampling attributes exist only in sampled caches, so caches of every frame written
+    # before sampling existed keep the same description and can still be extended.
+    if sample_fps is not None:
+        info["sample_fps"] = float(sample_fps)
+        info["preprocessing"] = (
+            "the frames on screen at t0 + k / sample_fps seconds (t0: the first frame's "
+            "timestamp); " + info["preprocessing"].split("; ", 1)[1])
+    if sample_stride is not None:
+        info["sample_stride"] = int(sample_stride)
+        info["preprocessing"] = ("every sample_stride-th decoded frame; "
+                                 + info["preprocessing"].split("; ", 1)[1])
     if stream == "rgb":
         info["normalisation_mean"], info["normalisation_std"] = list(backbone.RGB_MEAN), list(backbone.RGB_STD)
     else:
@@ -251,9 +288,23 @@ def _stream_info(stream, net, *, dtype, short_side, crop, flow_method, flow_boun
             "+-flow_bound px, u8 = round((f + bound) * 255 / (2 * bound)); stack of frame t = "
             "flows min(t + k, T - 2), k = 0..9, x/y interleaved; a 1-frame video gets zero motion (128)",
         )
+        if sample_fps is not None or sample_stride is not None:
+            info["flow_sampling"] = ("t, j and T count decoded frames: the stack of a kept frame "
+                                     "holds the flows between the decoded frames from it on")
     if shard is not None:
         info["shard"] = "{}/{}".format(*shard)
     return info
+
+
+def _remove_damaged(writers):
+    """Move the stored videos that fail their checksums under /failed, to extract again."""
+    for stream, writer in writers.items():
+        try:
+            damaged = writer.remove_damaged()
+        except OSError as exc:
+            raise RunStoppedError(str(exc)) from None
+        for video_id, message in damaged.items():
+            logger.warning("%s: %s; extracting it again", stream, message)
 
 
 def _open_writers(paths, infos):
@@ -266,168 +317,3 @@ def _open_writers(paths, infos):
             writer.close()
         raise
     return writers
-
-
-# -- the pipeline ---------------------------------------------------------------------
-def _video_items(video_id, path, streams, options, batch_size):
-    """Items for the main process: frame batches per stream, then an end (or error) item."""
-    buffers = {stream: [] for stream in streams}
-    starts = dict.fromkeys(streams, 0)
-
-    def batch(stream):
-        data = torch.from_numpy(np.stack(buffers[stream]))
-        item = {"kind": "frames", "video": video_id, "stream": stream, "start": starts[stream], "data": data}
-        starts[stream] += len(buffers[stream])
-        buffers[stream].clear()
-        return item
-
-    try:
-        inputs = NetworkInputs(path, streams, **options)
-        for stream, array in inputs:
-            buffers[stream].append(array)
-            if len(buffers[stream]) == batch_size:
-                yield batch(stream)
-        for stream in streams:
-            if buffers[stream]:
-                yield batch(stream)
-        yield {"kind": "end", "video": video_id, "source": path, "n_frames": inputs.n_frames,
-               "fps": inputs.fps, "timings": inputs.timings}
-    except Exception as exc:  # one bad video must not stop the others
-        logger.debug("failed on %s", path, exc_info=True)
-        message = str(exc) if isinstance(exc, VideoError) else f"{path}: {type(exc).__name__}: {exc}"
-        yield {"kind": "error", "video": video_id, "source": path, "message": message}
-
-
-class _VideoInputs(torch.utils.data.IterableDataset):
-    """Network inputs of a list of videos; each worker takes every n-th video, in order."""
-
-    def __init__(self, jobs, options, batch_size):
-        self.jobs, self.options, self.batch_size = jobs, options, batch_size
-
-    def __iter__(self):
-        info = torch.utils.data.get_worker_info()
-        mine = self.jobs if info is None else self.jobs[info.id :: info.num_workers]
-        for video_id, path, streams in mine:
-            yield from _video_items(video_id, path, streams, self.options, self.batch_size)
-
-
-def _init_worker(_):
-    cv2.setNumThreads(1)  # the workers are the parallelism; OpenCV threads would oversubscribe
-
-
-def _loader(dataset, workers, pin_memory):
-    if workers and multiprocessing.current_process().daemon:
-        logger.warning("running inside a daemon process (e.g. a Dask worker): decoding in the main process")
-        workers = 0
-    kwargs = {"batch_size": None, "num_workers": workers, "pin_memory": pin_memory}
-    if workers:
-        # Forked workers deadlock when the parent has already used OpenCV's thread pool
-        # (a second extraction in the same process); forkserver children start clean.
-        context = multiprocessing.get_context("forkserver")
-        # Heavy imports once in the server; not mkl_tp.extract itself, which the
-        # children run as their __main__ when it is the program.
-        context.set_forkserver_preload(["av", "mkl_tp.backbone", "mkl_tp.video"])
-        kwargs.update(prefetch_factor=4, worker_init_fn=_init_worker, multiprocessing_context=context)
-        if "in_order" in inspect.signature(torch.utils.data.DataLoader).parameters:
-            kwargs["in_order"] = False  # a long video in one worker must not hold up the others
-    return torch.utils.data.DataLoader(dataset, **kwargs)
-
-
-class _Tally:
-    """Counts for the summary, per stream, and where the time went."""
-
-    def __init__(self, streams):
-        self.done = dict.fromkeys(streams, 0)
-        self.skipped = dict.fromkeys(streams, 0)
-        self.failed_in = dict.fromkeys(streams, 0)
-        self.failed = {}
-        self.frames = 0
-        self.network_s = 0.0
-        self.worker_s = {"decode": 0.0, "flow": 0.0, "resize": 0.0}
-
-
-def _run(streams, nets, videos, missing, writers, tally, options, batch_size, workers, progress,
-         missing_message):
-    """Extract every video that some stream still lacks, writing each as it completes."""
-    jobs = []
-    for video_id, path in videos.items():
-        todo = tuple(s for s in streams if video_id not in writers[s].completed)
-        for stream in set(streams) - set(todo):
-            tally.skipped[stream] += 1
-        if todo:
-            jobs.append((video_id, path, todo))
-    for video_id in missing:
-        _fail(writers, tally, video_id, missing_message, "")
-    if not jobs:
-        return
-    device = nets[streams[0]].device
-    loader = _loader(_VideoInputs(jobs, options, batch_size), min(workers, len(jobs)), device.type == "cuda")
-    with tqdm(total=len(jobs), unit="video", disable=None if progress else True, dynamic_ncols=True) as bar:
-        _consume(loader, writers, nets, {j[0]: j[2] for j in jobs}, tally, bar)
-
-
-def _fail(writers, tally, video_id, message, source):
-    tally.failed[video_id] = message
-    for stream, writer in writers.items():
-        try:
-            writer.record_failure(video_id, message, source=source)
-        except OSError as exc:
-            raise RunStoppedError(str(exc)) from None
-        tally.failed_in[stream] += 1
-    logger.info("failed %s: %s", video_id, message)
-
-
-def _items(loader, pending):
-    """Iterate the loader; a worker that dies (a crash inside a decoder) stops the run."""
-    iterator = iter(loader)
-    while True:
-        try:
-            yield next(iterator)
-        except StopIteration:
-            return
-        except RuntimeError as exc:
-            if "DataLoader worker" not in str(exc):
-                raise
-            busy = ", ".join(repr(v) for v in pending) or "unknown"
-            raise RunStoppedError(f"a decoding worker died ({exc}); videos in progress: {busy}. The videos "
-                           "saved so far are kept: run again to resume, with --workers 0 to see the culprit") from None
-
-
-def _consume(loader, writers, nets, todo, tally, progress):
-    pending = {}
-    start = time.perf_counter()
-    for item in _items(loader, pending):
-        video_id = item["video"]
-        if item["kind"] == "frames":
-            stream = item["stream"]
-            parts = pending.setdefault(video_id, {}).setdefault(stream, [])
-            if item["start"] != sum(len(p) for p in parts):
-                raise RuntimeError(f"frames of {video_id!r} arrived out of order")
-            clock = time.perf_counter()
-            parts.append(nets[stream](item["data"]))
-            tally.network_s += time.perf_counter() - clock
-            if stream == todo[video_id][0]:
-                tally.frames += len(item["data"])
-                rate = tally.frames / (time.perf_counter() - start)
-                progress.set_postfix_str(f"{rate:.1f} frames/s", refresh=False)
-            continue
-        progress.update(1)
-        parts = pending.pop(video_id, {})
-        streams_todo = {s: writers[s] for s in todo[video_id]}
-        if item["kind"] == "error":
-            _fail(streams_todo, tally, video_id, item["message"], item["source"])
-            continue
-        for key, seconds in item["timings"].items():
-            tally.worker_s[key] += seconds
-        for stream, writer in streams_todo.items():
-            try:
-                writer.write(video_id, np.concatenate(parts[stream]), fps=item["fps"],
-                             source=os.path.abspath(item["source"]))
-            except ValueError as exc:  # features the cache refuses (NaN from a broken checkpoint)
-                _fail({stream: writer}, tally, video_id, str(exc), item["source"])
-            except OSError as exc:
-                raise RunStoppedError(str(exc)) from None
-            else:
-                tally.done[stream] += 1
-        if video_id not in tally.failed:
-            logger.info("saved %s (%d frames)", video_id, item["n_frames"])

@@ -1,6 +1,8 @@
 """Tests for mkl_tp._cli: one exit-code table for the three commands, and argparse kept in them."""
 
 import ast
+import subprocess
+import sys
 import warnings
 from pathlib import Path
 
@@ -73,3 +75,52 @@ def test_only_the_command_lines_import_argparse():
     importers = {str(p.relative_to(PACKAGE)) for p in sources if "argparse" in _imports(p)}
     assert importers <= COMMAND_LINES, importers - COMMAND_LINES
     assert "argparse" not in _imports(Path(_cli.__file__))
+
+
+def _imported_by(*args):
+    """Top-level modules imported by ``python -X importtime ARGS`` (its stderr lists them)."""
+    result = subprocess.run([sys.executable, "-X", "importtime", *args], capture_output=True,
+                            text=True, cwd=PACKAGE.parent, timeout=60)
+    names = {line.split("|")[-1].strip().split(".")[0] for line in result.stderr.splitlines()
+             if line.startswith("import time:")}
+    return result, names
+
+
+HEAVY = {"torch", "torchvision", "cv2", "av", "sklearn", "scipy", "matplotlib", "joblib", "cvxpy"}
+
+
+@pytest.mark.parametrize("command", ["extract", "fit", "predict"])
+def test_help_imports_nothing_heavy(command):
+    # --help answered in 6 s when torch and OpenCV were imported at module load.
+    result, names = _imported_by("-m", f"mkl_tp.{command}", "--help")
+    assert result.returncode == 0 and "usage:" in result.stdout
+    assert not names & HEAVY, names & HEAVY
+
+
+def test_import_mkl_tp_stays_light():
+    _, names = _imported_by("-c", "import mkl_tp, mkl_tp.extraction, mkl_tp.store")
+    assert not names & HEAVY, names & HEAVY
+
+
+def test_the_lazy_public_api_is_complete():
+    import mkl_tp
+
+    for name in mkl_tp.__all__:
+        assert getattr(mkl_tp, name) is not None
+    assert mkl_tp.PyramidMKLClassifier.__module__ == "mkl_tp.estimator"
+    assert "DeepPyramidClassifier" in dir(mkl_tp)
+    with pytest.raises(AttributeError, match="has no attribute 'nothing'"):
+        mkl_tp.nothing
+
+
+@pytest.mark.parametrize("main, argv, fragment", [
+    (fit.main, ["--levels", "0-3"], "levels must lie in 1..10"),
+    (predict.main, ["m.joblib"], "the following arguments are required: --features"),
+    (extract.main, ["src", "--out", "x", "--fps", "2", "--stride", "3"], "not allowed with"),
+])
+def test_argparse_errors_are_one_line(capsys, main, argv, fragment):
+    with pytest.raises(SystemExit) as exit_info:
+        main(argv)
+    assert exit_info.value.code == EXIT_USAGE
+    lines = capsys.readouterr().err.strip().splitlines()
+    assert len(lines) == 1 and ": error: " in lines[0] and fragment in lines[0], lines

@@ -1,6 +1,7 @@
 """Tests for mkl_tp.extract: the command line, end to end on small real videos (the library
 behind it: test_extraction.py, test_store.py)."""
 
+import logging
 import os
 import resource
 import signal
@@ -235,6 +236,9 @@ def test_listed_videos_that_do_not_exist_are_failures(tree, tmp_path, capsys):
         (["--device", "tpu9"], ["unknown device 'tpu9'"]),
         (["--weights", "nowhere.pth"], ["weights file nowhere.pth does not exist"]),
         (["--batch-size", "0"], ["--batch-size must be at least 1"]),
+        (["--fps", "0"], ["--fps must be a positive number of frames per second, got 0.0"]),
+        (["--fps", "inf"], ["--fps must be a positive number"]),
+        (["--stride", "0"], ["--stride must be at least 1, got 0"]),
     ],
 )
 def test_usage_errors_are_one_line(tree, tmp_path, capsys, extra, fragments):
@@ -289,7 +293,8 @@ def test_imagenet_weights_offline(tree, tmp_path, capsys, monkeypatch):
 def test_help_reads_as_documentation(capsys):
     for argv, fragments in (
         (["--help"], ["--stream {rgb,flow,both}", "--flow-method {dis,farneback,tvl1}", "--shard I/N",
-                      "exit status", "merge", "import", "(default: resnet101)"]),
+                      "exit status", "merge", "import", "(default: resnet101)", "--fps F",
+                      "--stride K", "--keep-partial", "--verify"]),
         (["merge", "--help"], ["--copy", "--partial", "external links"]),
         (["import", "--help"], [".npz", "--stream", "/failed"]),
     ):
@@ -425,3 +430,53 @@ def test_full_disk_mid_run_keeps_saved_videos(tmp_path, capsys):
     code, stdout, _ = _run(capsys, *args)
     assert code == 0 and f"rgb: {6 - len(saved)} done, {len(saved)} skipped" in stdout
     assert len(store.list_videos(tmp_path / "f_rgb.h5")) == 6
+
+
+# -- what a user meets ------------------------------------------------------------------
+def test_truncated_and_garbage_weights_are_one_line(tree, tmp_path, capsys):
+    root, _, _ = tree
+    junk = tmp_path / "junk.pth"
+    junk.write_bytes(np.random.default_rng(0).integers(0, 256, 3000, dtype=np.uint8).tobytes())
+    args = [a for a in SMALL if a not in ("--weights", "random")]
+    code, _, stderr = _run(capsys, root, "--out", tmp_path / "w", *args, "--weights", junk)
+    assert code == 2
+    _one_line_error(stderr, f"cannot load weights from {junk}: not a PyTorch checkpoint",
+                    "expected a state dict saved with torch.save")
+    assert "weights_only" not in stderr
+
+
+def test_keep_partial_and_sampling_on_the_command_line(tree, tmp_path, capsys):
+    root, _, _ = tree
+    listing = tmp_path / "l.txt"
+    listing.write_text("broken/cut\nwalk/v_walk_g01_c01\n")
+    args = [root, "--out", tmp_path / "k", "--stream", "rgb", "--list", listing, *SMALL]
+    code, stdout, stderr = _run(capsys, *args)
+    assert code == 1 and "rgb: 1 done, 0 skipped, 1 failed" in stdout
+    assert "failed: broken/cut: " in stderr and "cut.avi is truncated" in stderr
+    code, stdout, _ = _run(capsys, *args, "--keep-partial")
+    assert code == 0 and "rgb: 1 done, 1 skipped, 0 failed" in stdout
+    code, stdout, _ = _run(capsys, root, "--out", tmp_path / "f", "--stream", "rgb", "--list", listing,
+                           "--fps", "10", "--keep-partial", *SMALL)
+    assert code == 0 and store.read_info(tmp_path / "f_rgb.h5")["sample_fps"] == 10.0
+    assert store.video_attrs(tmp_path / "f_rgb.h5", "walk/v_walk_g01_c01")["n_frames"] == 5
+
+
+def test_log_lines_go_through_the_progress_bars(tree, tmp_path, capsys, monkeypatch):
+    """-v log lines are written by tqdm (above the bars), not printed over them."""
+    from tqdm.contrib.logging import _TqdmLoggingHandler
+
+    root, _, _ = tree
+    listing = tmp_path / "one.txt"
+    listing.write_text("jump/single\n")
+    seen = []
+    real_write = store.FeatureWriter.write
+
+    def write(self, *args, **kwargs):
+        seen.append([type(h) for h in logging.getLogger().handlers])
+        return real_write(self, *args, **kwargs)
+
+    monkeypatch.setattr(store.FeatureWriter, "write", write)
+    args = [a for a in SMALL if a != "--quiet"]
+    code, _, stderr = _run(capsys, root, "--out", tmp_path / "v", "--stream", "rgb", "--list", listing, *args, "-v")
+    assert code == 0 and "saved jump/single (1 frames)" in stderr
+    assert seen and all(_TqdmLoggingHandler in handlers for handlers in seen)
