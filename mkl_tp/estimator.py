@@ -269,10 +269,12 @@ class PyramidMKLClassifier(_VersionedPickleMixin, ClassifierMixin, BaseEstimator
 
     def _mkl_norm(self, fit, blocks, y_index, n_classes, learn):
         """``(p, out-of-fold accuracy per candidate)``: ``mkl_norm`` or its ``"auto"`` choice."""
+        if not learn:
+            return None, {}
         if self.mkl_norm != "auto":
             return float(self.mkl_norm), {}
-        if not learn or self.kernel == "cross":
-            # Nothing to choose: fixed weights, or a normalised kernel blind to the norm.
+        if self.kernel == "cross":
+            # Nothing to choose: the normalised cross kernel is blind to the weights' norm.
             return 1.0, {}
         return select_mkl_norm(fit, blocks, y_index, n_classes, self.kernel)
 
@@ -343,7 +345,7 @@ class PyramidMKLClassifier(_VersionedPickleMixin, ClassifierMixin, BaseEstimator
         self.mkl_norm_, self.mkl_norm_scores_ = self._mkl_norm(fit, blocks, y_index,
                                                                classes.shape[0], learn)
         result = fit(blocks, one_vs_rest_labels(y_index, classes.shape[0]),
-                     mkl_norm=self.mkl_norm_)
+                     mkl_norm=1.0 if self.mkl_norm_ is None else self.mkl_norm_)
         self.coef_ = node_weight_blocks(blocks, result.beta, result.duals.coef, self.kernel,
                                         result.normaliser)
         self.intercept_ = result.duals.intercept

@@ -29,7 +29,6 @@ from typing import NamedTuple
 import numpy as np
 from sklearn.exceptions import ConvergenceWarning
 
-from ..kernels import node_gram
 from .beta import (
     SimplexProjection,
     beta_least_norm,
@@ -204,28 +203,41 @@ def _fit_linear_lp(alpha_step, beta, p, tol, max_iter, level):
     return _result(best, history, iteration, gap, gap < tol)
 
 
-def _best_start(alpha_step, starts, level):
-    """The start of least ``J`` (one alpha-step each); the descent never ends above it."""
-    best = None
-    for k, beta in enumerate(starts):
-        current = alpha_step(beta)
-        logger.log(level, "MKL cross: start %d J=%.6g", k, current.objective)
-        if best is None or current.objective < best.objective:
-            best = current
-    return best
+def mirror_ready(beta):
+    """Weights a mirror step can move: zeros mixed with a little of the uniform weights
+    (a mirror step scales weights, so a zero weight would stay zero for ever)."""
+    return (1.0 - _MIRROR_MIX) * beta + _MIRROR_MIX / beta.size if np.any(beta <= 0) else beta
 
 
-def _fit_cross(alpha_step, starts, tol, max_iter, level, method):
-    """Descend from the best of ``starts`` (list of weight vectors on the simplex)."""
-    gram = node_gram(alpha_step.kernels.blocks)
+def evaluate_starts(alpha_step, starts, level):
+    """One alpha-step at every start over all tasks: ``(iterates, J per task and start)``.
+
+    The cross kernel's ``J`` is not convex; each task then descends from the start of its
+    least ``J`` (:func:`task_iterate`), so the fit never ends above its best start.
+    """
+    iterates = [alpha_step(beta) for beta in starts]
+    objectives = np.array([it.duals.objective for it in iterates])
+    for k, it in enumerate(iterates):
+        logger.log(level, "MKL cross: start %d J=%.6g", k, it.objective)
+    return iterates, objectives
+
+
+def task_iterate(iterates, objectives, task):
+    """Task ``task``'s best start as a one-task iterate."""
+    best = iterates[int(np.argmin(objectives[:, task]))]
+    duals = SVMDuals(best.duals.coef[:, [task]], best.duals.intercept[[task]],
+                     best.duals.objective[[task]])
+    return best._replace(duals=duals, objective=float(duals.objective[0]))
+
+
+def _fit_cross(alpha_step, first, tol, max_iter, level, method, spent=1):
+    """Descend from the evaluated iterate ``first`` (``spent`` alpha-steps so far)."""
+    gram = alpha_step.kernels.gram()
     if method == "mirror":
-        # A mirror step scales weights, so a zero weight would stay zero for ever.
-        starts = [(1.0 - _MIRROR_MIX) * b + _MIRROR_MIX / b.size if np.any(b <= 0) else b
-                  for b in starts]
         step_to = beta_step_mirror
-        first, longest = _MIRROR_FIRST, _MIRROR_LONGEST
+        first_step, longest = _MIRROR_FIRST, _MIRROR_LONGEST
     else:
-        projection = SimplexProjection(starts[0].shape[0])
+        projection = SimplexProjection(first.beta.shape[0])
 
         def step_to(beta, gradient, step):
             candidate = projection(beta - step * gradient)
@@ -233,9 +245,9 @@ def _fit_cross(alpha_step, starts, tol, max_iter, level, method):
 
         # Past step * spread = 2 the projection already reaches any vertex; longer steps
         # change nothing but the QP's conditioning.
-        first, longest = 0.5, 2.0
-    current = _best_start(alpha_step, starts, level)
-    history, iteration, decrease, step = [current.objective], len(starts), np.inf, None
+        first_step, longest = 0.5, 2.0
+    current = first
+    history, iteration, decrease, step = [current.objective], spent, np.inf, None
     while iteration < max_iter:
         gradient = cross_gradient(current.beta,
                                   alpha_step.kernels.products(current.duals.coef), gram)
@@ -243,7 +255,7 @@ def _fit_cross(alpha_step, starts, tol, max_iter, level, method):
         if spread <= 0:
             # Equal partial derivatives: no feasible direction decreases J (stationary).
             return _result(current, history, iteration, 0.0, True)
-        step = first / spread if step is None else min(step, longest / spread)
+        step = first_step / spread if step is None else min(step, longest / spread)
         accepted, trials = None, 0
         while step * spread >= _MIN_STEP and iteration < max_iter:
             candidate, distance = step_to(current.beta, gradient, step)

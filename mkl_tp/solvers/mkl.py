@@ -19,6 +19,9 @@ from ._alternation import (
     _fit_linear_lp,
     _Iterate,
     _result,
+    evaluate_starts,
+    mirror_ready,
+    task_iterate,
 )
 from .cost import resolve_solver as _resolve_solver
 from .gram import TrainingKernels
@@ -195,8 +198,17 @@ def fit_mkl(blocks, Y, kernel="linear", C=1.0, tol=1e-3, max_iter=100, beta=None
                                kernel_cached=kernels.cached)
     # One binary MKL per one-vs-rest task (the paper's multiple pyramids): independent
     # problems on the same node kernels, run in threads (libsvm and BLAS release the GIL).
+    firsts, spent, start_step = [None] * Y.shape[1], 0, None
+    if kernel == "cross" and learn:
+        kernels.gram()  # computed once, before the tasks' threads share it
+        # The starts are common to all tasks: one kernel per start serves every task.
+        start_step = _AlphaStep(kernels, Y, C, n_jobs, solver, solver_options, tol)
+        evaluated, spent = _cross_starts(start_step, beta, method,
+                                         logging.INFO if verbose else logging.DEBUG)
+        firsts = [task_iterate(*evaluated, c) for c in range(Y.shape[1])]
     fits = Parallel(n_jobs=n_jobs, prefer="threads")(
-        delayed(_fit_tasks)(Y=Y[:, [c]], n_jobs=1, **options) for c in range(Y.shape[1]))
+        delayed(_fit_tasks)(Y=Y[:, [c]], n_jobs=1, first=firsts[c], spent=spent, **options)
+        for c in range(Y.shape[1]))
     results = [fit for fit, _ in fits]
     duals = SVMDuals(np.hstack([r.duals.coef for r in results]),
                      np.concatenate([r.duals.intercept for r in results]),
@@ -207,7 +219,8 @@ def fit_mkl(blocks, Y, kernel="linear", C=1.0, tol=1e-3, max_iter=100, beta=None
         objective=float(sum(r.objective for r in results)),
         history=[r.history for r in results], n_iter=max(r.n_iter for r in results),
         gap=max(r.gap for r in results), converged=all(r.converged for r in results),
-        n_svm_solves=sum(steps.n_solves for _, steps in fits),
+        n_svm_solves=sum(steps.n_solves for _, steps in fits) + (
+            0 if start_step is None else start_step.n_solves),
         n_inner_iter=sum(steps.inner_iterations for _, steps in fits),
         kernel_cached=kernels.cached)
 
@@ -231,9 +244,22 @@ def level_starts(blocks):
     return starts
 
 
+def _cross_starts(alpha_step, beta, method, level):
+    """The given weights and every level alone, evaluated over all tasks of ``alpha_step``."""
+    starts = [beta] + [b for b in level_starts(alpha_step.kernels.blocks)
+                       if not np.allclose(b, beta)]
+    if method == "mirror":
+        starts = [mirror_ready(b) for b in starts]
+    return evaluate_starts(alpha_step, starts, level), len(starts)
+
+
 def _fit_tasks(kernels, Y, C, tol, max_iter, beta, learn, n_jobs, verbose, method, mkl_norm,
-               solver, solver_options):
-    """One MKL problem over the tasks ``Y`` (all of them share ``beta``)."""
+               solver, solver_options, first=None, spent=0):
+    """One MKL problem over the tasks ``Y`` (all of them share ``beta``).
+
+    ``first``: for the cross kernel, an evaluated start to descend from (``spent`` alpha-steps
+    already run for it); ``None`` evaluates the starts here.
+    """
     alpha_step = _AlphaStep(kernels, Y, C, n_jobs, solver, solver_options, tol)
     level = logging.INFO if verbose else logging.DEBUG
     if not learn:
@@ -243,9 +269,10 @@ def _fit_tasks(kernels, Y, C, tol, max_iter, beta, learn, n_jobs, verbose, metho
             current = current._replace(beta=beta / scale, normaliser=1.0 / scale)
         result = _result(current, [current.objective], 1, 0.0, True)
     elif kernels.kind == "cross":
-        starts = [beta] + [b for b in level_starts(kernels.blocks)
-                           if not np.allclose(b, beta)]
-        result = _fit_cross(alpha_step, starts, tol, max_iter, level, method)
+        if first is None:
+            (iterates, _), spent = _cross_starts(alpha_step, beta, method, level)
+            first = min(iterates, key=lambda it: it.objective)
+        result = _fit_cross(alpha_step, first, tol, max_iter, level, method, spent)
     elif mkl_norm == 1:
         result = _fit_linear(alpha_step, beta, tol, max_iter, level, method)
     else:
