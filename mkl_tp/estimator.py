@@ -59,12 +59,18 @@ class PyramidMKLClassifier(_VersionedPickleMixin, ClassifierMixin, BaseEstimator
         capture the order of sub-actions in short clips at a fraction of the cost.
     kernel : {"linear", "cross"}, default="linear"
         ``"linear"``: ``K = sum_p beta_p K_p`` (the paper's concatenation (*)), convex, solved
-        to a certified duality gap. ``"cross"``: kernel of the weighted mean descriptor
-        ``sum_p beta_p psi_p`` (averaging (**)), normalised to unit mean diagonal; not
-        convex, solved to a stationary point.
-    base_kernel : {"linear", "rbf", "chi2"}, default="linear"
-        Kernel between two descriptors of a node. ``rbf`` and ``chi2`` use explicit feature
-        maps (Nystroem, additive chi2 sampler); ``chi2`` needs non-negative features.
+        to a certified duality gap. ``"cross"``: the paper's Eq. 2 cross-node combination
+        ``sum_{p,q} beta_p beta_q k(psi_p, psi_q')`` (averaging (**)), normalised to unit
+        mean diagonal; not convex, solved to a stationary point from the best of several
+        starts.
+    base_kernel : {"auto", "linear", "rbf", "chi2"}, default="auto"
+        Kernel ``k`` between two node descriptors, through one explicit feature map per
+        stream shared by its nodes (Nystroem on all its nodes' descriptors for ``rbf`` and
+        ``chi2``; ``chi2`` needs non-negative features). ``"auto"``: ``"linear"`` for
+        ``kernel="linear"``, ``"rbf"`` for ``kernel="cross"`` -- with a linear ``k`` the
+        cross kernel is the kernel of one weighted-mean descriptor and its cross-node terms
+        add nothing; a non-linear ``k`` compares every node with every other
+        (docs/maths.rst, measured in ``benchmarks/bench_weights.py``).
     node_norm : {"none", "l2", "power"}, default="l2"
         Per-node normalisation before the base kernel (``power`` = signed square root then
         l2). l2 makes every node comparable regardless of its length.
@@ -80,9 +86,11 @@ class PyramidMKLClassifier(_VersionedPickleMixin, ClassifierMixin, BaseEstimator
         ``"learn"`` runs MKL; ``"uniform"`` fixes ``beta = 1/P`` (the baseline); an array of
         shape ``(P,)`` (or ``(n_streams, P)``) fixes ``beta`` to it after scaling to sum 1.
     n_components : int, default=256
-        Nystroem landmarks per node for ``base_kernel="rbf"``.
+        Nystroem landmarks per stream for ``rbf`` and ``chi2`` base kernels (exact on the
+        training descriptors when at least ``n_videos * n_nodes``).
     gamma : float or None, default=None
-        RBF width; ``None`` = ``1 / mean squared distance`` of each node's descriptors.
+        Width of ``rbf`` / ``chi2``; ``None`` = ``1 / mean distance`` between the stream's
+        node descriptors.
     n_jobs : int or None, default=None
         joblib workers over one-vs-rest SVMs (threads: libsvm releases the GIL; a
         ``joblib.parallel_backend`` context overrides that, e.g. Dask).
@@ -135,13 +143,33 @@ class PyramidMKLClassifier(_VersionedPickleMixin, ClassifierMixin, BaseEstimator
         Starting weights of the learning (``node_weights="learn"``), e.g. the ``beta_`` of
         a coarser pyramid: a vector of a ``levels' < levels`` pyramid is extended by giving
         each new node its level-mean weight ``1 / n_nodes(levels')``, then normalised.
+    mkl_norm : "auto" or float in [1, inf], default="auto"
+        ``p`` of lp-norm MKL (Kloft et al., JMLR 2011) for ``kernel="linear"``: ``1`` gives
+        sparse weights, larger ``p`` spreads them, ``inf`` is the uniform weights.
+        ``"auto"`` chooses among ``inf``, ``2`` and ``1`` by 3-fold cross-validation on the
+        training videos, leaving the uniform weights only when the out-of-fold gain exceeds
+        one standard error (:func:`~mkl_tp.solvers.selection.select_mkl_norm`): sparse
+        weights overfit small training sets. Ignored by the cross kernel, which is
+        normalised and so blind to the weights' norm.
+    pyramids : {"auto", "shared", "per_class"}, default="auto"
+        One weight vector for all one-vs-rest classes, or one per class (the paper's
+        multiple pyramids, its Table 5): independent binary MKL problems. ``"auto"``:
+        ``"shared"`` for ``kernel="linear"``, ``"per_class"`` for ``kernel="cross"`` with
+        learned weights, whose one weighted pooling can then differ between classes.
 
     Attributes
     ----------
     classes_ : ndarray of shape (n_classes,)
-    beta_ : ndarray of shape (n_nodes,) or (n_streams, n_nodes)
+    beta_ : ndarray of shape ([n_tasks,] [n_streams,] n_nodes)
         Learned node weights, level-major (see :mod:`mkl_tp.pyramid`); all entries of all
-        streams sum to 1, so ``beta_.sum(axis=1)`` are the stream weights.
+        streams sum to 1, so ``beta_.sum(axis=-1)`` are the stream weights. Per-class
+        weights have a leading axis of one-vs-rest tasks (one task for two classes).
+    base_kernel_, pyramids_ : str
+        The resolved ``base_kernel`` and ``pyramids``.
+    mkl_norm_ : float or None
+        The lp norm the weights were learned with (``None`` for fixed weights).
+    mkl_norm_scores_ : dict
+        Out-of-fold accuracy of each candidate norm when ``mkl_norm="auto"`` chose it.
     streams_ : list of str
         Stream names, when fitted on a mapping.
     objective_ : float
@@ -161,9 +189,9 @@ class PyramidMKLClassifier(_VersionedPickleMixin, ClassifierMixin, BaseEstimator
     feature_maps_, node_projections_, node_scales_ : dict
         Per stream: the fitted base-kernel feature maps, per-node PCA projections (or
         ``None``) and unit-mean-diagonal scales of the node features.
-    coef_ : ndarray of shape (n_weighted_features, n_tasks)
-        Primal weights on :func:`~mkl_tp.kernels.weighted_features` of the learned
-        ``beta_`` (the SVM duals folded into the features).
+    coef_ : list of ndarray, each (n_tasks, n_nodes, m_s)
+        Per stream, the SVMs' primal weights on the node features
+        (:func:`~mkl_tp.kernels.node_weight_blocks`): decisions are linear in them.
     intercept_ : ndarray of shape (n_tasks,)
 
     Examples
@@ -175,11 +203,11 @@ class PyramidMKLClassifier(_VersionedPickleMixin, ClassifierMixin, BaseEstimator
     (7,)
     """
 
-    def __init__(self, *, levels=4, kernel="linear", base_kernel="linear", node_norm="l2",
+    def __init__(self, *, levels=4, kernel="linear", base_kernel="auto", node_norm="l2",
                  C=1.0, tol=1e-3, max_iter=100, node_weights="learn", n_components=256,
                  gamma=None, n_jobs=None, verbose=0, random_state=None, beta_method="auto",
                  solver="auto", device=None, cache_size=4096, dtype="float64",
-                 pca_components=None, beta_init=None, mkl_norm="auto", pyramids="shared"):
+                 pca_components=None, beta_init=None, mkl_norm="auto", pyramids="auto"):
         self.levels = levels
         self.kernel = kernel
         self.base_kernel = base_kernel
@@ -206,7 +234,7 @@ class PyramidMKLClassifier(_VersionedPickleMixin, ClassifierMixin, BaseEstimator
     _parameter_constraints = {
         "levels": [_Interval(Integral, 1)],
         "kernel": [_Options(("linear", "cross"))],
-        "base_kernel": [_Options(BASE_KERNELS)],
+        "base_kernel": [_Options(("auto",) + BASE_KERNELS)],
         "node_norm": [_Options(NODE_NORMS)],
         "C": [_Interval(Real, 0, None, closed="neither")],
         "tol": [_Interval(Real, 0, None, closed="neither")],
@@ -225,7 +253,7 @@ class PyramidMKLClassifier(_VersionedPickleMixin, ClassifierMixin, BaseEstimator
         "beta_init": [_NONE, _ARRAY_LIKE],
         "mkl_norm": [_Options(("auto",)), _Interval(Real, 1, None, closed="left"),
                      _Exactly(np.inf, "inf")],
-        "pyramids": [_Options(PYRAMIDS)],
+        "pyramids": [_Options(("auto",) + PYRAMIDS)],
     }
 
     def _initial_beta(self, n_streams):
@@ -292,7 +320,7 @@ class PyramidMKLClassifier(_VersionedPickleMixin, ClassifierMixin, BaseEstimator
                                   self.node_norm, copy=False)
             if fit:
                 self.feature_maps_[name] = fit_feature_maps(
-                    psi, self.base_kernel, n_components=self.n_components, gamma=self.gamma,
+                    psi, self.base_kernel_, n_components=self.n_components, gamma=self.gamma,
                     random_state=rng.randint(np.iinfo(np.int32).max))
             phi = apply_feature_maps(psi, self.feature_maps_[name])
             del psi
@@ -333,6 +361,12 @@ class PyramidMKLClassifier(_VersionedPickleMixin, ClassifierMixin, BaseEstimator
         beta0, learn = self._initial_beta(len(data))
         if learn:
             beta0 = self._start_beta(beta0, len(data))
+        cross = self.kernel == "cross"
+        self.base_kernel_ = ("rbf" if cross else "linear") if self.base_kernel == "auto" \
+            else self.base_kernel
+        # Fixed weights are the same for every class: per-class pyramids only when learning.
+        self.pyramids_ = ("per_class" if cross and learn else "shared") \
+            if self.pyramids == "auto" else self.pyramids
         blocks = self._node_blocks(data, fit=True)
         fit = partial(
             fit_mkl, kernel=self.kernel, C=float(self.C), tol=float(self.tol),
@@ -341,7 +375,7 @@ class PyramidMKLClassifier(_VersionedPickleMixin, ClassifierMixin, BaseEstimator
             cache_bytes=float(self.cache_size) * 2**20,
             solver_options={"device": self.device} if self.solver == "torch" or (
                 self.solver in ("primal", "auto") and self.device is not None) else None,
-            pyramids=self.pyramids)
+            pyramids=self.pyramids_)
         self.mkl_norm_, self.mkl_norm_scores_ = self._mkl_norm(fit, blocks, y_index,
                                                                classes.shape[0], learn)
         result = fit(blocks, one_vs_rest_labels(y_index, classes.shape[0]),

@@ -62,8 +62,8 @@ def test_cross_decisions_at_a_fixed_interior_beta_are_the_normalised_kernel_svc(
     X, y = make_videos(classes=3)
     levels, C = 2, 0.5
     beta = np.array([0.5, 0.2, 0.3])
-    clf = PyramidMKLClassifier(levels=levels, kernel="cross", node_norm="none", C=C,
-                               node_weights=beta).fit(X, y)
+    clf = PyramidMKLClassifier(levels=levels, kernel="cross", base_kernel="linear",
+                               node_norm="none", C=C, node_weights=beta).fit(X, y)
     psi = np.stack([node_descriptors(x, levels) for x in X])
     scales = np.mean(np.sum(psi ** 2, axis=2), axis=0)
     mean = np.einsum("p,npd->nd", beta, psi / np.sqrt(scales)[None, :, None])
@@ -78,7 +78,8 @@ def test_cross_decisions_at_a_fixed_interior_beta_are_the_normalised_kernel_svc(
 @pytest.mark.parametrize("kernel", ["linear", "cross"])
 def test_per_class_pyramids_on_two_classes_equal_the_shared_fit(kernel):
     X, y = make_videos(classes=2)
-    shared = PyramidMKLClassifier(levels=2, kernel=kernel, tol=1e-6, mkl_norm=1).fit(X, y)
+    shared = PyramidMKLClassifier(levels=2, kernel=kernel, tol=1e-6, mkl_norm=1,
+                                  pyramids="shared").fit(X, y)
     per_class = PyramidMKLClassifier(levels=2, kernel=kernel, tol=1e-6, mkl_norm=1,
                                      pyramids="per_class").fit(X, y)
     assert per_class.beta_.shape == (1, 3)
@@ -95,8 +96,8 @@ def test_per_class_pyramids_learn_one_weight_vector_per_class(kernel):
     assert clf.beta_.shape == (3, 3)
     np.testing.assert_allclose(clf.beta_.sum(axis=1), 1.0)
     # Class c's scores are the binary fit of c against the rest.
-    binary = PyramidMKLClassifier(levels=2, kernel=kernel, mkl_norm=1).fit(
-        X, y == clf.classes_[1])
+    binary = PyramidMKLClassifier(levels=2, kernel=kernel, mkl_norm=1,
+                                  pyramids="shared").fit(X, y == clf.classes_[1])
     np.testing.assert_allclose(clf.beta_[1], binary.beta_, atol=1e-9)
     np.testing.assert_allclose(clf.decision_function(X)[:, 1], binary.decision_function(X),
                                atol=1e-9)
@@ -117,6 +118,19 @@ def test_exact_cross_map_does_not_depend_on_the_seed(base_kernel, node_weights):
     # violation, decisions to its square root, see tests/_problems.py).
     rtol = 1e-6 if node_weights == "uniform" else 1e-4
     np.testing.assert_allclose(second, first, rtol=rtol, atol=rtol * np.abs(first).max())
+
+
+def test_auto_settings_follow_the_kernel(videos):
+    X, y = videos
+    linear = PyramidMKLClassifier(levels=2).fit(X, y)
+    assert (linear.base_kernel_, linear.pyramids_) == ("linear", "shared")
+    assert linear.mkl_norm_ in (np.inf, 2.0, 1.0)
+    assert set(linear.mkl_norm_scores_) == {np.inf, 2.0, 1.0}
+    cross = PyramidMKLClassifier(levels=2, kernel="cross", random_state=0).fit(X, y)
+    assert (cross.base_kernel_, cross.pyramids_) == ("rbf", "per_class")
+    assert cross.beta_.shape == (3, 3)
+    fixed = PyramidMKLClassifier(levels=2, kernel="cross", node_weights="uniform").fit(X, y)
+    assert fixed.pyramids_ == "shared" and fixed.mkl_norm_ is None
 
 
 def test_fitted_attributes_and_shapes(videos):
@@ -198,7 +212,7 @@ def test_in_a_pipeline_after_a_sequence_transformer(videos):
 def test_streams_share_one_simplex():
     X, y = make_videos(d=4)
     motion = [np.cumsum(x, axis=0)[:, :3] for x in X]  # another stream with d = 3
-    clf = PyramidMKLClassifier(levels=2, kernel="cross").fit(
+    clf = PyramidMKLClassifier(levels=2, kernel="cross", pyramids="shared").fit(
         {"appearance": X, "motion": motion}, y)
     assert clf.streams_ == ["appearance", "motion"]
     assert clf.beta_.shape == (2, 3)
