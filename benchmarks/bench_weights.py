@@ -1,0 +1,144 @@
+"""Does learning the node weights pay? (issue 12) Learned against fixed weights, held out.
+
+For every data set and pyramid depth, test accuracy of:
+
+* ``gap``      -- global average pooling (``levels=1``), the floor every pyramid must beat;
+* ``uniform``  -- ``node_weights="uniform"``: fixed equal weights, the baseline;
+* ``learned``  -- the estimator's defaults (``kernel="linear"``, ``mkl_norm="auto"``);
+* ``l1``       -- sparse weights (``mkl_norm=1``, the default before ``"auto"``);
+* ``per_class``-- ``pyramids="per_class"`` with the other defaults;
+* ``cross``    -- ``kernel="cross"`` with its defaults;
+
+each with ``C`` chosen by stratified 3-fold cross-validation on the training videos over
+(0.1, 1, 10, 100), as ``python -m mkl_tp.fit --C auto`` does, then refitted on all of them.
+Data: the bundled BasicMotions, the public sets that the ``aeon`` wheel ships (fetched with
+pip, see ``_public_data.py``; frame feature = standardised value and its square) and the
+seeded order-defined synthetic videos of ``_common.order_sensitive_videos``.
+
+Prints one row per (set, levels) and a summary against the issue's targets: learned never
+more than 5 points below uniform and at least uniform on average; cross never below
+``gap`` minus 1 point and within 5 points of learned linear on average.
+
+Run: ``PYTHONPATH=. python benchmarks/bench_weights.py [--sets ...] [--levels 2 4 6]
+[--configs ...] [--n-jobs 2]``; ``--synthetic N`` adds the synthetic set with N training
+videos (``--synthetic-levels``).
+"""
+
+import argparse
+import time
+import warnings
+
+import numpy as np
+from _common import machine_line, order_sensitive_videos, print_table
+from _public_data import AEON_SETS, frame_features, load_set
+from joblib import Parallel, delayed
+from sklearn.base import clone
+from sklearn.model_selection import StratifiedKFold
+
+from mkl_tp import PyramidMKLClassifier, load_basic_motions
+
+C_GRID = (0.1, 1.0, 10.0, 100.0)
+CONFIGS = {
+    "gap": dict(levels=1, node_weights="uniform"),
+    "uniform": dict(node_weights="uniform"),
+    "learned": dict(),
+    "l1": dict(mkl_norm=1.0),
+    "per_class": dict(pyramids="per_class"),
+    "cross": dict(kernel="cross"),
+}
+
+
+def load(name, n_synthetic):
+    if name == "BasicMotions":
+        train, test = load_basic_motions()
+        X, X_test = frame_features(train.X, test.X)
+        return X, np.asarray(train.y), X_test, np.asarray(test.y)
+    if name == "synthetic":
+        X, y = order_sensitive_videos(n_synthetic, 512, 10, seed=0)
+        X_test, y_test = order_sensitive_videos(1000, 512, 10, seed=1)
+        return X, y, X_test, y_test
+    return load_set(name)
+
+
+def cross_validated_C(model, X, y, seed=0):
+    """C of the best mean 3-fold accuracy on the training videos (first of ties)."""
+    folds = list(StratifiedKFold(3, shuffle=True, random_state=seed).split(
+        np.zeros(len(y)), y))
+    scores = []
+    for C in C_GRID:
+        scores.append(np.mean([
+            clone(model).set_params(C=C).fit([X[i] for i in train], y[train])
+            .score([X[i] for i in test], y[test]) for train, test in folds]))
+    return C_GRID[int(np.argmax(scores))]
+
+
+def cell(name, levels, config, n_synthetic):
+    X, y, X_test, y_test = load(name, n_synthetic)
+    params = dict(levels=levels, random_state=0)
+    params.update(CONFIGS[config])
+    model = PyramidMKLClassifier(**params)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        start = time.perf_counter()
+        C = cross_validated_C(model, X, y)
+        model.set_params(C=C).fit(X, y)
+        seconds = time.perf_counter() - start
+    return dict(set=name, levels=levels, config=config, acc=model.score(X_test, y_test),
+                C=C, p=getattr(model, "mkl_norm_", None), seconds=seconds)
+
+
+def summary(rows, configs):
+    table = {}
+    for row in rows:
+        table.setdefault((row["set"], row["levels"]), {})[row["config"]] = row["acc"]
+    columns = [("set", "set", "{}"), ("levels", "L", "{}")] + [
+        (c, c, "{:.3f}") for c in configs]
+    if "uniform" in configs and "learned" in configs:
+        columns.append(("gain", "learned-uniform", "{:+.3f}"))
+    lines = []
+    for (name, levels), accs in table.items():
+        line = dict(set=name, levels=levels, **accs)
+        if "gain" in dict((k, 1) for k, _, _ in columns):
+            line["gain"] = accs["learned"] - accs["uniform"]
+        lines.append(line)
+    print("\nTest accuracy (C by 3-fold CV on the training videos)")
+    print_table(lines, columns)
+    means = {c: np.mean([a[c] for a in table.values() if c in a]) for c in configs}
+    print("\nmean  " + "  ".join(f"{c} {m:.3f}" for c, m in means.items()))
+    if {"uniform", "learned"} <= set(configs):
+        gains = [a["learned"] - a["uniform"] for a in table.values()]
+        print(f"learned - uniform: mean {np.mean(gains):+.3f}, worst {min(gains):+.3f} "
+              "(targets: mean >= 0, worst >= -0.05)")
+    if {"cross", "gap"} <= set(configs):
+        floor = [a["cross"] - a["gap"] for a in table.values()]
+        print(f"cross - gap: worst {min(floor):+.3f} (target >= -0.01)")
+    if {"cross", "learned"} <= set(configs):
+        print(f"cross - learned: mean {means['cross'] - means['learned']:+.3f} "
+              "(target >= -0.05)")
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--sets", nargs="+", default=["BasicMotions", *AEON_SETS[:5]])
+    parser.add_argument("--levels", type=int, nargs="+", default=[2, 4, 6])
+    parser.add_argument("--configs", nargs="+", default=list(CONFIGS), choices=list(CONFIGS))
+    parser.add_argument("--synthetic", type=int, default=0,
+                        help="add the synthetic set with this many training videos")
+    parser.add_argument("--synthetic-levels", type=int, nargs="+", default=[5])
+    parser.add_argument("--n-jobs", type=int, default=1)
+    args = parser.parse_args()
+    print(machine_line())
+    jobs = [(s, L, c) for s in args.sets for L in args.levels for c in args.configs]
+    if args.synthetic:
+        jobs += [("synthetic", L, c) for L in args.synthetic_levels for c in args.configs]
+    rows = Parallel(n_jobs=args.n_jobs)(
+        delayed(cell)(s, L, c, args.synthetic) for s, L, c in jobs)
+    print_table(rows, [("set", "set", "{}"), ("levels", "L", "{}"),
+                       ("config", "config", "{}"), ("acc", "acc", "{:.3f}"),
+                       ("C", "C", "{:g}"), ("p", "p", "{}"),
+                       ("seconds", "fit+CV s", "{:.1f}")])
+    summary(rows, args.configs)
+
+
+if __name__ == "__main__":
+    main()
