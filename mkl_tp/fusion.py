@@ -1,12 +1,14 @@
 """Late fusion of per-stream classifiers with a fusion weight learned on held-out folds."""
 
+from numbers import Integral, Real
+
 import numpy as np
 from sklearn.base import BaseEstimator, ClassifierMixin, clone
 from sklearn.model_selection import StratifiedKFold
 from sklearn.utils.validation import check_is_fitted
 
 from ._persist import _VersionedPickleMixin
-from ._validation import _validate_labels, _validate_streams
+from ._validation import _check_parameters, _Interval, _validate_labels, _validate_streams
 from .estimator import PyramidMKLClassifier
 
 __all__ = ["LateFusionClassifier"]
@@ -30,8 +32,8 @@ class LateFusionClassifier(_VersionedPickleMixin, ClassifierMixin, BaseEstimator
     ``sum_s w_s z_s / r_s`` with ``z_s`` the stream's one-vs-rest scores, ``r_s`` their
     root-mean-square on held-out training folds (a common scale) and ``w`` on the simplex,
     chosen on a grid to maximise the accuracy of out-of-fold predictions on the training
-    videos (stratified ``cv`` folds; the mean of the grid points that tie for the best). Final models are refitted on all
-    training videos.
+    videos (stratified ``cv`` folds; the mean of the grid points that tie for the best).
+    Final models are refitted on all training videos.
 
     Parameters
     ----------
@@ -55,7 +57,12 @@ class LateFusionClassifier(_VersionedPickleMixin, ClassifierMixin, BaseEstimator
         ``r_s``, the held-out RMS of each stream's scores.
     """
 
-    def __init__(self, estimator=None, cv=3, grid_step=0.05, random_state=None):
+    _parameter_constraints = {
+        "cv": [_Interval(Integral, 2)],
+        "grid_step": [_Interval(Real, 0, 1, closed="right")],
+    }
+
+    def __init__(self, estimator=None, *, cv=3, grid_step=0.05, random_state=None):
         self.estimator = estimator
         self.cv = cv
         self.grid_step = grid_step
@@ -82,6 +89,7 @@ class LateFusionClassifier(_VersionedPickleMixin, ClassifierMixin, BaseEstimator
         -------
         self
         """
+        _check_parameters(self, self._parameter_constraints)
         names, data = _validate_streams(X)
         if names is None:
             raise ValueError("LateFusionClassifier needs a mapping stream name -> sequences")

@@ -9,7 +9,7 @@ training loop :mod:`mkl_tp.deep.train`; fine-tuning the backbone (Eqs. 6-7) live
 :mod:`mkl_tp.deep.finetune`.
 """
 
-from numbers import Real
+from numbers import Integral, Real
 
 import numpy as np
 import torch
@@ -19,10 +19,17 @@ from sklearn.utils.validation import check_is_fitted
 
 from .._persist import _VersionedPickleMixin
 from .._torch import resolve_device
-from .._validation import _SINGLE, _validate_labels, _validate_streams
-from ..pyramid import n_nodes
+from .._validation import (
+    _SINGLE,
+    _check_parameters,
+    _Interval,
+    _Kind,
+    _Options,
+    _validate_labels,
+    _validate_streams,
+)
 from .nets import PyramidNet, StreamHead
-from .pool import MODES, TemporalPyramidPool, _positive_int
+from .pool import MODES, TemporalPyramidPool
 from .train import seeded, train_network
 
 __all__ = ["DeepPyramidClassifier"]
@@ -165,7 +172,7 @@ class DeepPyramidClassifier(_VersionedPickleMixin, ClassifierMixin, BaseEstimato
     (7,)
     """
 
-    def __init__(self, levels=4, mode="concat", n_pyramids=1, node_dim=128, hidden=128,
+    def __init__(self, *, levels=4, mode="concat", n_pyramids=1, node_dim=128, hidden=128,
                  epochs=100, lr=1e-3, weight_decay=1e-4, batch_size=64, early_stopping=True,
                  validation_fraction=0.1, n_iter_no_change=10, tol=1e-4, precision="float32",
                  device="auto", random_state=None, verbose=0):
@@ -187,27 +194,28 @@ class DeepPyramidClassifier(_VersionedPickleMixin, ClassifierMixin, BaseEstimato
         self.random_state = random_state
         self.verbose = verbose
 
+    _parameter_constraints = {
+        "levels": [_Interval(Integral, 1)],
+        "mode": [_Options(MODES)],
+        "n_pyramids": [_Interval(Integral, 1)],
+        "node_dim": [_Interval(Integral, 1)],
+        "hidden": [_Interval(Integral, 1)],
+        "epochs": [_Interval(Integral, 1)],
+        "lr": [_Interval(Real, 0, None, closed="neither")],
+        "weight_decay": [_Interval(Real, 0, None, closed="left")],
+        # BatchNorm needs two videos per step.
+        "batch_size": [_Interval(Integral, 2)],
+        "early_stopping": [_Kind(bool, "a bool")],
+        "validation_fraction": [_Interval(Real, 0, 1, closed="neither")],
+        "n_iter_no_change": [_Interval(Integral, 1)],
+        "tol": [_Interval(Real, 0, None, closed="left")],
+        "precision": [_Options(("float32", "bfloat16"))],
+        "device": [_Kind(str, "a torch device name")],
+        "verbose": [_Interval(Integral, 0), _Kind(bool, "a bool")],
+    }
+
     def _check_params(self):
-        n_nodes(self.levels)
-        if self.mode not in MODES:
-            raise ValueError(f"mode must be one of {MODES}, got {self.mode!r}")
-        if self.precision not in ("float32", "bfloat16"):
-            raise ValueError(
-                f"precision must be 'float32' or 'bfloat16', got {self.precision!r}")
-        for name in ("n_pyramids", "node_dim", "hidden", "epochs", "n_iter_no_change"):
-            _positive_int(getattr(self, name), name)
-        if _positive_int(self.batch_size, "batch_size") < 2:
-            raise ValueError("batch_size must be >= 2 (BatchNorm needs two videos per step)")
-        for name, low in (("lr", 0.0), ("weight_decay", None), ("tol", None)):
-            value = getattr(self, name)
-            if not isinstance(value, Real) or not np.isfinite(value) or value < 0 \
-                    or (low is not None and value <= low):
-                bound = "positive" if low is not None else "non-negative"
-                raise ValueError(f"{name} must be a {bound} finite number, got {value!r}")
-        if not isinstance(self.validation_fraction, Real) \
-                or not 0 < self.validation_fraction < 1:
-            raise ValueError(
-                f"validation_fraction must lie in (0, 1), got {self.validation_fraction!r}")
+        _check_parameters(self, self._parameter_constraints)
         return resolve_device(self.device)
 
     def fit(self, X, y):

@@ -1,7 +1,8 @@
 """The alternating loops of :func:`~mkl_tp.solvers.mkl.fit_mkl`: alpha-step, beta-step, stop.
 
-``kernel="linear"``, ``p = 1`` (level method or SILP): ``J`` is convex; the best ``J`` seen is an upper bound and the
-cutting-plane LP optimum a lower bound on ``min J``, so the relative gap
+``kernel="linear"``, ``p = 1`` (level method or SILP): ``J`` is convex; the best ``J`` seen
+is an upper bound and the cutting-plane LP optimum a lower bound on ``min J``, so the
+relative gap
 ``(J_best - theta) / |J_best|`` certifies the solution; stop when it is below ``tol``.
 (Certified up to the SVM solver's accuracy: libsvm's dual objectives, at a tenth of
 ``tol`` as its tolerance, were within ~1e-7 relative of the optimum in our measurements,
