@@ -30,11 +30,10 @@ def node_kernels(blocks, dtype=np.float32):
 
     Each product runs in float64 through :func:`~mkl_tp.kernels.gram_matrix` (tiled GEMMs
     on and above the diagonal: half the flops of a general product, and no BLAS ``syrk``)
-    and is stored in ``dtype``. float32 storage
-    (the default) halves the memory; its rounding (relative ``6e-8`` per entry) is four
-    orders below any useful ``tol`` of the MKL loop. (float32 products were tried for
-    float32 blocks: 7.1 s vs 8.6 s in one run, 6.6 s vs 5.8 s in another, at N = 3000,
-    63 nodes of 512 dims: no reliable gain for the lost precision.)
+    and is stored in ``dtype``. float32 storage (the default) halves the memory; its
+    rounding (relative ``6e-8`` per entry) is four orders below any useful ``tol`` of the
+    MKL loop. The products stay float64: float32 products gave no reliable gain
+    (docs/performance.rst, "Where float32 is safe").
 
     Parameters
     ----------
@@ -140,9 +139,7 @@ class TrainingKernels:
 
         From the cache only where reading its ``P N^2`` float32 entries is cheaper than the
         product ``coef' Phi`` on the blocks (``2 N C sum_s P_s m_s`` flops), taking one
-        cache byte as dear as ``_FLOPS_PER_BYTE`` flops: at N = 3000, 10 classes,
-        63 nodes of 512 dims the blocks' product took 0.06 s against 0.16 s for the
-        cache pass (measured, float64 blocks).
+        cache byte as dear as ``_FLOPS_PER_BYTE`` flops (docs/performance.rst).
         """
         flops = 2.0 * coef.shape[0] * coef.shape[1] * sum(
             b.shape[1] * b.shape[2] for b in self.blocks)

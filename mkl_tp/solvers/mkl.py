@@ -41,9 +41,7 @@ def resolve_beta_method(kernel, beta_method):
 
     ``"auto"`` and the other kernel's step names give ``kernel``'s default step: like
     ``SVC``'s ``degree`` for non-polynomial kernels, a setting of the other kernel is
-    ignored, so one grid can vary ``kernel`` with ``beta_method`` fixed (and
-    ``beta_method="level"``, the default before the cross kernel had a choice, still fits
-    ``kernel="cross"``).
+    ignored, so one grid can vary ``kernel`` with ``beta_method`` fixed.
 
     Raises
     ------

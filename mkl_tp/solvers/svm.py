@@ -26,9 +26,9 @@ __all__ = ["SVMDuals", "svm_duals", "one_vs_rest_labels", "libsvm_tolerance", "l
 
 # libsvm's default stopping tolerance (on the KKT violation). Tighter than SVC's 1e-3
 # because the beta-step reads the dual objective and its gradient from alpha: a loose alpha
-# makes the duality gap noisy. The MKL loop passes libsvm_tolerance(its own tol). Measured by benchmarks/bench_libsvm_tol.py on the scale benchmark's data
-# (cross kernel, 16 tasks): at N = 10,000 1e-4 solves in 0.71 s what 1e-5 solves in 8.8 s,
-# summed dual objectives 2e-8 (relative) apart; at N = 3000 4e-8.
+# makes the duality gap noisy. The MKL loop passes libsvm_tolerance(its own tol); the cost
+# and accuracy of each tolerance are measured by benchmarks/bench_libsvm_tol.py
+# (docs/performance.rst).
 _LIBSVM_TOL = 1e-4
 
 
@@ -131,8 +131,7 @@ def svm_duals(kernel, Y, C, n_jobs=None, tol=_LIBSVM_TOL):
         A solve stopped at :func:`libsvm_max_iter` iterations; its duals are approximate.
     """
     # libsvm releases the GIL: threads share the N x N kernel, where processes would copy
-    # or memory-map it on every alpha-step (16 tasks at N = 10,000: 0.51 s in 2 threads,
-    # 2.12 s in 2 processes, 0.70 s in one; benchmarks/bench_libsvm_tol.py).
+    # or memory-map it on every alpha-step (benchmarks/bench_libsvm_tol.py times both).
     # A joblib.parallel_backend(...) context still overrides this preference.
     results = Parallel(n_jobs=n_jobs, prefer="threads")(
         delayed(_binary_dual)(kernel, Y[:, c], C, tol) for c in range(Y.shape[1])
