@@ -12,7 +12,12 @@ from mkl_tp import PyramidMKLClassifier
 from mkl_tp.kernels import combined_kernel, node_gram, weighted_features
 from mkl_tp.solvers import fit_mkl, svm_duals
 from mkl_tp.solvers.batch_svm import kkt_violation
-from mkl_tp.solvers.primal import FeatureOperator, _line_search, svm_duals_primal
+from mkl_tp.solvers.primal import (
+    FeatureOperator,
+    _line_search,
+    _sorted_line_search,
+    svm_duals_primal,
+)
 from mkl_tp.solvers.svm import one_vs_rest_labels
 
 
@@ -93,12 +98,20 @@ def test_line_search_finds_the_minimum_along_the_direction():
         return np.where(t <= 0, 0.0, np.where(t >= C, C * t - C * C / 2, t * t / 2))
 
     step = _line_search(np, (w * d).sum(0), (d * d).sum(0), T0, Q, sigma, C)
+    few = _line_search(np, (w * d).sum(0), (d * d).sum(0), T0, Q, sigma, C, n_trials=1)
+    exact = _sorted_line_search(np, (w * d).sum(0), (d * d).sum(0), T0, Q, sigma, C)
+    descent = (w * d).sum(0) - (np.clip(T0, 0, C) * Q).sum(0) < 0
+    assert descent.any()
     grid = np.linspace(0, 3, 30001)
-    for c in range(2):
+    for c in np.flatnonzero(descent):
         values = [0.5 * np.sum((w[:, c] + t * d[:, c]) ** 2)
                   + psi(T0[:, c] - sigma * t * Q[:, c]).sum() / sigma for t in grid]
-        if (w[:, c] @ d[:, c] - np.clip(T0[:, c], 0, C) @ Q[:, c]) < 0:  # a descent direction
-            assert step[c] == pytest.approx(grid[int(np.argmin(values))], abs=2e-4)
+        assert step[c] == pytest.approx(grid[int(np.argmin(values))], abs=2e-4)
+    # Along descent directions the Newton search, the sorted search and the Newton
+    # search's fallback agree to rounding; elsewhere the step is 0.
+    np.testing.assert_allclose(step[descent], exact[descent], rtol=1e-10)
+    np.testing.assert_allclose(few[descent], exact[descent], rtol=1e-10)
+    assert (step[~descent] == 0).all()
 
 
 def test_feature_operator_scales_products_and_rows():
