@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from _caches import CLASSES, make_cache, write_ucf_split
-from mkl_tp import fit, predict
+from mkl_tp import _sweep, fit, predict
 
 
 @pytest.fixture
@@ -315,7 +315,7 @@ def test_the_sweep_bar_names_the_cell_and_keeps_moving():
     import time
 
     out = io.StringIO()
-    progress = fit._SweepProgress(2, disable=False, interval=0.05, file=out)
+    progress = _sweep.SweepProgress(2, disable=False, interval=0.05, file=out)
     progress.start(3, "joint", "cross")
     time.sleep(0.3)  # a long cell: redrawn meanwhile
     shown = out.getvalue()
