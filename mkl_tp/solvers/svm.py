@@ -40,10 +40,10 @@ def libsvm_tolerance(tol):
     return min(max(0.1 * tol, 1e-5), _LIBSVM_TOL)
 
 
-# Iterations per training video, and the least bound. A converging solve needs far fewer
-# below C = 100 in our measurements (libsvm at tol 1e-4 on random labels, the hardest case:
-# 360 N at N = 100 and 330 N at N = 1600 for C = 100, 9-40 N for C = 10), while each
-# iteration costs O(N), so at N = 1600 the bound stops a runaway solve after ~1 s.
+# Iterations per training video, and the least bound: far above what a converging solve
+# needs for C up to 100, the --C auto grid's largest (benchmarks/bench_libsvm_iters.py,
+# figures in docs/performance.rst), while every iteration costs O(N), so a runaway solve
+# (huge C on data that is not separable) ends in seconds at N in the thousands.
 _MAX_ITER_PER_VIDEO = 1000
 _MIN_MAX_ITER = 1_000_000
 
