@@ -91,7 +91,7 @@ HEAVY = {"torch", "torchvision", "cv2", "av", "sklearn", "scipy", "matplotlib", 
 
 @pytest.mark.parametrize("command", ["extract", "fit", "predict"])
 def test_help_imports_nothing_heavy(command):
-    # --help answered in 6 s when torch and OpenCV were imported at module load.
+    # --help must not wait for torch, OpenCV or scikit-learn: they cost seconds to import.
     result, names = _imported_by("-m", f"mkl_tp.{command}", "--help")
     assert result.returncode == 0 and "usage:" in result.stdout
     assert not names & HEAVY, names & HEAVY
