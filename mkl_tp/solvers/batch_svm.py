@@ -34,9 +34,11 @@ in torch on their device (:mod:`mkl_tp.solvers.torch_svm` only places the data).
 """
 
 import logging
+import warnings
 
 import numpy as np
-from array_api_compat import array_namespace, device as array_device, to_device
+from array_api_compat import array_namespace, to_device
+from array_api_compat import device as array_device
 from scipy import linalg
 
 from .svm import SVMDuals
@@ -47,9 +49,6 @@ logger = logging.getLogger(__name__)
 
 # Relative margin under which a coordinate counts as at its bound.
 _BOUND_EPS = 1e-12
-# Relative residual above which the active-set step's dense solve is not trusted (a
-# singular or ill-conditioned face) and the least-squares solution is used instead.
-_SOLVE_RESIDUAL = 1e-8
 
 
 class KernelOperator:
@@ -207,20 +206,25 @@ def _intercept(gradient, A, lo, hi):
 
 
 def _solve_kkt(system, right):
-    """Solve the symmetric KKT system; least squares when it is singular or ill-posed."""
+    """Solve the symmetric KKT system on the host; least squares when it is ill-posed.
+
+    A singular face (more free variables than the kernel's rank) still has a consistent KKT
+    system, whose least-norm solution (LAPACK's gelsd) is the step. scipy's condition
+    estimate flags ill-posed systems before they give a useless step, so the system (at most
+    ``max_free + 1`` unknowns, once every ``polish_every`` iterations) is solved on the host
+    whatever the array library: numpy and torch take the same steps.
+    """
     xp = array_namespace(system)
+    host_system = np.asarray(to_device(system, "cpu"))
+    host_right = np.asarray(to_device(right, "cpu"))
     try:
-        solution = xp.linalg.solve(system, right)
-        residual = float(xp.linalg.vector_norm(system @ solution - right))
-        if residual <= _SOLVE_RESIDUAL * (1.0 + float(xp.linalg.vector_norm(right))):
-            return solution
-    except (RuntimeError, ValueError, np.linalg.LinAlgError):
-        pass
-    # Singular face (more free variables than the kernel's rank): the least-norm solution
-    # still solves the consistent KKT system. On the host, where LAPACK's gelsd runs.
-    host = linalg.lstsq(np.asarray(to_device(system, "cpu")),
-                        np.asarray(to_device(right, "cpu")), check_finite=False)[0]
-    return xp.asarray(host, dtype=system.dtype, device=array_device(system))
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", linalg.LinAlgWarning)
+            solution = linalg.solve(host_system, host_right, assume_a="sym",
+                                    check_finite=False)
+    except (linalg.LinAlgError, linalg.LinAlgWarning, ValueError):
+        solution = linalg.lstsq(host_system, host_right, check_finite=False)[0]
+    return xp.asarray(solution, dtype=system.dtype, device=array_device(system))
 
 
 def _polish(operator, A, Y, lo, hi, max_free):
