@@ -15,7 +15,7 @@ $(VENV)/.stamp-%: setup.cfg pyproject.toml
 demo: $(VENV)/.stamp-plot
 	$(PY) -m mkl_tp.fit
 
-test: $(VENV)/.stamp-test,extract,deep,plot,docs
+test: $(VENV)/.stamp-test,extract,deep,plot,docs,dask
 	$(PY) -m pytest -q
 
 docs: $(VENV)/.stamp-docs,deep

@@ -183,6 +183,10 @@ def build_parser():
                      "inputs or settings (refused otherwise)")
     run.add_argument("--n-jobs", type=int, default=-1,
                      help="threads over one-vs-rest SVMs; -1 = all cores (default: -1)")
+    run.add_argument("--dask", metavar="ADDRESS",
+                     help="fit on a Dask cluster: the primal solver with the node features in "
+                     "row shards on its workers (scheduler address, e.g. tcp://host:8786; "
+                     "needs dask[distributed]; see docs/scale_out.rst)")
     run.add_argument("--quiet", action="store_true", help="no progress, only the table")
     return one_line_errors(parser)
 
@@ -208,6 +212,8 @@ def _make_model(config, column, level, C, args):
     weights = "uniform" if column == UNIFORM else "learn"
     kernel = args.kernel if column == UNIFORM else column
     extra = {} if args.mkl_norm is None else {"mkl_norm": args.mkl_norm}
+    if args.dask:
+        extra.update(solver="primal", device=args.dask)
     base = PyramidMKLClassifier(
         levels=level, kernel=kernel, base_kernel=args.base_kernel, node_norm=args.node_norm,
         C=C, tol=args.tol, max_iter=args.max_iter, node_weights=weights, n_jobs=args.n_jobs,

@@ -88,6 +88,7 @@ class TrainingKernels:
                            and self.cache_nbytes <= cache_bytes)
         self._stack = node_kernels(blocks) if self.cached else None
         self._node_gram = None
+        self._sharded = None
 
     def combined(self, beta):
         """``(K_beta, normaliser)`` as :func:`combined_kernel`, float64."""
@@ -110,8 +111,11 @@ class TrainingKernels:
 
         ``Z`` is :func:`~mkl_tp.kernels.weighted_features` as a
         :class:`~mkl_tp.solvers.primal.FeatureOperator` (a torch tensor on ``device`` when
-        one is given); the normaliser is ``D(beta) = beta' G beta`` for the cross kernel.
+        one is given; row shards on Dask workers when ``device`` is ``"dask"`` or a
+        scheduler address, see :mod:`~mkl_tp.solvers.distributed`); the normaliser is
+        ``D(beta) = beta' G beta`` for the cross kernel.
         """
+        from .distributed import ShardedBlocks, dask_client, is_dask_device
         from .primal import FeatureOperator
 
         normaliser = 1.0
@@ -119,6 +123,11 @@ class TrainingKernels:
             if self._node_gram is None:
                 self._node_gram = node_gram(self.blocks)
             normaliser = float(beta @ self._node_gram @ beta)
+        if is_dask_device(device):
+            # Blocks scattered once per fit; each alpha-step forms Z on the workers.
+            if self._sharded is None:
+                self._sharded = ShardedBlocks(dask_client(device), self.blocks)
+            return self._sharded.features(beta, self.kind, normaliser), normaliser
         features = weighted_features(self.blocks, beta, self.kind)
         if device is not None:
             import torch

@@ -34,8 +34,8 @@ intercepts): the first subproblem is then already near its solution.
 
 Written once against the array API, like :mod:`~mkl_tp.solvers.batch_svm`: numpy arrays
 run it in numpy, torch tensors in torch on their device. ``Z`` is only touched through
-:class:`FeatureOperator` (products and row gathers), so a row-sharded ``Z`` on a cluster
-(:mod:`mkl_tp.solvers.distributed`) runs the same solver.
+:class:`FeatureOperator` (products and row gathers), so a row-sharded ``Z`` on a Dask
+cluster (:class:`mkl_tp.solvers.distributed.ShardedFeatures`) runs the same solver.
 """
 
 import logging
@@ -268,8 +268,8 @@ def svm_duals_primal(features, Y, C, tol=1e-4, init=None, intercept=None, scale=
     ``1'a = 0``), ``1'|a| - 1/2 ||Z'a||^2 / scale``: the same numbers
     :func:`~mkl_tp.solvers.svm.svm_duals` reports, the paper's Eq. 3 inner problem.
     """
-    operator = features if isinstance(features, FeatureOperator) else FeatureOperator(
-        features, scale)
+    # Any object with FeatureOperator's methods serves (e.g. distributed.ShardedFeatures).
+    operator = features if hasattr(features, "rmatmul") else FeatureOperator(features, scale)
     xp, device = operator.xp, operator.device
     C = float(C)
     Y = xp.asarray(np.asarray(Y, dtype=np.float64), device=device)
@@ -344,14 +344,21 @@ def _outer_step(operator, Y, C, sigma, U, W, b, F, active, max_newton):
         D_w = xp.zeros_like(W)
         D_b = xp.zeros_like(b)
         inside = (T > 0) & (T < C)
+        tasks = [int(c) for c in np.flatnonzero(_host(xp.astype(moving, xp.float64)))]
+        # One gather of the rows near any task's margin (one round trip on a cluster).
+        needed = xp.any(inside[:, tasks], axis=1)
+        union = xp.nonzero(needed)[0]
+        position = xp.cumulative_sum(xp.astype(needed, xp.int64)) - 1
+        rows_needed = operator.rows(union)
         with threadpool_limits(limits=1, user_api="blas"):
             # Small systems, one per task: BLAS threads only cost here (see
             # kernels._single_threaded_blas).
-            for c in np.flatnonzero(np.asarray(_host(xp.astype(moving, xp.float64)))):
-                rows = operator.rows(xp.nonzero(inside[:, int(c)])[0])
-                d_w, d_b = _newton_direction(xp, rows, sigma, G_w[:, int(c)], G_b[int(c)])
-                D_w[:, int(c)] = d_w
-                D_b[int(c)] = d_b
+            for c in tasks:
+                rows = xp.take(rows_needed, xp.take(position, xp.nonzero(inside[:, c])[0]),
+                               axis=0)
+                d_w, d_b = _newton_direction(xp, rows, sigma, G_w[:, c], G_b[c])
+                D_w[:, c] = d_w
+                D_b[c] = d_b
         ZD = operator.matmul(D_w)
         Q = Y * (ZD + D_b)
         step = _chunked_line_search(xp, xp.sum(W * D_w, axis=0), xp.sum(D_w * D_w, axis=0),
