@@ -124,7 +124,7 @@ def resolve_solver(solver, blocks, kernel, beta, cache_bytes, memory_budget):
     Parameters
     ----------
     solver : str
-        As :func:`~mkl_tp.solvers.mkl.fit_mkl`.
+        As :func:`~mkl_tp.solvers.fit_mkl`.
     blocks : list of ndarray, each (N, P_s, m_s)
     kernel : {"linear", "cross"}
     beta : ndarray of shape (P,)
