@@ -35,15 +35,13 @@ def _setting(value):
 
 
 def report_settings(args):
-    """The settings of report.json; ``mkl_norm`` is the value the estimator uses."""
-    settings = {k: _setting(getattr(args, k)) for k in ("model",) + SETTINGS}
-    mkl_norm = args.mkl_norm
-    if mkl_norm is None:
-        from .estimator import PyramidMKLClassifier
+    """The settings of report.json; an option left out is recorded as the estimator's
+    default (for ``"auto"``, what its rule chose is in each cell)."""
+    from .estimator import PyramidMKLClassifier
 
-        mkl_norm = PyramidMKLClassifier().mkl_norm
-    settings.update(pyramids=args.pyramids, mkl_norm=_setting(mkl_norm))
-    return settings
+    defaults = PyramidMKLClassifier().get_params()
+    return {k: _setting(defaults[k] if getattr(args, k) is None else getattr(args, k))
+            for k in ("model",) + SETTINGS + tuple(LEGACY_SETTINGS)}
 
 
 def fingerprint(settings, described, split):

@@ -44,6 +44,8 @@ C_GRID = (0.1, 1.0, 10.0, 100.0)
 BASE_KERNELS = ("linear", "rbf", "chi2")
 NODE_NORMS = ("none", "l2", "power")
 PYRAMIDS = ("shared", "per_class")
+# Options passed to the estimator only when given, so that its defaults apply otherwise.
+_ESTIMATOR_DEFAULTS = ("base_kernel", "pyramids", "mkl_norm")
 # Node kernels have unit mean diagonal, so the useful C lie in 0.1-100 (the --C auto grid);
 # from two orders of magnitude above, libsvm's solves grow long (its iterations grow with
 # C) while the model hardly changes: warn.
@@ -147,8 +149,10 @@ def build_parser():
     model.add_argument("--levels", type=_levels, metavar="N|A-B|A,B,C",
                        help="pyramid depth, a range to sweep (1-6) or a list (2,4,6) "
                        "(default: 4; 1-4 on the bundled data)")
-    model.add_argument("--base-kernel", choices=BASE_KERNELS, default="linear",
-                       help="kernel between node descriptors (default: %(default)s)")
+    model.add_argument("--base-kernel", choices=("auto",) + BASE_KERNELS,
+                       help="kernel between node descriptors; auto: the estimator's rule "
+                       "(linear for --kernel linear, rbf for cross) (default: the "
+                       "estimator's default)")
     model.add_argument("--node-norm", choices=NODE_NORMS, default="l2",
                        help="per-node normalisation (default: %(default)s)")
     model.add_argument("--C", type=_C, default=1.0, metavar="C|auto",
@@ -157,10 +161,10 @@ def build_parser():
                        f"(default: 1). Node kernels have unit mean diagonal: C >= {LARGE_C:g} "
                        "gets a warning, as libsvm's solves then grow long (each stops after "
                        "max(10^6, 1000 N) iterations)")
-    model.add_argument("--pyramids", choices=PYRAMIDS, default="shared",
+    model.add_argument("--pyramids", choices=("auto",) + PYRAMIDS,
                        help="one node weighting shared by all classes, or one per "
-                       "one-vs-rest class (the paper's multiple pyramids) (default: "
-                       "%(default)s)")
+                       "one-vs-rest class (the paper's multiple pyramids); auto: the "
+                       "estimator's rule (default: the estimator's default)")
     model.add_argument("--mkl-norm", type=_mkl_norm, metavar="P|inf|auto",
                        help="lp-norm MKL: p = 1 gives sparse node weights, larger p spreads "
                        "them (inf: uniform), auto: the estimator's rule (default: the "
@@ -211,13 +215,14 @@ def _make_model(config, column, level, C, args):
 
     weights = "uniform" if column == UNIFORM else "learn"
     kernel = args.kernel if column == UNIFORM else column
-    extra = {} if args.mkl_norm is None else {"mkl_norm": args.mkl_norm}
+    # Options left out keep the estimator's defaults (its "auto" rules).
+    extra = {k: getattr(args, k) for k in _ESTIMATOR_DEFAULTS if getattr(args, k) is not None}
     if args.dask:
         extra.update(solver="primal", device=args.dask)
     base = PyramidMKLClassifier(
-        levels=level, kernel=kernel, base_kernel=args.base_kernel, node_norm=args.node_norm,
-        C=C, tol=args.tol, max_iter=args.max_iter, node_weights=weights, n_jobs=args.n_jobs,
-        random_state=args.seed, pyramids=args.pyramids, **extra)
+        levels=level, kernel=kernel, node_norm=args.node_norm, C=C, tol=args.tol,
+        max_iter=args.max_iter, node_weights=weights, n_jobs=args.n_jobs,
+        random_state=args.seed, **extra)
     if config == "late":
         return LateFusionClassifier(base, random_state=args.seed)
     return base
@@ -236,6 +241,12 @@ def _select_C(config, column, level, X, y, args):
                     for train, test in folds]
         scores.append(np.mean(accuracy))
     return C_GRID[int(np.argmax(scores))]
+
+
+def _chosen(model):
+    """What a fitted PyramidMKLClassifier's "auto" options became."""
+    return {"base_kernel": model.base_kernel_, "pyramids": model.pyramids_,
+            "mkl_norm": model.mkl_norm_}
 
 
 def _stream_weights(beta):
@@ -265,15 +276,15 @@ def _fit_cell(config, column, level, data, args):
     if isinstance(model, LateFusionClassifier):
         cell["stream_weights"] = dict(zip(model.streams_, model.stream_weights_.tolist()))
         cell["beta"] = [model.estimators_[s].beta_.tolist() for s in model.streams_]
-        if column not in DEEP_COLUMNS:
-            cell["pyramids"] = args.pyramids
+        if column not in DEEP_COLUMNS:  # every stream's model follows the same rules
+            cell.update(_chosen(model.estimators_[model.streams_[0]]))
     elif column in DEEP_COLUMNS:
         cell.update(beta=np.asarray(model.beta_).tolist(), n_iter=model.n_iter_,
                     loss_curve=model.loss_curve_)
         if config == "joint":
             cell["stream_weights"] = dict(zip(model.streams_, model.stream_weights_.tolist()))
     else:
-        cell.update(beta=np.atleast_2d(model.beta_).tolist(), pyramids=args.pyramids,
+        cell.update(beta=np.atleast_2d(model.beta_).tolist(), **_chosen(model),
                     n_iter=model.n_iter_, objective=model.objective_,
                     converged=model.converged_)
         if config == "joint":

@@ -300,7 +300,12 @@ def test_mkl_norm_and_pyramids_reach_the_estimator(toy):
     assert model.mkl_norm == "auto" and model.pyramids == "per_class"
     assert fit.build_parser().parse_args(["--mkl-norm", "inf"]).mkl_norm == float("inf")
     default = fit._make_model("rgb", "linear", 2, 1.0, fit.build_parser().parse_args([]))
-    assert default.mkl_norm == type(default)().mkl_norm  # the estimator's own default
+    defaults = type(default)().get_params()  # options left out keep the estimator's defaults
+    for name in ("mkl_norm", "pyramids", "base_kernel"):
+        assert getattr(default, name) == defaults[name]
+    args = fit.build_parser().parse_args(["--base-kernel", "rbf", "--pyramids", "auto"])
+    model = fit._make_model("rgb", "cross", 2, 1.0, args)
+    assert model.base_kernel == "rbf" and model.pyramids == "auto"
 
 
 def test_the_command_line_choices_are_the_estimators():
@@ -344,7 +349,12 @@ def test_levels_plot_beta_for_every_learned_cell_and_gains(toy, capsys):
                     row[column]["accuracy"] - row["uniform"]["accuracy"])
                 assert (out / "beta" / f"L{level}_{config}_{column}.png").is_file()
     assert (out / "levels.png").read_bytes()[:4] == b"\x89PNG"
-    assert report["settings"]["pyramids"] == "shared"
+    from mkl_tp import PyramidMKLClassifier
+
+    defaults = PyramidMKLClassifier().get_params()
+    for name in ("pyramids", "base_kernel", "mkl_norm"):  # recorded, and what auto chose
+        assert report["settings"][name] == defaults[name]
+        assert name in report["cells"]["2"]["joint"]["cross"]
 
 
 def test_per_class_pyramids(toy):
