@@ -119,7 +119,8 @@ def summary(rows, configs):
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--sets", nargs="+", default=["BasicMotions", *AEON_SETS[:5]])
+    parser.add_argument("--sets", nargs="*", default=["BasicMotions", *AEON_SETS[:5]],
+                        help="data sets (none: only --synthetic)")
     parser.add_argument("--levels", type=int, nargs="+", default=[2, 4, 6])
     parser.add_argument("--configs", nargs="+", default=list(CONFIGS), choices=list(CONFIGS))
     parser.add_argument("--synthetic", type=int, default=0,
