@@ -25,14 +25,13 @@ from .kernels import (
     BASE_KERNELS,
     NODE_NORMS,
     apply_feature_maps,
-    apply_node_projections,
     fit_feature_maps,
-    fit_node_projections,
     normalize_nodes,
     block_decisions,
     node_weight_blocks,
     unit_diagonal_scales,
 )
+from .node_pca import apply_node_projections, fit_node_projections
 from .pyramid import n_nodes, node_descriptors_batch
 from .solvers.mkl import BETA_STEPS, PYRAMIDS, SOLVERS, fit_mkl
 from .solvers.selection import select_mkl_norm

@@ -20,9 +20,7 @@ flat vector of ``sum_s P_s`` weights, stream after stream.
 """
 
 import numpy as np
-from scipy import linalg
 from sklearn.kernel_approximation import Nystroem
-from sklearn.utils import check_random_state
 from sklearn.metrics.pairwise import additive_chi2_kernel
 
 __all__ = [
@@ -37,8 +35,6 @@ __all__ = [
     "gram_matrix",
     "node_gram",
     "node_products",
-    "fit_node_projections",
-    "apply_node_projections",
     "node_weight_blocks",
     "block_decisions",
 ]
@@ -445,90 +441,3 @@ def block_decisions(blocks, weights):
         total = total + flat.astype(np.float64, copy=False) @ weight.reshape(
             weight.shape[0], -1).T
     return total
-
-
-def fit_node_projections(phi, n_components, random_state=None):
-    """Per-node projections onto the top right singular vectors of the training features.
-
-    Parameters
-    ----------
-    phi : ndarray of shape (N, P, m)
-        Training node features of one stream.
-    n_components : int
-        Dimensions kept per node (the paper's Table 5 uses 128); capped at ``min(N, m)``.
-    random_state : int, RandomState or None
-        Seeds the randomized SVD.
-
-    Returns
-    -------
-    ndarray of shape (P, m, k)
-
-    Notes
-    -----
-    Uncentred (``Phi_p V_p`` with ``V_p`` the top-``k`` right singular vectors of
-    ``Phi_p``), so ``K_p`` is replaced by its best rank-``k`` approximation in the
-    Frobenius norm (Eckart-Young), up to the randomized range finder's error (two power
-    iterations, 10 extra directions). Cost ``O(N m k)`` per node instead of ``O(N m^2)``.
-    """
-    n_samples, n_nodes_, width = phi.shape
-    k = int(min(n_components, n_samples, width))
-    rng = check_random_state(random_state)
-    projections = np.empty((n_nodes_, width, k), dtype=phi.dtype)
-    for p in range(n_nodes_):
-        projections[p] = _top_right_singular_vectors(np.ascontiguousarray(phi[:, p]), k, rng)
-    return projections
-
-
-def _single_threaded_blas():
-    """BLAS limited to one thread: the ``(k, k)`` factorisations of the range finder are
-    far too small to share, and multi-threaded OpenBLAS spins badly on tiny problems when
-    the cores are busy (docs/performance.rst)."""
-    from threadpoolctl import threadpool_limits
-
-    return threadpool_limits(limits=1, user_api="blas")
-
-
-def _top_right_singular_vectors(node, k, rng, oversample=10, power_iterations=2):
-    """Randomized range finder on ``node' node`` (Halko, Martinsson & Tropp 2011, Alg. 4.4).
-
-    The products run in the dtype of ``node`` (float32 halves their cost); the small
-    ``(k + oversample)``-sized steps (Cholesky QR, eigendecomposition) in float64.
-    """
-    n_samples, width = node.shape
-    size = min(k + oversample, width, n_samples)
-    basis = node.T @ rng.standard_normal((n_samples, size)).astype(node.dtype)
-    for _ in range(power_iterations):
-        with _single_threaded_blas():
-            basis = _orthonormal(basis).astype(node.dtype)
-        basis = node.T @ (node @ basis)
-    with _single_threaded_blas():
-        basis = _orthonormal(basis)
-    small = (node @ basis.astype(node.dtype)).astype(np.float64)
-    gram = small.T @ small
-    with _single_threaded_blas():
-        values, vectors = np.linalg.eigh(gram)
-    top = np.argsort(values)[::-1][:k]
-    return (basis @ vectors[:, top]).astype(node.dtype)
-
-
-def _orthonormal(basis):
-    """Orthonormal basis of the columns (Cholesky QR, twice for accuracy), float64."""
-    basis = basis.astype(np.float64)
-    for _ in range(2):
-        gram = basis.T @ basis
-        gram[np.diag_indices_from(gram)] += 1e-12 * max(np.trace(gram), 1e-300)
-        factor = np.linalg.cholesky(gram)
-        basis = linalg.solve_triangular(factor, basis.T, lower=True).T
-    return basis
-
-
-def apply_node_projections(phi, projections):
-    """``(N, P, m) -> (N, P, k)``: node ``p`` times ``projections[p]``.
-
-    One node at a time, so nothing of the size of ``phi`` is allocated.
-    """
-    out = np.empty(phi.shape[:2] + projections.shape[2:],
-                   dtype=np.result_type(phi, projections))
-    for p in range(phi.shape[1]):
-        out[:, p] = phi[:, p] @ projections[p]
-    return out

@@ -352,7 +352,7 @@ def _outer_step(operator, Y, C, sigma, U, W, b, F, active, max_newton):
         rows_needed = operator.rows(union)
         with threadpool_limits(limits=1, user_api="blas"):
             # Small systems, one per task: BLAS threads only cost here (see
-            # kernels._single_threaded_blas).
+            # node_pca._single_threaded_blas).
             for c in tasks:
                 rows = xp.take(rows_needed, xp.take(position, xp.nonzero(inside[:, c])[0]),
                                axis=0)
