@@ -237,12 +237,9 @@ def svm_duals_primal(features, Y, C, tol=1e-4, init=None, intercept=None, scale=
     features : array of shape (N, m) or FeatureOperator
         ``Z``: a numpy array or torch tensor (the solver runs in its library and on its
         device), or an operator over it (e.g. a row-sharded one).
-    Y : ndarray of shape (N, n_tasks)
-        ``{-1, +1}`` labels, one column per binary task.
-    C : float
-        Box constraint.
-    tol : float, default=1e-4
-        Stop when libsvm's maximal-violating-pair gap is below ``tol`` for every task.
+    Y, C, tol
+        Labels, box constraint and libsvm's stopping gap, as
+        :func:`~mkl_tp.solvers.batch_svm.svm_duals_batch`.
     init : ndarray of shape (N, n_tasks) or None
         Signed duals ``alpha * y`` to warm start from (clipped to the box).
     intercept : ndarray of shape (n_tasks,) or None
