@@ -157,7 +157,8 @@ def build_parser():
                        help="per-node normalisation (default: %(default)s)")
     model.add_argument("--C", type=_C, default=1.0, metavar="C|auto",
                        help=f"SVM box constraint, a finite positive number, or 'auto' for "
-                       f"3-fold stratified CV on the training videos over {C_GRID} "
+                       f"3-fold stratified CV on the training videos over {C_GRID}, jointly "
+                       "with the lp norm of learned linear weights when --mkl-norm is auto "
                        f"(default: 1). Node kernels have unit mean diagonal: C >= {LARGE_C:g} "
                        "gets a warning, as libsvm's solves then grow long (each stops after "
                        "max(10^6, 1000 N) iterations)")
@@ -202,7 +203,7 @@ def _subset(X, index):
     return [X[i] for i in index]
 
 
-def _make_model(config, column, level, C, args):
+def _make_model(config, column, level, C, args, mkl_norm=None):
     from .fusion import LateFusionClassifier
 
     if column in DEEP_COLUMNS:
@@ -217,6 +218,8 @@ def _make_model(config, column, level, C, args):
     kernel = args.kernel if column == UNIFORM else column
     # Options left out keep the estimator's defaults (its "auto" rules).
     extra = {k: getattr(args, k) for k in _ESTIMATOR_DEFAULTS if getattr(args, k) is not None}
+    if mkl_norm is not None:  # chosen with C by --C auto
+        extra["mkl_norm"] = mkl_norm
     if args.dask:
         extra.update(solver="primal", device=args.dask)
     base = PyramidMKLClassifier(
@@ -229,18 +232,37 @@ def _make_model(config, column, level, C, args):
 
 
 def _select_C(config, column, level, X, y, args):
-    """C by 3-fold stratified cross-validation on the training videos."""
+    """``(C, mkl_norm)`` by 3-fold stratified cross-validation on the training videos.
+
+    C is the grid value of the best out-of-fold accuracy (the first of ties). For learned
+    linear weights whose ``--mkl-norm`` is ``auto`` the search is joint: every candidate
+    norm gets its best C, and the norms are compared as the estimator's own ``"auto"``
+    compares them, by the one-standard-error rule towards uniform weights
+    (:func:`~mkl_tp.solvers.selection.one_standard_error_choice`). ``mkl_norm`` is
+    ``None`` when the cell keeps its own setting.
+    """
     from sklearn.model_selection import StratifiedKFold
+
+    from .solvers.selection import MKL_NORM_CANDIDATES, one_standard_error_choice
 
     folds = list(StratifiedKFold(3, shuffle=True, random_state=args.seed).split(
         np.zeros(len(y)), y))
-    scores = []
-    for C in C_GRID:
-        accuracy = [_make_model(config, column, level, C, args)
-                    .fit(_subset(X, train), y[train]).score(_subset(X, test), y[test])
-                    for train, test in folds]
-        scores.append(np.mean(accuracy))
-    return C_GRID[int(np.argmax(scores))]
+    joint = column == "linear" and args.mkl_norm in (None, "auto")
+    norms = MKL_NORM_CANDIDATES if joint else (None,)
+    best = {}
+    for norm in norms:
+        correct = {}
+        for C in C_GRID:
+            right = np.zeros(len(y), dtype=bool)
+            for train, test in folds:
+                model = _make_model(config, column, level, C, args, mkl_norm=norm)
+                right[test] = model.fit(_subset(X, train), y[train]).predict(
+                    _subset(X, test)) == y[test]
+            correct[C] = right
+        C = max(C_GRID, key=lambda c: (correct[c].mean(), -C_GRID.index(c)))
+        best[norm] = (C, correct[C])
+    norm = one_standard_error_choice({n: r for n, (_, r) in best.items()}, norms)
+    return best[norm][0], norm
 
 
 def _chosen(model):
@@ -260,13 +282,14 @@ def _fit_cell(config, column, level, data, args):
     from .report import classification_metrics
 
     X_train = data["train"][config]
+    mkl_norm = None
     if column in DEEP_COLUMNS:
         C = None  # the network has no box constraint
     elif args.C == "auto":
-        C = _select_C(config, column, level, X_train, data["y_train"], args)
+        C, mkl_norm = _select_C(config, column, level, X_train, data["y_train"], args)
     else:
         C = args.C
-    model = _make_model(config, column, level, C, args)
+    model = _make_model(config, column, level, C, args, mkl_norm=mkl_norm)
     start = time.perf_counter()
     model.fit(X_train, data["y_train"])
     seconds = time.perf_counter() - start

@@ -133,6 +133,43 @@ def test_C_auto_picks_from_the_grid(toy):
     assert report["model"]["C"] in fit.C_GRID
 
 
+def test_C_auto_chooses_the_norm_with_C_by_the_one_standard_error_rule(monkeypatch):
+    """The joint search gives each norm its best C and keeps uniform weights unless a
+    learned norm is better by more than one standard error (fits faked: known answers)."""
+    from types import SimpleNamespace
+
+    y = np.repeat([0, 1, 2], 40)
+    i = np.arange(len(y))
+    # Which videos each (norm, C) gets right out of fold; anything else gets 30 %.
+    right = {(np.inf, 10.0): i % 10 < 7,          # uniform: 0.70
+             (2.0, 1.0): (i + 3) % 10 < 7,        # 0.70, other videos: no gain
+             (1.0, 100.0): i % 20 < 19}           # 0.95: +0.25, one standard error 0.04
+
+    class Fake:
+        def __init__(self, C, norm):
+            self.key = (norm, C)
+
+        def fit(self, X, labels):
+            return self
+
+        def predict(self, X):
+            index = np.asarray(X)
+            hit = right.get(self.key, i % 10 < 3)[index]
+            return np.where(hit, y[index], (y[index] + 1) % 3)
+
+    monkeypatch.setattr(fit, "_make_model",
+                        lambda config, column, level, C, args, mkl_norm=None: Fake(C, mkl_norm))
+    args = SimpleNamespace(seed=0, mkl_norm=None)
+    X = list(i)
+    assert fit._select_C("rgb", "linear", 2, X, y, args) == (100.0, 1.0)
+    right[(1.0, 100.0)] = (i + 5) % 20 < 15  # 0.75: +0.05 against an error of 0.07
+    assert fit._select_C("rgb", "linear", 2, X, y, args) == (10.0, np.inf)
+    right[(None, 10.0)] = i % 10 < 7  # other columns search C alone
+    assert fit._select_C("rgb", "cross", 2, X, y, args) == (10.0, None)
+    args.mkl_norm = 2.0  # a norm given on the command line is kept
+    assert fit._select_C("rgb", "linear", 2, X, y, args)[1] is None
+
+
 def test_user_errors_exit_1_with_one_line(toy, capsys):
     tmp, rgb, flow, splits = toy
     assert run_fit("--features", tmp / "nope.h5", "--splits", splits) == 1

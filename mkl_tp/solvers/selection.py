@@ -18,7 +18,7 @@ from sklearn.model_selection import StratifiedKFold
 from ..kernels import block_decisions, node_weight_blocks
 from .svm import one_vs_rest_labels
 
-__all__ = ["MKL_NORM_CANDIDATES", "select_mkl_norm"]
+__all__ = ["MKL_NORM_CANDIDATES", "select_mkl_norm", "one_standard_error_choice"]
 
 # From the simplest (uniform) to the sparsest weights: each is tried against the choice so
 # far, in this order.
@@ -82,10 +82,29 @@ def select_mkl_norm(fit, blocks, y_index, n_classes, kernel, candidates=MKL_NORM
             result = fit(train_blocks, Y, mkl_norm=p)
             predicted = _predict(train_blocks, test_blocks, result, kernel, n_classes)
             correct[p][test] = predicted == y_index[test]
+    return one_standard_error_choice(correct, candidates), {
+        p: float(c.mean()) for p, c in correct.items()}
+
+
+def one_standard_error_choice(correct, candidates):
+    """The candidate the one-standard-error rule keeps, from the simplest on.
+
+    Parameters
+    ----------
+    correct : dict
+        Candidate -> boolean array of out-of-fold correctness, one entry per video.
+    candidates : sequence
+        Keys of ``correct`` from the simplest (e.g. uniform weights) to the most complex.
+
+    Returns
+    -------
+    The first candidate, replaced in turn by each later one whose accuracy exceeds the
+    current choice's by more than one standard error of the paired differences.
+    """
     chosen = candidates[0]
-    for p in candidates[1:]:
-        difference = correct[p].astype(float) - correct[chosen]
+    for candidate in candidates[1:]:
+        difference = correct[candidate].astype(float) - correct[chosen]
         error = difference.std(ddof=1) / np.sqrt(difference.size)
         if difference.mean() > error:
-            chosen = p
-    return chosen, {p: float(c.mean()) for p, c in correct.items()}
+            chosen = candidate
+    return chosen
