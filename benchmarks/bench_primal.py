@@ -49,6 +49,34 @@ def uniform_descriptors(X, levels, scales=None):
     return weighted_features([psi], np.full(P, 1.0 / P), "linear"), scales
 
 
+def crossover(args):
+    """libsvm against the primal path, one MKL fit each, at several N (same data)."""
+    columns = [("N", "N", "{}"), ("kernel", "kernel", "{}"), ("m", "m of Z", "{}"),
+               ("libsvm", "libsvm s", "{:.1f}"), ("primal", "primal s", "{:.1f}"),
+               ("ratio", "primal/libsvm", "{:.2f}"), ("dJ", "rel. J diff", "{:.1e}")]
+    rows = []
+    for n in args.crossover:
+        X, y = order_sensitive_videos(n, args.d, args.classes, seed=0, signal=args.signal)
+        for kernel in ("linear", "cross"):
+            row = dict(N=n, kernel=kernel, m=(n_nodes(args.levels) if kernel == "linear"
+                                              else 1) * args.d)
+            fits = {}
+            for solver in ("libsvm", "primal"):
+                clf = PyramidMKLClassifier(levels=args.levels, kernel=kernel, mkl_norm=1.0,
+                                           solver=solver)
+                with warnings.catch_warnings():
+                    warnings.simplefilter("ignore", ConvergenceWarning)
+                    start = time.perf_counter()
+                    fits[solver] = clf.fit(X, y)
+                    row[solver] = time.perf_counter() - start
+            row["ratio"] = row["primal"] / row["libsvm"]
+            row["dJ"] = abs(fits["primal"].objective_ / fits["libsvm"].objective_ - 1)
+            rows.append(row)
+            print_table(rows[-1:], columns)
+    print("\nSummary")
+    print_table(rows, columns)
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--n", type=int, default=30000)
@@ -60,11 +88,16 @@ def main():
     parser.add_argument("--fits", nargs="*", default=["p1", "cross"],
                         help="extra fits: p1, p2, cross, uniform, each optionally :libsvm")
     parser.add_argument("--no-default", action="store_true", help="skip the default fit")
+    parser.add_argument("--crossover", type=int, nargs="*", default=[], metavar="N",
+                        help="instead: the p1 and cross fits through libsvm and the primal "
+                        "path at these N (the data for solver='auto''s model)")
     parser.add_argument("--dask", type=int, default=0, metavar="WORKERS",
                         help="also fit p1 on a LocalCluster of this many worker processes "
                         "(one thread each) and compare it with the local p1 fit")
     args = parser.parse_args()
     print(machine_line())
+    if args.crossover:
+        return crossover(args)
     X, y = order_sensitive_videos(args.n, args.d, args.classes, seed=0, signal=args.signal)
     X_test, y_test = order_sensitive_videos(args.n_test, args.d, args.classes, seed=1,
                                             signal=args.signal)
