@@ -9,12 +9,16 @@ to float64), on top of the node-kernel cache itself when it is used. At N = 30,0
 ``N x n_tasks`` arrays instead.
 
 ``solver="auto"`` takes the primal path when the dual path would not fit the memory
-budget, or when it is cheaper by this model (measured on this project's machines,
-docs/performance.rst): an alpha-step of the dual path costs about ``N^2 m`` flops to form
-``K_beta`` and grows as ``N^2`` in libsvm; one of the primal path about ``6 N m n_tasks``
-flops per Newton step, some 20-40 steps cold and fewer warm. Below
-``PRIMAL_MIN_SAMPLES`` videos libsvm's exact, well-tested path is taken (it is fast
-there); from it on the primal path is taken when ``m <= N / WIDTH_RATIO``.
+budget, or when it is cheaper by this model: an alpha-step of the dual path costs about
+``N^2 m`` flops to form ``K_beta`` and grows as ``N^2`` in libsvm; one of the primal path
+about ``6 N m n_tasks`` flops per Newton step (some 40 steps cold, 20 warm) plus Newton
+systems of up to ``m + 1`` unknowns per task, so it wins for large ``N`` and narrow ``Z``.
+Measured (``benchmarks/bench_primal.py --crossover``, docs/performance.rst), whole fits,
+primal time over libsvm's: linear kernel (m = 960) 2.42 at N = 2000, 1.21 at 5000, 0.49 at
+10,000; cross kernel (m = 64) 5.42, 1.71, 0.77. Hence the primal path from
+``PRIMAL_MIN_SAMPLES = 8000`` videos on, when ``m <= N / WIDTH_RATIO`` (wider ``Z``, e.g.
+63 nodes of 128 dims at N = 10,000, makes its Newton systems dearer than the kernel: not
+measured, so the dual path is kept there).
 """
 
 import os
@@ -31,7 +35,7 @@ __all__ = [
 ]
 
 # See the module docstring and docs/performance.rst ("Primal or dual").
-PRIMAL_MIN_SAMPLES = 4000
+PRIMAL_MIN_SAMPLES = 8000
 WIDTH_RATIO = 2.0
 
 
