@@ -432,3 +432,23 @@ def test_select_mkl_norm_learns_only_when_the_folds_show_a_gain():
     assert select_mkl_norm(fit, blocks, y, 3, "linear")[0] == np.inf
     # A class with a single video cannot be held out: uniform without folds.
     assert select_mkl_norm(fit, blocks, np.r_[[0] * 17, 1], 2, "linear") == (np.inf, {})
+
+
+def test_select_mkl_norm_judges_large_sets_on_a_stratified_subset():
+    from functools import partial
+
+    from mkl_tp.solvers.selection import _stratified_subset, select_mkl_norm
+
+    y = np.repeat([0, 1, 2], [50, 100, 150])
+    keep = _stratified_subset(y, 60)
+    np.testing.assert_array_equal(np.bincount(y[keep]), [10, 20, 30])
+    assert len(np.unique(keep)) == 60
+    seen = []
+
+    def fit(blocks, Y, mkl_norm):
+        seen.append(len(Y))
+        return fit_mkl(blocks, Y, kernel="linear", tol=1e-3, mkl_norm=mkl_norm)
+
+    blocks, y = noisy_node_problem(300)
+    select_mkl_norm(fit, blocks, y, 3, "linear", max_videos=90)
+    assert max(seen) == 60  # two of three folds of the 90 videos kept

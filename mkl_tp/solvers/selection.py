@@ -25,6 +25,21 @@ __all__ = ["MKL_NORM_CANDIDATES", "select_mkl_norm", "one_standard_error_choice"
 MKL_NORM_CANDIDATES = (np.inf, 2.0, 1.0)
 
 
+# Videos the selection looks at, at most (see select_mkl_norm).
+MAX_SELECTION_VIDEOS = 3000
+
+
+def _stratified_subset(y_index, size):
+    """Indices of about ``size`` videos, the same fraction of each class, evenly spaced."""
+    keep = []
+    for c in np.unique(y_index):
+        members = np.flatnonzero(y_index == c)
+        count = max(2, int(round(members.size * size / y_index.size)))
+        keep.append(members[np.linspace(0, members.size - 1, min(count, members.size))
+                            .round().astype(int)])
+    return np.sort(np.concatenate(keep))
+
+
 def _predict(train_blocks, test_blocks, result, kernel, n_classes):
     weights = node_weight_blocks(train_blocks, result.beta, result.duals.coef, kernel,
                                  result.normaliser)
@@ -35,7 +50,7 @@ def _predict(train_blocks, test_blocks, result, kernel, n_classes):
 
 
 def select_mkl_norm(fit, blocks, y_index, n_classes, kernel, candidates=MKL_NORM_CANDIDATES,
-                    n_folds=3):
+                    n_folds=3, max_videos=MAX_SELECTION_VIDEOS):
     """Choose ``p`` of lp-norm MKL by cross-validation with the one-standard-error rule.
 
     Parameters
@@ -55,6 +70,11 @@ def select_mkl_norm(fit, blocks, y_index, n_classes, kernel, candidates=MKL_NORM
         Stratified folds, in the videos' order like scikit-learn's ``*CV`` estimators (so a
         fit is deterministic); fewer when a class has fewer videos, and with fewer than two
         videos in some class no fold can hold it out and the first candidate is returned.
+    max_videos : int, default=3000
+        Larger training sets are judged on a stratified subset of this many videos (every
+        ``N / max_videos``-th video of each class): the rule needs a standard error, which
+        at this size resolves gains of about a point, not all of ``N``, and the selection
+        then costs a bounded fraction of the final fit.
 
     Returns
     -------
@@ -68,6 +88,9 @@ def select_mkl_norm(fit, blocks, y_index, n_classes, kernel, candidates=MKL_NORM
     Candidate ``q`` replaces the current choice ``p`` when
     ``mean(d) > std(d) / sqrt(N)`` with ``d_i = [q right on video i] - [p right on i]``.
     """
+    if len(y_index) > max_videos:
+        keep = _stratified_subset(y_index, max_videos)
+        blocks, y_index = [b[keep] for b in blocks], y_index[keep]
     smallest = int(np.bincount(y_index, minlength=n_classes).min())
     n_folds = min(n_folds, smallest)
     if n_folds < 2:
