@@ -10,17 +10,26 @@ from numbers import Integral, Real
 
 import numpy as np
 
+from .store import FeatureSequence
+
 _SINGLE = None  # stream name used internally for plain-list input
 
 
 def _validate_sequences(sequences, stream=None, n_features=None):
-    """Check one stream's sequences; return a list of float arrays of shape (T_i, d).
+    """Check one stream's sequences; return a list of float arrays of shape (T_i, d)
+    (a :class:`~mkl_tp.store.FeatureSequence` is returned as it is: its reads check it).
 
     Raises ``ValueError`` naming the sequence index (and stream) for an empty sequence,
     a wrong rank, NaN/inf, a ``d`` that differs from the first sequence's (or from
     ``n_features`` when given, e.g. the ``d`` seen at fit time).
     """
     where = "" if stream is None else f" of stream {stream!r}"
+    if isinstance(sequences, FeatureSequence):
+        # Videos in a cache are checked as they are read, a chunk at a time.
+        if n_features is not None and sequences.n_features != n_features:
+            raise ValueError(f"{sequences.path}{where} has d={sequences.n_features} "
+                             f"features, expected d={n_features} as at fit time")
+        return sequences
     if isinstance(sequences, np.ndarray) and sequences.ndim == 3:
         sequences = list(sequences)
     if isinstance(sequences, (str, bytes)) or not hasattr(sequences, "__len__"):

@@ -21,27 +21,20 @@ from ._validation import (
     _validate_labels,
     _validate_streams,
 )
+from ._node_features import fit_reduction, fit_sample, stream_features
 from .kernels import (
     BASE_KERNELS,
     NODE_NORMS,
-    apply_feature_maps,
-    fit_feature_maps,
-    normalize_nodes,
     block_decisions,
     node_weight_blocks,
     unit_diagonal_scales,
 )
-from .node_pca import apply_node_projections, fit_node_projections
-from .pyramid import n_nodes, node_descriptors_batch
+from .pyramid import n_nodes
 from .solvers.mkl import BETA_STEPS, PYRAMIDS, SOLVERS, fit_mkl
 from .solvers.selection import select_mkl_norm
 from .solvers.svm import one_vs_rest_labels
 
 __all__ = ["PyramidMKLClassifier"]
-
-# Frames per chunk of descriptor computation: its gathers take ~4P/T times this, so keep
-# it small beside the N x P x d output (64 MiB -> well under 1 GiB of temporaries).
-_CHUNK_BYTES = 2**26
 
 
 class PyramidMKLClassifier(_VersionedPickleMixin, ClassifierMixin, BaseEstimator):
@@ -138,6 +131,13 @@ class PyramidMKLClassifier(_VersionedPickleMixin, ClassifierMixin, BaseEstimator
         right singular vectors (uncentred, fitted on the training videos), i.e. replace
         each node kernel by its best low-rank approximation. The paper's Table 5 uses 128
         dims for 2048-d features; it cuts kernel cost and memory by ``d / pca_components``.
+    subsample : int or None, default=20000
+        Training videos (stratified by class, evenly spaced, deterministic) on which the
+        ``rbf``/``chi2`` feature maps and the per-node PCA are fitted; ``None``: all. With
+        at most this many videos the fit is unchanged. Node features are then computed a
+        chunk of videos at a time, so a fit holds the reduced ``N x P x pca_components``
+        features and this sample's descriptors, never all ``N x P x d`` descriptors nor
+        all frames (with a :class:`~mkl_tp.store.FeatureSequence`, frames stay on disk).
     beta_init : array-like or None, default=None
         Starting weights of the learning (``node_weights="learn"``), e.g. the ``beta_`` of
         a coarser pyramid: a vector of a ``levels' < levels`` pyramid is extended by giving
@@ -206,7 +206,8 @@ class PyramidMKLClassifier(_VersionedPickleMixin, ClassifierMixin, BaseEstimator
                  C=1.0, tol=1e-3, max_iter=100, node_weights="learn", n_components=256,
                  gamma=None, n_jobs=None, verbose=0, random_state=None, beta_method="auto",
                  solver="auto", device=None, cache_size=4096, dtype="float64",
-                 pca_components=None, beta_init=None, mkl_norm="auto", pyramids="auto"):
+                 pca_components=None, subsample=20000, beta_init=None, mkl_norm="auto",
+                 pyramids="auto"):
         self.levels = levels
         self.kernel = kernel
         self.base_kernel = base_kernel
@@ -226,6 +227,7 @@ class PyramidMKLClassifier(_VersionedPickleMixin, ClassifierMixin, BaseEstimator
         self.cache_size = cache_size
         self.dtype = dtype
         self.pca_components = pca_components
+        self.subsample = subsample
         self.beta_init = beta_init
         self.mkl_norm = mkl_norm
         self.pyramids = pyramids
@@ -249,6 +251,7 @@ class PyramidMKLClassifier(_VersionedPickleMixin, ClassifierMixin, BaseEstimator
         "cache_size": [_Interval(Real, 0, None, closed="left")],
         "dtype": [_Options(("float64", "float32"), dtype=True)],
         "pca_components": [_NONE, _Interval(Integral, 1)],
+        "subsample": [_NONE, _Interval(Integral, 1)],
         "beta_init": [_NONE, _ARRAY_LIKE],
         "mkl_norm": [_Options(("auto",)), _Interval(Real, 1, None, closed="left"),
                      _Exactly(np.inf, "inf")],
@@ -305,30 +308,32 @@ class PyramidMKLClassifier(_VersionedPickleMixin, ClassifierMixin, BaseEstimator
             return 1.0, {}
         return select_mkl_norm(fit, blocks, y_index, n_classes, self.kernel)
 
-    def _node_blocks(self, data, fit):
-        """Scaled node features per stream; fits maps and scales when ``fit``."""
+    def _node_blocks(self, data, fit, y_index=None):
+        """Scaled node features per stream; fits maps, PCA and scales when ``fit``.
+
+        Read and reduced a chunk of videos at a time (:mod:`mkl_tp._node_features`), the
+        feature maps and the PCA fitted on ``subsample`` videos stratified by ``y_index``.
+        """
         if fit:
             rng = check_random_state(self.random_state)
             self.feature_maps_, self.node_scales_, self.node_projections_ = {}, {}, {}
         dtype = np.dtype(self.dtype)
+        settings = {"levels": self.levels, "norm": self.node_norm, "dtype": dtype}
         blocks = []
         for name, arrays in data.items():
-            # Every step works in place on the one N x P x d array it owns.
-            psi = normalize_nodes(node_descriptors_batch(arrays, self.levels, dtype=dtype,
-                                                         chunk_bytes=_CHUNK_BYTES),
-                                  self.node_norm, copy=False)
             if fit:
-                self.feature_maps_[name] = fit_feature_maps(
-                    psi, self.base_kernel_, n_components=self.n_components, gamma=self.gamma,
-                    random_state=rng.randint(np.iinfo(np.int32).max))
-            phi = apply_feature_maps(psi, self.feature_maps_[name])
-            del psi
-            if fit:
-                self.node_projections_[name] = None if self.pca_components is None else \
-                    fit_node_projections(phi, self.pca_components,
-                                         random_state=rng.randint(np.iinfo(np.int32).max))
-            if self.node_projections_.get(name) is not None:
-                phi = apply_node_projections(phi, self.node_projections_[name])
+                # Seeds drawn in a fixed order, whatever is fitted: a seed gives one model.
+                seeds = (rng.randint(np.iinfo(np.int32).max), None if self.pca_components
+                         is None else rng.randint(np.iinfo(np.int32).max))
+                sample = fit_sample(np.zeros(len(arrays), int) if y_index is None
+                                    else y_index, self.subsample)
+                self.feature_maps_[name], self.node_projections_[name], phi = fit_reduction(
+                    arrays, sample, base_kernel=self.base_kernel_,
+                    n_components=self.n_components, gamma=self.gamma,
+                    pca_components=self.pca_components, seeds=seeds, **settings)
+            if not fit or phi is None:
+                phi = stream_features(arrays, feature_map=self.feature_maps_[name],
+                                      projections=self.node_projections_[name], **settings)
             if fit:
                 self.node_scales_[name] = unit_diagonal_scales(phi)
             if phi.dtype != dtype:
@@ -345,7 +350,9 @@ class PyramidMKLClassifier(_VersionedPickleMixin, ClassifierMixin, BaseEstimator
         X : sequence of array-like of shape (T_i, d), or mapping str -> such a sequence
             Per-frame features of each video; a mapping gives several streams (e.g.
             ``{"appearance": ..., "motion": ...}``) over the same videos, whose nodes share
-            one simplex. Streams may have different ``d``.
+            one simplex. Streams may have different ``d``. A
+            :class:`~mkl_tp.store.FeatureSequence` stands for a list and is read a chunk
+            of videos at a time.
         y : array-like of shape (n_videos,)
             Labels (any type ``numpy.unique`` sorts).
 
@@ -366,7 +373,7 @@ class PyramidMKLClassifier(_VersionedPickleMixin, ClassifierMixin, BaseEstimator
         # Fixed weights are the same for every class: per-class pyramids only when learning.
         self.pyramids_ = ("per_class" if cross and learn else "shared") \
             if self.pyramids == "auto" else self.pyramids
-        blocks = self._node_blocks(data, fit=True)
+        blocks = self._node_blocks(data, fit=True, y_index=y_index)
         fit = partial(
             fit_mkl, kernel=self.kernel, C=float(self.C), tol=float(self.tol),
             max_iter=int(self.max_iter), beta=beta0, learn=learn, n_jobs=self.n_jobs,

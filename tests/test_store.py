@@ -516,3 +516,22 @@ def test_import_arrays_errors(tmp_path, monkeypatch):
     with pytest.raises(store.RunStoppedError, match="No space left on device"):
         store.import_arrays(tmp_path / "arrays", str(tmp_path / "f_rgb.h5"), stream="rgb")
     assert store.list_videos(tmp_path / "f_rgb.h5") == ["a"]
+
+
+def test_feature_sequence_reads_videos_on_access(tmp_path):
+    path = tmp_path / "cache.h5"
+    with FeatureWriter(path, {"stream": "rgb", "dtype": "float16"}, durable=False) as writer:
+        for i in range(5):
+            writer.write(f"v{i}", np.full((i + 1, 3), i, dtype=np.float32))
+        writer.record_failure("broken", "cannot decode")
+    videos = store.FeatureSequence(path, ["v3", "v1", "v4"])
+    assert len(videos) == 3 and videos.n_features == 3
+    assert videos[0].shape == (4, 3) and videos[0].dtype == np.float16
+    assert [x.shape[0] for x in videos[1:]] == [2, 5]
+    assert [x[0, 0] for x in videos[[2, 0]]] == [4, 3]
+    assert [x.shape[0] for x in videos] == [4, 2, 5]
+    assert store.FeatureSequence(path).ids == ["v0", "v1", "v2", "v3", "v4"]
+    with pytest.raises(ValueError, match="'broken': cannot decode"):
+        store.FeatureSequence(path, ["v1", "broken"])
+    with pytest.raises(ValueError, match="not in the file: 'v9'"):
+        store.FeatureSequence(path, ["v9"])

@@ -24,7 +24,8 @@ as complete.
 
 The package's modules: ``_format`` (constants, checks, naming rules), ``_read`` (readers),
 ``_write`` (:class:`FeatureWriter`, :func:`merge_shards`), ``_journal`` (crash-safe commits),
-``_runs`` (:func:`import_arrays`, :class:`RunSummary`, :class:`RunStoppedError`); import
+``_runs`` (:func:`import_arrays`, :class:`RunSummary`, :class:`RunStoppedError`),
+``_sequence`` (:class:`FeatureSequence`, videos read on access); import
 their public names from here.
 """
 
@@ -39,10 +40,12 @@ from ._format import (  # noqa: F401 (FORMAT_VERSION, VOLATILE_INFO: public, not
 )
 from ._read import failed_videos, list_videos, load_features, read_info, video_attrs
 from ._runs import RunStoppedError, RunSummary, import_arrays
+from ._sequence import FeatureSequence
 from ._write import FeatureWriter, merge_shards
 
 __all__ = [
     "FORMAT",
+    "FeatureSequence",
     "FeatureWriter",
     "RunStoppedError",
     "RunSummary",

@@ -81,22 +81,7 @@ def load_features(path, ids=None):
         if ids is None:
             ids = complete
         ids = [str(i) for i in ids]
-        done = set(complete)
-        missing = [i for i in ids if i not in done]
-        if missing:
-            failed = {i: msg for i, msg in _failed(handle).items() if i in set(missing)}
-            present = {vid for vid, _ in walk(handle, "videos")}
-            reasons = []
-            if failed:
-                first = next(iter(failed))
-                reasons.append(f"failed extraction: {_listing(list(failed))} ({first!r}: {failed[first]})")
-            partial = [i for i in missing if i in present and i not in failed]
-            if partial:
-                reasons.append(f"incomplete (interrupted; re-run the extractor): {_listing(partial)}")
-            absent = [i for i in missing if i not in present and i not in failed]
-            if absent:
-                reasons.append(f"not in the file: {_listing(absent)}")
-            raise ValueError(f"{handle.filename}: {len(missing)} requested videos unavailable; " + "; ".join(reasons))
+        check_available(handle, ids, complete)
         arrays, problems, dims = [], [], {}
         for vid in ids:
             try:
@@ -113,6 +98,28 @@ def load_features(path, ids=None):
         if problems:
             raise ValueError(f"{handle.filename}: " + "; ".join(problems[:_MAX_LISTED]))
         return ids, arrays
+
+
+def check_available(handle, ids, complete):
+    """``ValueError`` naming the requested videos that are not complete in the open cache,
+    each with its reason (failed extraction, interrupted, absent)."""
+    done = set(complete)
+    missing = [i for i in ids if i not in done]
+    if not missing:
+        return
+    failed = {i: msg for i, msg in _failed(handle).items() if i in set(missing)}
+    present = {vid for vid, _ in walk(handle, "videos")}
+    reasons = []
+    if failed:
+        first = next(iter(failed))
+        reasons.append(f"failed extraction: {_listing(list(failed))} ({first!r}: {failed[first]})")
+    partial = [i for i in missing if i in present and i not in failed]
+    if partial:
+        reasons.append(f"incomplete (interrupted; re-run the extractor): {_listing(partial)}")
+    absent = [i for i in missing if i not in present and i not in failed]
+    if absent:
+        reasons.append(f"not in the file: {_listing(absent)}")
+    raise ValueError(f"{handle.filename}: {len(missing)} requested videos unavailable; " + "; ".join(reasons))
 
 
 def damaged_message(video_id, exc):
