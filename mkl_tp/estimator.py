@@ -306,7 +306,10 @@ class PyramidMKLClassifier(_VersionedPickleMixin, ClassifierMixin, BaseEstimator
         if self.kernel == "cross":
             # Nothing to choose: the normalised cross kernel is blind to the weights' norm.
             return 1.0, {}
-        return select_mkl_norm(fit, blocks, y_index, n_classes, self.kernel)
+        # How far from uniform the data supports is judged with shared weights, whatever
+        # the pyramids: per-class candidates would cost one binary MKL per class and fold.
+        return select_mkl_norm(partial(fit, pyramids="shared"), blocks, y_index, n_classes,
+                               self.kernel)
 
     def _node_blocks(self, data, fit, y_index=None):
         """Scaled node features per stream; fits maps, PCA and scales when ``fit``.
