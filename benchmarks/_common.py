@@ -30,19 +30,30 @@ def order_sensitive_videos(n, d, n_classes=10, seed=0, min_len=16, max_len=48,
     -------
     X : list of ndarray (T_i, d), y : ndarray of shape (n,)
     """
+    y, videos = order_sensitive_stream(n, d, n_classes, seed, min_len, max_len, n_parts,
+                                       signal, dtype, class_seed)
+    return list(videos), y
+
+
+def order_sensitive_stream(n, d, n_classes=10, seed=0, min_len=16, max_len=48,
+                           n_parts=4, signal=0.6, dtype=np.float32, class_seed=0):
+    """:func:`order_sensitive_videos` one video at a time (the same videos for the same
+    arguments): ``(y, iterator of (T_i, d) arrays)``, for sets larger than memory."""
     classes = np.random.default_rng(class_seed)
     prototypes = classes.normal(size=(n_parts, d))
     orders = np.array([classes.permutation(n_parts) for _ in range(n_classes)])
     rng = np.random.default_rng(seed)
     y = np.arange(n) % n_classes
     rng.shuffle(y)
-    X = []
-    for label in y:
-        T = int(rng.integers(min_len, max_len + 1))
-        part = np.minimum((np.arange(T) * n_parts) // T, n_parts - 1)
-        frames = signal * prototypes[orders[label, part]] + rng.normal(size=(T, d))
-        X.append(np.maximum(frames, 0.0).astype(dtype))
-    return X, y
+
+    def videos():
+        for label in y:
+            T = int(rng.integers(min_len, max_len + 1))
+            part = np.minimum((np.arange(T) * n_parts) // T, n_parts - 1)
+            frames = signal * prototypes[orders[label, part]] + rng.normal(size=(T, d))
+            yield np.maximum(frames, 0.0).astype(dtype)
+
+    return y, videos()
 
 
 class PeakRSS:
