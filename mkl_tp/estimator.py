@@ -31,7 +31,8 @@ from .kernels import (
 )
 from .pyramid import n_nodes
 from .solvers.mkl import BETA_STEPS, PYRAMIDS, SOLVERS, fit_mkl
-from .solvers.selection import select_mkl_norm
+from .solvers.gram import TrainingKernels
+from .solvers.selection import MAX_SELECTION_VIDEOS, select_mkl_norm
 from .solvers.svm import one_vs_rest_labels
 
 __all__ = ["PyramidMKLClassifier"]
@@ -297,7 +298,7 @@ class PyramidMKLClassifier(_VersionedPickleMixin, ClassifierMixin, BaseEstimator
         extended = extended.ravel()
         return extended / extended.sum()
 
-    def _mkl_norm(self, fit, blocks, y_index, n_classes, learn):
+    def _mkl_norm(self, fit, blocks, y_index, n_classes, learn, kernels):
         """``(p, out-of-fold accuracy per candidate)``: ``mkl_norm`` or its ``"auto"`` choice."""
         if not learn:
             return None, {}
@@ -308,8 +309,9 @@ class PyramidMKLClassifier(_VersionedPickleMixin, ClassifierMixin, BaseEstimator
             return 1.0, {}
         # How far from uniform the data supports is judged with shared weights, whatever
         # the pyramids: per-class candidates would cost one binary MKL per class and fold.
+        # The folds cut their node kernels from the full set's, which the final fit uses.
         return select_mkl_norm(partial(fit, pyramids="shared"), blocks, y_index, n_classes,
-                               self.kernel)
+                               self.kernel, kernels=kernels)
 
     def _node_blocks(self, data, fit, y_index=None):
         """Scaled node features per stream; fits maps, PCA and scales when ``fit``.
@@ -385,9 +387,14 @@ class PyramidMKLClassifier(_VersionedPickleMixin, ClassifierMixin, BaseEstimator
             solver_options={"device": self.device} if self.solver == "torch" or (
                 self.solver in ("primal", "auto") and self.device is not None) else None,
             pyramids=self.pyramids_)
+        kernels = None
+        if learn and self.kernel == "linear" and self.mkl_norm == "auto" \
+                and n_videos <= MAX_SELECTION_VIDEOS:
+            kernels = TrainingKernels(blocks, "linear",
+                                      cache_bytes=float(self.cache_size) * 2**20)
         self.mkl_norm_, self.mkl_norm_scores_ = self._mkl_norm(fit, blocks, y_index,
-                                                               classes.shape[0], learn)
-        result = fit(blocks, one_vs_rest_labels(y_index, classes.shape[0]),
+                                                               classes.shape[0], learn, kernels)
+        result = fit(blocks, one_vs_rest_labels(y_index, classes.shape[0]), kernels=kernels,
                      mkl_norm=1.0 if self.mkl_norm_ is None else self.mkl_norm_)
         self.coef_ = node_weight_blocks(blocks, result.beta, result.duals.coef, self.kernel,
                                         result.normaliser)

@@ -445,10 +445,21 @@ def test_select_mkl_norm_judges_large_sets_on_a_stratified_subset():
     assert len(np.unique(keep)) == 60
     seen = []
 
-    def fit(blocks, Y, mkl_norm):
+    def fit(blocks, Y, mkl_norm, kernels=None):
         seen.append(len(Y))
-        return fit_mkl(blocks, Y, kernel="linear", tol=1e-3, mkl_norm=mkl_norm)
+        return fit_mkl(blocks, Y, kernel="linear", tol=1e-3, mkl_norm=mkl_norm,
+                       kernels=kernels)
 
     blocks, y = noisy_node_problem(300)
     select_mkl_norm(fit, blocks, y, 3, "linear", max_videos=90)
     assert max(seen) == 60  # two of three folds of the 90 videos kept
+    # With the node kernels of all videos, each fold's are cut from them: same choice.
+    from mkl_tp.solvers.gram import TrainingKernels
+
+    full = TrainingKernels(blocks, "linear", cache_bytes=1e9)
+    fold = full.subset(np.arange(0, 300, 2))
+    np.testing.assert_array_equal(fold.combined(np.full(8, 1 / 8))[0],
+                                  TrainingKernels(fold.blocks, "linear", cache_bytes=1e9)
+                                  .combined(np.full(8, 1 / 8))[0])
+    assert select_mkl_norm(fit, blocks, y, 3, "linear", max_videos=90, kernels=full) == \
+        select_mkl_norm(fit, blocks, y, 3, "linear", max_videos=90)

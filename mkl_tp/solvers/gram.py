@@ -76,7 +76,7 @@ class TrainingKernels:
         Budget for the node-kernel cache; ``None`` or 0 never caches.
     """
 
-    def __init__(self, blocks, kind, cache_bytes=None):
+    def __init__(self, blocks, kind, cache_bytes=None, *, _stack=None):
         if kind not in ("linear", "cross"):
             raise ValueError(f"kernel must be 'linear' or 'cross', got {kind!r}")
         self.blocks = blocks
@@ -84,9 +84,10 @@ class TrainingKernels:
         n_samples = blocks[0].shape[0]
         total = sum(b.shape[1] for b in blocks)
         self.cache_nbytes = total * n_samples * n_samples * np.dtype(np.float32).itemsize
-        self.cached = bool(kind == "linear" and cache_bytes
-                           and self.cache_nbytes <= cache_bytes)
-        self._stack = node_kernels(blocks) if self.cached else None
+        self.cached = _stack is not None or bool(
+            kind == "linear" and cache_bytes and self.cache_nbytes <= cache_bytes)
+        self._stack = _stack if _stack is not None else (
+            node_kernels(blocks) if self.cached else None)
         self._node_gram = None
         self._sharded = None
 
@@ -136,6 +137,17 @@ class TrainingKernels:
 
             features = torch.as_tensor(features, device=resolve_device(device))
         return FeatureOperator(features, normaliser), normaliser
+
+    def subset(self, rows):
+        """The same algebra on the videos ``rows``, its node kernels cut from this cache.
+
+        A fit on a subset (a cross-validation fold) then needs no ``P N^2`` products of its
+        own; without a cache only the blocks are cut.
+        """
+        # C order, so that combined() reads it as one (P, n^2) matrix without a copy.
+        stack = None if self._stack is None else np.ascontiguousarray(
+            self._stack[:, rows][:, :, rows])
+        return TrainingKernels([b[rows] for b in self.blocks], self.kind, _stack=stack)
 
     def gram(self):
         """``G`` of :func:`~mkl_tp.kernels.node_gram` (the cross normaliser's matrix), once."""

@@ -96,7 +96,7 @@ class _AlphaStep:
 def fit_mkl(blocks, Y, kernel="linear", C=1.0, tol=1e-3, max_iter=100, beta=None,
             learn=True, n_jobs=None, verbose=0, beta_method="auto", solver="libsvm",
             cache_bytes=None, solver_options=None, mkl_norm=1.0, pyramids="shared",
-            memory_budget="available"):
+            memory_budget="available", kernels=None):
     """Learn node weights ``beta`` and one-vs-rest SVMs by alternating optimisation.
 
     Parameters
@@ -154,6 +154,10 @@ def fit_mkl(blocks, Y, kernel="linear", C=1.0, tol=1e-3, max_iter=100, beta=None
     memory_budget : int, None or "available", default="available"
         Bytes the dual path's kernels may take (see :mod:`~mkl_tp.solvers.cost`):
         ``"available"`` reads the memory available now, ``None`` checks nothing.
+    kernels : TrainingKernels or None
+        The node kernels of ``blocks`` when several fits share them (e.g. the folds of
+        :func:`~mkl_tp.solvers.selection.select_mkl_norm` and the final fit); ``None``
+        builds them within ``cache_bytes``.
 
     Returns
     -------
@@ -184,8 +188,9 @@ def fit_mkl(blocks, Y, kernel="linear", C=1.0, tol=1e-3, max_iter=100, beta=None
         beta, learn = np.full(n_total, 1.0 / n_total), False
     solver = _resolve_solver(solver, blocks, kernel, beta, cache_bytes if learn else None,
                              memory_budget)
-    kernels = TrainingKernels(blocks, kernel, cache_bytes=cache_bytes if learn and
-                              solver != "primal" else None)
+    if kernels is None or kernels.kind != kernel:
+        kernels = TrainingKernels(blocks, kernel, cache_bytes=cache_bytes if learn and
+                                  solver != "primal" else None)
     options = dict(kernels=kernels, C=C, tol=tol, max_iter=max_iter, beta=beta, learn=learn,
                    verbose=verbose, method=method, mkl_norm=mkl_norm, solver=solver,
                    solver_options=solver_options)

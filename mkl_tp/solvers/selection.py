@@ -50,14 +50,14 @@ def _predict(train_blocks, test_blocks, result, kernel, n_classes):
 
 
 def select_mkl_norm(fit, blocks, y_index, n_classes, kernel, candidates=MKL_NORM_CANDIDATES,
-                    n_folds=3, max_videos=MAX_SELECTION_VIDEOS):
+                    n_folds=3, max_videos=MAX_SELECTION_VIDEOS, kernels=None):
     """Choose ``p`` of lp-norm MKL by cross-validation with the one-standard-error rule.
 
     Parameters
     ----------
     fit : callable
-        ``fit(blocks, Y, mkl_norm=p) -> MKLResult``, e.g. :func:`~mkl_tp.solvers.fit_mkl`
-        with the estimator's other settings bound.
+        ``fit(blocks, Y, mkl_norm=p, kernels=...) -> MKLResult``, e.g.
+        :func:`~mkl_tp.solvers.fit_mkl` with the estimator's other settings bound.
     blocks : list of ndarray, each (N, P_s, m_s)
         Scaled training node features per stream.
     y_index : ndarray of shape (N,)
@@ -75,6 +75,9 @@ def select_mkl_norm(fit, blocks, y_index, n_classes, kernel, candidates=MKL_NORM
         ``N / max_videos``-th video of each class): the rule needs a standard error, which
         at this size resolves gains of about a point, not all of ``N``, and the selection
         then costs a bounded fraction of the final fit.
+    kernels : TrainingKernels or None
+        Node kernels of ``blocks`` (:class:`~mkl_tp.solvers.gram.TrainingKernels`); when
+        cached, every fold's are cut from them instead of computed again.
 
     Returns
     -------
@@ -88,9 +91,12 @@ def select_mkl_norm(fit, blocks, y_index, n_classes, kernel, candidates=MKL_NORM
     Candidate ``q`` replaces the current choice ``p`` when
     ``mean(d) > std(d) / sqrt(N)`` with ``d_i = [q right on video i] - [p right on i]``.
     """
+    if kernels is not None and not kernels.cached:
+        kernels = None
     if len(y_index) > max_videos:
         keep = _stratified_subset(y_index, max_videos)
         blocks, y_index = [b[keep] for b in blocks], y_index[keep]
+        kernels = None if kernels is None else kernels.subset(keep)
     smallest = int(np.bincount(y_index, minlength=n_classes).min())
     n_folds = min(n_folds, smallest)
     if n_folds < 2:
@@ -101,8 +107,9 @@ def select_mkl_norm(fit, blocks, y_index, n_classes, kernel, candidates=MKL_NORM
         train_blocks = [b[train] for b in blocks]
         test_blocks = [b[test] for b in blocks]
         Y = one_vs_rest_labels(y_index[train], n_classes)
+        fold_kernels = None if kernels is None else kernels.subset(train)
         for p in candidates:
-            result = fit(train_blocks, Y, mkl_norm=p)
+            result = fit(train_blocks, Y, mkl_norm=p, kernels=fold_kernels)
             predicted = _predict(train_blocks, test_blocks, result, kernel, n_classes)
             correct[p][test] = predicted == y_index[test]
     return one_standard_error_choice(correct, candidates), {
