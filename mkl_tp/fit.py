@@ -70,24 +70,18 @@ def _levels(text):
 
 
 def _C(text):
-    if text == "auto":
-        return text
+    return text if text == "auto" else _positive(text, alternative=" or 'auto'")
+
+
+def _positive(text, alternative=""):
     try:
         value = float(text)
     except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a positive number or 'auto', got {text!r}") from None
+        raise argparse.ArgumentTypeError(
+            f"expected a positive number{alternative}, got {text!r}") from None
     if not (math.isfinite(value) and value > 0):
-        raise argparse.ArgumentTypeError(f"C must be a finite positive number, got {text!r}")
-    return value
-
-
-def _positive(text):
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a positive number, got {text!r}") from None
-    if not (math.isfinite(value) and value > 0):
-        raise argparse.ArgumentTypeError(f"expected a finite positive number, got {text!r}")
+        raise argparse.ArgumentTypeError(
+            f"expected a finite positive number{alternative}, got {text!r}")
     return value
 
 
