@@ -34,13 +34,14 @@ def _setting(value):
     return "inf" if isinstance(value, float) and math.isinf(value) else value
 
 
-def report_settings(args):
-    """The settings of report.json; an option left out is recorded as the estimator's
-    default (for ``"auto"``, what its rule chose is in each cell)."""
+def report_settings(given):
+    """The settings of report.json from the options as given (a mapping; ``None`` where left
+    out, recorded as the estimator's default: for ``"auto"``, what its rule chose is in each
+    cell)."""
     from .estimator import PyramidMKLClassifier
 
     defaults = PyramidMKLClassifier().get_params()
-    return {k: _setting(defaults[k] if getattr(args, k) is None else getattr(args, k))
+    return {k: _setting(defaults[k] if given.get(k) is None else given[k])
             for k in ("model",) + SETTINGS + tuple(LEGACY_SETTINGS)}
 
 
@@ -193,7 +194,7 @@ def _plot_cell_beta(cell, config, streams, path, title):
 
 
 def write_plots(out, cells, final, final_level, final_config, saved, streams, configs, columns,
-                 args):
+                levels, kernel):
     """levels.png, beta.png (the saved model), beta/ (every learned cell), confusion.png."""
     from .report import plot_confusion, plot_levels
 
@@ -202,9 +203,9 @@ def write_plots(out, cells, final, final_level, final_config, saved, streams, co
 
     written = []
     table = {lv: {cf: {col: c["accuracy"] for col, c in row.items()} for cf, row in r.items()}
-             for lv, r in cells.items() if int(lv) in args.levels}
+             for lv, r in cells.items() if int(lv) in levels}
     plot_levels(table, configs, columns, out / "levels.png",
-                title=f"test accuracy vs pyramid depth ({args.kernel} uniform baseline)")
+                title=f"test accuracy vs pyramid depth ({kernel} uniform baseline)")
     written.append(out / "levels.png")
     if "beta" in final:
         _plot_cell_beta(final, final_config, streams_of(final_config), out / "beta.png",
@@ -212,7 +213,7 @@ def write_plots(out, cells, final, final_level, final_config, saved, streams, co
         written.append(out / "beta.png")
     folder = out / "beta"
     folder.mkdir(exist_ok=True)
-    for level in args.levels:
+    for level in levels:
         for config in configs:
             for column, cell in cells.get(str(level), {}).get(config, {}).items():
                 if column != UNIFORM and column in columns and "beta" in cell:
@@ -235,13 +236,13 @@ def add_gains(cells):
                     cells[level][config][column].setdefault("vs_uniform", {})[key] = gain
 
 
-def print_tables(cells, configs, columns, args, n_test):
+def print_tables(cells, configs, columns, levels, kernel, n_test):
     table = {lv: {cf: {col: c["accuracy"] for col, c in row.items()} for cf, row in r.items()}
-             for lv, r in cells.items() if int(lv) in args.levels}
-    print(f"test accuracy (%) on {n_test} videos; uniform uses kernel={args.kernel}; "
+             for lv, r in cells.items() if int(lv) in levels}
+    print(f"test accuracy (%) on {n_test} videos; uniform uses kernel={kernel}; "
           "level 1 = global average pooling")
     print(format_level_table(table, configs, columns))
-    gains = {lv: row for lv, row in gains_over_uniform(cells).items() if int(lv) in args.levels}
+    gains = {lv: row for lv, row in gains_over_uniform(cells).items() if int(lv) in levels}
     learned = [c for c in columns if c != UNIFORM]
     if gains:
         print("\nlearned - uniform (percentage points; same level and streams)")

@@ -94,15 +94,12 @@ class PyramidMKLClassifier(_VersionedPickleMixin, ClassifierMixin, BaseEstimator
         Seeds the Nystroem landmarks and the per-node PCA (the only randomness).
     beta_method : {"auto", "level", "silp", "mirror", "projected"}, default="auto"
         beta-step. ``kernel="linear"``: the extended level method (``"level"``, chosen by
-        ``"auto"``; a regularised cutting plane, 5-10x fewer alpha-steps than SILP at 63
-        nodes, see docs/performance.rst) or plain SILP; both stop on the same certified
-        duality gap. ``kernel="cross"``: entropic mirror descent (``"mirror"``, chosen by
-        ``"auto"``) or DESIGN.md's projected-gradient QP step (``"projected"``). ``J`` is
-        not convex there and the two reach different stationary points: at 6 levels the
-        mirror steps reached far lower ``J`` and better accuracy in our measurements, at
-        3-4 levels the projected step sometimes did better (docs/performance.rst). A
-        step name of the other kernel is ignored (its default is used), so a grid can vary
-        ``kernel`` with ``beta_method`` fixed.
+        ``"auto"``; 5-10x fewer alpha-steps than SILP at 63 nodes) or plain SILP, both to
+        the same certified duality gap. ``kernel="cross"``: entropic mirror descent
+        (``"mirror"``, chosen by ``"auto"``) or DESIGN.md's projected-gradient QP step
+        (``"projected"``); ``J`` is not convex there and they reach different stationary
+        points (docs/performance.rst). A step name of the other kernel is ignored, so a
+        grid can vary ``kernel`` with ``beta_method`` fixed.
     solver : {"auto", "libsvm", "batch", "torch", "primal"}, default="auto"
         alpha-step. ``"libsvm"``: one scikit-learn ``SVC`` per one-vs-rest task on the
         ``N x N`` kernel (the exact reference, and the fastest on CPU for small ``N``).

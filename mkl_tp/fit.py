@@ -365,7 +365,7 @@ def _main(argv):
     split = read_split(args.splits, args.format, args.split)
     out = Path(args.out or Path("runs") / Path(args.features[0]).stem)
     report_path = out / "report.json"
-    settings = _sweep.report_settings(args)
+    settings = _sweep.report_settings(vars(args))
     split_info = {"path": str(args.splits), "format": args.format, "split": args.split,
                   "n_train": len(split.train_ids), "n_test": len(split.test_ids),
                   "classes": split.classes}
@@ -412,7 +412,7 @@ def _main(argv):
                        "column": saved, "mkl_tp": __version__,
                        **{k: v for k, v in final.items()}}
     write_json(report_path, report)
-    _sweep.print_tables(cells, configs, columns, args, len(split.test_ids))
+    _sweep.print_tables(cells, configs, columns, args.levels, args.kernel, len(split.test_ids))
     baseline = cells.get(str(min(args.levels)), {}).get(final_config, {}).get(UNIFORM)
     print(f"\nsaved model: level {final_level}, {final_config}, {saved}: "
           f"accuracy {100 * final['accuracy']:.2f}%, mean class accuracy "
@@ -426,7 +426,7 @@ def _main(argv):
     streams = [d["stream"] for d in described]
     try:
         written += _sweep.write_plots(out, cells, final, final_level, final_config, saved, streams,
-                                configs, columns, args)
+                                      configs, columns, args.levels, args.kernel)
     except ImportError:
         print("plots skipped: matplotlib is not installed (pip install mkl_tp[plot])")
     print("wrote " + ", ".join(str(p) for p in written))
