@@ -78,9 +78,10 @@ class PyramidMKLClassifier(_VersionedPickleMixin, ClassifierMixin, BaseEstimator
     node_weights : {"learn", "uniform"} or array-like, default="learn"
         ``"learn"`` runs MKL; ``"uniform"`` fixes ``beta = 1/P`` (the baseline); an array of
         shape ``(P,)`` (or ``(n_streams, P)``) fixes ``beta`` to it after scaling to sum 1.
-    n_components : int, default=256
+    n_components : int, default=512
         Nystroem landmarks per stream for ``rbf`` and ``chi2`` base kernels (exact on the
-        training descriptors when at least ``n_videos * n_nodes``).
+        training descriptors when at least ``n_videos * n_nodes``); one map serves all
+        the stream's nodes, so it is sized for ``P`` times more points than a per-node map.
     gamma : float or None, default=None
         Width of ``rbf`` / ``chi2``; ``None`` = ``1 / mean distance`` between the stream's
         node descriptors.
@@ -201,7 +202,7 @@ class PyramidMKLClassifier(_VersionedPickleMixin, ClassifierMixin, BaseEstimator
     """
 
     def __init__(self, *, levels=4, kernel="linear", base_kernel="auto", node_norm="l2",
-                 C=1.0, tol=1e-3, max_iter=100, node_weights="learn", n_components=256,
+                 C=1.0, tol=1e-3, max_iter=100, node_weights="learn", n_components=512,
                  gamma=None, n_jobs=None, verbose=0, random_state=None, beta_method="auto",
                  solver="auto", device=None, cache_size=4096, dtype="float64",
                  pca_components=None, subsample=20000, beta_init=None, mkl_norm="auto",

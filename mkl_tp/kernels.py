@@ -101,7 +101,7 @@ def _default_gamma(node, base_kernel, rng):
     return 1.0 / spread if spread > 0 else 1.0
 
 
-def fit_feature_maps(psi, base_kernel, n_components=256, gamma=None, random_state=None):
+def fit_feature_maps(psi, base_kernel, n_components=512, gamma=None, random_state=None):
     """Fit the explicit feature map of one stream on the descriptors of all its nodes.
 
     One map serves every node of the stream, so ``<phi(psi_p(x)), phi(psi_q(x'))>``
@@ -121,7 +121,7 @@ def fit_feature_maps(psi, base_kernel, n_components=256, gamma=None, random_stat
         (exact on them when ``n_components >= N P``, and then independent of the seed).
         ``"chi2"`` needs non-negative descriptors (e.g. ReLU features with ``node_norm``
         "none" or "l2").
-    n_components : int, default=256
+    n_components : int, default=512
         Landmarks of the Nystroem map.
     gamma : float or None
         Kernel width; ``None`` uses ``1 / mean distance`` between the stream's descriptors.

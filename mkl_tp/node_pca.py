@@ -10,6 +10,8 @@ import numpy as np
 from scipy import linalg
 from sklearn.utils import check_random_state
 
+from ._blas import single_threaded_blas
+
 __all__ = ["fit_node_projections", "apply_node_projections"]
 
 
@@ -45,15 +47,6 @@ def fit_node_projections(phi, n_components, random_state=None):
     return projections
 
 
-def _single_threaded_blas():
-    """BLAS limited to one thread: the ``(k, k)`` factorisations of the range finder are
-    far too small to share, and multi-threaded OpenBLAS spins badly on tiny problems when
-    the cores are busy (docs/performance.rst)."""
-    from threadpoolctl import threadpool_limits
-
-    return threadpool_limits(limits=1, user_api="blas")
-
-
 def _top_right_singular_vectors(node, k, rng, oversample=10, power_iterations=2):
     """Randomized range finder on ``node' node`` (Halko, Martinsson & Tropp 2011, Alg. 4.4).
 
@@ -64,14 +57,14 @@ def _top_right_singular_vectors(node, k, rng, oversample=10, power_iterations=2)
     size = min(k + oversample, width, n_samples)
     basis = node.T @ rng.standard_normal((n_samples, size)).astype(node.dtype)
     for _ in range(power_iterations):
-        with _single_threaded_blas():
+        with single_threaded_blas():
             basis = _orthonormal(basis).astype(node.dtype)
         basis = node.T @ (node @ basis)
-    with _single_threaded_blas():
+    with single_threaded_blas():
         basis = _orthonormal(basis)
     small = (node @ basis.astype(node.dtype)).astype(np.float64)
     gram = small.T @ small
-    with _single_threaded_blas():
+    with single_threaded_blas():
         values, vectors = np.linalg.eigh(gram)
     top = np.argsort(values)[::-1][:k]
     return (basis @ vectors[:, top]).astype(node.dtype)

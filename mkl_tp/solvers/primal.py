@@ -42,8 +42,8 @@ import logging
 
 import numpy as np
 from array_api_compat import array_namespace, device as array_device
-from threadpoolctl import threadpool_limits
 
+from .._blas import single_threaded_blas
 from .batch_svm import _bounds, _intercept, kkt_violation, project
 from .svm import SVMDuals
 
@@ -347,9 +347,9 @@ def _outer_step(operator, Y, C, sigma, U, W, b, F, active, max_newton):
         union = xp.nonzero(needed)[0]
         position = xp.cumulative_sum(xp.astype(needed, xp.int64)) - 1
         rows_needed = operator.rows(union)
-        with threadpool_limits(limits=1, user_api="blas"):
+        with single_threaded_blas():
             # Small systems, one per task: BLAS threads only cost here (see
-            # node_pca._single_threaded_blas).
+            # mkl_tp._blas).
             for c in tasks:
                 rows = xp.take(rows_needed, xp.take(position, xp.nonzero(inside[:, c])[0]),
                                axis=0)

@@ -1,0 +1,19 @@
+"""BLAS threads: one for small problems."""
+
+from functools import lru_cache
+
+
+@lru_cache(maxsize=1)
+def _controller():
+    # Finding the loaded BLAS libraries walks the process's shared objects (milliseconds);
+    # done once, not at every limit: the primal solver limits threads at every outer step.
+    from threadpoolctl import ThreadpoolController
+
+    return ThreadpoolController()
+
+
+def single_threaded_blas():
+    """Context manager limiting BLAS to one thread: small factorisations and solves are far
+    too small to share, and multi-threaded OpenBLAS spins badly on tiny problems when the
+    cores are busy (docs/performance.rst)."""
+    return _controller().limit(limits=1, user_api="blas")
