@@ -37,10 +37,11 @@ def fit_sample(y_index, size):
 
 
 def fit_reduction(arrays, sample, *, levels, norm, dtype, base_kernel, n_components, gamma,
-                  pca_components, seeds):
+                  pca_components, seeds, shared_pca=False):
     """Fit one stream's feature map and per-node PCA on the videos at ``sample``.
 
-    ``seeds`` = ``(feature map seed, PCA seed)``. Returns ``(feature_map, projections,
+    ``seeds`` = ``(feature map seed, PCA seed)``; ``shared_pca``: one projection for all
+    nodes (the cross kernel's common basis). Returns ``(feature_map, projections,
     phi)``: ``phi`` the reduced features of the sample when it is every video (the fit
     then needs no second pass), else ``None``. When nothing is fitted (linear base kernel,
     no PCA) no descriptors are computed here.
@@ -53,7 +54,7 @@ def fit_reduction(arrays, sample, *, levels, norm, dtype, base_kernel, n_compone
     phi = apply_feature_maps(psi, feature_map)
     del psi
     projections = None if pca_components is None else \
-        fit_node_projections(phi, pca_components, random_state=seeds[1])
+        fit_node_projections(phi, pca_components, random_state=seeds[1], shared=shared_pca)
     if sample.size < len(arrays):
         return feature_map, projections, None
     return feature_map, projections, reduce_nodes(phi, None, projections)

@@ -37,6 +37,8 @@ from .solvers.svm import one_vs_rest_labels
 
 __all__ = ["PyramidMKLClassifier"]
 
+PER_CLASS_MAX_CLASSES = 20  # pyramids="auto": per-class cross weights up to this many classes
+
 
 class PyramidMKLClassifier(_VersionedPickleMixin, ClassifierMixin, BaseEstimator):
     """Temporal-pyramid multiple-kernel SVM over sequences of frame features.
@@ -128,8 +130,9 @@ class PyramidMKLClassifier(_VersionedPickleMixin, ClassifierMixin, BaseEstimator
     pca_components : int or None, default=None
         Per-node PCA: project every node's features onto their top ``pca_components``
         right singular vectors (uncentred, fitted on the training videos), i.e. replace
-        each node kernel by its best low-rank approximation. The paper's Table 5 uses 128
-        dims for 2048-d features; it cuts kernel cost and memory by ``d / pca_components``.
+        each node kernel by its best low-rank approximation (``kernel="cross"``: one
+        projection fitted on all nodes, a common basis for the cross-node terms). The
+        paper's Table 5 uses 128 dims for 2048-d features.
     subsample : int or None, default=20000
         Training videos (stratified by class, evenly spaced, deterministic) on which the
         ``rbf``/``chi2`` feature maps and the per-node PCA are fitted; ``None``: all. With
@@ -152,8 +155,9 @@ class PyramidMKLClassifier(_VersionedPickleMixin, ClassifierMixin, BaseEstimator
     pyramids : {"auto", "shared", "per_class"}, default="auto"
         One weight vector for all one-vs-rest classes, or one per class (the paper's
         multiple pyramids, its Table 5): independent binary MKL problems. ``"auto"``:
-        ``"shared"`` for ``kernel="linear"``, ``"per_class"`` for ``kernel="cross"`` with
-        learned weights, whose one weighted pooling can then differ between classes.
+        ``"per_class"`` for ``kernel="cross"`` with learned weights (its one weighted pooling
+        can then differ between classes) and at most ``PER_CLASS_MAX_CLASSES`` (20)
+        classes, each its own alternation; else ``"shared"`` (docs/maths.rst).
 
     Attributes
     ----------
@@ -162,28 +166,22 @@ class PyramidMKLClassifier(_VersionedPickleMixin, ClassifierMixin, BaseEstimator
         Learned node weights, level-major (see :mod:`mkl_tp.pyramid`); all entries of all
         streams sum to 1, so ``beta_.sum(axis=-1)`` are the stream weights. Per-class
         weights have a leading axis of one-vs-rest tasks (one task for two classes).
-    base_kernel_, pyramids_ : str
-        The resolved ``base_kernel`` and ``pyramids``.
-    mkl_norm_ : float or None
-        The lp norm the weights were learned with (``None`` for fixed weights).
+    base_kernel_, pyramids_, mkl_norm_ : str, str, float or None
+        The resolved ``base_kernel``, ``pyramids`` and lp norm (``None``: fixed weights).
     mkl_norm_scores_ : dict
         Out-of-fold accuracy of each candidate norm when ``mkl_norm="auto"`` chose it.
     streams_ : list of str
         Stream names, when fitted on a mapping.
-    objective_ : float
-        Final objective ``J(beta)``.
-    objective_history_ : list of float
-        ``J`` after every accepted iteration.
+    objective_, objective_history_ : float, list of float
+        Final objective ``J(beta)``; ``J`` after every accepted iteration.
     n_iter_ : int
         Alternating iterations run.
     converged_ : bool
         Whether the stopping rule was met before ``max_iter``.
     n_svm_solves_ : int
         Binary SVM duals solved (alpha-steps times one-vs-rest tasks).
-    n_features_in_ : int
-        Frame feature dimension ``d`` (single-stream fits).
-    n_features_per_stream_ : dict
-        Stream name (``None`` for a plain list of sequences) -> ``d``.
+    n_features_in_, n_features_per_stream_ : int, dict
+        Frame feature dimension ``d`` (single-stream fits); stream name -> ``d``.
     feature_maps_, node_projections_, node_scales_ : dict
         Per stream: the fitted base-kernel feature maps, per-node PCA projections (or
         ``None``) and unit-mean-diagonal scales of the node features.
@@ -333,7 +331,8 @@ class PyramidMKLClassifier(_VersionedPickleMixin, ClassifierMixin, BaseEstimator
                 self.feature_maps_[name], self.node_projections_[name], phi = fit_reduction(
                     arrays, sample, base_kernel=self.base_kernel_,
                     n_components=self.n_components, gamma=self.gamma,
-                    pca_components=self.pca_components, seeds=seeds, **settings)
+                    pca_components=self.pca_components, seeds=seeds,
+                    shared_pca=self.kernel == "cross", **settings)
             if not fit or phi is None:
                 phi = stream_features(arrays, feature_map=self.feature_maps_[name],
                                       projections=self.node_projections_[name], **settings)
@@ -374,8 +373,8 @@ class PyramidMKLClassifier(_VersionedPickleMixin, ClassifierMixin, BaseEstimator
         self.base_kernel_ = ("rbf" if cross else "linear") if self.base_kernel == "auto" \
             else self.base_kernel
         # Fixed weights are the same for every class: per-class pyramids only when learning.
-        self.pyramids_ = ("per_class" if cross and learn else "shared") \
-            if self.pyramids == "auto" else self.pyramids
+        self.pyramids_ = self.pyramids if self.pyramids != "auto" else "per_class" \
+            if cross and learn and len(classes) <= PER_CLASS_MAX_CLASSES else "shared"
         blocks = self._node_blocks(data, fit=True, y_index=y_index)
         fit = partial(
             fit_mkl, kernel=self.kernel, C=float(self.C), tol=float(self.tol),

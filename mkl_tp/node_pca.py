@@ -15,7 +15,7 @@ from ._blas import single_threaded_blas
 __all__ = ["fit_node_projections", "apply_node_projections"]
 
 
-def fit_node_projections(phi, n_components, random_state=None):
+def fit_node_projections(phi, n_components, random_state=None, shared=False):
     """Per-node projections onto the top right singular vectors of the training features.
 
     Parameters
@@ -26,6 +26,9 @@ def fit_node_projections(phi, n_components, random_state=None):
         Dimensions kept per node (the paper's Table 5 uses 128); capped at ``min(N, m)``.
     random_state : int, RandomState or None
         Seeds the randomized SVD.
+    shared : bool, default=False
+        One projection for all nodes, fitted on their features stacked (``N P`` rows): the
+        cross kernel compares every node with every other, which needs one common basis.
 
     Returns
     -------
@@ -39,8 +42,13 @@ def fit_node_projections(phi, n_components, random_state=None):
     iterations, 10 extra directions). Cost ``O(N m k)`` per node instead of ``O(N m^2)``.
     """
     n_samples, n_nodes_, width = phi.shape
-    k = int(min(n_components, n_samples, width))
     rng = check_random_state(random_state)
+    if shared:
+        stacked = phi.reshape(n_samples * n_nodes_, width)
+        k = int(min(n_components, len(stacked), width))
+        top = _top_right_singular_vectors(np.ascontiguousarray(stacked), k, rng)
+        return np.repeat(top[None], n_nodes_, axis=0)
+    k = int(min(n_components, n_samples, width))
     projections = np.empty((n_nodes_, width, k), dtype=phi.dtype)
     for p in range(n_nodes_):
         projections[p] = _top_right_singular_vectors(np.ascontiguousarray(phi[:, p]), k, rng)

@@ -133,6 +133,19 @@ def test_auto_settings_follow_the_kernel(videos):
     assert fixed.pyramids_ == "shared" and fixed.mkl_norm_ is None
 
 
+@pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
+def test_auto_pyramids_share_the_cross_weights_past_the_class_limit():
+    # Each class is its own alternation: many classes share one weight vector.
+    from mkl_tp.estimator import PER_CLASS_MAX_CLASSES
+
+    rng = np.random.default_rng(0)
+    n_classes = PER_CLASS_MAX_CLASSES + 1
+    X = [rng.normal(size=(6, 3)) for _ in range(2 * n_classes)]
+    y = np.arange(2 * n_classes) % n_classes
+    cross = PyramidMKLClassifier(levels=2, kernel="cross", max_iter=2, random_state=0).fit(X, y)
+    assert cross.pyramids_ == "shared" and cross.beta_.shape == (3,)
+
+
 def test_fitted_attributes_and_shapes(videos):
     X, y = videos
     clf = PyramidMKLClassifier(levels=3).fit(X, y)
