@@ -103,13 +103,14 @@ def test_kkt_violation_is_zero_at_the_reference_optimum_and_positive_elsewhere()
     assert (kkt_violation(-Y, zero, lo, hi) > 1.0).all()
 
 
+@pytest.mark.filterwarnings("error::sklearn.exceptions.ConvergenceWarning")  # a true reference
 def test_torch_solver_matches_libsvm_on_cpu():
     pytest.importorskip("torch", reason="torch (the 'deep' extra) is not installed")
     from mkl_tp.solvers.torch_svm import svm_duals_torch
 
     blocks, Y = problem(seed=10)
     kernel, _ = combined_kernel(blocks, np.full(4, 0.25), "cross")
-    reference = svm_duals(kernel, Y, 1.0, tol=1e-8)
+    reference = svm_duals(kernel, Y, 1.0, tol=1e-6)
     duals, info = svm_duals_torch(kernel, Y, 1.0, tol=1e-9, device="cpu")
     assert info["device"] == "cpu"
     np.testing.assert_allclose(duals.objective, reference.objective, rtol=1e-7)
