@@ -209,3 +209,15 @@ def test_primal_kkt_of_the_returned_duals_is_below_tol():
     np.testing.assert_allclose(info["violation"],
                                kkt_violation(K @ duals.coef - Y, duals.coef, lo, hi),
                                atol=1e-9)
+
+
+def test_line_search_in_chunks_of_tasks_gives_the_same_duals(monkeypatch):
+    from mkl_tp.solvers import primal
+
+    blocks, Y = problem()
+    Z, _, K = features_of(blocks, np.full(4, 0.25), "linear")
+    whole, _ = svm_duals_primal(Z, Y, 1.0, tol=1e-9)
+    monkeypatch.setattr(primal, "_LINE_SEARCH_CHUNK", 3 * len(Z))  # one task per chunk
+    chunked, _ = svm_duals_primal(Z, Y, 1.0, tol=1e-9)
+    np.testing.assert_allclose(chunked.objective, whole.objective, rtol=1e-12)
+    np.testing.assert_allclose(decisions(K, chunked), decisions(K, whole), atol=1e-9)

@@ -55,8 +55,9 @@ logger = logging.getLogger(__name__)
 _SIGMA_FIRST, _SIGMA_GROWTH, _SIGMA_MOST = 10.0, 5.0, 1e4
 # Newton steps stop at a gradient norm this small relative to max(1, ||w||).
 _NEWTON_RTOL = 1e-9
-# Elements of the line search's (3 N, tasks) work arrays per chunk of tasks.
-_LINE_SEARCH_CHUNK = 2**24
+# Elements of the line search's (3 N, tasks) work arrays per chunk of tasks; some fifteen
+# live at once, so 2**22 bounds them near 0.5 GB (docs/performance.rst, "Out of core").
+_LINE_SEARCH_CHUNK = 2**22
 
 
 class FeatureOperator:
