@@ -13,7 +13,7 @@ import numpy as np
 from .kernels import apply_feature_maps, fit_feature_maps, normalize_nodes
 from .node_pca import apply_node_projections, fit_node_projections
 from .pyramid import n_nodes, node_descriptors_batch
-from .solvers.selection import _stratified_subset
+from .solvers.selection import stratified_subset
 from .store import FeatureSequence
 
 __all__ = ["fit_sample", "fit_reduction", "stream_descriptors", "reduce_nodes",
@@ -33,7 +33,7 @@ def fit_sample(y_index, size):
     n_videos = len(y_index)
     if size is None or n_videos <= size:
         return np.arange(n_videos)
-    return _stratified_subset(y_index, size)
+    return stratified_subset(y_index, size)
 
 
 def fit_reduction(arrays, sample, *, levels, norm, dtype, base_kernel, n_components, gamma,

@@ -376,19 +376,19 @@ class PyramidMKLClassifier(_VersionedPickleMixin, ClassifierMixin, BaseEstimator
         self.pyramids_ = self.pyramids if self.pyramids != "auto" else "per_class" \
             if cross and learn and len(classes) <= PER_CLASS_MAX_CLASSES else "shared"
         blocks = self._node_blocks(data, fit=True, y_index=y_index)
+        cache_bytes = float(self.cache_size) * 2**20
         fit = partial(
             fit_mkl, kernel=self.kernel, C=float(self.C), tol=float(self.tol),
             max_iter=int(self.max_iter), beta=beta0, learn=learn, n_jobs=self.n_jobs,
             verbose=self.verbose, beta_method=self.beta_method, solver=self.solver,
-            cache_bytes=float(self.cache_size) * 2**20,
+            cache_bytes=cache_bytes,
             solver_options={"device": self.device} if self.solver == "torch" or (
                 self.solver in ("primal", "auto") and self.device is not None) else None,
             pyramids=self.pyramids_)
         kernels = None
         if learn and self.kernel == "linear" and self.mkl_norm == "auto" \
                 and n_videos <= MAX_SELECTION_VIDEOS:
-            kernels = TrainingKernels(blocks, "linear",
-                                      cache_bytes=float(self.cache_size) * 2**20)
+            kernels = TrainingKernels(blocks, "linear", cache_bytes=cache_bytes)
         self.mkl_norm_, self.mkl_norm_scores_ = self._mkl_norm(fit, blocks, y_index,
                                                                classes.shape[0], learn, kernels)
         result = fit(blocks, one_vs_rest_labels(y_index, classes.shape[0]), kernels=kernels,

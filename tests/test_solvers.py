@@ -434,13 +434,13 @@ def test_select_mkl_norm_learns_only_when_the_folds_show_a_gain():
     assert select_mkl_norm(fit, blocks, np.r_[[0] * 17, 1], 2, "linear") == (np.inf, {})
 
 
-def test_select_mkl_norm_judges_large_sets_on_a_stratified_subset():
+def test_select_mkl_norm_judges_large_sets_on_astratified_subset():
     from functools import partial
 
-    from mkl_tp.solvers.selection import _stratified_subset, select_mkl_norm
+    from mkl_tp.solvers.selection import stratified_subset, select_mkl_norm
 
     y = np.repeat([0, 1, 2], [50, 100, 150])
-    keep = _stratified_subset(y, 60)
+    keep = stratified_subset(y, 60)
     np.testing.assert_array_equal(np.bincount(y[keep]), [10, 20, 30])
     assert len(np.unique(keep)) == 60
     seen = []

@@ -138,10 +138,10 @@ class ShardedFeatures:
         index = np.asarray(index)
         shard_of = np.searchsorted(self.bounds, index, side="right") - 1
         order = np.argsort(shard_of, kind="stable")
-        futures, counts = [], []
+        sorted_index, sorted_shard = index[order], shard_of[order]
+        futures = []
         for k, shard in enumerate(self.shards):
-            local = index[order][shard_of[order] == k] - self.bounds[k]
-            counts.append(local.size)
+            local = sorted_index[sorted_shard == k] - self.bounds[k]
             if local.size:
                 futures.append(self.client.submit(_rows, shard, local, pure=False))
         gathered = self.client.gather(futures)

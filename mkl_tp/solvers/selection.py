@@ -18,7 +18,8 @@ from sklearn.model_selection import StratifiedKFold
 from ..kernels import block_decisions, node_weight_blocks
 from .svm import one_vs_rest_labels
 
-__all__ = ["MKL_NORM_CANDIDATES", "select_mkl_norm", "one_standard_error_choice"]
+__all__ = ["MKL_NORM_CANDIDATES", "MAX_SELECTION_VIDEOS", "select_mkl_norm",
+           "one_standard_error_choice", "stratified_subset"]
 
 # From the simplest (uniform) to the sparsest weights: each is tried against the choice so
 # far, in this order.
@@ -29,7 +30,7 @@ MKL_NORM_CANDIDATES = (np.inf, 2.0, 1.0)
 MAX_SELECTION_VIDEOS = 3000
 
 
-def _stratified_subset(y_index, size):
+def stratified_subset(y_index, size):
     """Indices of about ``size`` videos, the same fraction of each class, evenly spaced."""
     keep = []
     for c in np.unique(y_index):
@@ -94,7 +95,7 @@ def select_mkl_norm(fit, blocks, y_index, n_classes, kernel, candidates=MKL_NORM
     if kernels is not None and not kernels.cached:
         kernels = None
     if len(y_index) > max_videos:
-        keep = _stratified_subset(y_index, max_videos)
+        keep = stratified_subset(y_index, max_videos)
         blocks, y_index = [b[keep] for b in blocks], y_index[keep]
         kernels = None if kernels is None else kernels.subset(keep)
     smallest = int(np.bincount(y_index, minlength=n_classes).min())
