@@ -17,3 +17,9 @@ def single_threaded_blas():
     too small to share, and multi-threaded OpenBLAS spins badly on tiny problems when the
     cores are busy (docs/performance.rst)."""
     return _controller().limit(limits=1, user_api="blas")
+
+
+def blas_threads():
+    """The threads BLAS uses now (1 when no BLAS library is loaded)."""
+    return max([lib.num_threads for lib in _controller().select(user_api="blas")
+                .lib_controllers] or [1])

@@ -221,3 +221,38 @@ def test_line_search_in_chunks_of_tasks_gives_the_same_duals(monkeypatch):
     chunked, _ = svm_duals_primal(Z, Y, 1.0, tol=1e-9)
     np.testing.assert_allclose(chunked.objective, whole.objective, rtol=1e-12)
     np.testing.assert_allclose(decisions(K, chunked), decisions(K, whole), atol=1e-9)
+
+
+@pytest.mark.parametrize("classes", [2, 4])
+def test_coarse_start_reaches_the_libsvm_optimum(monkeypatch, classes):
+    # A cold solve on "many" videos starts from the solution on a stratified quarter
+    # (recursively: 400 -> 100 -> about 25 videos here); the optimum is the same.
+    from mkl_tp.solvers import primal
+
+    blocks, Y = problem(seed=5, n=400, classes=classes)
+    Z, _, K = features_of(blocks, np.full(4, 0.25), "linear")
+    monkeypatch.setattr(primal, "_COARSE_MIN_VIDEOS", 50)
+    starts = []
+    solve = primal.svm_duals_primal
+
+    def counted(features, *args, **kwargs):
+        starts.append(len(features))
+        return solve(features, *args, **kwargs)
+
+    monkeypatch.setattr(primal, "svm_duals_primal", counted)
+    duals, info = solve(Z, Y, 1.0, tol=1e-8)
+    assert starts[0] == 100 and len(starts) == 2 and 20 <= starts[1] <= 30
+    reference = svm_duals(K, Y, 1.0, tol=1e-6)
+    assert info["violation"].max() <= 1e-8
+    np.testing.assert_allclose(duals.objective, reference.objective, rtol=1e-6)
+    np.testing.assert_allclose(decisions(K, duals), decisions(K, reference), atol=1e-3)
+
+
+def test_newton_systems_in_threads_give_the_one_thread_duals():
+    blocks, Y = problem(seed=6, n=120, classes=5)
+    Z, _, K = features_of(blocks, np.full(4, 0.25), "cross")
+    one, one_info = svm_duals_primal(Z, Y, 1.0, tol=1e-9, n_threads=1)
+    three, three_info = svm_duals_primal(Z, Y, 1.0, tol=1e-9, n_threads=3)
+    assert three_info["n_iter"] == one_info["n_iter"]
+    np.testing.assert_allclose(three.coef, one.coef, rtol=0, atol=1e-12)
+    np.testing.assert_allclose(three.intercept, one.intercept, rtol=0, atol=1e-12)

@@ -39,12 +39,14 @@ cluster (:class:`mkl_tp.solvers.distributed.ShardedFeatures`) runs the same solv
 """
 
 import logging
+from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
-from array_api_compat import array_namespace, device as array_device
+from array_api_compat import array_namespace, device as array_device, is_numpy_namespace
 
-from .._blas import single_threaded_blas
+from .._blas import blas_threads, single_threaded_blas
 from .batch_svm import _bounds, _intercept, kkt_violation, project
+from .selection import stratified_subset
 from .svm import SVMDuals
 
 __all__ = ["FeatureOperator", "svm_duals_primal"]
@@ -55,6 +57,10 @@ logger = logging.getLogger(__name__)
 _SIGMA_FIRST, _SIGMA_GROWTH, _SIGMA_MOST = 10.0, 5.0, 1e4
 # Newton steps stop at a gradient norm this small relative to max(1, ||w||).
 _NEWTON_RTOL = 1e-9
+# A cold start on at least this many videos first solves the problem on a stratified
+# fraction of them (recursively) and starts from that solution: from w = 0 the first
+# Newton steps put thousands of videos in every task's system (docs/performance.rst).
+_COARSE_MIN_VIDEOS, _COARSE_FRACTION, _COARSE_TOL = 8000, 0.25, 1e-2
 # Elements of the line search's (3 N, tasks) work arrays per chunk of tasks; some fifteen
 # live at once, so 2**22 bounds them near 0.5 GB (docs/performance.rst, "Out of core").
 _LINE_SEARCH_CHUNK = 2**22
@@ -62,6 +68,10 @@ _LINE_SEARCH_CHUNK = 2**22
 
 class FeatureOperator:
     """The features ``Z`` of a kernel ``K = Z Z' / scale``: products and row gathers.
+
+    ``Z`` is local (``local = True``): the solver gathers each task's rows from it
+    directly; operators without the flag (a row-sharded ``Z``) are asked once per Newton
+    step for the rows any task needs.
 
     Parameters
     ----------
@@ -71,6 +81,8 @@ class FeatureOperator:
     scale : float, default=1.0
         Divides ``Z Z'`` (the cross kernel's normaliser ``D(beta)``).
     """
+
+    local = True
 
     def __init__(self, features, scale=1.0):
         self.features = features
@@ -164,7 +176,7 @@ def _line_search(xp, w_dot_d, d_dot_d, T0, Q, sigma, C, n_trials=8):
     each trial costs one pass over ``(N, tasks)`` and lands on the root once it reaches
     the root's linear piece (two or three trials near the solution, where ``t = 1`` is
     exact). Tasks not settled after ``n_trials`` get the sorted search (a sort of
-    ``3 N`` breakpoints, some 30 times dearer).
+    ``3 N`` breakpoints, some 30 times dearer), on their columns only.
     """
     n_tasks = T0.shape[1]
     step = xp.ones(n_tasks, dtype=T0.dtype, device=array_device(T0))
@@ -192,8 +204,11 @@ def _line_search(xp, w_dot_d, d_dot_d, T0, Q, sigma, C, n_trials=8):
         step = xp.where(settled, step, xp.where(ok, newton, fallback))
     if bool(xp.all(settled)):
         return step
-    exact = _sorted_line_search(xp, w_dot_d, d_dot_d, T0, Q, sigma, C)
-    return xp.where(settled, step, exact)
+    left = xp.nonzero(~settled)[0]
+    exact = _sorted_line_search(xp, xp.take(w_dot_d, left), xp.take(d_dot_d, left),
+                                xp.take(T0, left, axis=1), xp.take(Q, left, axis=1), sigma, C)
+    step[left] = exact
+    return step
 
 
 def _newton_direction(xp, rows, sigma, g_w, g_b):
@@ -230,7 +245,7 @@ def _newton_direction(xp, rows, sigma, g_w, g_b):
 
 
 def svm_duals_primal(features, Y, C, tol=1e-4, init=None, intercept=None, scale=1.0,
-                     max_iter=100, max_newton=50):
+                     max_iter=100, max_newton=50, n_threads=None):
     """Solve all one-vs-rest SVMs on ``K = Z Z' / scale`` without forming ``K``.
 
     Parameters
@@ -251,6 +266,9 @@ def svm_duals_primal(features, Y, C, tol=1e-4, init=None, intercept=None, scale=
         Most outer (proximal-point) steps.
     max_newton : int, default=50
         Most Newton steps per outer step.
+    n_threads : int or None, default=None
+        Threads solving the tasks' Newton systems (numpy only); ``None``: as many as
+        BLAS uses.
 
     Returns
     -------
@@ -268,8 +286,12 @@ def svm_duals_primal(features, Y, C, tol=1e-4, init=None, intercept=None, scale=
     """
     # Any object with FeatureOperator's methods serves (e.g. distributed.ShardedFeatures).
     operator = features if hasattr(features, "rmatmul") else FeatureOperator(features, scale)
+    n_threads = blas_threads() if n_threads is None else int(n_threads)
     xp, device = operator.xp, operator.device
     C = float(C)
+    if init is None and getattr(operator, "local", False):
+        init, intercept = _coarse_start(operator, np.asarray(Y, dtype=np.float64), C, tol,
+                                        max_iter, max_newton, n_threads)
     Y = xp.asarray(np.asarray(Y, dtype=np.float64), device=device)
     lo, hi = _bounds(xp, Y, C)
     if init is None:
@@ -294,7 +316,7 @@ def svm_duals_primal(features, Y, C, tol=1e-4, init=None, intercept=None, scale=
     while n_outer < max_iter:
         n_outer += 1
         W, b, F, U, G_w, n_steps = _outer_step(operator, Y, C, sigma, U, W, b, F, active,
-                                               max_newton)
+                                               max_newton, n_threads)
         n_newton += n_steps
         # Dual gradient at the new multipliers: w_U = Z'(U y) = W - G_w exactly, so
         # g = Z w_U - y = F - Z G_w - y; the product is skipped (one pass over Z) when
@@ -320,54 +342,115 @@ def svm_duals_primal(features, Y, C, tol=1e-4, init=None, intercept=None, scale=
                    "weights": _host(weights)}
 
 
-def _outer_step(operator, Y, C, sigma, U, W, b, F, active, max_newton):
+def _coarse_start(operator, Y, C, tol, max_iter, max_newton, n_threads):
+    """Duals and intercepts to start a cold solve from: ``(None, None)`` on fewer than
+    ``_COARSE_MIN_VIDEOS`` videos, else the solution (at tolerance ``_COARSE_TOL``) on a
+    stratified ``_COARSE_FRACTION`` of them, zero elsewhere."""
+    n_samples = operator.shape[0]
+    if n_samples < _COARSE_MIN_VIDEOS:
+        return None, None
+    classes = Y[:, 0] > 0 if Y.shape[1] == 1 else np.argmax(Y, axis=1)
+    keep = stratified_subset(classes, int(_COARSE_FRACTION * n_samples))
+    xp = operator.xp
+    sample = operator.rows(xp.asarray(keep, device=operator.device))
+    duals, _ = svm_duals_primal(sample, Y[keep], C, tol=max(tol, _COARSE_TOL),
+                                max_iter=max_iter, max_newton=max_newton,
+                                n_threads=n_threads)
+    init = np.zeros_like(Y)
+    init[keep] = duals.coef
+    return init, duals.intercept
+
+
+def _outer_step(operator, Y, C, sigma, U, W, b, F, active, max_newton, n_threads):
     """Minimise ``Phi`` of the active tasks by semismooth Newton; the new multipliers.
 
     Returns ``(W, b, F, U, G_w, n_steps)`` with ``F = Z W`` and ``G_w`` the final gradient
-    in ``w`` (frozen tasks keep their ``U`` and get ``G_w = 0``).
+    in ``w`` (frozen tasks keep their ``U`` and get ``G_w = 0``). A task that stops moving
+    leaves the working columns: the later steps cost only as much as the tasks still moving.
+    ``U, W, b, F`` are the solver's own arrays, updated in place.
     """
     xp = operator.xp
+    if not bool(xp.any(active)):
+        return W, b, F, U, xp.zeros_like(W), 0
+    G_w_all = xp.zeros_like(W)
+    cols = xp.nonzero(active)[0]
+    whole = int(cols.shape[0]) == Y.shape[1]  # every task works: no column copies
+    Yc, Uc, Wc, bc, Fc = (Y, U, W, b, F) if whole else _columns(xp, cols, Y, U, W, b, F)
     n_steps = 0
-    for _ in range(max_newton + 1):
-        T = sigma * (1.0 - Y * (F + b)) + U
+    while True:
+        T = sigma * (1.0 - Yc * (Fc + bc)) + Uc
         multipliers = xp.clip(T, 0.0, C)
-        G_w = W - operator.rmatmul(Y * multipliers)
-        G_b = -xp.sum(Y * multipliers, axis=0)
+        G_w = Wc - operator.rmatmul(Yc * multipliers)
+        G_b = -xp.sum(Yc * multipliers, axis=0)
         norm = xp.sqrt(xp.sum(G_w * G_w, axis=0) + G_b * G_b)
-        size = xp.sqrt(xp.sum(W * W, axis=0))
-        moving = active & (norm > _NEWTON_RTOL * xp.clip(size, 1.0, None))
-        if not bool(xp.any(moving)) or n_steps == max_newton:
-            break
+        size = xp.sqrt(xp.sum(Wc * Wc, axis=0))
+        moving = norm > _NEWTON_RTOL * xp.clip(size, 1.0, None)
+        done = ~moving if n_steps < max_newton else xp.ones_like(moving)
+        if bool(xp.any(done)):
+            # Tasks that stop here: their iterate, multipliers and gradient are final.
+            stop = xp.nonzero(done)[0]
+            into = xp.take(cols, stop)
+            W[:, into] = xp.take(Wc, stop, axis=1)
+            b[into] = xp.take(bc, stop)
+            F[:, into] = xp.take(Fc, stop, axis=1)
+            U[:, into] = xp.take(multipliers, stop, axis=1)
+            G_w_all[:, into] = xp.take(G_w, stop, axis=1)
+            if bool(xp.all(done)):
+                return W, b, F, U, G_w_all, n_steps
+            keep = xp.nonzero(moving)[0]
+            cols = xp.take(cols, keep)
+            Yc, Uc, Wc, bc, Fc, T, G_w, G_b = _columns(xp, keep, Yc, Uc, Wc, bc, Fc, T, G_w,
+                                                       G_b)
         n_steps += 1
-        D_w = xp.zeros_like(W)
-        D_b = xp.zeros_like(b)
         inside = (T > 0) & (T < C)
-        tasks = [int(c) for c in np.flatnonzero(_host(xp.astype(moving, xp.float64)))]
-        # One gather of the rows near any task's margin (one round trip on a cluster).
-        needed = xp.any(inside[:, tasks], axis=1)
-        union = xp.nonzero(needed)[0]
-        position = xp.cumulative_sum(xp.astype(needed, xp.int64)) - 1
-        rows_needed = operator.rows(union)
-        with single_threaded_blas():
-            # Small systems, one per task: BLAS threads only cost here (see
-            # mkl_tp._blas).
-            for c in tasks:
-                rows = xp.take(rows_needed, xp.take(position, xp.nonzero(inside[:, c])[0]),
-                               axis=0)
-                d_w, d_b = _newton_direction(xp, rows, sigma, G_w[:, c], G_b[c])
-                D_w[:, c] = d_w
-                D_b[c] = d_b
+        directions = _newton_directions(operator, inside, range(int(cols.shape[0])), sigma,
+                                        G_w, G_b, n_threads)
+        D_w = xp.stack([d_w for d_w, _ in directions], axis=1)
+        D_b = xp.stack([xp.reshape(d_b, ()) for _, d_b in directions])
         ZD = operator.matmul(D_w)
-        Q = Y * (ZD + D_b)
-        step = _chunked_line_search(xp, xp.sum(W * D_w, axis=0), xp.sum(D_w * D_w, axis=0),
+        Q = Yc * (ZD + D_b)
+        step = _chunked_line_search(xp, xp.sum(Wc * D_w, axis=0), xp.sum(D_w * D_w, axis=0),
                                     T, Q, sigma, C)
-        step = xp.where(moving, step, 0.0)
-        W = W + step * D_w
-        b = b + step * D_b
-        F = F + step * ZD
-    U = xp.where(active, multipliers, U)
-    G_w = xp.where(active, G_w, 0.0)
-    return W, b, F, U, G_w, n_steps
+        Wc = Wc + step * D_w
+        bc = bc + step * D_b
+        Fc = Fc + step * ZD
+
+
+def _columns(xp, index, *arrays):
+    """The columns ``index`` of each array (the entries, for vectors)."""
+    return tuple(xp.take(x, index, axis=x.ndim - 1) for x in arrays)
+
+
+def _newton_directions(operator, inside, tasks, sigma, G_w, G_b, n_threads):
+    """:func:`_newton_direction` of every task in ``tasks``: a list of ``(d_w, d_b)``.
+
+    Each task's system holds the rows of its videos near the margin (``inside``). A local
+    ``Z`` gives each task its rows directly, and numpy solves the tasks' systems in
+    ``n_threads`` threads (one BLAS thread each: the systems are small, and numpy releases
+    the GIL in BLAS and LAPACK); other operators are asked once for the union of the rows
+    (one round trip on a cluster).
+    """
+    xp = operator.xp
+    if getattr(operator, "local", False):
+        def rows_of(c):
+            return operator.rows(xp.nonzero(inside[:, c])[0])
+    else:
+        needed = xp.any(inside[:, tasks], axis=1)
+        rows_needed = operator.rows(xp.nonzero(needed)[0])
+        position = xp.cumulative_sum(xp.astype(needed, xp.int64)) - 1
+
+        def rows_of(c):
+            return xp.take(rows_needed, xp.take(position, xp.nonzero(inside[:, c])[0]), axis=0)
+
+    def direction(c):
+        return _newton_direction(xp, rows_of(c), sigma, G_w[:, c], G_b[c])
+
+    threads = min(n_threads, len(tasks)) if is_numpy_namespace(xp) else 1
+    with single_threaded_blas():
+        if threads <= 1:
+            return [direction(c) for c in tasks]
+        with ThreadPoolExecutor(threads) as pool:
+            return list(pool.map(direction, tasks))
 
 
 def _chunked_line_search(xp, w_dot_d, d_dot_d, T, Q, sigma, C):
