@@ -535,3 +535,22 @@ def test_feature_sequence_reads_videos_on_access(tmp_path):
         store.FeatureSequence(path, ["v1", "broken"])
     with pytest.raises(ValueError, match="not in the file: 'v9'"):
         store.FeatureSequence(path, ["v9"])
+
+
+def test_walking_a_cache_keeps_one_video_open_at_a_time(tmp_path):
+    # Every open dataset holds its own HDF5 metadata: a walk over a 240,000-video cache
+    # must not open them all at once (docs/performance.rst, "Out of core").
+    from mkl_tp.store._format import walk
+
+    path = tmp_path / "many.h5"
+    with FeatureWriter(path, INFO) as writer:
+        for i in range(30):
+            writer.write(f"{'ab'[i % 2]}/v{i:02d}", _features(i, 3))
+    with h5py.File(path, "r") as handle:
+        seen = []
+        for video_id, dataset in walk(handle, "videos"):
+            seen.append(video_id)
+            assert dataset.shape == (3, 8)
+            assert h5py.h5f.get_obj_count(handle.id, h5py.h5f.OBJ_DATASET) <= 1
+            del dataset
+    assert seen == sorted(seen) and len(seen) == 30

@@ -133,30 +133,39 @@ def is_ours(handle):
 
 
 def walk(handle, group_name):
-    """Yield (id, dataset) under ``group_name``, following links, in name order."""
+    """Yield (id, dataset) under ``group_name``, following links, in name order.
+
+    Datasets are opened one at a time as they are yielded: every open dataset holds its
+    own HDF5 metadata (some 50 KB), which for all of a 14,000-video cache took 0.75 GB.
+    """
     root = handle.get(group_name)
     if root is None:
         return
+
+    def open_child(group, prefix, name):
+        try:
+            return group[name]
+        except (KeyError, OSError) as exc:
+            link = group.get(name, getlink=True)
+            target = f" -> {link.filename}" if isinstance(link, h5py.ExternalLink) else ""
+            raise ValueError(
+                f"{handle.filename}: {group_name}/{prefix}{name}{target} cannot be opened ({exc})"
+            ) from None
+
     stack = [("", root)]
     while stack:
         prefix, group = stack.pop()
-        children = []
+        subgroups, datasets = [], []
         for name in group:
-            try:
-                obj = group[name]
-            except (KeyError, OSError) as exc:
-                link = group.get(name, getlink=True)
-                target = f" -> {link.filename}" if isinstance(link, h5py.ExternalLink) else ""
-                raise ValueError(
-                    f"{handle.filename}: {group_name}/{prefix}{name}{target} cannot be opened ({exc})"
-                ) from None
-            children.append((prefix + name, obj))
-        for name, obj in reversed(children):
+            obj = open_child(group, prefix, name)
             if isinstance(obj, h5py.Group):
-                stack.append((name + "/", obj))
-        for name, obj in children:
-            if isinstance(obj, h5py.Dataset):
-                yield name, obj
+                subgroups.append((prefix + name + "/", obj))
+            elif isinstance(obj, h5py.Dataset):
+                datasets.append(name)
+            del obj
+        stack.extend(reversed(subgroups))
+        for name in datasets:
+            yield prefix + name, open_child(group, prefix, name)
 
 
 def complete_ids(handle):
