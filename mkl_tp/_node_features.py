@@ -10,6 +10,7 @@ reduced features ``N P k`` plus one chunk and the sample, never ``N P d`` nor al
 
 import numpy as np
 
+from ._malloc import release_free_memory
 from .kernels import apply_feature_maps, fit_feature_maps, normalize_nodes
 from .node_pca import apply_node_projections, fit_node_projections
 from .pyramid import n_nodes, node_descriptors_batch
@@ -56,6 +57,8 @@ def fit_reduction(arrays, sample, *, levels, norm, dtype, base_kernel, n_compone
     projections = None if pca_components is None else \
         fit_node_projections(phi, pca_components, random_state=seeds[1], shared=shared_pca)
     if sample.size < len(arrays):
+        del phi
+        release_free_memory()  # the sample's descriptors (docs/performance.rst)
         return feature_map, projections, None
     return feature_map, projections, reduce_nodes(phi, None, projections)
 
@@ -128,4 +131,5 @@ def stream_features(arrays, levels, norm, dtype, feature_map, projections):
         if out is None:
             out = np.empty((len(index),) + phi.shape[1:], dtype=dtype)
         out[start:start + len(part)] = phi
+    release_free_memory()  # the chunks' descriptors
     return out

@@ -45,6 +45,7 @@ import numpy as np
 from array_api_compat import array_namespace, device as array_device, is_numpy_namespace
 
 from .._blas import blas_threads, single_threaded_blas
+from .._malloc import release_free_memory
 from .batch_svm import _bounds, _intercept, kkt_violation, project
 from .selection import stratified_subset
 from .svm import SVMDuals
@@ -293,26 +294,27 @@ def svm_duals_primal(features, Y, C, tol=1e-4, init=None, intercept=None, scale=
         init, intercept = _coarse_start(operator, np.asarray(Y, dtype=np.float64), C, tol,
                                         max_iter, max_newton, n_threads)
     Y = xp.asarray(np.asarray(Y, dtype=np.float64), device=device)
-    lo, hi = _bounds(xp, Y, C)
-    if init is None:
-        U = xp.zeros_like(Y)
+    warm = init is not None
+    if warm:
+        U = xp.asarray(np.asarray(init, dtype=np.float64), device=device) * Y
+        del init  # N x tasks arrays are the solver's memory (docs/performance.rst)
+        U = xp.clip(U, 0.0, C)
     else:
-        U = xp.clip(xp.asarray(np.asarray(init, dtype=np.float64), device=device) * Y, 0.0, C)
+        U = xp.zeros_like(Y)
     W = operator.rmatmul(U * Y)
     F = operator.matmul(W)
     # Bound on ||z_i||^2 (|z_i' v| <= ||z_i|| ||v||) from the kernel's diagonal.
     row_norm = operator.max_row_norm()
     if intercept is not None:
         b = xp.asarray(np.asarray(intercept, dtype=np.float64), device=device)
-    elif init is not None:
+    elif warm:
         # libsvm's bias of the starting duals: the first subproblem starts near its optimum.
-        b = _intercept(F - Y, U * Y, lo, hi)
+        b = _intercept(F - Y, U * Y, *_bounds(xp, Y, C))
     else:
         b = xp.zeros(Y.shape[1], dtype=xp.float64, device=device)
     active = xp.ones(Y.shape[1], dtype=xp.bool, device=device)
     sigma = _SIGMA_FIRST * C
     n_newton = n_outer = 0
-    violation = None
     while n_outer < max_iter:
         n_outer += 1
         W, b, F, U, G_w, n_steps = _outer_step(operator, Y, C, sigma, U, W, b, F, active,
@@ -321,23 +323,26 @@ def svm_duals_primal(features, Y, C, tol=1e-4, init=None, intercept=None, scale=
         # Dual gradient at the new multipliers: w_U = Z'(U y) = W - G_w exactly, so
         # g = Z w_U - y = F - Z G_w - y; the product is skipped (one pass over Z) when
         # G_w is too small to move g by a thousandth of the tolerance.
-        if float(xp.max(xp.sum(G_w * G_w, axis=0))) * row_norm <= (1e-3 * tol) ** 2:
-            gradient = F - Y
-        else:
-            gradient = F - operator.matmul(G_w) - Y
-        violation = kkt_violation(gradient, U * Y, lo, hi)
+        gradient = F - Y
+        if float(xp.max(xp.sum(G_w * G_w, axis=0))) * row_norm > (1e-3 * tol) ** 2:
+            gradient -= operator.matmul(G_w)
+        violation = kkt_violation(gradient, U * Y, *_bounds(xp, Y, C))
+        del gradient
         logger.debug("primal SVM: outer %d sigma %.3g Newton %d max violation %.3e",
                      n_outer, sigma, n_newton, float(xp.max(violation)))
         active = active & (violation > tol)
         if not bool(xp.any(active)):
             break
         sigma = min(sigma * _SIGMA_GROWTH, _SIGMA_MOST * C)
-    A = project(U * Y, lo, hi)
+    del F
+    A = project(U * Y, *_bounds(xp, Y, C))
     weights = operator.rmatmul(A)
     gradient = operator.matmul(weights) - Y
-    violation = kkt_violation(gradient, A, lo, hi)
+    violation = kkt_violation(gradient, A, *_bounds(xp, Y, C))
     objective = xp.sum(xp.abs(A), axis=0) - 0.5 * xp.sum(weights * weights, axis=0)
-    duals = SVMDuals(_host(A), _host(_intercept(gradient, A, lo, hi)), _host(objective))
+    duals = SVMDuals(_host(A), _host(_intercept(gradient, A, *_bounds(xp, Y, C))),
+                     _host(objective))
+    release_free_memory()  # the N x tasks temporaries of the Newton steps
     return duals, {"n_iter": n_newton, "n_outer": n_outer, "violation": _host(violation),
                    "weights": _host(weights)}
 
@@ -365,15 +370,17 @@ def _outer_step(operator, Y, C, sigma, U, W, b, F, active, max_newton, n_threads
     """Minimise ``Phi`` of the active tasks by semismooth Newton; the new multipliers.
 
     Returns ``(W, b, F, U, G_w, n_steps)`` with ``F = Z W`` and ``G_w`` the final gradient
-    in ``w`` (frozen tasks keep their ``U`` and get ``G_w = 0``). A task that stops moving
-    leaves the working columns: the later steps cost only as much as the tasks still moving.
-    ``U, W, b, F`` are the solver's own arrays, updated in place.
+    in ``w`` (frozen tasks keep their ``U`` and get ``G_w = 0``). ``U, W, b, F`` are the
+    solver's own arrays, updated in place. Once at most half of the working tasks still
+    move, the others leave the working columns (final) and the rest are copied: the later
+    steps cost about as much as the tasks still moving, and the copies take at most half
+    of ``Y, U, F`` more memory.
     """
     xp = operator.xp
-    if not bool(xp.any(active)):
-        return W, b, F, U, xp.zeros_like(W), 0
     G_w_all = xp.zeros_like(W)
     cols = xp.nonzero(active)[0]
+    if int(cols.shape[0]) == 0:
+        return W, b, F, U, G_w_all, 0
     whole = int(cols.shape[0]) == Y.shape[1]  # every task works: no column copies
     Yc, Uc, Wc, bc, Fc = (Y, U, W, b, F) if whole else _columns(xp, cols, Y, U, W, b, F)
     n_steps = 0
@@ -385,35 +392,45 @@ def _outer_step(operator, Y, C, sigma, U, W, b, F, active, max_newton, n_threads
         norm = xp.sqrt(xp.sum(G_w * G_w, axis=0) + G_b * G_b)
         size = xp.sqrt(xp.sum(Wc * Wc, axis=0))
         moving = norm > _NEWTON_RTOL * xp.clip(size, 1.0, None)
-        done = ~moving if n_steps < max_newton else xp.ones_like(moving)
-        if bool(xp.any(done)):
-            # Tasks that stop here: their iterate, multipliers and gradient are final.
-            stop = xp.nonzero(done)[0]
+        n_moving = int(xp.sum(xp.astype(moving, xp.int64)))
+        finished = n_moving == 0 or n_steps == max_newton
+        if finished or 2 * n_moving <= int(cols.shape[0]):
+            # The tasks that stopped are final: write them back, work on the others.
+            stop = xp.nonzero(xp.ones_like(moving) if finished else ~moving)[0]
             into = xp.take(cols, stop)
             W[:, into] = xp.take(Wc, stop, axis=1)
             b[into] = xp.take(bc, stop)
             F[:, into] = xp.take(Fc, stop, axis=1)
             U[:, into] = xp.take(multipliers, stop, axis=1)
             G_w_all[:, into] = xp.take(G_w, stop, axis=1)
-            if bool(xp.all(done)):
+            if finished:
                 return W, b, F, U, G_w_all, n_steps
             keep = xp.nonzero(moving)[0]
             cols = xp.take(cols, keep)
-            Yc, Uc, Wc, bc, Fc, T, G_w, G_b = _columns(xp, keep, Yc, Uc, Wc, bc, Fc, T, G_w,
-                                                       G_b)
+            T, G_w, G_b, moving = _columns(xp, keep, T, G_w, G_b, moving)
+            Yc, Uc, Wc, bc, Fc = _columns(xp, keep, Yc, Uc, Wc, bc, Fc)
         n_steps += 1
         inside = (T > 0) & (T < C)
-        directions = _newton_directions(operator, inside, range(int(cols.shape[0])), sigma,
-                                        G_w, G_b, n_threads)
-        D_w = xp.stack([d_w for d_w, _ in directions], axis=1)
-        D_b = xp.stack([xp.reshape(d_b, ()) for _, d_b in directions])
+        tasks = [int(c) for c in np.flatnonzero(_host(xp.astype(moving, xp.float64)))]
+        directions = _newton_directions(operator, inside, tasks, sigma, G_w, G_b, n_threads)
+        del inside, multipliers
+        D_w = xp.zeros_like(Wc)
+        D_b = xp.zeros_like(bc)
+        for c, (d_w, d_b) in zip(tasks, directions):
+            D_w[:, c] = d_w
+            D_b[c] = d_b
         ZD = operator.matmul(D_w)
-        Q = Yc * (ZD + D_b)
+        Q = ZD + D_b
+        Q *= Yc
         step = _chunked_line_search(xp, xp.sum(Wc * D_w, axis=0), xp.sum(D_w * D_w, axis=0),
                                     T, Q, sigma, C)
-        Wc = Wc + step * D_w
-        bc = bc + step * D_b
-        Fc = Fc + step * ZD
+        step = xp.where(moving, step, 0.0)
+        del Q, T
+        Wc += step * D_w
+        bc += step * D_b
+        ZD *= step
+        Fc += ZD
+        del ZD
 
 
 def _columns(xp, index, *arrays):
