@@ -47,26 +47,30 @@ def write_cache(args):
     split = os.path.join(args.cache, name + ".csv")
     common = dict(d=args.d, n_classes=args.classes, min_len=args.min_len,
                   max_len=args.max_len, n_parts=2 ** (args.levels - 1), signal=args.signal)
-    y_train, train = order_sensitive_stream(args.n, seed=0, **common)
-    y_test, test = order_sensitive_stream(args.n_test, seed=1, **common)
     ids = {"train": [f"train/v{i:07d}" for i in range(args.n)],
            "test": [f"test/v{i:07d}" for i in range(args.n_test)]}
-    if not os.path.exists(split):
-        os.makedirs(args.cache, exist_ok=True)
-        start = time.perf_counter()
-        info = {"stream": "rgb", "arch": "synthetic", "dtype": "float16", "feature_dim": args.d}
-        with FeatureWriter(path, info, durable=False) as writer:
-            for subset, videos in (("train", train), ("test", test)):
-                for video_id, x in zip(ids[subset], videos):
-                    if video_id not in writer.completed:
-                        writer.write(video_id, x)
-        with open(split, "w", newline="") as handle:
-            rows = csv.writer(handle)
-            rows.writerow(["video_id", "label", "subset"])
-            for subset, y in (("train", y_train), ("test", y_test)):
-                rows.writerows([i, f"class{c:03d}", subset] for i, c in zip(ids[subset], y))
-        print(f"wrote {path}: {os.path.getsize(path) / 2**30:.2f} GiB in "
-              f"{time.perf_counter() - start:.0f} s", flush=True)
+    if os.path.exists(split):  # written before: the labels are in the split
+        with open(split, newline="") as handle:
+            labels = {row["video_id"]: int(row["label"][5:]) for row in csv.DictReader(handle)}
+        return (path, split, ids["train"], np.array([labels[i] for i in ids["train"]]),
+                ids["test"], np.array([labels[i] for i in ids["test"]]))
+    y_train, train = order_sensitive_stream(args.n, seed=0, **common)
+    y_test, test = order_sensitive_stream(args.n_test, seed=1, **common)
+    os.makedirs(args.cache, exist_ok=True)
+    start = time.perf_counter()
+    info = {"stream": "rgb", "arch": "synthetic", "dtype": "float16", "feature_dim": args.d}
+    with FeatureWriter(path, info, durable=False) as writer:
+        for subset, videos in (("train", train), ("test", test)):
+            for video_id, x in zip(ids[subset], videos):
+                if video_id not in writer.completed:
+                    writer.write(video_id, x)
+    with open(split, "w", newline="") as handle:
+        rows = csv.writer(handle)
+        rows.writerow(["video_id", "label", "subset"])
+        for subset, y in (("train", y_train), ("test", y_test)):
+            rows.writerows([i, f"class{c:03d}", subset] for i, c in zip(ids[subset], y))
+    print(f"wrote {path}: {os.path.getsize(path) / 2**30:.2f} GiB in "
+          f"{time.perf_counter() - start:.0f} s", flush=True)
     return path, split, ids["train"], y_train, ids["test"], y_test
 
 
