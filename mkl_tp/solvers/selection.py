@@ -16,6 +16,7 @@ import numpy as np
 from sklearn.model_selection import StratifiedKFold
 
 from ..kernels import block_decisions, node_weight_blocks
+from .gram import TrainingKernels
 from .svm import one_vs_rest_labels
 
 __all__ = ["MKL_NORM_CANDIDATES", "MAX_SELECTION_VIDEOS", "select_mkl_norm",
@@ -51,7 +52,8 @@ def _predict(train_blocks, test_blocks, result, kernel, n_classes):
 
 
 def select_mkl_norm(fit, blocks, y_index, n_classes, kernel, candidates=MKL_NORM_CANDIDATES,
-                    n_folds=3, max_videos=MAX_SELECTION_VIDEOS, kernels=None):
+                    n_folds=3, max_videos=MAX_SELECTION_VIDEOS, kernels=None,
+                    cache_bytes=None):
     """Choose ``p`` of lp-norm MKL by cross-validation with the one-standard-error rule.
 
     Parameters
@@ -79,6 +81,10 @@ def select_mkl_norm(fit, blocks, y_index, n_classes, kernel, candidates=MKL_NORM
     kernels : TrainingKernels or None
         Node kernels of ``blocks`` (:class:`~mkl_tp.solvers.gram.TrainingKernels`); when
         cached, every fold's are cut from them instead of computed again.
+    cache_bytes : float or None
+        Without ``kernels``: the budget for the linear node kernels of the videos judged,
+        computed once and cut for every fold and candidate (``None``: every fit computes
+        its own).
 
     Returns
     -------
@@ -98,6 +104,9 @@ def select_mkl_norm(fit, blocks, y_index, n_classes, kernel, candidates=MKL_NORM
         keep = stratified_subset(y_index, max_videos)
         blocks, y_index = [b[keep] for b in blocks], y_index[keep]
         kernels = None if kernels is None else kernels.subset(keep)
+    if kernels is None and cache_bytes is not None and kernel == "linear":
+        kernels = TrainingKernels(blocks, "linear", cache_bytes=cache_bytes)
+        kernels = kernels if kernels.cached else None
     smallest = int(np.bincount(y_index, minlength=n_classes).min())
     n_folds = min(n_folds, smallest)
     if n_folds < 2:
