@@ -3,9 +3,12 @@
 Tolerances: see tests/_problems.py.
 """
 
+import warnings
+
 import cvxpy as cp
 import numpy as np
 import pytest
+from sklearn.exceptions import ConvergenceWarning
 from _problems import decisions, problem, videos
 
 from mkl_tp import PyramidMKLClassifier
@@ -256,3 +259,24 @@ def test_newton_systems_in_threads_give_the_one_thread_duals():
     assert three_info["n_iter"] == one_info["n_iter"]
     np.testing.assert_allclose(three.coef, one.coef, rtol=0, atol=1e-12)
     np.testing.assert_allclose(three.intercept, one.intercept, rtol=0, atol=1e-12)
+
+
+@pytest.mark.parametrize("kernel,coarse", [("linear", True), ("cross", False)])
+def test_mkl_alpha_steps_use_the_coarse_start_for_the_linear_kernel_only(monkeypatch, kernel,
+                                                                         coarse):
+    from mkl_tp.solvers import primal
+
+    blocks, Y = problem(seed=8, n=120, classes=3)
+    monkeypatch.setattr(primal, "_COARSE_MIN_VIDEOS", 50)
+    calls = []
+    coarse_start = primal._coarse_start
+
+    def counted(*args, **kwargs):
+        calls.append(args[0].shape[0])
+        return coarse_start(*args, **kwargs)
+
+    monkeypatch.setattr(primal, "_coarse_start", counted)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)  # three alpha-steps suffice here
+        fit_mkl(blocks, Y, kernel=kernel, solver="primal", max_iter=3, tol=1e-3)
+    assert bool(calls) == coarse

@@ -246,7 +246,7 @@ def _newton_direction(xp, rows, sigma, g_w, g_b):
 
 
 def svm_duals_primal(features, Y, C, tol=1e-4, init=None, intercept=None, scale=1.0,
-                     max_iter=100, max_newton=50, n_threads=None):
+                     max_iter=100, max_newton=50, n_threads=None, coarse_start=True):
     """Solve all one-vs-rest SVMs on ``K = Z Z' / scale`` without forming ``K``.
 
     Parameters
@@ -270,6 +270,10 @@ def svm_duals_primal(features, Y, C, tol=1e-4, init=None, intercept=None, scale=
     n_threads : int or None, default=None
         Threads solving the tasks' Newton systems (numpy only); ``None``: as many as
         BLAS uses.
+    coarse_start : bool, default=True
+        Start a cold solve on ``_COARSE_MIN_VIDEOS`` or more videos (local ``Z``) from
+        the solution on a stratified fraction of them. The optimum is the same, the duals
+        differ within ``tol``.
 
     Returns
     -------
@@ -290,7 +294,7 @@ def svm_duals_primal(features, Y, C, tol=1e-4, init=None, intercept=None, scale=
     n_threads = blas_threads() if n_threads is None else int(n_threads)
     xp, device = operator.xp, operator.device
     C = float(C)
-    if init is None and getattr(operator, "local", False):
+    if init is None and coarse_start and getattr(operator, "local", False):
         init, intercept = _coarse_start(operator, np.asarray(Y, dtype=np.float64), C, tol,
                                         max_iter, max_newton, n_threads)
     Y = xp.asarray(np.asarray(Y, dtype=np.float64), device=device)
