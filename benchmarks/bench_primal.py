@@ -63,7 +63,7 @@ def crossover(args):
             fits = {}
             for solver in ("libsvm", "primal"):
                 clf = PyramidMKLClassifier(levels=args.levels, kernel=kernel, mkl_norm=1.0,
-                                           solver=solver)
+                                           solver=solver, random_state=0)
                 with warnings.catch_warnings():
                     warnings.simplefilter("ignore", ConvergenceWarning)
                     start = time.perf_counter()
@@ -138,7 +138,9 @@ def main():
                      dict(mkl_norm=1.0, solver="primal", device=cluster.scheduler_address)))
     betas = {}
     for name, options in fits:
-        clf = PyramidMKLClassifier(levels=args.levels, **options)
+        # Seeded: the cross kernel's rbf feature map is random (unseeded runs of the same
+        # command gave test accuracies 0.71-0.84).
+        clf = PyramidMKLClassifier(levels=args.levels, random_state=0, **options)
         width = cost.weighted_width([np.zeros((1, n_nodes(args.levels), args.d))],
                                     np.ones(n_nodes(args.levels)), clf.kernel)
         chosen = clf.solver if clf.solver != "auto" else cost.choose_solver(
