@@ -402,9 +402,10 @@ def _outer_step(operator, Y, C, sigma, U, W, b, F, active, max_newton, n_threads
             # The tasks that stopped are final: write them back, work on the others.
             stop = xp.nonzero(xp.ones_like(moving) if finished else ~moving)[0]
             into = xp.take(cols, stop)
-            W[:, into] = xp.take(Wc, stop, axis=1)
-            b[into] = xp.take(bc, stop)
-            F[:, into] = xp.take(Fc, stop, axis=1)
+            if not whole:  # else W, b, F are the working arrays, already updated
+                W[:, into] = xp.take(Wc, stop, axis=1)
+                b[into] = xp.take(bc, stop)
+                F[:, into] = xp.take(Fc, stop, axis=1)
             U[:, into] = xp.take(multipliers, stop, axis=1)
             G_w_all[:, into] = xp.take(G_w, stop, axis=1)
             if finished:
@@ -413,6 +414,7 @@ def _outer_step(operator, Y, C, sigma, U, W, b, F, active, max_newton, n_threads
             cols = xp.take(cols, keep)
             T, G_w, G_b, moving = _columns(xp, keep, T, G_w, G_b, moving)
             Yc, Uc, Wc, bc, Fc = _columns(xp, keep, Yc, Uc, Wc, bc, Fc)
+            whole = False
         n_steps += 1
         inside = (T > 0) & (T < C)
         tasks = [int(c) for c in np.flatnonzero(_host(xp.astype(moving, xp.float64)))]

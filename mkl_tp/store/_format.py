@@ -155,17 +155,15 @@ def walk(handle, group_name):
     stack = [("", root)]
     while stack:
         prefix, group = stack.pop()
-        subgroups, datasets = [], []
+        subgroups = []
         for name in group:
             obj = open_child(group, prefix, name)
             if isinstance(obj, h5py.Group):
                 subgroups.append((prefix + name + "/", obj))
             elif isinstance(obj, h5py.Dataset):
-                datasets.append(name)
+                yield prefix + name, obj
             del obj
         stack.extend(reversed(subgroups))
-        for name in datasets:
-            yield prefix + name, open_child(group, prefix, name)
 
 
 def complete_ids(handle):
