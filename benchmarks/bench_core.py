@@ -106,7 +106,7 @@ def main():
                     if isinstance(options.get("beta_method"), dict):
                         options["beta_method"] = options["beta_method"][kernel]
                     clf = PyramidMKLClassifier(levels=levels, kernel=kernel,
-                                               max_iter=args.max_iter, **options)
+                                               max_iter=args.max_iter, random_state=0, **options)
                     with warnings.catch_warnings(record=True) as caught, PeakRSS() as memory:
                         warnings.simplefilter("always", ConvergenceWarning)
                         start = time.perf_counter()
