@@ -6,8 +6,8 @@ level-major, ``p = 2**(l-1) - 1 + (k-1)``, so there are ``P = 2**L - 1`` nodes.
 
 Frame ``t`` (0-based) of a sequence of ``T`` frames occupies ``[t/T, (t+1)/T)``. A node
 descriptor is the overlap-weighted mean of the frames under the node, i.e. the mean of the
-piecewise-constant frame signal over the node's interval. With ``F`` the integral of that
-signal (one prefix sum over frames), ``psi = (F(b) - F(a)) / (b - a)``. When ``2**(l-1)``
+piecewise-constant frame signal over the node's interval: ``psi = W_T X`` with ``W_T[p, t]``
+the overlap of frame ``t`` with node ``p`` over the node's width. When ``2**(l-1)``
 divides ``T`` this is the plain mean of the node's frames (the paper's membership
 ``1{t in N_kl}``, Eq. 1); when ``T < 2**(l-1)`` a node inside one frame equals that frame.
 No node is ever empty and no resampling is needed.
@@ -20,6 +20,7 @@ __all__ = [
     "node_index",
     "node_level",
     "node_bounds",
+    "overlap_weights",
     "node_descriptors",
     "node_descriptors_batch",
 ]
@@ -106,42 +107,36 @@ def node_bounds(levels):
     return np.concatenate(bounds)
 
 
-def _descriptors_of_chunk(arrays, levels, out):
-    """Fill ``out`` (n, P, d) with the node descriptors of ``arrays``.
+def overlap_weights(T, levels):
+    """Weights ``W`` with ``psi = W X`` for a sequence of ``T`` frames: ``(P, T)``.
 
-    Each sequence gets its own prefix sum ``S`` (``S[0] = 0``) in one stacked float64
-    array, so no cancellation between sequences. For a boundary ``x`` of a sequence of
-    length ``T``: ``T F(x) = S[j] + f X[j]``, ``j = min(floor(x T), T - 1)``, ``f = x T - j``.
+    ``W[p, t]`` is the overlap of frame ``t``'s interval ``[t/T, (t+1)/T)`` with node
+    ``p``'s interval, divided by the node's width. Both are whole multiples of
+    ``1 / (T 2**(L-1))``, so each weight is an exact ratio of integers rounded once.
+
+    Parameters
+    ----------
+    T : int
+        Number of frames, ``>= 1``.
+    levels : int
+        Number of pyramid levels.
+
+    Returns
+    -------
+    ndarray of shape (P, T), float64
+        Each row sums to one.
     """
-    bounds = node_bounds(levels)  # (P, 2)
-    # Nodes share boundaries: the 2**(L-1) + 1 distinct ones are k / 2**(L-1). F is
-    # gathered once per distinct boundary (4x fewer gathers at 6 levels than per node end)
-    # with the same expression, so every descriptor is bitwise what per-node ends give.
-    breaks = np.arange(2 ** (levels - 1) + 1) / 2.0 ** (levels - 1)
-    start_of = np.searchsorted(breaks, bounds[:, 0])
-    stop_of = np.searchsorted(breaks, bounds[:, 1])
-    lengths = np.array([x.shape[0] for x in arrays], dtype=np.int64)
-    frame_starts = np.concatenate([[0], np.cumsum(lengths)[:-1]])
-    prefix_starts = frame_starts + np.arange(len(arrays))
-    frames = np.concatenate(arrays).astype(np.float64, copy=False)
-    prefix = np.empty((frames.shape[0] + len(arrays), frames.shape[1]))
-    for x_start, s_start, length in zip(frame_starts, prefix_starts, lengths):
-        prefix[s_start] = 0.0
-        np.cumsum(frames[x_start:x_start + length], axis=0,
-                  out=prefix[s_start + 1:s_start + 1 + length])
-    scaled = breaks[None, :] * lengths[:, None]  # (n, B), exact
-    j = np.minimum(np.floor(scaled).astype(np.int64), lengths[:, None] - 1)
-    frac = (scaled - j)[..., None]
-    integral = prefix[prefix_starts[:, None] + j] + frac * frames[frame_starts[:, None] + j]
-    width = (bounds[:, 1] - bounds[:, 0])[None, :] * lengths[:, None]
-    difference = np.empty((len(arrays), frames.shape[1]))
-    for p in range(bounds.shape[0]):
-        np.subtract(integral[:, stop_of[p]], integral[:, start_of[p]], out=difference)
-        np.divide(difference, width[:, p, None], out=out[:, p])
+    levels = _check_levels(levels)
+    fine = 2 ** (levels - 1)
+    # Node and frame boundaries in units of 1 / (T * fine): integers.
+    ends = np.rint(node_bounds(levels) * fine).astype(np.int64) * T
+    frame = np.arange(T, dtype=np.int64)[None, :] * fine
+    overlap = np.minimum(ends[:, 1:], frame + fine) - np.maximum(ends[:, :1], frame)
+    return np.maximum(overlap, 0) / (ends[:, 1:] - ends[:, :1])
 
 
 def node_descriptors_batch(sequences, levels, chunk_bytes=2**28, dtype=np.float64):
-    """Node descriptors of many sequences at once, from prefix sums.
+    """Node descriptors of many sequences at once: one matrix product per length.
 
     Parameters
     ----------
@@ -150,8 +145,8 @@ def node_descriptors_batch(sequences, levels, chunk_bytes=2**28, dtype=np.float6
     levels : int
         Number of pyramid levels.
     chunk_bytes : int, default=2**28
-        Sequences are processed in groups whose float64 frames take about this many bytes,
-        which bounds the temporary memory beside the output.
+        Sequences are processed in groups whose float64 frames and descriptors take about
+        this many bytes, which bounds the temporary memory beside the output.
     dtype : dtype, default=float64
         Storage of the output. Accumulation is in float64 either way; float32 halves the
         ``N P d`` output (each entry rounded once, relative error below ``6e-8``).
@@ -163,10 +158,11 @@ def node_descriptors_batch(sequences, levels, chunk_bytes=2**28, dtype=np.float6
 
     Notes
     -----
-    ``psi_p = (F(b_p) - F(a_p)) / (b_p - a_p)`` with ``F`` the integral of the
-    piecewise-constant frame signal: the paper's Eq. 1 when ``2**(l-1)`` divides ``T``,
-    and its natural extension to any ``T``. Cost ``O(sum_i T_i d)`` for the prefix sums and
-    ``O(N P d)`` for the gathers. Accumulation is in float64.
+    ``psi = W_T X`` with ``W_T`` of :func:`overlap_weights`: the paper's Eq. 1 when
+    ``2**(l-1)`` divides ``T``, and its natural extension to any ``T``. Sequences of one
+    length share ``W_T``, so each group of them is one batched matrix product (BLAS) of
+    cost ``O(P T d)`` per sequence, written once into the output; no prefix sums, so no
+    cancellation. Accumulation is in float64.
     """
     levels = _check_levels(levels)
     arrays = [np.asarray(x) for x in sequences]
@@ -181,14 +177,17 @@ def node_descriptors_batch(sequences, levels, chunk_bytes=2**28, dtype=np.float6
             raise ValueError(
                 f"sequence {i} has d={x.shape[1]} but sequence 0 has d={arrays[0].shape[1]}"
             )
-    d = arrays[0].shape[1]
-    out = np.empty((len(arrays), n_nodes(levels), d), dtype=dtype)
-    first, used = 0, 0
-    for i, x in enumerate(arrays):
-        used += x.shape[0] * d * 8
-        if used >= chunk_bytes or i == len(arrays) - 1:
-            _descriptors_of_chunk(arrays[first:i + 1], levels, out[first:i + 1])
-            first, used = i + 1, 0
+    d, P = arrays[0].shape[1], n_nodes(levels)
+    out = np.empty((len(arrays), P, d), dtype=dtype)
+    lengths = np.array([x.shape[0] for x in arrays])
+    for T in np.unique(lengths):
+        weights = overlap_weights(int(T), levels)
+        same = np.flatnonzero(lengths == T)
+        step = max(1, chunk_bytes // (8 * (int(T) + P) * d))
+        for start in range(0, same.size, step):
+            rows = same[start:start + step]
+            frames = np.stack([arrays[i] for i in rows]).astype(np.float64, copy=False)
+            out[rows] = np.matmul(weights, frames)
     return out
 
 

@@ -15,6 +15,7 @@ from mkl_tp.pyramid import (
     node_descriptors_batch,
     node_index,
     node_level,
+    overlap_weights,
 )
 
 
@@ -138,26 +139,24 @@ def test_float32_storage_is_float64_rounded_once():
     np.testing.assert_array_equal(narrow, wide.astype(np.float32))
 
 
-def per_node_end_descriptors(x, levels):
-    """The per-node-end formula (two gathers per node), the previous implementation."""
-    from mkl_tp.pyramid import node_bounds
-
-    T = x.shape[0]
-    prefix = np.vstack([np.zeros((1, x.shape[1])), np.cumsum(x, axis=0)])
-    out = []
-    for a, b in node_bounds(levels):
-        ends = []
-        for boundary in (a, b):
-            j = min(int(np.floor(boundary * T)), T - 1)
-            ends.append(prefix[j] + (boundary * T - j) * x[j])
-        out.append((ends[1] - ends[0]) / ((b - a) * T))
-    return np.array(out)
+def test_overlap_weights_are_the_exact_fractions_rounded_once():
+    for levels in (1, 3, 6):
+        for T in (1, 2, 3, 7, 31, 32, 33, 100):
+            expected = np.zeros((n_nodes(levels), T))
+            for level in range(1, levels + 1):
+                for k in range(1, 2 ** (level - 1) + 1):
+                    a, b = Fraction(k - 1, 2 ** (level - 1)), Fraction(k, 2 ** (level - 1))
+                    for t in range(T):
+                        lo, hi = max(a, Fraction(t, T)), min(b, Fraction(t + 1, T))
+                        if hi > lo:
+                            expected[node_index(level, k), t] = float((hi - lo) / (b - a))
+            np.testing.assert_array_equal(overlap_weights(T, levels), expected)
 
 
-def test_shared_boundary_descriptors_are_bitwise_the_per_node_formula():
-    rng = np.random.default_rng(3)
-    X = [rng.normal(size=(T, 7)) for T in (1, 2, 3, 7, 31, 32, 33, 100)]
-    for levels in (1, 4, 6):
-        batch = node_descriptors_batch(X, levels)
-        for i, x in enumerate(X):
-            np.testing.assert_array_equal(batch[i], per_node_end_descriptors(x, levels))
+def test_batch_scatters_groups_of_one_length_back_to_their_rows():
+    rng = np.random.default_rng(4)
+    seqs = [rng.normal(size=(T, 5)) for T in (5, 3, 5, 1, 3, 5, 8, 1)]
+    expected = np.stack([brute_force_descriptors(x, 3) for x in seqs])
+    for chunk_bytes in (2**28, 8, 400):  # one product per length, one per row, two rows
+        np.testing.assert_allclose(node_descriptors_batch(seqs, 3, chunk_bytes=chunk_bytes),
+                                   expected, rtol=1e-12, atol=1e-12)
