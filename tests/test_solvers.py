@@ -465,6 +465,43 @@ def test_select_mkl_norm_judges_large_sets_on_astratified_subset():
         select_mkl_norm(fit, blocks, y, 3, "linear", max_videos=90)
 
 
+def test_could_be_replaced_is_the_rule_on_every_possible_candidate():
+    """Brute force: a choice can be replaced iff some candidate's correctness passes the
+    one-standard-error rule against it."""
+    from itertools import product
+
+    from mkl_tp.solvers.selection import could_be_replaced, one_standard_error_choice
+
+    n = 7
+    for chosen in product([False, True], repeat=n):
+        chosen = np.array(chosen)
+        any_passes = any(
+            one_standard_error_choice({"p": chosen, "q": np.array(other)}, ["p", "q"]) == "q"
+            for other in product([False, True], repeat=n))
+        assert could_be_replaced(chosen) == any_passes
+        assert any_passes == ((~chosen).sum() >= 2)
+
+
+def test_select_mkl_norm_fits_no_other_candidate_when_uniform_is_right_out_of_fold():
+    from mkl_tp.solvers.selection import select_mkl_norm
+
+    norms = []
+
+    def fit(blocks, Y, mkl_norm, kernels=None):
+        norms.append(mkl_norm)
+        return fit_mkl(blocks, Y, kernel="linear", tol=1e-3, mkl_norm=mkl_norm,
+                       kernels=kernels)
+
+    blocks, y = noisy_node_problem(90, signal=8.0)  # every video right under uniform weights
+    p, accuracy = select_mkl_norm(fit, blocks, y, 3, "linear")
+    assert (p, accuracy) == (np.inf, {np.inf: 1.0}) and norms == [np.inf] * 3
+    # The weak signal leaves videos wrong: every candidate is judged.
+    norms.clear()
+    blocks, y = noisy_node_problem(90, signal=1.0)
+    p, accuracy = select_mkl_norm(fit, blocks, y, 3, "linear")
+    assert set(accuracy) == {np.inf, 2.0, 1.0} and len(norms) == 9
+
+
 def test_select_mkl_norm_computes_the_subsets_node_kernels_once_within_the_budget():
     from mkl_tp.solvers.selection import select_mkl_norm
 
@@ -477,9 +514,10 @@ def test_select_mkl_norm_computes_the_subsets_node_kernels_once_within_the_budge
 
     blocks, y = noisy_node_problem(300)
     cached = select_mkl_norm(fit, blocks, y, 3, "linear", max_videos=90, cache_bytes=1e9)
-    # Every fold and candidate got node kernels cut from one cached set...
+    # Every fold and candidate got node kernels cut from one cached set: one cut per fold
+    # for the first candidate, then one per fold shared by the other two...
     assert len(given) == 9 and all(k is not None and k.cached for k in given)
-    assert len({id(k) for k in given}) == 3  # one per fold, shared by its candidates
+    assert len({id(k) for k in given}) == 6
     # ... and chose as the fits that compute their own.
     given.clear()
     assert cached == select_mkl_norm(fit, blocks, y, 3, "linear", max_videos=90)

@@ -12,6 +12,8 @@ simpler model). With few videos that error is large and the weights stay uniform
 videos a real gain is kept.
 """
 
+from functools import partial
+
 import numpy as np
 from sklearn.model_selection import StratifiedKFold
 
@@ -20,7 +22,7 @@ from .gram import TrainingKernels
 from .svm import one_vs_rest_labels
 
 __all__ = ["MKL_NORM_CANDIDATES", "MAX_SELECTION_VIDEOS", "select_mkl_norm",
-           "one_standard_error_choice", "stratified_subset"]
+           "one_standard_error_choice", "could_be_replaced", "stratified_subset"]
 
 # From the simplest (uniform) to the sparsest weights: each is tried against the choice so
 # far, in this order.
@@ -91,12 +93,18 @@ def select_mkl_norm(fit, blocks, y_index, n_classes, kernel, candidates=MKL_NORM
     p : float
         The chosen norm.
     accuracy : dict
-        Out-of-fold accuracy of every candidate (empty when no folds could be made).
+        Out-of-fold accuracy of every candidate judged (empty when no folds could be
+        made; only the first when the others could not have replaced it).
 
     Notes
     -----
     Candidate ``q`` replaces the current choice ``p`` when
     ``mean(d) > std(d) / sqrt(N)`` with ``d_i = [q right on video i] - [p right on i]``.
+    With ``w`` videos wrong under ``p``, the best ``d`` is ``1`` on those videos and ``0``
+    elsewhere, whose ``mean / (std / sqrt(N)) = sqrt((N - 1) w / (N - w))`` exceeds one
+    only for ``w >= 2`` (:func:`could_be_replaced`). When the first candidate is wrong on
+    at most one video the others are therefore not fitted: the choice is the same, and
+    most of the selection's cost is saved on easy sets.
     """
     if kernels is not None and not kernels.cached:
         kernels = None
@@ -111,7 +119,20 @@ def select_mkl_norm(fit, blocks, y_index, n_classes, kernel, candidates=MKL_NORM
     n_folds = min(n_folds, smallest)
     if n_folds < 2:
         return candidates[0], {}
-    folds = StratifiedKFold(n_folds).split(np.zeros(len(y_index)), y_index)
+    folds = list(StratifiedKFold(n_folds).split(np.zeros(len(y_index)), y_index))
+    judge = partial(_out_of_fold, fit, blocks, y_index, n_classes, kernel, kernels, folds)
+    correct = judge(candidates[:1])
+    # A candidate gains only on the videos the first one gets wrong: when no difference
+    # that small could pass the rule, the others are not fitted (see Notes).
+    if could_be_replaced(correct[candidates[0]]):
+        correct.update(judge(candidates[1:]))
+    return one_standard_error_choice(correct, list(correct)), {
+        p: float(c.mean()) for p, c in correct.items()}
+
+
+def _out_of_fold(fit, blocks, y_index, n_classes, kernel, kernels, folds, candidates):
+    """Out-of-fold correctness per video of each candidate; each fold's node kernels are
+    cut once for all of them."""
     correct = {p: np.zeros(len(y_index), dtype=bool) for p in candidates}
     for train, test in folds:
         train_blocks = [b[train] for b in blocks]
@@ -122,8 +143,18 @@ def select_mkl_norm(fit, blocks, y_index, n_classes, kernel, candidates=MKL_NORM
             result = fit(train_blocks, Y, mkl_norm=p, kernels=fold_kernels)
             predicted = _predict(train_blocks, test_blocks, result, kernel, n_classes)
             correct[p][test] = predicted == y_index[test]
-    return one_standard_error_choice(correct, candidates), {
-        p: float(c.mean()) for p, c in correct.items()}
+    return correct
+
+
+def could_be_replaced(correct):
+    """Whether any candidate could replace a choice with this out-of-fold ``correct``.
+
+    The most a candidate can gain is being right exactly where the choice is wrong and
+    nowhere else (any other difference has a lower mean and a larger spread); that
+    difference passes the rule only when the choice is wrong on two videos or more.
+    """
+    best = (~np.asarray(correct, dtype=bool)).astype(float)
+    return bool(best.mean() > best.std(ddof=1) / np.sqrt(best.size))
 
 
 def one_standard_error_choice(correct, candidates):
