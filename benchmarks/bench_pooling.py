@@ -61,8 +61,8 @@ def pool(arrays, levels, method, out):
         if method == "prefix sums":
             prefix_sum_descriptors(part, levels, out[start:start + len(part)])
         else:
-            out[start:start + len(part)] = node_descriptors_batch(
-                part, levels, dtype=out.dtype, chunk_bytes=CHUNK_BYTES)
+            node_descriptors_batch(part, levels, chunk_bytes=CHUNK_BYTES,
+                                   out=out[start:start + len(part)])
 
 
 def main():

@@ -91,8 +91,7 @@ def stream_descriptors(arrays, index, levels, norm, dtype):
     out = np.empty((len(index), n_nodes(levels), _n_features(arrays)), dtype=dtype)
     for start, part in _chunks(index, levels, out.shape[2]):
         view = out[start:start + len(part)]
-        view[...] = node_descriptors_batch(_take(arrays, part), levels, dtype=dtype,
-                                           chunk_bytes=CHUNK_BYTES)
+        node_descriptors_batch(_take(arrays, part), levels, chunk_bytes=CHUNK_BYTES, out=view)
         normalize_nodes(view, norm, copy=False)
     return out
 

@@ -135,7 +135,7 @@ def overlap_weights(T, levels):
     return np.maximum(overlap, 0) / (ends[:, 1:] - ends[:, :1])
 
 
-def node_descriptors_batch(sequences, levels, chunk_bytes=2**28, dtype=np.float64):
+def node_descriptors_batch(sequences, levels, chunk_bytes=2**28, dtype=np.float64, out=None):
     """Node descriptors of many sequences at once: one matrix product per length.
 
     Parameters
@@ -150,6 +150,9 @@ def node_descriptors_batch(sequences, levels, chunk_bytes=2**28, dtype=np.float6
     dtype : dtype, default=float64
         Storage of the output. Accumulation is in float64 either way; float32 halves the
         ``N P d`` output (each entry rounded once, relative error below ``6e-8``).
+    out : ndarray of shape (N, P, d), optional
+        Written in place and returned (its dtype is the storage; ``dtype`` is then
+        ignored), e.g. a slice of a larger array: no second copy of the descriptors.
 
     Returns
     -------
@@ -178,7 +181,10 @@ def node_descriptors_batch(sequences, levels, chunk_bytes=2**28, dtype=np.float6
                 f"sequence {i} has d={x.shape[1]} but sequence 0 has d={arrays[0].shape[1]}"
             )
     d, P = arrays[0].shape[1], n_nodes(levels)
-    out = np.empty((len(arrays), P, d), dtype=dtype)
+    if out is None:
+        out = np.empty((len(arrays), P, d), dtype=dtype)
+    elif out.shape != (len(arrays), P, d):
+        raise ValueError(f"out must have shape {(len(arrays), P, d)}, got {out.shape}")
     lengths = np.array([x.shape[0] for x in arrays])
     for T in np.unique(lengths):
         weights = overlap_weights(int(T), levels)

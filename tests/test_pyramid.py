@@ -137,6 +137,13 @@ def test_float32_storage_is_float64_rounded_once():
     narrow = node_descriptors_batch(X, 5, dtype=np.float32)
     assert narrow.dtype == np.float32
     np.testing.assert_array_equal(narrow, wide.astype(np.float32))
+    # Written in place into a slice of a larger array: the same numbers, nothing else.
+    larger = np.zeros((7, 31, 6), dtype=np.float32)
+    assert node_descriptors_batch(X, 5, out=larger[1:6]) is not None
+    np.testing.assert_array_equal(larger[1:6], narrow)
+    assert not larger[[0, 6]].any()
+    with pytest.raises(ValueError, match=r"out must have shape \(5, 31, 6\)"):
+        node_descriptors_batch(X, 5, out=larger)
 
 
 def test_overlap_weights_are_the_exact_fractions_rounded_once():
