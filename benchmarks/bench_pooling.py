@@ -9,7 +9,8 @@ them (``mkl_tp._node_features``: chunks of ``CHUNK_BYTES`` of descriptors, float
 on seeded random frames of two settings: the UCF-101 bench's (``bench_scale.py``: 8-24
 frames, d = 2048, levels 6) and the Kinetics bench's (``bench_kinetics.py``: 20-100
 frames, d = 512, levels 4). Prints seconds (best of ``--repeats``), the ratio and the
-largest difference.
+largest difference. The products use BLAS's threads and the peer's numpy passes one
+thread, so the ratio depends on the thread count (the machine line says it).
 
 Run: ``PYTHONPATH=. python benchmarks/bench_pooling.py [--videos 3000] [--repeats 3]``
 """
@@ -53,13 +54,29 @@ def prefix_sum_descriptors(arrays, levels, out):
         np.divide(difference, width[:, p, None], out=out[:, p])
 
 
+def prefix_sum_batch(arrays, levels, dtype, chunk_bytes):
+    """The replaced ``node_descriptors_batch``: its own chunks of frames, a new array."""
+    d = arrays[0].shape[1]
+    out = np.empty((len(arrays), n_nodes(levels), d), dtype=dtype)
+    first, used = 0, 0
+    for i, x in enumerate(arrays):
+        used += x.shape[0] * d * 8
+        if used >= chunk_bytes or i == len(arrays) - 1:
+            prefix_sum_descriptors(arrays[first:i + 1], levels, out[first:i + 1])
+            first, used = i + 1, 0
+    return out
+
+
 def pool(arrays, levels, method, out):
-    """Every video's descriptors into ``out``, a chunk of videos at a time."""
+    """Every video's descriptors into ``out``, a chunk of videos at a time, as
+    ``mkl_tp._node_features.stream_descriptors`` did (the peer: into a new array, then
+    copied) and does (written in place)."""
     step = max(1, CHUNK_BYTES // (n_nodes(levels) * arrays[0].shape[1] * 8))
     for start in range(0, len(arrays), step):
         part = arrays[start:start + step]
         if method == "prefix sums":
-            prefix_sum_descriptors(part, levels, out[start:start + len(part)])
+            out[start:start + len(part)] = prefix_sum_batch(part, levels, out.dtype,
+                                                            CHUNK_BYTES)
         else:
             node_descriptors_batch(part, levels, chunk_bytes=CHUNK_BYTES,
                                    out=out[start:start + len(part)])

@@ -169,7 +169,9 @@ class PyramidMKLClassifier(_VersionedPickleMixin, ClassifierMixin, BaseEstimator
     base_kernel_, pyramids_, mkl_norm_ : str, str, float or None
         The resolved ``base_kernel``, ``pyramids`` and lp norm (``None``: fixed weights).
     mkl_norm_scores_ : dict
-        Out-of-fold accuracy of each candidate norm when ``mkl_norm="auto"`` chose it.
+        Out-of-fold accuracy of each candidate norm judged when ``mkl_norm="auto"``
+        chose it (only ``inf`` when the others could not have replaced it, see
+        :func:`~mkl_tp.solvers.selection.select_mkl_norm`).
     streams_ : list of str
         Stream names, when fitted on a mapping.
     objective_, objective_history_ : float, list of float

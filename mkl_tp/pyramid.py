@@ -151,12 +151,13 @@ def node_descriptors_batch(sequences, levels, chunk_bytes=2**28, dtype=np.float6
         Storage of the output. Accumulation is in float64 either way; float32 halves the
         ``N P d`` output (each entry rounded once, relative error below ``6e-8``).
     out : ndarray of shape (N, P, d), optional
-        Written in place and returned (its dtype is the storage; ``dtype`` is then
-        ignored), e.g. a slice of a larger array: no second copy of the descriptors.
+        Floating point; written in place and returned (its dtype is the storage;
+        ``dtype`` is then ignored), e.g. a slice of a larger array: no second copy of the
+        descriptors.
 
     Returns
     -------
-    ndarray of shape (N, P, d), of ``dtype``
+    ndarray of shape (N, P, d), of ``dtype`` (or ``out``'s)
         ``psi[i, p]`` is the overlap-weighted mean of sequence ``i`` over node ``p``.
 
     Notes
@@ -183,16 +184,19 @@ def node_descriptors_batch(sequences, levels, chunk_bytes=2**28, dtype=np.float6
     d, P = arrays[0].shape[1], n_nodes(levels)
     if out is None:
         out = np.empty((len(arrays), P, d), dtype=dtype)
+    elif not (isinstance(out, np.ndarray) and np.issubdtype(out.dtype, np.floating)):
+        raise ValueError(f"out must be a floating-point ndarray, got {type(out).__name__} "
+                         f"of dtype {getattr(out, 'dtype', None)}")
     elif out.shape != (len(arrays), P, d):
         raise ValueError(f"out must have shape {(len(arrays), P, d)}, got {out.shape}")
     lengths = np.array([x.shape[0] for x in arrays])
     for T in np.unique(lengths):
         weights = overlap_weights(int(T), levels)
         same = np.flatnonzero(lengths == T)
-        step = max(1, chunk_bytes // (8 * (int(T) + P) * d))
+        step = max(1, int(chunk_bytes) // max(1, 8 * (int(T) + P) * d))
         for start in range(0, same.size, step):
             rows = same[start:start + step]
-            frames = np.stack([arrays[i] for i in rows]).astype(np.float64, copy=False)
+            frames = np.stack([arrays[i] for i in rows], dtype=np.float64)
             out[rows] = np.matmul(weights, frames)
     return out
 

@@ -125,7 +125,7 @@ def test_auto_settings_follow_the_kernel(videos):
     linear = PyramidMKLClassifier(levels=2).fit(X, y)
     assert (linear.base_kernel_, linear.pyramids_) == ("linear", "shared")
     assert linear.mkl_norm_ in (np.inf, 2.0, 1.0)
-    assert set(linear.mkl_norm_scores_) == {np.inf, 2.0, 1.0}
+    assert set(linear.mkl_norm_scores_) in ({np.inf}, {np.inf, 2.0, 1.0})
     cross = PyramidMKLClassifier(levels=2, kernel="cross", random_state=0).fit(X, y)
     assert (cross.base_kernel_, cross.pyramids_) == ("rbf", "per_class")
     assert cross.beta_.shape == (3, 3)

@@ -144,6 +144,8 @@ def test_float32_storage_is_float64_rounded_once():
     assert not larger[[0, 6]].any()
     with pytest.raises(ValueError, match=r"out must have shape \(5, 31, 6\)"):
         node_descriptors_batch(X, 5, out=larger)
+    with pytest.raises(ValueError, match="out must be a floating-point ndarray"):
+        node_descriptors_batch(X, 5, out=np.zeros((5, 31, 6), dtype=int))
 
 
 def test_overlap_weights_are_the_exact_fractions_rounded_once():

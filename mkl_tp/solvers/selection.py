@@ -61,8 +61,9 @@ def select_mkl_norm(fit, blocks, y_index, n_classes, kernel, candidates=MKL_NORM
     Parameters
     ----------
     fit : callable
-        ``fit(blocks, Y, mkl_norm=p, kernels=...) -> MKLResult``, e.g.
-        :func:`~mkl_tp.solvers.fit_mkl` with the estimator's other settings bound.
+        ``fit(blocks, Y, mkl_norm=p, kernels=..., [solved=...]) -> MKLResult``, e.g.
+        :func:`~mkl_tp.solvers.fit_mkl` with the estimator's other settings bound; the
+        candidates after the first get ``solved``, the first's fit of the same fold.
     blocks : list of ndarray, each (N, P_s, m_s)
         Scaled training node features per stream.
     y_index : ndarray of shape (N,)
@@ -99,12 +100,12 @@ def select_mkl_norm(fit, blocks, y_index, n_classes, kernel, candidates=MKL_NORM
     Notes
     -----
     Candidate ``q`` replaces the current choice ``p`` when
-    ``mean(d) > std(d) / sqrt(N)`` with ``d_i = [q right on video i] - [p right on i]``.
-    With ``w`` videos wrong under ``p``, the best ``d`` is ``1`` on those videos and ``0``
-    elsewhere, whose ``mean / (std / sqrt(N)) = sqrt((N - 1) w / (N - w))`` exceeds one
-    only for ``w >= 2`` (:func:`could_be_replaced`). When the first candidate is wrong on
-    at most one video the others are therefore not fitted: the choice is the same, and
-    most of the selection's cost is saved on easy sets.
+    ``mean(d) > std(d) / sqrt(N)`` with ``d_i = [q right on video i] - [p right on i]``
+    (decided exactly, :func:`one_standard_error_choice`). With ``w`` videos wrong under
+    ``p``, the best ``d`` is ``1`` on those videos and ``0`` elsewhere, which passes only
+    for ``w >= 2`` (:func:`could_be_replaced`). When the first candidate is wrong on at
+    most one video the others are therefore not fitted: the choice is the same, and most
+    of the selection's cost is saved on easy sets.
     """
     if kernels is not None and not kernels.cached:
         kernels = None
@@ -121,40 +122,49 @@ def select_mkl_norm(fit, blocks, y_index, n_classes, kernel, candidates=MKL_NORM
         return candidates[0], {}
     folds = list(StratifiedKFold(n_folds).split(np.zeros(len(y_index)), y_index))
     judge = partial(_out_of_fold, fit, blocks, y_index, n_classes, kernel, kernels, folds)
-    correct = judge(candidates[:1])
+    correct, solved = judge(candidates[:1])
     # A candidate gains only on the videos the first one gets wrong: when no difference
     # that small could pass the rule, the others are not fitted (see Notes).
     if could_be_replaced(correct[candidates[0]]):
-        correct.update(judge(candidates[1:]))
+        # The others start at the first one's weights (uniform): its fold fits serve as
+        # their first alpha-steps.
+        correct.update(judge(candidates[1:], solved)[0])
     return one_standard_error_choice(correct, list(correct)), {
         p: float(c.mean()) for p, c in correct.items()}
 
 
-def _out_of_fold(fit, blocks, y_index, n_classes, kernel, kernels, folds, candidates):
-    """Out-of-fold correctness per video of each candidate; each fold's node kernels are
-    cut once for all of them."""
+def _out_of_fold(fit, blocks, y_index, n_classes, kernel, kernels, folds, candidates,
+                 solved=None):
+    """Out-of-fold correctness per video of each candidate, and the last candidate's fit
+    of each fold. Each call cuts each fold's node kernels once for its candidates (so
+    twice in all when the later candidates are judged: keeping the cuts would hold three
+    folds' node kernels at once); ``solved``: a fixed-weight fit per fold, passed on to the
+    fits (:func:`~mkl_tp.solvers.fit_mkl`)."""
     correct = {p: np.zeros(len(y_index), dtype=bool) for p in candidates}
-    for train, test in folds:
+    results = []
+    for k, (train, test) in enumerate(folds):
         train_blocks = [b[train] for b in blocks]
         test_blocks = [b[test] for b in blocks]
         Y = one_vs_rest_labels(y_index[train], n_classes)
         fold_kernels = None if kernels is None else kernels.subset(train)
+        extra = {} if solved is None else {"solved": solved[k]}
         for p in candidates:
-            result = fit(train_blocks, Y, mkl_norm=p, kernels=fold_kernels)
+            result = fit(train_blocks, Y, mkl_norm=p, kernels=fold_kernels, **extra)
             predicted = _predict(train_blocks, test_blocks, result, kernel, n_classes)
             correct[p][test] = predicted == y_index[test]
-    return correct
+        results.append(result)
+    return correct, results
 
 
 def could_be_replaced(correct):
     """Whether any candidate could replace a choice with this out-of-fold ``correct``.
 
     The most a candidate can gain is being right exactly where the choice is wrong and
-    nowhere else (any other difference has a lower mean and a larger spread); that
-    difference passes the rule only when the choice is wrong on two videos or more.
+    nowhere else (any other difference has a lower mean and a larger spread): ``w`` ones,
+    with ``s^2 = w^2 > w = sum(d^2)`` (:func:`one_standard_error_choice`) only for two
+    wrong videos or more.
     """
-    best = (~np.asarray(correct, dtype=bool)).astype(float)
-    return bool(best.mean() > best.std(ddof=1) / np.sqrt(best.size))
+    return int(np.count_nonzero(~np.asarray(correct, dtype=bool))) >= 2
 
 
 def one_standard_error_choice(correct, candidates):
@@ -171,11 +181,18 @@ def one_standard_error_choice(correct, candidates):
     -------
     The first candidate, replaced in turn by each later one whose accuracy exceeds the
     current choice's by more than one standard error of the paired differences.
+
+    Notes
+    -----
+    For ``d_i`` in ``{-1, 0, 1}`` with sum ``s``, ``mean(d) > std(d) / sqrt(N)`` (``ddof=1``)
+    is ``s > 0`` and ``s^2 > sum(d_i^2)``: decided in integers, so an exact tie (e.g. a
+    gain of one video) never passes by rounding.
     """
     chosen = candidates[0]
     for candidate in candidates[1:]:
-        difference = correct[candidate].astype(float) - correct[chosen]
-        error = difference.std(ddof=1) / np.sqrt(difference.size)
-        if difference.mean() > error:
+        difference = (np.asarray(correct[candidate], dtype=np.int64)
+                      - np.asarray(correct[chosen], dtype=np.int64))
+        total = int(difference.sum())
+        if total > 0 and total * total > int(np.count_nonzero(difference)):
             chosen = candidate
     return chosen
