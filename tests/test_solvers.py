@@ -445,10 +445,10 @@ def test_select_mkl_norm_judges_large_sets_on_astratified_subset():
     assert len(np.unique(keep)) == 60
     seen = []
 
-    def fit(blocks, Y, mkl_norm, kernels=None, solved=None):
+    def fit(blocks, Y, mkl_norm, kernels=None):
         seen.append(len(Y))
         return fit_mkl(blocks, Y, kernel="linear", tol=1e-3, mkl_norm=mkl_norm,
-                       kernels=kernels, solved=solved)
+                       kernels=kernels)
 
     blocks, y = noisy_node_problem(300)
     select_mkl_norm(fit, blocks, y, 3, "linear", max_videos=90)
@@ -495,46 +495,21 @@ def test_could_be_replaced_is_the_rule_on_every_possible_candidate():
 def test_select_mkl_norm_fits_no_other_candidate_when_uniform_is_right_out_of_fold():
     from mkl_tp.solvers.selection import select_mkl_norm
 
-    norms, reused = [], []
+    norms = []
 
-    def fit(blocks, Y, mkl_norm, kernels=None, solved=None):
+    def fit(blocks, Y, mkl_norm, kernels=None):
         norms.append(mkl_norm)
-        reused.append(solved is not None)
         return fit_mkl(blocks, Y, kernel="linear", tol=1e-3, mkl_norm=mkl_norm,
-                       kernels=kernels, solved=solved)
+                       kernels=kernels)
 
     blocks, y = noisy_node_problem(90, signal=8.0)  # every video right under uniform weights
     p, accuracy = select_mkl_norm(fit, blocks, y, 3, "linear")
     assert (p, accuracy) == (np.inf, {np.inf: 1.0}) and norms == [np.inf] * 3
     # The weak signal leaves videos wrong: every candidate is judged.
-    norms.clear(), reused.clear()
+    norms.clear()
     blocks, y = noisy_node_problem(90, signal=1.0)
     p, accuracy = select_mkl_norm(fit, blocks, y, 3, "linear")
     assert set(accuracy) == {np.inf, 2.0, 1.0} and len(norms) == 9
-    # p = 2 and p = 1 start from the uniform fit of their fold.
-    assert reused == [False] * 3 + [True] * 6
-
-
-@pytest.mark.parametrize("mkl_norm", [1.0, 2.0])
-@pytest.mark.parametrize("solver", ["libsvm", "primal"])
-def test_a_solved_uniform_fit_serves_as_the_first_alpha_step(mkl_norm, solver):
-    blocks, y = noisy_node_problem(120, signal=1.0)
-    Y = one_vs_rest_labels(y, 3)
-    settings = dict(kernel="linear", tol=1e-4, solver=solver)
-    uniform = fit_mkl(blocks, Y, mkl_norm=np.inf, **settings)
-    alone = fit_mkl(blocks, Y, mkl_norm=mkl_norm, **settings)
-    helped = fit_mkl(blocks, Y, mkl_norm=mkl_norm, solved=uniform, **settings)
-    # One alpha-step fewer solved (3 tasks), the same fit.
-    assert helped.n_svm_solves == alone.n_svm_solves - 3
-    assert helped.history[0] == uniform.objective
-    np.testing.assert_allclose(helped.history[0], alone.history[0], rtol=1e-6)
-    np.testing.assert_allclose(helped.beta, alone.beta, atol=1e-4)
-    assert helped.objective == pytest.approx(alone.objective, rel=1e-4)
-    # Other starting weights: nothing is taken from it.
-    other = np.linspace(1, 2, 8) / np.linspace(1, 2, 8).sum()
-    assert fit_mkl(blocks, Y, mkl_norm=mkl_norm, beta=other, solved=uniform,
-                   **settings).n_svm_solves == fit_mkl(blocks, Y, mkl_norm=mkl_norm,
-                                                       beta=other, **settings).n_svm_solves
 
 
 def test_select_mkl_norm_computes_the_subsets_node_kernels_once_within_the_budget():
@@ -542,10 +517,10 @@ def test_select_mkl_norm_computes_the_subsets_node_kernels_once_within_the_budge
 
     given = []
 
-    def fit(blocks, Y, mkl_norm, kernels=None, solved=None):
+    def fit(blocks, Y, mkl_norm, kernels=None):
         given.append(kernels)
         return fit_mkl(blocks, Y, kernel="linear", tol=1e-3, mkl_norm=mkl_norm,
-                       kernels=kernels, solved=solved)
+                       kernels=kernels)
 
     blocks, y = noisy_node_problem(300)
     cached = select_mkl_norm(fit, blocks, y, 3, "linear", max_videos=90, cache_bytes=1e9)

@@ -74,13 +74,8 @@ class _AlphaStep:
         self.n_solves = 0
         self.inner_iterations = 0
         self._warm = None
-        self.known = None  # an iterate solved elsewhere, returned for its weights once
 
     def __call__(self, beta):
-        if self.known is not None and np.allclose(beta, self.known.beta, rtol=1e-12, atol=0):
-            iterate, self.known = self.known._replace(beta=beta), None
-            self._warm = iterate.duals.coef
-            return iterate
         if self.solver == "primal":
             # Features Z with K_beta = Z Z' / D: no N x N kernel (solvers/primal.py).
             kernel, normaliser = self.kernels.features(beta, self._device)
@@ -105,7 +100,7 @@ class _AlphaStep:
 def fit_mkl(blocks, Y, kernel="linear", C=1.0, tol=1e-3, max_iter=100, beta=None,
             learn=True, n_jobs=None, verbose=0, beta_method="auto", solver="libsvm",
             cache_bytes=None, solver_options=None, mkl_norm=1.0, pyramids="shared",
-            memory_budget="available", kernels=None, solved=None):
+            memory_budget="available", kernels=None):
     """Learn node weights ``beta`` and one-vs-rest SVMs by alternating optimisation.
 
     Parameters
@@ -167,11 +162,6 @@ def fit_mkl(blocks, Y, kernel="linear", C=1.0, tol=1e-3, max_iter=100, beta=None
         The node kernels of ``blocks`` when several fits share them (e.g. the folds of
         :func:`~mkl_tp.solvers.selection.select_mkl_norm` and the final fit); ``None``
         builds them within ``cache_bytes``.
-    solved : MKLResult or None
-        A fit with fixed weights of the same problem (``blocks``, ``Y``, ``C``, ``tol``,
-        ``solver``; ``kernel="linear"``, shared pyramids), e.g. the ``mkl_norm=inf`` fit
-        of a fold: when the alternation reaches its weights (the uniform start), its SVMs
-        are taken instead of solved again.
 
     Returns
     -------
@@ -209,12 +199,7 @@ def fit_mkl(blocks, Y, kernel="linear", C=1.0, tol=1e-3, max_iter=100, beta=None
                    verbose=verbose, method=method, mkl_norm=mkl_norm, solver=solver,
                    solver_options=solver_options)
     if pyramids == "shared":
-        known = None
-        if solved is not None and kernel == "linear" and solved.duals.coef.shape == Y.shape:
-            # K = K_beta / normaliser: the weights the SVMs were solved at.
-            known = _Iterate(solved.beta / solved.normaliser, solved.duals, 1.0,
-                             solved.objective)
-        result, steps = _fit_tasks(Y=Y, n_jobs=n_jobs, known=known, **options)
+        result, steps = _fit_tasks(Y=Y, n_jobs=n_jobs, **options)
         return result._replace(n_svm_solves=steps.n_solves,
                                n_inner_iter=steps.inner_iterations,
                                kernel_cached=kernels.cached)
@@ -276,15 +261,13 @@ def _cross_starts(alpha_step, beta, method, level):
 
 
 def _fit_tasks(kernels, Y, C, tol, max_iter, beta, learn, n_jobs, verbose, method, mkl_norm,
-               solver, solver_options, first=None, spent=0, known=None):
+               solver, solver_options, first=None, spent=0):
     """One MKL problem over the tasks ``Y`` (all of them share ``beta``).
 
     ``first``: for the cross kernel, an evaluated start to descend from (``spent`` alpha-steps
-    already run for it); ``None`` evaluates the starts here. ``known``: an iterate solved
-    elsewhere (:func:`fit_mkl`'s ``solved``).
+    already run for it); ``None`` evaluates the starts here.
     """
     alpha_step = _AlphaStep(kernels, Y, C, n_jobs, solver, solver_options, tol)
-    alpha_step.known = known
     level = logging.INFO if verbose else logging.DEBUG
     if not learn:
         current = alpha_step(beta)

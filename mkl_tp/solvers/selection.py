@@ -61,9 +61,8 @@ def select_mkl_norm(fit, blocks, y_index, n_classes, kernel, candidates=MKL_NORM
     Parameters
     ----------
     fit : callable
-        ``fit(blocks, Y, mkl_norm=p, kernels=..., [solved=...]) -> MKLResult``, e.g.
-        :func:`~mkl_tp.solvers.fit_mkl` with the estimator's other settings bound; the
-        candidates after the first get ``solved``, the first's fit of the same fold.
+        ``fit(blocks, Y, mkl_norm=p, kernels=...) -> MKLResult``, e.g.
+        :func:`~mkl_tp.solvers.fit_mkl` with the estimator's other settings bound.
     blocks : list of ndarray, each (N, P_s, m_s)
         Scaled training node features per stream.
     y_index : ndarray of shape (N,)
@@ -122,38 +121,30 @@ def select_mkl_norm(fit, blocks, y_index, n_classes, kernel, candidates=MKL_NORM
         return candidates[0], {}
     folds = list(StratifiedKFold(n_folds).split(np.zeros(len(y_index)), y_index))
     judge = partial(_out_of_fold, fit, blocks, y_index, n_classes, kernel, kernels, folds)
-    correct, solved = judge(candidates[:1])
+    correct = judge(candidates[:1])
     # A candidate gains only on the videos the first one gets wrong: when no difference
     # that small could pass the rule, the others are not fitted (see Notes).
     if could_be_replaced(correct[candidates[0]]):
-        # The others start at the first one's weights (uniform): its fold fits serve as
-        # their first alpha-steps.
-        correct.update(judge(candidates[1:], solved)[0])
+        correct.update(judge(candidates[1:]))
     return one_standard_error_choice(correct, list(correct)), {
         p: float(c.mean()) for p, c in correct.items()}
 
 
-def _out_of_fold(fit, blocks, y_index, n_classes, kernel, kernels, folds, candidates,
-                 solved=None):
-    """Out-of-fold correctness per video of each candidate, and the last candidate's fit
-    of each fold. Each call cuts each fold's node kernels once for its candidates (so
-    twice in all when the later candidates are judged: keeping the cuts would hold three
-    folds' node kernels at once); ``solved``: a fixed-weight fit per fold, passed on to the
-    fits (:func:`~mkl_tp.solvers.fit_mkl`)."""
+def _out_of_fold(fit, blocks, y_index, n_classes, kernel, kernels, folds, candidates):
+    """Out-of-fold correctness per video of each candidate. Each call cuts each fold's
+    node kernels once for its candidates (so twice in all when the later candidates are
+    judged: keeping the cuts would hold three folds' node kernels at once)."""
     correct = {p: np.zeros(len(y_index), dtype=bool) for p in candidates}
-    results = []
-    for k, (train, test) in enumerate(folds):
+    for train, test in folds:
         train_blocks = [b[train] for b in blocks]
         test_blocks = [b[test] for b in blocks]
         Y = one_vs_rest_labels(y_index[train], n_classes)
         fold_kernels = None if kernels is None else kernels.subset(train)
-        extra = {} if solved is None else {"solved": solved[k]}
         for p in candidates:
-            result = fit(train_blocks, Y, mkl_norm=p, kernels=fold_kernels, **extra)
+            result = fit(train_blocks, Y, mkl_norm=p, kernels=fold_kernels)
             predicted = _predict(train_blocks, test_blocks, result, kernel, n_classes)
             correct[p][test] = predicted == y_index[test]
-        results.append(result)
-    return correct, results
+    return correct
 
 
 def could_be_replaced(correct):
