@@ -407,6 +407,17 @@ def noisy_node_problem(n, seed=0, nodes=8, classes=3, signal=1.0):
     return [block], y
 
 
+def recording_fit(log, what):
+    """A linear ``fit`` for :func:`select_mkl_norm` that appends ``what(Y, p, kernels)``
+    of every call to ``log``."""
+    def fit(blocks, Y, mkl_norm, kernels=None):
+        log.append(what(Y, mkl_norm, kernels))
+        return fit_mkl(blocks, Y, kernel="linear", tol=1e-3, mkl_norm=mkl_norm,
+                       kernels=kernels)
+
+    return fit
+
+
 def test_select_mkl_norm_learns_only_when_the_folds_show_a_gain():
     from functools import partial
 
@@ -445,10 +456,7 @@ def test_select_mkl_norm_judges_large_sets_on_astratified_subset():
     assert len(np.unique(keep)) == 60
     seen = []
 
-    def fit(blocks, Y, mkl_norm, kernels=None):
-        seen.append(len(Y))
-        return fit_mkl(blocks, Y, kernel="linear", tol=1e-3, mkl_norm=mkl_norm,
-                       kernels=kernels)
+    fit = recording_fit(seen, lambda Y, mkl_norm, kernels: len(Y))
 
     blocks, y = noisy_node_problem(300)
     select_mkl_norm(fit, blocks, y, 3, "linear", max_videos=90)
@@ -497,10 +505,7 @@ def test_select_mkl_norm_fits_no_other_candidate_when_uniform_is_right_out_of_fo
 
     norms = []
 
-    def fit(blocks, Y, mkl_norm, kernels=None):
-        norms.append(mkl_norm)
-        return fit_mkl(blocks, Y, kernel="linear", tol=1e-3, mkl_norm=mkl_norm,
-                       kernels=kernels)
+    fit = recording_fit(norms, lambda Y, mkl_norm, kernels: mkl_norm)
 
     blocks, y = noisy_node_problem(90, signal=8.0)  # every video right under uniform weights
     p, accuracy = select_mkl_norm(fit, blocks, y, 3, "linear")
@@ -517,10 +522,7 @@ def test_select_mkl_norm_computes_the_subsets_node_kernels_once_within_the_budge
 
     given = []
 
-    def fit(blocks, Y, mkl_norm, kernels=None):
-        given.append(kernels)
-        return fit_mkl(blocks, Y, kernel="linear", tol=1e-3, mkl_norm=mkl_norm,
-                       kernels=kernels)
+    fit = recording_fit(given, lambda Y, mkl_norm, kernels: kernels)
 
     blocks, y = noisy_node_problem(300)
     cached = select_mkl_norm(fit, blocks, y, 3, "linear", max_videos=90, cache_bytes=1e9)
