@@ -339,13 +339,14 @@ def svm_duals_primal(features, Y, C, tol=1e-4, init=None, intercept=None, scale=
             break
         sigma = min(sigma * _SIGMA_GROWTH, _SIGMA_MOST * C)
     del F
-    A = project(U * Y, *_bounds(xp, Y, C))
+    # The bounds once for the three uses below (F gone, so no more arrays than in the loop).
+    lo, hi = _bounds(xp, Y, C)
+    A = project(U * Y, lo, hi)
     weights = operator.rmatmul(A)
     gradient = operator.matmul(weights) - Y
-    violation = kkt_violation(gradient, A, *_bounds(xp, Y, C))
+    violation = kkt_violation(gradient, A, lo, hi)
     objective = xp.sum(xp.abs(A), axis=0) - 0.5 * xp.sum(weights * weights, axis=0)
-    duals = SVMDuals(_host(A), _host(_intercept(gradient, A, *_bounds(xp, Y, C))),
-                     _host(objective))
+    duals = SVMDuals(_host(A), _host(_intercept(gradient, A, lo, hi)), _host(objective))
     release_free_memory()  # the N x tasks temporaries of the Newton steps
     return duals, {"n_iter": n_newton, "n_outer": n_outer, "violation": _host(violation),
                    "weights": _host(weights)}
