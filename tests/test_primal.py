@@ -280,3 +280,34 @@ def test_mkl_alpha_steps_use_the_coarse_start_for_the_linear_kernel_only(monkeyp
         warnings.simplefilter("ignore", ConvergenceWarning)  # three alpha-steps suffice here
         fit_mkl(blocks, Y, kernel=kernel, solver="primal", max_iter=3, tol=1e-3)
     assert bool(calls) == coarse
+
+
+def nearly_constant_rows(n=3000, m=16, classes=3, seed=0):
+    """float32 rows that differ by 1% around one vector: no class separates, and the
+    products' rounding bounds the Newton gradient above ``_NEWTON_RTOL``."""
+    rng = np.random.default_rng(seed)
+    Z = (1.0 + 1e-2 * rng.standard_normal((n, m))).astype(np.float32)
+    return Z, one_vs_rest_labels(rng.integers(0, classes, n), classes)
+
+
+def test_newton_stops_a_task_whose_line_search_finds_no_descent(monkeypatch):
+    # A zero step leaves the task's state unchanged: computing its direction again would
+    # repeat the same direction and zero step (up to max_newton times per outer step).
+    from mkl_tp.solvers import primal
+
+    Z, Y = nearly_constant_rows()
+    seen, repeats = set(), 0
+    directions = primal._newton_directions
+
+    def recording(operator, inside, tasks, sigma, G_w, G_b, n_threads):
+        nonlocal repeats
+        for c in tasks:
+            state = (float(sigma), G_w[:, c].tobytes(), float(G_b[c]))
+            repeats += state in seen
+            seen.add(state)
+        return directions(operator, inside, tasks, sigma, G_w, G_b, n_threads)
+
+    monkeypatch.setattr(primal, "_newton_directions", recording)
+    duals, info = svm_duals_primal(Z, Y, 1.0, tol=1e-4)
+    assert repeats == 0
+    assert info["n_iter"] < 50 * info["n_outer"]

@@ -388,6 +388,11 @@ def _outer_step(operator, Y, C, sigma, U, W, b, F, active, max_newton, n_threads
         return W, b, F, U, G_w_all, 0
     whole = int(cols.shape[0]) == Y.shape[1]  # every task works: no column copies
     Yc, Uc, Wc, bc, Fc = (Y, U, W, b, F) if whole else _columns(xp, cols, Y, U, W, b, F)
+    # Tasks whose exact line search found no descent (step 0): their state is unchanged, so
+    # another Newton step would repeat the same direction and step. Where the products'
+    # rounding (float32 Z) bounds the gradient above _NEWTON_RTOL, this ends the outer step
+    # instead of max_newton identical steps.
+    stalled = xp.zeros(int(cols.shape[0]), dtype=xp.bool, device=operator.device)
     n_steps = 0
     while True:
         T = sigma * (1.0 - Yc * (Fc + bc)) + Uc
@@ -396,7 +401,7 @@ def _outer_step(operator, Y, C, sigma, U, W, b, F, active, max_newton, n_threads
         G_b = -xp.sum(Yc * multipliers, axis=0)
         norm = xp.sqrt(xp.sum(G_w * G_w, axis=0) + G_b * G_b)
         size = xp.sqrt(xp.sum(Wc * Wc, axis=0))
-        moving = norm > _NEWTON_RTOL * xp.clip(size, 1.0, None)
+        moving = (norm > _NEWTON_RTOL * xp.clip(size, 1.0, None)) & ~stalled
         n_moving = int(xp.sum(xp.astype(moving, xp.int64)))
         finished = n_moving == 0 or n_steps == max_newton
         if finished or 2 * n_moving <= int(cols.shape[0]):
@@ -413,7 +418,7 @@ def _outer_step(operator, Y, C, sigma, U, W, b, F, active, max_newton, n_threads
                 return W, b, F, U, G_w_all, n_steps
             keep = xp.nonzero(moving)[0]
             cols = xp.take(cols, keep)
-            T, G_w, G_b, moving = _columns(xp, keep, T, G_w, G_b, moving)
+            T, G_w, G_b, moving, stalled = _columns(xp, keep, T, G_w, G_b, moving, stalled)
             Yc, Uc, Wc, bc, Fc = _columns(xp, keep, Yc, Uc, Wc, bc, Fc)
             whole = False
         n_steps += 1
@@ -432,6 +437,7 @@ def _outer_step(operator, Y, C, sigma, U, W, b, F, active, max_newton, n_threads
         step = _chunked_line_search(xp, xp.sum(Wc * D_w, axis=0), xp.sum(D_w * D_w, axis=0),
                                     T, Q, sigma, C)
         step = xp.where(moving, step, 0.0)
+        stalled = stalled | (moving & (step == 0))
         del Q, T
         Wc += step * D_w
         bc += step * D_b
