@@ -311,3 +311,33 @@ def test_newton_stops_a_task_whose_line_search_finds_no_descent(monkeypatch):
     duals, info = svm_duals_primal(Z, Y, 1.0, tol=1e-4)
     assert repeats == 0
     assert info["n_iter"] < 50 * info["n_outer"]
+
+
+def test_returned_duals_keep_bounded_coordinates_on_their_bounds():
+    # Where nothing separates, every positive sits at C; balancing 1'a = 0 over all
+    # coordinates (the Euclidean projection) moved them a rounding error off C, and the
+    # maximal violating pair then read 2 on a solve that had converged.
+    Z, Y = nearly_constant_rows()
+    duals, info = svm_duals_primal(Z, Y, 1.0, tol=1e-4)
+    K = Z.astype(np.float64) @ Z.T.astype(np.float64)
+    lo, hi = np.where(Y > 0, 0.0, -1.0), np.where(Y > 0, 1.0, 0.0)
+    A = duals.coef
+    assert np.all(A >= lo) and np.all(A <= hi)
+    np.testing.assert_allclose(A.sum(axis=0), 0.0, atol=1e-9)
+    assert kkt_violation(K @ A - Y, A, lo, hi).max() <= 1e-4
+    assert info["violation"].max() <= 1e-4
+
+
+def test_balance_moves_only_free_coordinates_and_falls_back_to_the_projection():
+    from mkl_tp.solvers.batch_svm import project
+    from mkl_tp.solvers.primal import _balance
+
+    lo = np.array([[0.0, 0.0], [0.0, 0.0], [-1.0, -1.0], [-1.0, -1.0]])  # two positives,
+    hi = np.array([[1.0, 1.0], [1.0, 1.0], [0.0, 0.0], [0.0, 0.0]])  # two negatives
+    # Column 0: residual 0.1 over its two free coordinates. Column 1: shifting its free
+    # coordinates by the residual's share would leave the box at row 1: the projection.
+    A = np.array([[1.0, 1.0], [0.5, 0.05], [-0.4, -0.9], [-1.0, 0.0]])
+    balanced = _balance(A, lo, hi)
+    np.testing.assert_allclose(balanced[:, 0], [1.0, 0.45, -0.45, -1.0], atol=1e-15)
+    np.testing.assert_allclose(balanced[:, 1], project(A[:, [1]], lo[:, [1]], hi[:, [1]])[:, 0])
+    np.testing.assert_allclose(balanced.sum(axis=0), 0.0, atol=1e-12)

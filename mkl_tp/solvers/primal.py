@@ -46,7 +46,7 @@ from array_api_compat import array_namespace, device as array_device, is_numpy_n
 
 from .._blas import blas_threads, single_threaded_blas
 from .._malloc import release_free_memory
-from .batch_svm import _bounds, _intercept, kkt_violation, project
+from .batch_svm import _BOUND_EPS, _bound_masks, _bounds, _intercept, kkt_violation, project
 from .selection import stratified_subset
 from .svm import SVMDuals
 
@@ -341,7 +341,7 @@ def svm_duals_primal(features, Y, C, tol=1e-4, init=None, intercept=None, scale=
     del F
     # The bounds once for the three uses below (F gone, so no more arrays than in the loop).
     lo, hi = _bounds(xp, Y, C)
-    A = project(U * Y, lo, hi)
+    A = _balance(U * Y, lo, hi)
     weights = operator.rmatmul(A)
     gradient = operator.matmul(weights) - Y
     violation = kkt_violation(gradient, A, lo, hi)
@@ -350,6 +350,30 @@ def svm_duals_primal(features, Y, C, tol=1e-4, init=None, intercept=None, scale=
     release_free_memory()  # the N x tasks temporaries of the Newton steps
     return duals, {"n_iter": n_newton, "n_outer": n_outer, "violation": _host(violation),
                    "weights": _host(weights)}
+
+
+def _balance(A, lo, hi):
+    """``A`` made feasible (``1'a = 0``) by moving only its free coordinates.
+
+    The multipliers satisfy ``1'a = 0`` only as closely as the bias's gradient vanishes.
+    The Euclidean projection (:func:`~mkl_tp.solvers.batch_svm.project`) would shift every
+    coordinate, taking the bounded ones a rounding error off their bounds: libsvm's
+    maximal violating pair then counts them as free (a violation of 2 on a task where
+    nothing separates) and the intercept averages their gradients. Spreading the residual
+    over the free coordinates keeps the bounded ones exact; columns where that would leave
+    the box (no free coordinates, or too little room) take the projection.
+    """
+    xp = array_namespace(A)
+    at_lo, at_hi = _bound_masks(A, lo, hi, _BOUND_EPS)
+    free = ~at_lo & ~at_hi
+    n_free = xp.sum(xp.astype(free, A.dtype), axis=0)
+    snapped = xp.where(free, A, xp.where(at_lo, lo, hi))
+    shift = xp.sum(snapped, axis=0) / xp.clip(n_free, 1.0, None)
+    balanced = xp.where(free, A - shift, snapped)
+    inside = xp.all((balanced >= lo) & (balanced <= hi), axis=0) & (n_free > 0)
+    if bool(xp.all(inside)):
+        return balanced
+    return xp.where(inside, balanced, project(A, lo, hi))
 
 
 def _coarse_start(operator, Y, C, tol, max_iter, max_newton, n_threads):
