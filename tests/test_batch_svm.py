@@ -5,6 +5,7 @@ Tolerances: see tests/_problems.py.
 
 import importlib
 import sys
+import warnings
 
 import cvxpy as cp
 import numpy as np
@@ -91,6 +92,20 @@ def test_batch_intercept_without_free_variables_is_libsvms():
     np.testing.assert_allclose(fast.intercept, reference.intercept, atol=1e-6)
     np.testing.assert_allclose(decisions(kernel, fast), decisions(kernel, reference),
                                atol=1e-6)
+
+
+def test_intercept_with_every_variable_free_is_their_mean_gradient_without_warnings():
+    # No variable at a bound: the middle of the bounded variables' interval does not
+    # exist (it was computed as inf - inf, a RuntimeWarning) and is not used.
+    from mkl_tp.solvers.batch_svm import _intercept
+
+    gradient = np.array([[0.2], [0.4], [-0.3]])
+    A = np.array([[0.5], [-0.25], [-0.25]])
+    lo, hi = np.array([[0.0], [-1.0], [-1.0]]), np.array([[1.0], [0.0], [0.0]])
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        b = _intercept(gradient, A, lo, hi)
+    np.testing.assert_allclose(b, [-0.1])
 
 
 def test_kkt_violation_is_zero_at_the_reference_optimum_and_positive_elsewhere():

@@ -200,8 +200,11 @@ def _intercept(gradient, A, lo, hi):
     mean_free = xp.sum(xp.where(free, gradient, 0.0), axis=0) / xp.clip(n_free, 1, None)
     upper = xp.min(xp.where(at_lo, gradient, xp.inf), axis=0)
     lower = xp.max(xp.where(at_hi, gradient, -xp.inf), axis=0)
-    middle = 0.5 * (xp.where(xp.isfinite(upper), upper, lower)
-                    + xp.where(xp.isfinite(lower), lower, upper))
+    upper, lower = (xp.where(xp.isfinite(upper), upper, lower),
+                    xp.where(xp.isfinite(lower), lower, upper))
+    # Both infinite only when no variable is bounded: every one is free, mean_free serves.
+    finite = xp.isfinite(upper) & xp.isfinite(lower)
+    middle = 0.5 * (xp.where(finite, upper, 0.0) + xp.where(finite, lower, 0.0))
     return -xp.where(n_free > 0, mean_free, middle)
 
 
