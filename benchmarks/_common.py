@@ -112,6 +112,16 @@ def timed(out, key):
     out[key] = time.perf_counter() - start
 
 
+def convergence_label(clf, caught):
+    """The "conv" column: "no(max_iter)" when the fit warned ``ConvergenceWarning`` (other
+    warnings recorded beside it say nothing about convergence), else ``converged_``."""
+    from sklearn.exceptions import ConvergenceWarning
+
+    if any(issubclass(w.category, ConvergenceWarning) for w in caught):
+        return "no(max_iter)"
+    return "yes" if clf.converged_ else "no"
+
+
 def machine_line():
     cpu = "unknown CPU"
     try:

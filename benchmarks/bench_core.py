@@ -31,7 +31,7 @@ import time
 import warnings
 
 import numpy as np
-from _common import PeakRSS, machine_line, order_sensitive_videos, print_table
+from _common import PeakRSS, convergence_label, machine_line, order_sensitive_videos, print_table
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.multiclass import OneVsRestClassifier
 from sklearn.svm import SVC
@@ -112,9 +112,7 @@ def main():
                         start = time.perf_counter()
                         clf.fit(X, y)
                         fit = time.perf_counter() - start
-                    converged = "yes" if clf.converged_ else "no"
-                    if caught:
-                        converged = "no(max_iter)"
+                    converged = convergence_label(clf, caught)
                     row = dict(N=n, levels=levels, kernel=kernel, config=config, fit=fit,
                                n_iter=clf.n_iter_, solves=clf.n_svm_solves_, conv=converged,
                                peak=memory.peak_gib, extra=memory.extra_gib,

@@ -34,7 +34,7 @@ import time
 import warnings
 
 import numpy as np
-from _common import PeakRSS, machine_line, order_sensitive_videos, print_table
+from _common import PeakRSS, convergence_label, machine_line, order_sensitive_videos, print_table
 from sklearn.exceptions import ConvergenceWarning
 
 from mkl_tp import PyramidMKLClassifier
@@ -102,7 +102,7 @@ def main():
                                    clf.cache_size * 2**20, pca=pca is not None)
             rows.append(dict(N=n, kernel=kernel, pca=pca or "-", fit=fit, n_iter=clf.n_iter_,
                              solves=clf.n_svm_solves_,
-                             conv="no(max_iter)" if caught else "yes",
+                             conv=convergence_label(clf, caught),
                              peak=memory.peak_gib, extra=memory.extra_gib,
                              model=model / 2**30, acc=clf.score(X_test, y_test)))
             print_table([rows[-1]], columns)
