@@ -92,13 +92,26 @@ def _default_gamma(node, base_kernel, rng):
     for ``chi2`` (on at most ``_GAMMA_SAMPLE`` descriptors).
     """
     if base_kernel == "rbf":
-        spread = 2.0 * node.var(axis=0, ddof=1).sum()
+        spread = 2.0 * _total_variance(node)
     else:
         if node.shape[0] > _GAMMA_SAMPLE:
             node = node[rng.choice(node.shape[0], _GAMMA_SAMPLE, replace=False)]
         n = node.shape[0]
         spread = -additive_chi2_kernel(node).sum() / (n * (n - 1))
     return 1.0 / spread if spread > 0 else 1.0
+
+
+def _total_variance(x, chunk=2**22):
+    """``sum_j var_j`` (``ddof=1``) of the rows of ``x``, in float64, a block of rows at a time.
+
+    ``x.var(axis=0)`` would take a temporary as large as ``x`` (5 GB for the N P = 630,000
+    descriptors of 2048 dims at UCF scale) and accumulate in ``x``'s dtype.
+    """
+    rows = max(1, chunk // max(1, x.shape[1]))
+    blocks = [slice(start, start + rows) for start in range(0, x.shape[0], rows)]
+    mean = sum(x[block].sum(axis=0, dtype=np.float64) for block in blocks) / x.shape[0]
+    squares = sum(float(np.square(x[block] - mean).sum()) for block in blocks)
+    return squares / (x.shape[0] - 1)
 
 
 def fit_feature_maps(psi, base_kernel, n_components=512, gamma=None, random_state=None):

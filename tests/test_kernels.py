@@ -173,3 +173,12 @@ def test_gram_matrix_equals_the_plain_product(tile, dtype):
     strided = features[:, 1:3].astype(np.float64)  # a non-contiguous view's product
     np.testing.assert_allclose(gram_matrix(features[:, 1:3], tile=tile),
                                strided @ strided.T.copy(), rtol=1e-13, atol=1e-13)
+
+
+def test_total_variance_in_blocks_is_numpys_in_float64():
+    from mkl_tp.kernels import _total_variance
+
+    x = (5.0 + rng.normal(size=(1001, 7))).astype(np.float32)  # a large common mean
+    expected = x.astype(np.float64).var(axis=0, ddof=1).sum()
+    for chunk in (7, 50, 2**22):  # one row, several rows (a short last block), all rows
+        assert _total_variance(x, chunk=chunk) == pytest.approx(expected, rel=1e-12)
