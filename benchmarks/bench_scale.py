@@ -15,13 +15,15 @@ or d, C = classes; see docs/performance.rst):
     validated copy of the frames                0 for float32/float64 frames (validated in
                                                 place), 8 F d for other dtypes
     node descriptors                            s N P d      (until projected)
+    base kernel's feature map (rbf, chi2)       s N P m      (m = n_components, beside the
+                                                             descriptors, then the PCA's input)
     projected node features (PCA)               s N P k      (k = d without PCA: the same)
     node-kernel cache (linear, within budget)   4 P N^2
     K_beta (+ one float32 product)              (8 + s) N^2
     weighted features Z (uncached, and once     s N P k (linear) / s N k (cross)
     more for the primal weights after the loop)
 
-    peak = 8 F d + max(descriptors [+ features with PCA],
+    peak = 8 F d + max(descriptors + map, (map or descriptors) [+ features with PCA],
                        features + cache + (8 + s) N^2 [+ Z uncached], features + Z)
 
 Run: ``PYTHONPATH=. python benchmarks/bench_scale.py`` (full size);
@@ -40,12 +42,15 @@ from sklearn.exceptions import ConvergenceWarning
 from mkl_tp import PyramidMKLClassifier
 
 
-def predicted_peak(n, frames, P, d, k, dtype, kernel, cache_bytes, pca=True):
-    """The memory model above, in bytes (``pca=False``: descriptors are the features)."""
+def predicted_peak(n, frames, P, d, k, dtype, kernel, cache_bytes, pca=True, map_width=None):
+    """The memory model above, in bytes (``pca=False``: descriptors are the features;
+    ``map_width``: columns of the base kernel's feature map, ``None`` for linear)."""
     s = np.dtype(dtype).itemsize
     validated = 0  # the benchmark's frames are float32: validation keeps them as they are
     features = s * n * P * k
-    descriptors = s * n * P * d + (features if pca else 0)
+    mapped = s * n * P * map_width if map_width else 0
+    descriptors = max(s * n * P * d + mapped,
+                      (mapped or s * n * P * d) + (features if pca else 0))
     cache = 4 * P * n * n if kernel == "linear" and 4 * P * n * n <= cache_bytes else 0
     weighted = s * n * P * k if kernel == "linear" else s * n * k
     solving = features + cache + (8 + s) * n * n + (0 if cache else weighted)
@@ -99,7 +104,9 @@ def main():
                 clf.fit(X, y)
                 fit = time.perf_counter() - start
             model = predicted_peak(n, frames, P, args.d, pca or args.d, args.dtype, kernel,
-                                   clf.cache_size * 2**20, pca=pca is not None)
+                                   clf.cache_size * 2**20, pca=pca is not None,
+                                   map_width=None if clf.base_kernel_ == "linear"
+                                   else clf.n_components)
             rows.append(dict(N=n, kernel=kernel, pca=pca or "-", fit=fit, n_iter=clf.n_iter_,
                              solves=clf.n_svm_solves_,
                              conv=convergence_label(clf, caught),
