@@ -382,6 +382,49 @@ def test_file_size_limit_mid_run_keeps_earlier_videos(tmp_path):
     assert len(store.list_videos(path)) == len(written) + 1
 
 
+def _groups(handle):
+    found = []
+    handle.visititems(lambda name, obj: found.append(name) if isinstance(obj, h5py.Group) else None)
+    return found
+
+
+def _header_version(group):
+    return h5py.h5o.get_info(group.id).hdr.version
+
+
+def test_new_caches_keep_group_links_in_btrees(cache, tmp_path):
+    # HDF5 1.8's groups (object header version 2: link messages, then a B-tree and a
+    # fractal heap) instead of a symbol table whose one local heap of names is rewritten
+    # whole at every commit (version 1): a commit then stays small as a cache grows.
+    with h5py.File(cache, "r") as handle:
+        groups = _groups(handle)
+        assert {"videos", "videos/walk", "failed", "failed/walk"} <= set(groups)
+        assert all(_header_version(handle[name]) == 2 for name in groups)
+    out = tmp_path / "merged" / "x_rgb.h5"
+    store.merge_shards(_shards(tmp_path), out, copy=True)
+    with h5py.File(out, "r") as handle:
+        assert all(_header_version(handle[name]) == 2 for name in _groups(handle))
+
+
+def test_caches_in_the_earliest_format_still_extend(tmp_path):
+    path = tmp_path / "old.h5"
+    with h5py.File(path, "w", libver="earliest") as handle:
+        handle.attrs.update({k: v for k, v in INFO.items()})
+        handle.attrs.update(format="mkl_tp.features", format_version=1)
+        handle.create_group("videos")
+        handle.create_group("failed")
+    with FeatureWriter(path, INFO) as writer:
+        writer.write("walk/v1", _features(1, 4))
+    with FeatureWriter(path, INFO) as writer:
+        assert writer.completed == {"walk/v1"}
+        writer.write("jump", _features(2, 3))
+    ids, arrays = store.load_features(path)
+    assert ids == ["jump", "walk/v1"]
+    np.testing.assert_array_equal(arrays[1], _features(1, 4))
+    with h5py.File(path, "r") as handle:
+        assert _header_version(handle["videos"]) == 1  # an old file keeps its format
+
+
 # -- shards ---------------------------------------------------------------------------
 def _shards(tmp_path, n=2):
     paths = []

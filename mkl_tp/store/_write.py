@@ -17,6 +17,7 @@ from .. import __version__
 from ._format import (
     FORMAT,
     FORMAT_VERSION,
+    LIBVER,
     VOLATILE_INFO,
     check_features,
     check_video_id,
@@ -91,7 +92,7 @@ class FeatureWriter:
             raise os_error(exc.errno, f"cannot write {self.path}: {exc.strerror or exc}") from None
         try:
             if self._jf.committed_size == 0:
-                self._h5 = h5py.File(self._jf, "w")
+                self._h5 = h5py.File(self._jf, "w", libver=LIBVER)
                 self._h5.attrs.update(self._root_attrs())
                 self._h5.create_group("videos")
                 self._h5.create_group("failed")
@@ -407,7 +408,7 @@ def merge_shards(shards, out, *, copy=False, allow_partial=False):
     os.makedirs(folder, exist_ok=True)
     tmp = f"{out}.tmp-{os.getpid()}"
     try:
-        with h5py.File(tmp, "w") as dest:
+        with h5py.File(tmp, "w", libver=LIBVER) as dest:
             for key, value in ref.items():
                 if key not in ignore:
                     dest.attrs[key] = value
