@@ -392,13 +392,15 @@ def _header_version(group):
     return h5py.h5o.get_info(group.id).hdr.version
 
 
-def test_new_caches_keep_group_links_in_btrees(cache, tmp_path):
-    # HDF5 1.8's groups (object header version 2: link messages, then a B-tree and a
-    # fractal heap) instead of a symbol table whose one local heap of names is rewritten
-    # whole at every commit (version 1): a commit then stays small as a cache grows.
+def test_new_caches_have_new_style_groups(cache, tmp_path):
+    # HDF5 1.8's groups (object header version 2: link messages, past 8 links a B-tree
+    # and a fractal heap) instead of a symbol table whose one local heap of names is
+    # rewritten whole at every commit (version 1): a commit stays small as a cache grows.
+    with FeatureWriter(cache, INFO) as writer:  # a later run adds a class folder
+        writer.write("run/v1", _features(4, 2))
     with h5py.File(cache, "r") as handle:
         groups = _groups(handle)
-        assert {"videos", "videos/walk", "failed", "failed/walk"} <= set(groups)
+        assert {"videos", "videos/walk", "videos/run", "failed", "failed/walk"} <= set(groups)
         assert all(_header_version(handle[name]) == 2 for name in groups)
     out = tmp_path / "merged" / "x_rgb.h5"
     store.merge_shards(_shards(tmp_path), out, copy=True)
@@ -422,7 +424,8 @@ def test_caches_in_the_earliest_format_still_extend(tmp_path):
     assert ids == ["jump", "walk/v1"]
     np.testing.assert_array_equal(arrays[1], _features(1, 4))
     with h5py.File(path, "r") as handle:
-        assert _header_version(handle["videos"]) == 1  # an old file keeps its format
+        assert _header_version(handle["videos"]) == 1  # an old group keeps its format
+        assert _header_version(handle["videos/walk"]) == 2  # a group added later: 1.8's
 
 
 # -- shards ---------------------------------------------------------------------------

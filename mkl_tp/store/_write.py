@@ -99,7 +99,9 @@ class FeatureWriter:
                 self._commit()
             else:
                 try:
-                    self._h5 = h5py.File(self._jf, "r+")
+                    # Groups a later run adds (a new class folder) in 1.8's format too; a
+                    # file of the default format keeps its existing groups as they are.
+                    self._h5 = h5py.File(self._jf, "r+", libver=LIBVER)
                 except OSError as exc:
                     raise ValueError(f"{self.path} exists and is not an HDF5 file ({exc})") from None
                 self._check_matches()
