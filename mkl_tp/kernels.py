@@ -107,6 +107,8 @@ def _total_variance(x, chunk=2**22):
     ``x.var(axis=0)`` would take a temporary as large as ``x`` (5 GB for the N P = 630,000
     descriptors of 2048 dims at UCF scale) and accumulate in ``x``'s dtype.
     """
+    if x.shape[0] < 2:
+        return 0.0  # no pair of rows: no spread (the width then falls back to 1)
     rows = max(1, chunk // max(1, x.shape[1]))
     blocks = [slice(start, start + rows) for start in range(0, x.shape[0], rows)]
     mean = sum(x[block].sum(axis=0, dtype=np.float64) for block in blocks) / x.shape[0]

@@ -182,3 +182,5 @@ def test_total_variance_in_blocks_is_numpys_in_float64():
     expected = x.astype(np.float64).var(axis=0, ddof=1).sum()
     for chunk in (7, 50, 2**22):  # one row, several rows (a short last block), all rows
         assert _total_variance(x, chunk=chunk) == pytest.approx(expected, rel=1e-12)
+    assert _total_variance(x[:1]) == 0.0  # one descriptor: no pair, no spread
+    assert fit_feature_maps(rng.normal(size=(1, 1, 3)), "rbf").gamma == 1.0

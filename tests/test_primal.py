@@ -332,12 +332,15 @@ def test_balance_moves_only_free_coordinates_and_falls_back_to_the_projection():
     from mkl_tp.solvers.batch_svm import project
     from mkl_tp.solvers.primal import _balance
 
-    lo = np.array([[0.0, 0.0], [0.0, 0.0], [-1.0, -1.0], [-1.0, -1.0]])  # two positives,
-    hi = np.array([[1.0, 1.0], [1.0, 1.0], [0.0, 0.0], [0.0, 0.0]])  # two negatives
-    # Column 0: residual 0.1 over its two free coordinates. Column 1: shifting its free
-    # coordinates by the residual's share would leave the box at row 1: the projection.
-    A = np.array([[1.0, 1.0], [0.5, 0.05], [-0.4, -0.9], [-1.0, 0.0]])
+    lo = np.tile([[0.0], [0.0], [-1.0], [-1.0]], 3)  # two positives, two negatives
+    hi = np.tile([[1.0], [1.0], [0.0], [0.0]], 3)
+    # Column 0: residual 0.1 over its two free coordinates, a common shift of 0.05.
+    # Column 1: a common shift would leave the box at row 1; the free coordinates are
+    # projected with rows 0 and 3 pinned. Column 2: nothing free, the full projection.
+    A = np.array([[1.0, 1.0, 1.0], [0.5, 0.05, 1.0], [-0.4, -0.9, 0.0], [-1.0, 0.0, -1.0]])
     balanced = _balance(A, lo, hi)
-    np.testing.assert_allclose(balanced[:, 0], [1.0, 0.45, -0.45, -1.0], atol=1e-15)
-    np.testing.assert_allclose(balanced[:, 1], project(A[:, [1]], lo[:, [1]], hi[:, [1]])[:, 0])
+    np.testing.assert_allclose(balanced[:, 0], [1.0, 0.45, -0.45, -1.0], atol=1e-13)
+    np.testing.assert_allclose(balanced[:, 1], [1.0, 0.0, -1.0, 0.0], atol=1e-13)
+    np.testing.assert_allclose(balanced[:, 2], project(A[:, [2]], lo[:, [2]], hi[:, [2]])[:, 0])
+    assert not np.allclose(balanced[:, 2], A[:, 2])
     np.testing.assert_allclose(balanced.sum(axis=0), 0.0, atol=1e-12)

@@ -285,8 +285,8 @@ def svm_duals_primal(features, Y, C, tol=1e-4, init=None, intercept=None, scale=
 
     Notes
     -----
-    The dual objectives are computed from the returned duals (projected onto
-    ``1'a = 0``), ``1'|a| - 1/2 ||Z'a||^2 / scale``: the same numbers
+    The dual objectives are computed from the returned duals (balanced onto
+    ``1'a = 0``, :func:`_balance`), ``1'|a| - 1/2 ||Z'a||^2 / scale``: the same numbers
     :func:`~mkl_tp.solvers.svm.svm_duals` reports, the paper's Eq. 3 inner problem.
     """
     # Any object with FeatureOperator's methods serves (e.g. distributed.ShardedFeatures).
@@ -359,21 +359,19 @@ def _balance(A, lo, hi):
     The Euclidean projection (:func:`~mkl_tp.solvers.batch_svm.project`) would shift every
     coordinate, taking the bounded ones a rounding error off their bounds: libsvm's
     maximal violating pair then counts them as free (a violation of 2 on a task where
-    nothing separates) and the intercept averages their gradients. Spreading the residual
-    over the free coordinates keeps the bounded ones exact; columns where that would leave
-    the box (no free coordinates, or too little room) take the projection.
+    nothing separates) and the intercept averages their gradients. Here the bounded
+    coordinates are pinned to their bounds and the free ones projected (a common shift
+    when it stays in the box); columns whose free coordinates cannot absorb the residual
+    take the full projection.
     """
     xp = array_namespace(A)
     at_lo, at_hi = _bound_masks(A, lo, hi, _BOUND_EPS)
     free = ~at_lo & ~at_hi
-    n_free = xp.sum(xp.astype(free, A.dtype), axis=0)
-    snapped = xp.where(free, A, xp.where(at_lo, lo, hi))
-    shift = xp.sum(snapped, axis=0) / xp.clip(n_free, 1.0, None)
-    balanced = xp.where(free, A - shift, snapped)
-    inside = xp.all((balanced >= lo) & (balanced <= hi), axis=0) & (n_free > 0)
-    if bool(xp.all(inside)):
-        return balanced
-    return xp.where(inside, balanced, project(A, lo, hi))
+    pinned_lo = xp.where(at_lo, lo, xp.where(at_hi, hi, lo))
+    pinned_hi = xp.where(at_hi, hi, xp.where(at_lo, lo, hi))
+    room = (xp.sum(pinned_lo, axis=0) <= 0.0) & (xp.sum(pinned_hi, axis=0) >= 0.0) & \
+        xp.any(free, axis=0)
+    return project(A, xp.where(room, pinned_lo, lo), xp.where(room, pinned_hi, hi))
 
 
 def _coarse_start(operator, Y, C, tol, max_iter, max_newton, n_threads):
