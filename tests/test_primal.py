@@ -340,6 +340,8 @@ def test_balance_moves_only_free_coordinates_and_falls_back_to_the_projection():
     A = np.array([[1.0, 1.0, 1.0], [0.5, 0.05, 1.0], [-0.4, -0.9, 0.0], [-1.0, 0.0, -1.0]])
     balanced = _balance(A, lo, hi)
     np.testing.assert_allclose(balanced[:, 0], [1.0, 0.45, -0.45, -1.0], atol=1e-13)
+    alone = _balance(A[:, :1], lo[:, :1], hi[:, :1])  # the shift, without a bisection
+    np.testing.assert_allclose(alone[:, 0], [1.0, 0.45, -0.45, -1.0], atol=1e-15)
     np.testing.assert_allclose(balanced[:, 1], [1.0, 0.0, -1.0, 0.0], atol=1e-13)
     np.testing.assert_allclose(balanced[:, 2], project(A[:, [2]], lo[:, [2]], hi[:, [2]])[:, 0])
     assert not np.allclose(balanced[:, 2], A[:, 2])

@@ -369,6 +369,13 @@ def _balance(A, lo, hi):
     free = ~at_lo & ~at_hi
     pinned_lo = xp.where(at_lo, lo, xp.where(at_hi, hi, lo))
     pinned_hi = xp.where(at_hi, hi, xp.where(at_lo, lo, hi))
+    # The common shift first: no bisection over N x tasks when it stays in the box.
+    snapped = xp.where(free, A, pinned_lo)
+    n_free = xp.sum(xp.astype(free, A.dtype), axis=0)
+    shifted = xp.where(free, A - xp.sum(snapped, axis=0) / xp.clip(n_free, 1.0, None),
+                       snapped)
+    if bool(xp.all((shifted >= lo) & (shifted <= hi))) and bool(xp.all(n_free > 0)):
+        return shifted
     room = (xp.sum(pinned_lo, axis=0) <= 0.0) & (xp.sum(pinned_hi, axis=0) >= 0.0) & \
         xp.any(free, axis=0)
     return project(A, xp.where(room, pinned_lo, lo), xp.where(room, pinned_hi, hi))
