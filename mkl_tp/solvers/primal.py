@@ -285,9 +285,10 @@ def svm_duals_primal(features, Y, C, tol=1e-4, init=None, intercept=None, scale=
 
     Notes
     -----
-    The dual objectives are computed from the returned duals (balanced onto
-    ``1'a = 0``, :func:`_balance`), ``1'|a| - 1/2 ||Z'a||^2 / scale``: the same numbers
-    :func:`~mkl_tp.solvers.svm.svm_duals` reports, the paper's Eq. 3 inner problem.
+    The dual objectives are computed from the returned duals (balanced onto ``1'a = 0``
+    with the bounded coordinates kept on their bounds), ``1'|a| - 1/2 ||Z'a||^2 / scale``:
+    the same numbers :func:`~mkl_tp.solvers.svm.svm_duals` reports, the paper's Eq. 3
+    inner problem.
     """
     # Any object with FeatureOperator's methods serves (e.g. distributed.ShardedFeatures).
     operator = features if hasattr(features, "rmatmul") else FeatureOperator(features, scale)
