@@ -373,12 +373,12 @@ def _balance(A, lo, hi):
     # The common shift first: no bisection over N x tasks when it stays in the box.
     snapped = xp.where(free, A, pinned_lo)
     n_free = xp.sum(xp.astype(free, A.dtype), axis=0)
+    any_free = n_free > 0
     shifted = xp.where(free, A - xp.sum(snapped, axis=0) / xp.clip(n_free, 1.0, None),
                        snapped)
-    if bool(xp.all((shifted >= lo) & (shifted <= hi))) and bool(xp.all(n_free > 0)):
+    if bool(xp.all(any_free)) and bool(xp.all((shifted >= lo) & (shifted <= hi))):
         return shifted
-    room = (xp.sum(pinned_lo, axis=0) <= 0.0) & (xp.sum(pinned_hi, axis=0) >= 0.0) & \
-        xp.any(free, axis=0)
+    room = (xp.sum(pinned_lo, axis=0) <= 0.0) & (xp.sum(pinned_hi, axis=0) >= 0.0) & any_free
     return project(A, xp.where(room, pinned_lo, lo), xp.where(room, pinned_hi, hi))
 
 
