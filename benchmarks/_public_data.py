@@ -17,7 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
-from mkl_tp.datasets import read_ts
+from mkl_tp.sources.samples import read_ts
 
 # Classification sets shipped in aeon 1.6 (train/test sizes, classes, channels, lengths):
 # ArrowHead 36/175, 3, 1, 251; GunPoint 50/150, 2, 1, 150; ItalyPowerDemand 67/1029, 2, 1,

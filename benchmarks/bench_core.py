@@ -37,8 +37,8 @@ from sklearn.multiclass import OneVsRestClassifier
 from sklearn.svm import SVC
 
 from mkl_tp import PyramidMKLClassifier
-from mkl_tp.kernels import normalize_nodes, unit_diagonal_scales
-from mkl_tp.pyramid import node_descriptors_batch
+from mkl_tp.kernels.feature_maps import normalize_nodes, unit_diagonal_scales
+from mkl_tp.pyramid.descriptors import node_descriptors_batch
 
 CONFIGS = {
     "reference": dict(solver="libsvm", beta_method={"linear": "silp", "cross": "projected"},

@@ -32,10 +32,12 @@ import torch
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), os.pardir))
 
-from mkl_tp.backbone import build_backbone  # noqa: E402
-from mkl_tp._pipeline import VideoInputs, loader  # noqa: E402
-from mkl_tp.extraction import default_workers  # noqa: E402
-from mkl_tp.video import FLOW_METHODS, NetworkInputs, OpticalFlow, VideoFrames, resize_short_side  # noqa: E402
+from mkl_tp.extraction.backbone import build_backbone  # noqa: E402
+from mkl_tp.extraction._workers import VideoInputs, loader  # noqa: E402
+from mkl_tp.extraction.run import default_workers  # noqa: E402
+from mkl_tp.extraction.flow import FLOW_METHODS, OpticalFlow
+from mkl_tp.extraction.inputs import NetworkInputs, resize_short_side
+from mkl_tp.extraction.frames import VideoFrames  # noqa: E402
 
 
 def make_video(path, n_frames, size):

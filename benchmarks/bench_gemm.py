@@ -25,7 +25,7 @@ import time
 import numpy as np
 from _common import machine_line, print_table
 
-from mkl_tp.kernels import combined_kernel
+from mkl_tp.kernels.combine import combined_kernel
 from mkl_tp.solvers.gram import node_kernels
 
 

@@ -32,7 +32,7 @@ from _common import PeakRSS, machine_line, order_sensitive_stream, print_table
 from sklearn.exceptions import ConvergenceWarning
 
 from mkl_tp import PyramidMKLClassifier, estimator
-from mkl_tp.pyramid import n_nodes
+from mkl_tp.pyramid.descriptors import n_nodes
 from mkl_tp.store import FeatureSequence, FeatureWriter
 
 FITS = {"learned": {}, "uniform": {"node_weights": "uniform"}}

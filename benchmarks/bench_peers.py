@@ -21,8 +21,8 @@ import time
 import numpy as np
 from _common import machine_line, order_sensitive_videos, print_table
 
-from mkl_tp.kernels import normalize_nodes, unit_diagonal_scales
-from mkl_tp.pyramid import node_descriptors_batch
+from mkl_tp.kernels.feature_maps import normalize_nodes, unit_diagonal_scales
+from mkl_tp.pyramid.descriptors import node_descriptors_batch
 from mkl_tp.solvers import fit_mkl
 from mkl_tp.solvers.svm import one_vs_rest_labels
 

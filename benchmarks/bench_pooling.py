@@ -5,7 +5,7 @@ one batched product ``W_T X`` (BLAS). Its peer, run in the same process on the s
 videos, is the implementation it replaced: one float64 prefix sum per video, the
 integral gathered at the ``2**(L-1) + 1`` leaf boundaries and one difference per node
 (kept below as ``prefix_sum_descriptors``). Both are called the way the estimator calls
-them (``mkl_tp._node_features``: chunks of ``CHUNK_BYTES`` of descriptors, float32 out),
+them (``mkl_tp.kernels.streams``: chunks of ``CHUNK_BYTES`` of descriptors, float32 out),
 on seeded random frames of two settings: the UCF-101 bench's (``bench_scale.py``: 8-24
 frames, d = 2048, levels 6) and the Kinetics bench's (``bench_kinetics.py``: 20-100
 frames, d = 512, levels 4). Prints seconds (best of ``--repeats``), the ratio and the
@@ -21,8 +21,8 @@ import time
 import numpy as np
 from _common import machine_line, print_table
 
-from mkl_tp._node_features import CHUNK_BYTES
-from mkl_tp.pyramid import n_nodes, node_bounds, node_descriptors_batch
+from mkl_tp.kernels.streams import CHUNK_BYTES
+from mkl_tp.pyramid.descriptors import n_nodes, node_bounds, node_descriptors_batch
 
 SETTINGS = {"UCF-101 bench": dict(min_len=8, max_len=24, d=2048, levels=6),
             "Kinetics bench": dict(min_len=20, max_len=100, d=512, levels=4)}
@@ -69,7 +69,7 @@ def prefix_sum_batch(arrays, levels, dtype, chunk_bytes):
 
 def pool(arrays, levels, method, out):
     """Every video's descriptors into ``out``, a chunk of videos at a time, as
-    ``mkl_tp._node_features.stream_descriptors`` did (the peer: into a new array, then
+    ``mkl_tp.kernels.streams.stream_descriptors`` did (the peer: into a new array, then
     copied) and does (written in place)."""
     step = max(1, CHUNK_BYTES // (n_nodes(levels) * arrays[0].shape[1] * 8))
     for start in range(0, len(arrays), step):

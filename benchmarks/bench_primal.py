@@ -31,8 +31,9 @@ from sklearn.exceptions import ConvergenceWarning
 from sklearn.svm import LinearSVC
 
 from mkl_tp import PyramidMKLClassifier
-from mkl_tp.kernels import normalize_nodes, unit_diagonal_scales, weighted_features
-from mkl_tp.pyramid import n_nodes, node_descriptors_batch
+from mkl_tp.kernels.feature_maps import normalize_nodes, unit_diagonal_scales
+from mkl_tp.kernels.combine import weighted_features
+from mkl_tp.pyramid.descriptors import n_nodes, node_descriptors_batch
 from mkl_tp.solvers import cost
 
 FITS = {"p1": dict(mkl_norm=1.0), "p2": dict(mkl_norm=2.0), "cross": dict(kernel="cross"),

@@ -15,8 +15,9 @@ import time
 import numpy as np
 from _common import machine_line, order_sensitive_videos, print_table
 
-from mkl_tp.kernels import combined_kernel, normalize_nodes, unit_diagonal_scales
-from mkl_tp.pyramid import node_descriptors_batch
+from mkl_tp.kernels.combine import combined_kernel
+from mkl_tp.kernels.feature_maps import normalize_nodes, unit_diagonal_scales
+from mkl_tp.pyramid.descriptors import node_descriptors_batch
 from mkl_tp.solvers.batch_svm import svm_duals_batch
 from mkl_tp.solvers.svm import one_vs_rest_labels, svm_duals
 

@@ -28,8 +28,8 @@ __all__ = [
 _LAZY = {
     "PyramidMKLClassifier": "estimator",
     "LateFusionClassifier": "fusion",
-    "Dataset": "datasets",
-    "load_basic_motions": "datasets",
+    "Dataset": "sources",
+    "load_basic_motions": "sources",
     "n_nodes": "pyramid",
     "node_bounds": "pyramid",
     "node_descriptors": "pyramid",

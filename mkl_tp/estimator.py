@@ -8,28 +8,13 @@ from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_is_fitted
 
-from ._persist import _VersionedPickleMixin
-from ._validation import (
-    _ARRAY_LIKE,
-    _NONE,
-    _SINGLE,
-    _check_parameters,
-    _Exactly,
-    _Interval,
-    _Kind,
-    _Options,
-    _validate_labels,
-    _validate_streams,
-)
-from ._node_features import fit_reduction, fit_sample, stream_features
-from .kernels import (
-    BASE_KERNELS,
-    NODE_NORMS,
-    block_decisions,
-    node_weight_blocks,
-    unit_diagonal_scales,
-)
-from .pyramid import n_nodes
+from ._utils.persist import VersionedPickleMixin
+from ._utils.params import ARRAY_LIKE, NONE, check_parameters, Exactly, Interval, Kind, Options
+from .pyramid.inputs import SINGLE_STREAM, validate_labels, validate_streams
+from .kernels.streams import fit_reduction, fit_sample, stream_features
+from .kernels.feature_maps import BASE_KERNELS, NODE_NORMS, unit_diagonal_scales
+from .kernels.combine import block_decisions, node_weight_blocks
+from .pyramid.descriptors import n_nodes
 from .solvers.mkl import BETA_STEPS, PYRAMIDS, SOLVERS, fit_mkl
 from .solvers.gram import TrainingKernels
 from .solvers.selection import MAX_SELECTION_VIDEOS, select_mkl_norm
@@ -40,7 +25,7 @@ __all__ = ["PyramidMKLClassifier"]
 PER_CLASS_MAX_CLASSES = 20  # pyramids="auto": per-class cross weights up to this many classes
 
 
-class PyramidMKLClassifier(_VersionedPickleMixin, ClassifierMixin, BaseEstimator):
+class PyramidMKLClassifier(VersionedPickleMixin, ClassifierMixin, BaseEstimator):
     """Temporal-pyramid multiple-kernel SVM over sequences of frame features.
 
     Every video (a ``(T_i, d)`` array of per-frame features, any ``T_i >= 1``) is pooled over
@@ -232,29 +217,29 @@ class PyramidMKLClassifier(_VersionedPickleMixin, ClassifierMixin, BaseEstimator
         self.pyramids = pyramids
 
     _parameter_constraints = {
-        "levels": [_Interval(Integral, 1)],
-        "kernel": [_Options(("linear", "cross"))],
-        "base_kernel": [_Options(("auto",) + BASE_KERNELS)],
-        "node_norm": [_Options(NODE_NORMS)],
-        "C": [_Interval(Real, 0, None, closed="neither")],
-        "tol": [_Interval(Real, 0, None, closed="neither")],
-        "max_iter": [_Interval(Integral, 1)],
-        "node_weights": [_Options(("learn", "uniform")), _ARRAY_LIKE],
-        "n_components": [_Interval(Integral, 1)],
-        "gamma": [_NONE, _Interval(Real, 0, None, closed="neither")],
-        "n_jobs": [_NONE, _Interval(Integral)],
-        "verbose": [_Interval(Integral, 0), _Kind(bool, "a bool")],
-        "beta_method": [_Options(("auto",) + BETA_STEPS)],
-        "solver": [_Options(SOLVERS)],
-        "device": [_NONE, _Kind(str, "a torch device name")],
-        "cache_size": [_Interval(Real, 0, None, closed="left")],
-        "dtype": [_Options(("float64", "float32"), dtype=True)],
-        "pca_components": [_NONE, _Interval(Integral, 1)],
-        "subsample": [_NONE, _Interval(Integral, 1)],
-        "beta_init": [_NONE, _ARRAY_LIKE],
-        "mkl_norm": [_Options(("auto",)), _Interval(Real, 1, None, closed="left"),
-                     _Exactly(np.inf, "inf")],
-        "pyramids": [_Options(("auto",) + PYRAMIDS)],
+        "levels": [Interval(Integral, 1)],
+        "kernel": [Options(("linear", "cross"))],
+        "base_kernel": [Options(("auto",) + BASE_KERNELS)],
+        "node_norm": [Options(NODE_NORMS)],
+        "C": [Interval(Real, 0, None, closed="neither")],
+        "tol": [Interval(Real, 0, None, closed="neither")],
+        "max_iter": [Interval(Integral, 1)],
+        "node_weights": [Options(("learn", "uniform")), ARRAY_LIKE],
+        "n_components": [Interval(Integral, 1)],
+        "gamma": [NONE, Interval(Real, 0, None, closed="neither")],
+        "n_jobs": [NONE, Interval(Integral)],
+        "verbose": [Interval(Integral, 0), Kind(bool, "a bool")],
+        "beta_method": [Options(("auto",) + BETA_STEPS)],
+        "solver": [Options(SOLVERS)],
+        "device": [NONE, Kind(str, "a torch device name")],
+        "cache_size": [Interval(Real, 0, None, closed="left")],
+        "dtype": [Options(("float64", "float32"), dtype=True)],
+        "pca_components": [NONE, Interval(Integral, 1)],
+        "subsample": [NONE, Interval(Integral, 1)],
+        "beta_init": [NONE, ARRAY_LIKE],
+        "mkl_norm": [Options(("auto",)), Interval(Real, 1, None, closed="left"),
+                     Exactly(np.inf, "inf")],
+        "pyramids": [Options(("auto",) + PYRAMIDS)],
     }
 
     def _initial_beta(self, n_streams):
@@ -315,7 +300,7 @@ class PyramidMKLClassifier(_VersionedPickleMixin, ClassifierMixin, BaseEstimator
     def _node_blocks(self, data, fit, y_index=None):
         """Scaled node features per stream; fits maps, PCA and scales when ``fit``.
 
-        Read and reduced a chunk of videos at a time (:mod:`mkl_tp._node_features`), the
+        Read and reduced a chunk of videos at a time (:mod:`mkl_tp.kernels.streams`), the
         feature maps and the PCA fitted on ``subsample`` videos stratified by ``y_index``.
         """
         if fit:
@@ -365,10 +350,10 @@ class PyramidMKLClassifier(_VersionedPickleMixin, ClassifierMixin, BaseEstimator
         -------
         self
         """
-        _check_parameters(self, self._parameter_constraints)
-        names, data = _validate_streams(X)
+        check_parameters(self, self._parameter_constraints)
+        names, data = validate_streams(X)
         n_videos = len(next(iter(data.values())))
-        classes, y_index = _validate_labels(y, n_videos)
+        classes, y_index = validate_labels(y, n_videos)
         beta0, learn = self._initial_beta(len(data))
         if learn:
             beta0 = self._start_beta(beta0, len(data))
@@ -406,7 +391,7 @@ class PyramidMKLClassifier(_VersionedPickleMixin, ClassifierMixin, BaseEstimator
         shape = result.beta.shape[:-1] + ((len(names),) if names else ()) + (-1,)
         self.beta_ = result.beta.reshape(shape)
         if names is None:
-            self.n_features_in_ = self.n_features_per_stream_[_SINGLE]
+            self.n_features_in_ = self.n_features_per_stream_[SINGLE_STREAM]
         else:
             self.streams_ = names
         self.objective_ = result.objective
@@ -429,7 +414,7 @@ class PyramidMKLClassifier(_VersionedPickleMixin, ClassifierMixin, BaseEstimator
         else (n_videos, n_classes)
         """
         check_is_fitted(self, "beta_")
-        _, data = _validate_streams(X, streams=getattr(self, "streams_", None),
+        _, data = validate_streams(X, streams=getattr(self, "streams_", None),
                                     n_features=self.n_features_per_stream_)
         blocks = self._node_blocks(data, fit=False)
         scores = block_decisions(blocks, self.coef_) + self.intercept_

@@ -9,7 +9,7 @@ Three commands share this entry point (``mkl-tp-extract`` once installed)::
 This module is the command line only: it parses the arguments and calls
 :func:`mkl_tp.extraction.extract_features`, :func:`mkl_tp.store.merge_shards` or
 :func:`mkl_tp.store.import_arrays`, then prints their summary. Exit codes are those of
-:mod:`mkl_tp._cli`.
+:mod:`mkl_tp._utils.cli`.
 """
 
 import argparse
@@ -21,9 +21,9 @@ import sys
 from tqdm.contrib.logging import logging_redirect_tqdm
 
 from . import __version__
-from ._cli import EXIT_FAILURE, EXIT_INTERRUPTED, EXIT_OK, UsageError, UserError, one_line_errors, run_cli
-from .extraction import STREAMS, ExtractionInterrupted, default_workers, extract_features, resolve_shard
-from .extraction import shard_of  # noqa: F401 (public here too, where --shard is parsed)
+from ._utils.cli import EXIT_FAILURE, EXIT_INTERRUPTED, EXIT_OK, UsageError, UserError, one_line_errors, run_cli
+from .extraction.run import STREAMS, ExtractionInterrupted, default_workers, extract_features, resolve_shard
+from .extraction.run import shard_of  # noqa: F401 (public here too, where --shard is parsed)
 from .store import RunStoppedError, import_arrays, merge_shards
 from .store import output_path  # noqa: F401 (public here too, where --out is parsed)
 

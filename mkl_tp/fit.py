@@ -15,24 +15,13 @@ from pathlib import Path
 import numpy as np
 from tqdm.contrib.logging import logging_redirect_tqdm
 
-from . import __version__, _sweep
-from ._cli import (
-    EXIT_OK,
-    UsageError,
-    UserError,
-    add_split_format_arguments,
-    configure_logging,
-    describe_features,
-    file_digest,
-    load_stream,
-    match_split,
-    one_line_errors,
-    run_cli,
-    split_format,
-    versions,
-)
-from .datasets import basic_motions_paths, read_split
-from .report import UNIFORM, write_json
+from . import __version__
+from .experiment import cells as _sweep
+from ._utils.cli import EXIT_OK, UsageError, UserError, configure_logging, file_digest, one_line_errors, run_cli, versions
+from .experiment.inputs import add_split_format_arguments, describe_features, load_stream, match_split, split_format
+from .sources.samples import basic_motions_paths
+from .sources.splits import read_split
+from .experiment.report import UNIFORM, write_json
 
 __all__ = ["main", "build_parser"]
 
@@ -40,7 +29,7 @@ COLUMNS = (UNIFORM, "linear", "cross")
 DEEP_COLUMNS = ("deep-concat", "deep-average")
 C_GRID = (0.1, 1.0, 10.0, 100.0)
 # The estimator's choices, spelled here so that --help needs no scikit-learn import;
-# tests/test_fit.py checks them against mkl_tp.kernels and mkl_tp.solvers.mkl.
+# tests/test_fit.py checks them against mkl_tp.kernels.feature_maps and mkl_tp.solvers.mkl.
 BASE_KERNELS = ("linear", "rbf", "chi2")
 NODE_NORMS = ("none", "l2", "power")
 PYRAMIDS = ("shared", "per_class")
@@ -273,7 +262,7 @@ def _stream_weights(beta):
 
 def _fit_cell(config, column, level, data, args):
     from .fusion import LateFusionClassifier
-    from .report import classification_metrics
+    from .experiment.report import classification_metrics
 
     X_train = data["train"][config]
     mkl_norm = None

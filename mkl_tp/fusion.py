@@ -7,8 +7,9 @@ from sklearn.base import BaseEstimator, ClassifierMixin, clone
 from sklearn.model_selection import StratifiedKFold
 from sklearn.utils.validation import check_is_fitted
 
-from ._persist import _VersionedPickleMixin
-from ._validation import _check_parameters, _Interval, _validate_labels, _validate_streams
+from ._utils.persist import VersionedPickleMixin
+from ._utils.params import check_parameters, Interval
+from .pyramid.inputs import validate_labels, validate_streams
 from .estimator import PyramidMKLClassifier
 
 __all__ = ["LateFusionClassifier"]
@@ -25,7 +26,7 @@ def _rms(scores):
     return scale if scale > 0 else 1.0
 
 
-class LateFusionClassifier(_VersionedPickleMixin, ClassifierMixin, BaseEstimator):
+class LateFusionClassifier(VersionedPickleMixin, ClassifierMixin, BaseEstimator):
     """One classifier per stream, scores fused with weights learned on held-out folds.
 
     Each stream gets its own clone of ``estimator``; the fused score is
@@ -58,8 +59,8 @@ class LateFusionClassifier(_VersionedPickleMixin, ClassifierMixin, BaseEstimator
     """
 
     _parameter_constraints = {
-        "cv": [_Interval(Integral, 2)],
-        "grid_step": [_Interval(Real, 0, 1, closed="right")],
+        "cv": [Interval(Integral, 2)],
+        "grid_step": [Interval(Real, 0, 1, closed="right")],
     }
 
     def __init__(self, estimator=None, *, cv=3, grid_step=0.05, random_state=None):
@@ -89,11 +90,11 @@ class LateFusionClassifier(_VersionedPickleMixin, ClassifierMixin, BaseEstimator
         -------
         self
         """
-        _check_parameters(self, self._parameter_constraints)
-        names, data = _validate_streams(X)
+        check_parameters(self, self._parameter_constraints)
+        names, data = validate_streams(X)
         if names is None:
             raise ValueError("LateFusionClassifier needs a mapping stream name -> sequences")
-        classes, y_index = _validate_labels(y, len(data[names[0]]))
+        classes, y_index = validate_labels(y, len(data[names[0]]))
         base = PyramidMKLClassifier() if self.estimator is None else self.estimator
         folds = StratifiedKFold(self.cv, shuffle=True, random_state=self.random_state)
         held_out = {name: np.zeros((len(y_index), classes.shape[0])) for name in names}
@@ -119,7 +120,7 @@ class LateFusionClassifier(_VersionedPickleMixin, ClassifierMixin, BaseEstimator
     def decision_function(self, X):
         """Fused scores ``sum_s w_s z_s / r_s``, shape ``(n_videos, n_classes)``."""
         check_is_fitted(self, "stream_weights_")
-        _, data = _validate_streams(X, streams=self.streams_)
+        _, data = validate_streams(X, streams=self.streams_)
         return sum(w / r * _scores(self.estimators_[name], data[name])
                    for w, r, name in zip(self.stream_weights_, self.score_scales_,
                                          self.streams_))

@@ -14,19 +14,10 @@ from pathlib import Path
 import numpy as np
 
 from . import __version__
-from ._cli import (
-    EXIT_OK,
-    UserError,
-    add_split_format_arguments,
-    configure_logging,
-    describe_features,
-    load_stream,
-    one_line_errors,
-    run_cli,
-    split_format,
-)
-from ._persist import _VersionedPickleMixin
-from .datasets import read_split
+from ._utils.cli import EXIT_OK, UserError, configure_logging, one_line_errors, run_cli
+from .experiment.inputs import add_split_format_arguments, describe_features, load_stream, split_format
+from ._utils.persist import VersionedPickleMixin
+from .sources.splits import read_split
 from .store import list_videos
 
 __all__ = ["main", "build_parser", "load_model", "model_feature_dims", "model_levels"]
@@ -97,7 +88,7 @@ def load_model(path):
         reason = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
         raise UserError(f"{path} is not a joblib/pickle file ({type(exc).__name__}"
                         f"{': ' + reason if reason else ''}); {_EXPECTED}") from None
-    if not isinstance(model, _VersionedPickleMixin):
+    if not isinstance(model, VersionedPickleMixin):
         kind = f"{type(model).__module__}.{type(model).__qualname__}"
         raise UserError(f"{path} holds a {kind}, not an mkl_tp model; {_EXPECTED}")
     if not hasattr(model, "classes_"):
@@ -195,7 +186,7 @@ def _main(argv):
         if args.out:
             handle.close()
     if labels is not None:
-        from .report import classification_metrics
+        from .experiment.report import classification_metrics
 
         metrics = classification_metrics(labels, predictions, model.classes_)
         print(f"accuracy {100 * metrics['accuracy']:.2f}% on {len(ids)} videos (mean class "

@@ -18,7 +18,7 @@ follow from the reference's own accuracy:
 
 import numpy as np
 
-from mkl_tp.kernels import unit_diagonal_scales
+from mkl_tp.kernels.feature_maps import unit_diagonal_scales
 from mkl_tp.solvers.svm import one_vs_rest_labels
 
 

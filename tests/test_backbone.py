@@ -1,4 +1,4 @@
-"""Tests for mkl_tp.backbone: frozen ResNet feature networks and their weights."""
+"""Tests for mkl_tp.extraction.backbone: frozen ResNet feature networks and their weights."""
 
 import urllib.error
 
@@ -7,8 +7,8 @@ import pytest
 import torch
 import torchvision
 
-from mkl_tp import backbone
-from mkl_tp.backbone import WeightsError, build_backbone, cross_modality_weight, resolve_device, state_dict_digest
+from mkl_tp.extraction import backbone
+from mkl_tp.extraction.backbone import WeightsError, build_backbone, cross_modality_weight, resolve_device, state_dict_digest
 
 
 def _uint8_batch(n, channels, size=32, seed=0):

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 from _problems import decisions, problem
 
-from mkl_tp.kernels import combined_kernel
+from mkl_tp.kernels.combine import combined_kernel
 from mkl_tp.solvers import svm_duals
 from mkl_tp.solvers.batch_svm import kkt_violation, project, svm_duals_batch
 from mkl_tp.solvers.svm import one_vs_rest_labels

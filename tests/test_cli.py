@@ -1,4 +1,4 @@
-"""Tests for mkl_tp._cli: one exit-code table for the three commands, and argparse kept in them."""
+"""Tests for mkl_tp._utils.cli: one exit-code table for the three commands, and argparse kept in them."""
 
 import ast
 import subprocess
@@ -8,8 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from mkl_tp import _cli, extract, fit, predict
-from mkl_tp._cli import EXIT_FAILURE, EXIT_INTERRUPTED, EXIT_OK, EXIT_USAGE, UsageError, UserError, run_cli
+from mkl_tp._utils import cli as _cli
+from mkl_tp import extract, fit, predict
+from mkl_tp._utils.cli import EXIT_FAILURE, EXIT_INTERRUPTED, EXIT_OK, EXIT_USAGE, UsageError, UserError, run_cli
 
 PACKAGE = Path(__file__).resolve().parents[1] / "mkl_tp"
 COMMAND_LINES = {"extract.py", "fit.py", "predict.py"}
@@ -71,7 +72,7 @@ def _imports(path):
 
 def test_only_the_command_lines_import_argparse():
     sources = sorted(PACKAGE.rglob("*.py"))
-    assert PACKAGE / "_cli.py" in sources and PACKAGE / "store" / "_runs.py" in sources
+    assert PACKAGE / "_utils" / "cli.py" in sources and PACKAGE / "store" / "_runs.py" in sources
     importers = {str(p.relative_to(PACKAGE)) for p in sources if "argparse" in _imports(p)}
     assert importers <= COMMAND_LINES, importers - COMMAND_LINES
     assert "argparse" not in _imports(Path(_cli.__file__))

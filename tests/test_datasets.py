@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from mkl_tp.datasets import load_basic_motions, read_ts
+from mkl_tp.sources.samples import load_basic_motions, read_ts
 
 
 def test_basic_motions_shapes_labels_and_split():
@@ -30,7 +30,7 @@ def test_read_ts_names_file_and_line_of_a_bad_series(tmp_path):
         read_ts(path)
 
 
-from mkl_tp.datasets import match_ids, read_split  # noqa: E402
+from mkl_tp.sources.splits import match_ids, read_split  # noqa: E402
 
 
 def write(path, text):
@@ -120,7 +120,8 @@ def test_match_ids_ignores_extensions_case_and_class_folders():
 
 
 def test_shipped_caches_equal_a_fresh_build_from_the_ts_files(tmp_path):
-    from mkl_tp.datasets import basic_motions_paths, write_basic_motions_cache
+    from mkl_tp.sources.samples import basic_motions_paths
+    from mkl_tp.experiment.bundled import write_basic_motions_cache
     from mkl_tp.store import list_videos, load_features, read_info
 
     write_basic_motions_cache(tmp_path)

@@ -8,13 +8,7 @@ torch = pytest.importorskip("torch", reason="mkl_tp.deep.finetune needs the 'dee
 pytest.importorskip("torchvision", reason="resnet_trunk needs torchvision")
 
 from mkl_tp.deep import TemporalPyramidPool  # noqa: E402
-from mkl_tp.deep.finetune import (  # noqa: E402
-    finetune,
-    frame_features,
-    periodic_frames,
-    predict_videos,
-    resnet_trunk,
-)
+from mkl_tp.deep.finetune import finetune, frame_features, periodic_frames, predict_videos, resnet_trunk
 
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")

@@ -8,7 +8,7 @@ distributed = pytest.importorskip(
     "distributed", reason="dask.distributed is not installed (pip install 'dask[distributed]')")
 
 from mkl_tp import PyramidMKLClassifier  # noqa: E402
-from mkl_tp.kernels import weighted_features  # noqa: E402
+from mkl_tp.kernels.combine import weighted_features  # noqa: E402
 from mkl_tp.solvers import fit_mkl  # noqa: E402
 from mkl_tp.solvers.distributed import ShardedBlocks, is_dask_device  # noqa: E402
 from mkl_tp.solvers.primal import svm_duals_primal  # noqa: E402

@@ -300,13 +300,13 @@ def test_on_the_bundled_real_data():
 
 
 def test_float32_input_is_not_copied_to_float64():
-    from mkl_tp._validation import _validate_sequences
+    from mkl_tp.pyramid.inputs import validate_sequences
 
     X, _ = make_videos(n=4)
     X32 = [x.astype(np.float32) for x in X]
-    checked = _validate_sequences(X32)
+    checked = validate_sequences(X32)
     assert all(c.dtype == np.float32 and c is x for c, x in zip(checked, X32))
-    assert _validate_sequences([np.arange(6).reshape(3, 2)])[0].dtype == np.float64
+    assert validate_sequences([np.arange(6).reshape(3, 2)])[0].dtype == np.float64
 
 
 def test_estimator_cache_size_switch_both_ways_gives_the_same_model():

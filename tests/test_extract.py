@@ -15,9 +15,10 @@ import torch
 import torchvision
 
 from _videos import make_tree, write_video
-from mkl_tp import backbone, store
+from mkl_tp.extraction import backbone
+from mkl_tp import store
 from mkl_tp.extract import main, output_path, shard_of
-from mkl_tp.video import NetworkInputs
+from mkl_tp.extraction.inputs import NetworkInputs
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SMALL = ["--arch", "resnet18", "--weights", "random", "--short-side", "40", "--crop", "32",

@@ -10,7 +10,7 @@ import pytest
 
 from _videos import make_tree
 from mkl_tp import store
-from mkl_tp.extraction import STREAMS, ExtractionInterrupted, extract_features, resolve_shard, shard_of
+from mkl_tp.extraction.run import STREAMS, ExtractionInterrupted, extract_features, resolve_shard, shard_of
 
 SMALL = dict(arch="resnet18", weights="random", short_side=40, crop=32, batch_size=8, workers=0)
 SCHEDULER_VARIABLES = ("RANK", "WORLD_SIZE", "SLURM_ARRAY_TASK_ID", "SLURM_ARRAY_TASK_COUNT",
@@ -186,7 +186,7 @@ def test_verify_extracts_damaged_videos_again(tree, tmp_path):
 
 def test_progress_counts_frames_as_they_pass(tree, tmp_path, monkeypatch):
     """A long video moves the frames bar batch by batch, before the videos bar moves."""
-    from mkl_tp import _pipeline
+    from mkl_tp.extraction import _workers
 
     events = []
 
@@ -203,7 +203,7 @@ def test_progress_counts_frames_as_they_pass(tree, tmp_path, monkeypatch):
         def __exit__(self, *exc):
             return False
 
-    monkeypatch.setattr(_pipeline, "tqdm", Bar)
+    monkeypatch.setattr(_workers, "tqdm", Bar)
     listing = tmp_path / "one.txt"
     listing.write_text("jump/v_jump_g01_c01\n")  # 14 frames, batches of 8
     extract_features(tree[0], str(tmp_path / "p"), streams="rgb", video_list=listing,

@@ -9,7 +9,8 @@ import numpy as np
 import pytest
 
 from _caches import CLASSES, make_cache, write_ucf_split
-from mkl_tp import _sweep, fit, predict
+from mkl_tp.experiment import cells
+from mkl_tp import fit, predict
 
 
 @pytest.fixture
@@ -63,7 +64,7 @@ def test_two_streams_end_to_end_and_predict_reproduces(toy, capsys):
 
 def test_compressed_leaves_give_the_same_model_as_raw_frames(toy):
     from mkl_tp import PyramidMKLClassifier, node_descriptors_batch
-    from mkl_tp._cli import load_stream
+    from mkl_tp.experiment.inputs import load_stream
 
     tmp, rgb, _, _ = toy
     with h5py.File(rgb) as h5:
@@ -346,7 +347,7 @@ def test_mkl_norm_and_pyramids_reach_the_estimator(toy):
 
 
 def test_the_command_line_choices_are_the_estimators():
-    from mkl_tp.kernels import BASE_KERNELS, NODE_NORMS
+    from mkl_tp.kernels.feature_maps import BASE_KERNELS, NODE_NORMS
     from mkl_tp.solvers.mkl import PYRAMIDS
 
     assert (fit.BASE_KERNELS, fit.NODE_NORMS, fit.PYRAMIDS) == (BASE_KERNELS, NODE_NORMS, PYRAMIDS)
@@ -357,7 +358,7 @@ def test_the_sweep_bar_names_the_cell_and_keeps_moving():
     import time
 
     out = io.StringIO()
-    progress = _sweep.SweepProgress(2, disable=False, interval=0.05, file=out)
+    progress = cells.SweepProgress(2, disable=False, interval=0.05, file=out)
     progress.start(3, "joint", "cross")
     time.sleep(0.3)  # a long cell: redrawn meanwhile
     shown = out.getvalue()

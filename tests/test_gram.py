@@ -3,7 +3,7 @@
 import numpy as np
 from _problems import problem
 
-from mkl_tp.kernels import combined_kernel, node_products
+from mkl_tp.kernels.combine import combined_kernel, node_products
 from mkl_tp.solvers.gram import TrainingKernels
 
 

@@ -4,17 +4,8 @@ import numpy as np
 import pytest
 from sklearn.metrics.pairwise import rbf_kernel
 
-from mkl_tp.kernels import (
-    apply_feature_maps,
-    combined_kernel,
-    fit_feature_maps,
-    gram_matrix,
-    node_gram,
-    node_products,
-    normalize_nodes,
-    unit_diagonal_scales,
-    weighted_features,
-)
+from mkl_tp.kernels.feature_maps import apply_feature_maps, fit_feature_maps, normalize_nodes, unit_diagonal_scales
+from mkl_tp.kernels.combine import combined_kernel, gram_matrix, node_gram, node_products, weighted_features
 
 rng = np.random.default_rng(0)
 
@@ -176,7 +167,7 @@ def test_gram_matrix_equals_the_plain_product(tile, dtype):
 
 
 def test_total_variance_in_blocks_is_numpys_in_float64():
-    from mkl_tp.kernels import _total_variance
+    from mkl_tp.kernels.feature_maps import _total_variance
 
     x = (5.0 + rng.normal(size=(1001, 7))).astype(np.float32)  # a large common mean
     expected = x.astype(np.float64).var(axis=0, ddof=1).sum()

@@ -1,4 +1,4 @@
-"""Handing freed memory back to the system (mkl_tp._malloc)."""
+"""Handing freed memory back to the system (mkl_tp._utils.memory)."""
 
 import platform
 import sys
@@ -6,7 +6,7 @@ import sys
 import numpy as np
 import pytest
 
-from mkl_tp import _malloc
+from mkl_tp._utils import memory
 
 
 def _rss_bytes():
@@ -25,10 +25,10 @@ def test_release_free_memory_returns_freed_heap_blocks_to_the_system():
         keep.append(np.ones(8))
     del blocks
     before = _rss_bytes()
-    _malloc.release_free_memory()
-    assert _malloc._trim() is not None
+    memory.release_free_memory()
+    assert memory._trim() is not None
     assert _rss_bytes() < before - 50 * 2**20
 
 
 def test_release_free_memory_is_harmless_anywhere():
-    assert _malloc.release_free_memory() is None
+    assert memory.release_free_memory() is None

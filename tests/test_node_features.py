@@ -4,11 +4,11 @@ import numpy as np
 import pytest
 
 from mkl_tp import PyramidMKLClassifier
-from mkl_tp import _node_features
-from mkl_tp._node_features import fit_sample, stream_descriptors, stream_features
-from mkl_tp.kernels import fit_feature_maps, normalize_nodes
-from mkl_tp.node_pca import apply_node_projections, fit_node_projections
-from mkl_tp.pyramid import node_descriptors_batch
+from mkl_tp.kernels import streams
+from mkl_tp.kernels.streams import fit_sample, stream_descriptors, stream_features
+from mkl_tp.kernels.feature_maps import fit_feature_maps, normalize_nodes
+from mkl_tp.kernels.node_pca import apply_node_projections, fit_node_projections
+from mkl_tp.pyramid.descriptors import node_descriptors_batch
 from mkl_tp.store import FeatureSequence, FeatureWriter
 
 from _problems import videos
@@ -17,7 +17,7 @@ from _problems import videos
 @pytest.fixture
 def small_chunks(monkeypatch):
     """Chunks of a few videos (levels 3, d 6: 7 * 6 * 8 bytes per video -> 5 videos)."""
-    monkeypatch.setattr(_node_features, "CHUNK_BYTES", 5 * 7 * 6 * 8)
+    monkeypatch.setattr(streams, "CHUNK_BYTES", 5 * 7 * 6 * 8)
 
 
 def test_chunks_give_what_all_videos_at_once_give(small_chunks):

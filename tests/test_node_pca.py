@@ -2,7 +2,7 @@
 
 import numpy as np
 
-from mkl_tp.node_pca import apply_node_projections, fit_node_projections
+from mkl_tp.kernels.node_pca import apply_node_projections, fit_node_projections
 
 
 def test_node_projections_are_the_top_singular_subspace():

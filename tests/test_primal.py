@@ -12,15 +12,10 @@ from sklearn.exceptions import ConvergenceWarning
 from _problems import decisions, problem, videos
 
 from mkl_tp import PyramidMKLClassifier
-from mkl_tp.kernels import combined_kernel, node_gram, weighted_features
+from mkl_tp.kernels.combine import combined_kernel, node_gram, weighted_features
 from mkl_tp.solvers import fit_mkl, svm_duals
 from mkl_tp.solvers.batch_svm import kkt_violation
-from mkl_tp.solvers.primal import (
-    FeatureOperator,
-    _line_search,
-    _sorted_line_search,
-    svm_duals_primal,
-)
+from mkl_tp.solvers.primal import FeatureOperator, _line_search, _sorted_line_search, svm_duals_primal
 from mkl_tp.solvers.svm import one_vs_rest_labels
 
 

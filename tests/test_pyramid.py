@@ -8,15 +8,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
-from mkl_tp.pyramid import (
-    n_nodes,
-    node_bounds,
-    node_descriptors,
-    node_descriptors_batch,
-    node_index,
-    node_level,
-    overlap_weights,
-)
+from mkl_tp.pyramid.descriptors import n_nodes, node_bounds, node_descriptors, node_descriptors_batch, node_index, node_level, overlap_weights
 
 
 def brute_force_descriptors(X, levels):

@@ -7,16 +7,7 @@ import stat
 import numpy as np
 import pytest
 
-from mkl_tp.report import (
-    classification_metrics,
-    format_level_table,
-    gains_over_uniform,
-    plot_beta,
-    plot_beta_per_class,
-    plot_confusion,
-    plot_levels,
-    write_json,
-)
+from mkl_tp.experiment.report import classification_metrics, format_level_table, gains_over_uniform, plot_beta, plot_beta_per_class, plot_confusion, plot_levels, write_json
 
 
 def test_metrics_against_hand_counts():

@@ -6,18 +6,9 @@ import pytest
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.model_selection import StratifiedKFold
 
-from mkl_tp.kernels import combined_kernel, node_gram, node_products, unit_diagonal_scales
-from mkl_tp.solvers import (
-    SimplexProjection,
-    beta_least_norm,
-    beta_step_level,
-    beta_step_lp,
-    beta_step_mirror,
-    cross_gradient,
-    cross_objective,
-    fit_mkl,
-    svm_duals,
-)
+from mkl_tp.kernels.combine import combined_kernel, node_gram, node_products
+from mkl_tp.kernels.feature_maps import unit_diagonal_scales
+from mkl_tp.solvers import SimplexProjection, beta_least_norm, beta_step_level, beta_step_lp, beta_step_mirror, cross_gradient, cross_objective, fit_mkl, svm_duals
 from mkl_tp.solvers.mkl import resolve_beta_method
 from mkl_tp.solvers.svm import one_vs_rest_labels
 from _problems import problem
@@ -446,9 +437,9 @@ def test_select_mkl_norm_learns_only_when_the_folds_show_a_gain():
 
 
 def test_select_mkl_norm_judges_large_sets_on_astratified_subset():
-    from functools import partial
 
-    from mkl_tp.solvers.selection import stratified_subset, select_mkl_norm
+    from mkl_tp._utils.sampling import stratified_subset
+    from mkl_tp.solvers.selection import select_mkl_norm
 
     y = np.repeat([0, 1, 2], [50, 100, 150])
     keep = stratified_subset(y, 60)

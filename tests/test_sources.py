@@ -5,8 +5,7 @@ import os
 import pytest
 
 from _videos import make_tree, write_garbage
-from mkl_tp import video
-from mkl_tp.sources import ARRAY_EXTENSIONS, find_videos, read_list, select_listed
+from mkl_tp.sources.walk import ARRAY_EXTENSIONS, find_videos, read_list, select_listed
 
 
 @pytest.fixture(scope="module")
@@ -70,7 +69,3 @@ def test_the_same_walk_finds_arrays(tmp_path):
     with pytest.raises(ValueError, match=r"a\.npy and .*a\.npz both give video id 'a'"):
         find_videos(tmp_path, extensions=ARRAY_EXTENSIONS, image_folders=False)
 
-
-def test_video_module_re_exports_the_walk():
-    assert video.find_videos is find_videos and video.read_list is read_list
-    assert video.select_listed is select_listed

@@ -1,4 +1,4 @@
-"""Tests for mkl_tp.video: decoding, resizing, optical flow, flow stacks (finding videos:
+"""Tests for mkl_tp.extraction: decoding, resizing, optical flow, flow stacks (finding videos:
 test_sources.py)."""
 
 import math
@@ -12,18 +12,9 @@ import torch
 import torchvision.transforms.functional as TF
 
 from _videos import moving_pattern, write_cut, write_frame_folder, write_garbage, write_truncated, write_video
-from mkl_tp.video import (
-    FrameSampler,
-    NetworkInputs,
-    OpticalFlow,
-    VideoError,
-    VideoFrames,
-    center_crop,
-    flow_stack_indices,
-    flow_to_uint8,
-    resize_short_side,
-    sample_frame_indices,
-)
+from mkl_tp.extraction.frames import FrameSampler, VideoError, VideoFrames, sample_frame_indices
+from mkl_tp.extraction.inputs import NetworkInputs, center_crop, resize_short_side
+from mkl_tp.extraction.flow import OpticalFlow, flow_stack_indices, flow_to_uint8
 
 
 # -- decoding -------------------------------------------------------------------------

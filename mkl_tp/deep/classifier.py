@@ -17,17 +17,10 @@ from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_is_fitted
 
-from .._persist import _VersionedPickleMixin
-from .._torch import resolve_device
-from .._validation import (
-    _SINGLE,
-    _check_parameters,
-    _Interval,
-    _Kind,
-    _Options,
-    _validate_labels,
-    _validate_streams,
-)
+from .._utils.persist import VersionedPickleMixin
+from .._utils.devices import resolve_device
+from ..pyramid.inputs import SINGLE_STREAM, validate_labels, validate_streams
+from .._utils.params import check_parameters, Interval, Kind, Options
 from .nets import PyramidNet, StreamHead
 from .pool import MODES, TemporalPyramidPool
 from .train import seeded, train_network
@@ -74,7 +67,7 @@ def _descriptors(arrays, levels, device, mean, scale, dtype=torch.float32, chunk
     return out
 
 
-class DeepPyramidClassifier(_VersionedPickleMixin, ClassifierMixin, BaseEstimator):
+class DeepPyramidClassifier(VersionedPickleMixin, ClassifierMixin, BaseEstimator):
     """Temporal pyramid network on cached frame features, ``beta`` learned end to end.
 
     Each stream's videos are pooled over the ``2**levels - 1`` pyramid nodes; each node is
@@ -195,27 +188,27 @@ class DeepPyramidClassifier(_VersionedPickleMixin, ClassifierMixin, BaseEstimato
         self.verbose = verbose
 
     _parameter_constraints = {
-        "levels": [_Interval(Integral, 1)],
-        "mode": [_Options(MODES)],
-        "n_pyramids": [_Interval(Integral, 1)],
-        "node_dim": [_Interval(Integral, 1)],
-        "hidden": [_Interval(Integral, 1)],
-        "epochs": [_Interval(Integral, 1)],
-        "lr": [_Interval(Real, 0, None, closed="neither")],
-        "weight_decay": [_Interval(Real, 0, None, closed="left")],
+        "levels": [Interval(Integral, 1)],
+        "mode": [Options(MODES)],
+        "n_pyramids": [Interval(Integral, 1)],
+        "node_dim": [Interval(Integral, 1)],
+        "hidden": [Interval(Integral, 1)],
+        "epochs": [Interval(Integral, 1)],
+        "lr": [Interval(Real, 0, None, closed="neither")],
+        "weight_decay": [Interval(Real, 0, None, closed="left")],
         # BatchNorm needs two videos per step.
-        "batch_size": [_Interval(Integral, 2)],
-        "early_stopping": [_Kind(bool, "a bool")],
-        "validation_fraction": [_Interval(Real, 0, 1, closed="neither")],
-        "n_iter_no_change": [_Interval(Integral, 1)],
-        "tol": [_Interval(Real, 0, None, closed="left")],
-        "precision": [_Options(("float32", "bfloat16"))],
-        "device": [_Kind(str, "a torch device name")],
-        "verbose": [_Interval(Integral, 0), _Kind(bool, "a bool")],
+        "batch_size": [Interval(Integral, 2)],
+        "early_stopping": [Kind(bool, "a bool")],
+        "validation_fraction": [Interval(Real, 0, 1, closed="neither")],
+        "n_iter_no_change": [Interval(Integral, 1)],
+        "tol": [Interval(Real, 0, None, closed="left")],
+        "precision": [Options(("float32", "bfloat16"))],
+        "device": [Kind(str, "a torch device name")],
+        "verbose": [Interval(Integral, 0), Kind(bool, "a bool")],
     }
 
     def _check_params(self):
-        _check_parameters(self, self._parameter_constraints)
+        check_parameters(self, self._parameter_constraints)
         return resolve_device(self.device)
 
     def fit(self, X, y):
@@ -234,8 +227,8 @@ class DeepPyramidClassifier(_VersionedPickleMixin, ClassifierMixin, BaseEstimato
         self
         """
         device = self._check_params()
-        names, data = _validate_streams(X)
-        classes, y_index = _validate_labels(y, len(next(iter(data.values()))))
+        names, data = validate_streams(X)
+        classes, y_index = validate_labels(y, len(next(iter(data.values()))))
         seed = check_random_state(self.random_state).randint(np.iinfo(np.int32).max)
         self._standardise = {name: _frame_statistics(arrays) for name, arrays in data.items()}
         dtype = torch.bfloat16 if self.precision == "bfloat16" else torch.float32
@@ -261,7 +254,7 @@ class DeepPyramidClassifier(_VersionedPickleMixin, ClassifierMixin, BaseEstimato
             beta = beta[:, 0]
         if names is None:
             self.beta_ = beta[0]
-            self.n_features_in_ = self.n_features_per_stream_[_SINGLE]
+            self.n_features_in_ = self.n_features_per_stream_[SINGLE_STREAM]
         else:
             self.streams_ = names
             self.beta_ = beta
@@ -288,7 +281,7 @@ class DeepPyramidClassifier(_VersionedPickleMixin, ClassifierMixin, BaseEstimato
         """
         check_is_fitted(self, "beta_")
         device = resolve_device(self.device)
-        _, data = _validate_streams(X, streams=getattr(self, "streams_", None),
+        _, data = validate_streams(X, streams=getattr(self, "streams_", None),
                                     n_features=self.n_features_per_stream_)
         psis = [_descriptors(arrays, self.levels, device, *self._standardise[name])
                 for name, arrays in data.items()]

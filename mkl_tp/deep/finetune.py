@@ -22,8 +22,8 @@ import torch.nn.functional as F
 from sklearn.utils import check_random_state
 from torch import nn
 
-from .._torch import resolve_device
-from .._validation import _validate_labels
+from .._utils.devices import resolve_device
+from ..pyramid.inputs import validate_labels
 from .nets import StreamHead
 from .train import check_finite, seeded, shuffled_batches
 
@@ -182,7 +182,7 @@ def finetune(backbone, videos, y, *, levels=4, mode="concat", n_pyramids=1, node
     Parameters
     ----------
     backbone : torch.nn.Module
-        ``(n, C, H, W) -> (n, d)``, e.g. :func:`resnet_trunk` or ``mkl_tp.backbone``'s
+        ``(n, C, H, W) -> (n, d)``, e.g. :func:`resnet_trunk` or ``mkl_tp.extraction.backbone``'s
         networks. Trained in place; its BatchNorm layers stay in eval mode (frozen
         statistics), so chunking does not change any feature.
     videos : sequence of array-like of shape (T_i, C, H, W)
@@ -227,7 +227,7 @@ def finetune(backbone, videos, y, *, levels=4, mode="concat", n_pyramids=1, node
             raise ValueError(f"{name} must be an integer >= 1, got {value!r}")
     if batch_size < 2:
         raise ValueError("batch_size must be >= 2 (BatchNorm needs two videos per step)")
-    classes, y_index = _validate_labels(y, len(videos))
+    classes, y_index = validate_labels(y, len(videos))
     device = resolve_device(device)
     seed = check_random_state(random_state).randint(np.iinfo(np.int32).max)
     backbone.to(device).eval()

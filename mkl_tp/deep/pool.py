@@ -11,7 +11,7 @@ from numbers import Integral
 import torch
 from torch import nn
 
-from ..pyramid import n_nodes, node_bounds
+from ..pyramid.descriptors import n_nodes, node_bounds
 
 __all__ = ["MODES", "TemporalPyramidPool"]
 

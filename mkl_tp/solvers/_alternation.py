@@ -30,17 +30,7 @@ from typing import NamedTuple
 import numpy as np
 from sklearn.exceptions import ConvergenceWarning
 
-from .beta import (
-    SimplexProjection,
-    beta_least_norm,
-    beta_step_level,
-    beta_step_lp,
-    beta_step_lp_norm,
-    beta_step_mirror,
-    cross_gradient,
-    lp_dual_gap,
-    lp_radius,
-)
+from .beta import SimplexProjection, beta_least_norm, beta_step_level, beta_step_lp, beta_step_lp_norm, beta_step_mirror, cross_gradient, lp_dual_gap, lp_radius
 from .svm import SVMDuals
 
 logger = logging.getLogger(__name__)

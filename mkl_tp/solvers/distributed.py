@@ -16,7 +16,7 @@ fit), ``"tcp://host:8786"`` (any scheduler address) connects to that scheduler.
 import numpy as np
 from array_api_compat import array_namespace
 
-from ..kernels import weighted_features
+from ..kernels.combine import weighted_features
 
 __all__ = ["ShardedBlocks", "ShardedFeatures", "dask_client", "is_dask_device"]
 

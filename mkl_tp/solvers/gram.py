@@ -10,13 +10,7 @@ quantities it needs: ``K_beta`` (or, for the primal alpha-step, features ``Z`` w
 
 import numpy as np
 
-from ..kernels import (
-    combined_kernel,
-    gram_matrix,
-    node_gram,
-    node_products,
-    weighted_features,
-)
+from ..kernels.combine import combined_kernel, gram_matrix, node_gram, node_products, weighted_features
 
 __all__ = ["node_kernels", "TrainingKernels"]
 
@@ -133,7 +127,7 @@ class TrainingKernels:
         if device is not None:
             import torch
 
-            from .._torch import resolve_device
+            from .._utils.devices import resolve_device
 
             features = torch.as_tensor(features, device=resolve_device(device))
         return FeatureOperator(features, normaliser), normaliser

@@ -12,17 +12,7 @@ import logging
 import numpy as np
 from joblib import Parallel, delayed
 
-from ._alternation import (
-    MKLResult,
-    _fit_cross,
-    _fit_linear,
-    _fit_linear_lp,
-    _Iterate,
-    _result,
-    evaluate_starts,
-    mirror_ready,
-    task_iterate,
-)
+from ._alternation import MKLResult, _fit_cross, _fit_linear, _fit_linear_lp, _Iterate, _result, evaluate_starts, mirror_ready, task_iterate
 from .cost import resolve_solver as _resolve_solver
 from .gram import TrainingKernels
 from .svm import SVMDuals, libsvm_tolerance, svm_duals

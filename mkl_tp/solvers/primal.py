@@ -44,10 +44,10 @@ from concurrent.futures import ThreadPoolExecutor
 import numpy as np
 from array_api_compat import array_namespace, device as array_device, is_numpy_namespace
 
-from .._blas import blas_threads, single_threaded_blas
-from .._malloc import release_free_memory
+from .._utils.blas import blas_threads, single_threaded_blas
+from .._utils.memory import release_free_memory
 from .batch_svm import _BOUND_EPS, _bound_masks, _bounds, _intercept, kkt_violation, project
-from .selection import stratified_subset
+from .._utils.sampling import stratified_subset
 from .svm import SVMDuals
 
 __all__ = ["FeatureOperator", "svm_duals_primal"]

@@ -17,12 +17,13 @@ from functools import partial
 import numpy as np
 from sklearn.model_selection import StratifiedKFold
 
-from ..kernels import block_decisions, node_weight_blocks
+from .._utils.sampling import stratified_subset
+from ..kernels.combine import block_decisions, node_weight_blocks
 from .gram import TrainingKernels
 from .svm import one_vs_rest_labels
 
 __all__ = ["MKL_NORM_CANDIDATES", "MAX_SELECTION_VIDEOS", "select_mkl_norm",
-           "one_standard_error_choice", "could_be_replaced", "stratified_subset"]
+           "one_standard_error_choice", "could_be_replaced"]
 
 # From the simplest (uniform) to the sparsest weights: each is tried against the choice so
 # far, in this order.
@@ -33,15 +34,6 @@ MKL_NORM_CANDIDATES = (np.inf, 2.0, 1.0)
 MAX_SELECTION_VIDEOS = 3000
 
 
-def stratified_subset(y_index, size):
-    """Indices of about ``size`` videos, the same fraction of each class, evenly spaced."""
-    keep = []
-    for c in np.unique(y_index):
-        members = np.flatnonzero(y_index == c)
-        count = max(2, int(round(members.size * size / y_index.size)))
-        keep.append(members[np.linspace(0, members.size - 1, min(count, members.size))
-                            .round().astype(int)])
-    return np.sort(np.concatenate(keep))
 
 
 def _predict(train_blocks, test_blocks, result, kernel, n_classes):

@@ -18,7 +18,7 @@ except ImportError as exc:  # pragma: no cover - exercised only without torch
         "solver='torch' needs PyTorch: pip install 'mkl_tp[deep]' (or pip install torch)"
     ) from exc
 
-from .._torch import resolve_device  # noqa: E402  (after torch's friendly ImportError)
+from .._utils.devices import resolve_device  # noqa: E402  (after torch's friendly ImportError)
 from .batch_svm import KernelOperator, svm_duals_batch  # noqa: E402
 
 __all__ = ["svm_duals_torch"]

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 import numpy as np
 from tqdm.auto import tqdm
 
-from ..sources import ARRAY_EXTENSIONS, find_videos
+from ..sources.walk import ARRAY_EXTENSIONS, find_videos
 from ._format import output_path
 from ._read import read_info
 from ._write import FeatureWriter

@@ -14,17 +14,7 @@ import h5py
 import numpy as np
 
 from .. import __version__
-from ._format import (
-    FORMAT,
-    FORMAT_VERSION,
-    LIBVER,
-    VOLATILE_INFO,
-    check_features,
-    check_video_id,
-    complete_ids,
-    parse_shard,
-    plain,
-)
+from ._format import FORMAT, FORMAT_VERSION, LIBVER, VOLATILE_INFO, check_features, check_video_id, complete_ids, parse_shard, plain
 from ._journal import FileLockedError, JournaledFile, os_error
 from ._read import failed_videos, list_videos, read_info
 

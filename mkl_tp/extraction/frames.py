@@ -1,6 +1,6 @@
 """Decoding with frame timing, truncation checks, and frame sampling.
 
-Part of :mod:`mkl_tp.video`, which re-exports the public names; import them from there.
+Part of :mod:`mkl_tp.extraction`, which re-exports the public names; import them from there.
 """
 
 import logging
@@ -10,7 +10,7 @@ from fractions import Fraction
 import cv2
 import numpy as np
 
-from ..sources import IMAGE_EXTENSIONS, natural_key
+from ..sources.walk import IMAGE_EXTENSIONS, natural_key
 
 logger = logging.getLogger(__name__)
 

@@ -1,6 +1,6 @@
 """Optical flow: OpenCV's methods, the 0..255 encoding and the stacks of kept frames.
 
-Part of :mod:`mkl_tp.video`, which re-exports the public names; import them from there.
+Part of :mod:`mkl_tp.extraction`, which re-exports the public names; import them from there.
 """
 
 from collections import deque
@@ -92,7 +92,7 @@ def flow_stack_indices(n_frames, stack=FLOW_STACK):
     return np.minimum(np.arange(n_frames)[:, None] + np.arange(stack)[None, :], n_frames - 2)
 
 
-class _FlowStacker:
+class FlowStacker:
     """Turn flows f_j (frame j to j + 1) into the stacks of the kept frames, as they arrive.
 
     The stack of kept frame i holds ``f_min(i + k, T - 2)``, k = 0..stack-1; flows that no

@@ -1,9 +1,9 @@
 """Pickles that say which mkl_tp made them."""
 
-from . import __version__
+from .. import __version__
 
 
-class _VersionedPickleMixin:
+class VersionedPickleMixin:
     """Record ``_mkl_tp_version`` in the pickled state, as scikit-learn records its own.
 
     ``python -m mkl_tp.predict`` compares it with the running version before predicting.

@@ -10,7 +10,7 @@ import numpy as np
 from scipy import linalg
 from sklearn.utils import check_random_state
 
-from ._blas import single_threaded_blas
+from .._utils.blas import single_threaded_blas
 
 __all__ = ["fit_node_projections", "apply_node_projections"]
 

@@ -2,12 +2,12 @@
 
 :func:`extract_features` is the library behind ``python -m mkl_tp.extract``: it chooses the
 run's videos (:func:`mkl_tp.sources.find_videos`, a list file, :func:`shard_of`), builds the
-networks (:mod:`mkl_tp.backbone`), opens one :class:`mkl_tp.store.FeatureWriter` per stream
+networks (:mod:`mkl_tp.extraction.backbone`), opens one :class:`mkl_tp.store.FeatureWriter` per stream
 and returns a :class:`mkl_tp.store.RunSummary`.
 
 Worker processes (a torch ``DataLoader`` over videos) decode frames and compute optical
 flow, sending batches of network inputs; the main process runs batched inference and
-writes each video once all its frames are through (:mod:`mkl_tp._pipeline`). A video that
+writes each video once all its frames are through (:mod:`mkl_tp.extraction._workers`). A video that
 cannot be decoded, or is truncated, is recorded under ``/failed`` and the run goes on.
 
 torch, torchvision, OpenCV and PyAV (the ``extract`` extra) are imported when a run
@@ -18,8 +18,8 @@ import hashlib
 import logging
 import os
 
-from .sources import find_videos, select_listed
-from .store import FeatureWriter, RunStoppedError, RunSummary, output_path, parse_shard
+from ..sources.walk import find_videos, select_listed
+from ..store import FeatureWriter, RunStoppedError, RunSummary, output_path, parse_shard
 
 __all__ = ["STREAMS", "ExtractionInterrupted", "default_workers", "extract_features", "resolve_shard",
            "shard_of"]
@@ -106,17 +106,17 @@ def extract_features(src, out, *, streams=STREAMS, video_list=None, arch="resnet
         Only the videos listed in this file (:func:`mkl_tp.sources.read_list`); listed
         videos missing under ``src`` are recorded as failures.
     arch, weights, flow_weights, seed, device
-        The networks (:func:`mkl_tp.backbone.build_backbone`); ``flow_weights`` defaults
+        The networks (:func:`mkl_tp.extraction.backbone.build_backbone`); ``flow_weights`` defaults
         to ``weights``.
     batch_size : int, default 64
         Frames per network batch.
     dtype : {"float16", "float32"}, default "float16"
         Storage type of the features.
     short_side, crop, flow_method, flow_bound
-        Preprocessing (:class:`mkl_tp.video.NetworkInputs`).
+        Preprocessing (:class:`mkl_tp.extraction.NetworkInputs`).
     sample_fps : float, optional
         Keep the frames on screen every ``1 / sample_fps`` seconds, by the decoded frames'
-        timestamps (:class:`mkl_tp.video.FrameSampler`); frame folders have none and
+        timestamps (:class:`mkl_tp.extraction.FrameSampler`); frame folders have none and
         fail with this option.
     sample_stride : int, optional
         Keep every ``sample_stride``-th decoded frame. At most one of the two; either is
@@ -158,8 +158,9 @@ def extract_features(src, out, *, streams=STREAMS, video_list=None, arch="resnet
     ExtractionInterrupted
         Interrupted (a ``KeyboardInterrupt``); the videos saved before are kept.
     """
-    from . import _pipeline
-    from .video import FrameSampler, OpticalFlow
+    from . import _workers as _pipeline
+    from .frames import FrameSampler
+    from .flow import OpticalFlow
 
     streams = STREAMS if streams == "both" else (streams,) if isinstance(streams, str) else tuple(streams)
     workers = default_workers() if workers is None else workers

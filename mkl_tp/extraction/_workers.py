@@ -1,7 +1,7 @@
 """The extraction pipeline: decoding workers feed batched inference, videos are written whole.
 
 Worker processes (a torch ``DataLoader`` over videos, :class:`VideoInputs`) decode frames
-and compute optical flow (:class:`mkl_tp.video.NetworkInputs`), sending batches of network
+and compute optical flow (:class:`mkl_tp.extraction.NetworkInputs`), sending batches of network
 inputs; the main process runs the networks and writes each video once all its frames are
 through (:func:`run`). A video that fails in a worker arrives as an error item and is
 recorded under ``/failed``; the run goes on. :func:`mkl_tp.extraction.extract_features`
@@ -19,8 +19,9 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from .store import RunStoppedError
-from .video import NetworkInputs, VideoError
+from ..store import RunStoppedError
+from .inputs import NetworkInputs
+from .frames import VideoError
 
 __all__ = ["Tally", "VideoInputs", "loader", "run"]
 
@@ -87,7 +88,7 @@ def loader(dataset, workers, pin_memory):
         context = multiprocessing.get_context("forkserver")
         # Heavy imports once in the server; not mkl_tp.extract itself, which the
         # children run as their __main__ when it is the program.
-        context.set_forkserver_preload(["av", "mkl_tp.backbone", "mkl_tp.video", "mkl_tp._pipeline"])
+        context.set_forkserver_preload(["av", "mkl_tp.extraction.backbone", "mkl_tp.extraction", "mkl_tp.extraction._workers"])
         kwargs.update(prefetch_factor=4, worker_init_fn=_init_worker, multiprocessing_context=context)
         if "in_order" in inspect.signature(torch.utils.data.DataLoader).parameters:
             kwargs["in_order"] = False  # a long video in one worker must not hold up the others

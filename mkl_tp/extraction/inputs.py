@@ -1,6 +1,6 @@
 """Network inputs of one video: resized, centre-cropped RGB frames and flow stacks.
 
-Part of :mod:`mkl_tp.video`, which re-exports the public names; import them from there.
+Part of :mod:`mkl_tp.extraction`, which re-exports the public names; import them from there.
 """
 
 import os
@@ -9,8 +9,8 @@ import time
 import cv2
 import numpy as np
 
-from ._flow import FLOW_STACK, OpticalFlow, _FlowStacker, flow_to_uint8
-from ._frames import FrameSampler, VideoError, VideoFrames
+from .flow import FLOW_STACK, OpticalFlow, FlowStacker, flow_to_uint8
+from .frames import FrameSampler, VideoError, VideoFrames
 
 
 # -- geometry -------------------------------------------------------------------------
@@ -162,7 +162,7 @@ class NetworkInputs:
     def __iter__(self):
         frames = VideoFrames(self.path, keep_partial=self.keep_partial)
         sampler = FrameSampler(self.sample_fps, self.sample_stride)
-        stacker = _FlowStacker(self.stack)
+        stacker = FlowStacker(self.stack)
         clock = time.perf_counter
         size = prev = held = None
         self.n_frames = self.source_frames = 0

@@ -6,16 +6,15 @@ once here and trusted inside.
 """
 
 from collections.abc import Mapping
-from numbers import Integral, Real
 
 import numpy as np
 
-from .store import FeatureSequence
+from ..store import FeatureSequence
 
-_SINGLE = None  # stream name used internally for plain-list input
+SINGLE_STREAM = None  # stream name used internally for plain-list input
 
 
-def _validate_sequences(sequences, stream=None, n_features=None):
+def validate_sequences(sequences, stream=None, n_features=None):
     """Check one stream's sequences; return a list of float arrays of shape (T_i, d)
     (a :class:`~mkl_tp.store.FeatureSequence` is returned as it is: its reads check it).
 
@@ -71,7 +70,7 @@ def _validate_sequences(sequences, stream=None, n_features=None):
     return arrays
 
 
-def _validate_streams(X, streams=None, n_features=None):
+def validate_streams(X, streams=None, n_features=None):
     """Normalise ``X`` to ``(names, {name: arrays})``.
 
     ``names`` is ``None`` for a plain list of sequences (one anonymous stream). For a
@@ -89,7 +88,7 @@ def _validate_streams(X, streams=None, n_features=None):
         data = {}
         for name in order:
             d = None if n_features is None else n_features[name]
-            data[name] = _validate_sequences(X[name], stream=name, n_features=d)
+            data[name] = validate_sequences(X[name], stream=name, n_features=d)
         counts = {name: len(arrays) for name, arrays in data.items()}
         if len(set(counts.values())) > 1:
             raise ValueError(f"streams hold different numbers of videos: {counts}")
@@ -99,11 +98,11 @@ def _validate_streams(X, streams=None, n_features=None):
             f"this model was fitted on streams {list(streams)}: pass a mapping "
             "stream name -> sequences"
         )
-    d = None if n_features is None else n_features[_SINGLE]
-    return None, {_SINGLE: _validate_sequences(X, n_features=d)}
+    d = None if n_features is None else n_features[SINGLE_STREAM]
+    return None, {SINGLE_STREAM: validate_sequences(X, n_features=d)}
 
 
-def _validate_labels(y, n_samples):
+def validate_labels(y, n_samples):
     """Return ``(classes, y_index)``; ``ValueError`` for wrong length or a single class."""
     y = np.asarray(y)
     if y.ndim != 1:
@@ -119,91 +118,3 @@ def _validate_labels(y, n_samples):
 
 
 # --- parameter constraints ---------------------------------------------------------------
-# The pattern of scikit-learn's ``_parameter_constraints`` (sklearn.utils._param_validation
-# is private, so the few pieces needed are written here): every estimator lists the
-# accepted values of each parameter once, and ``fit`` checks them all before any work.
-
-
-class _Interval:
-    """Numbers of ``kind`` (``Integral`` or ``Real``; never bool) within bounds, finite."""
-
-    def __init__(self, kind, low=None, high=None, closed="both"):
-        self.kind, self.low, self.high, self.closed = kind, low, high, closed
-
-    def accepts(self, value):
-        if isinstance(value, bool) or not isinstance(value, self.kind):
-            return False
-        if not np.isfinite(value):
-            return False
-        if self.low is not None and (value < self.low or (
-                value == self.low and self.closed not in ("left", "both"))):
-            return False
-        return self.high is None or value < self.high or (
-            value == self.high and self.closed in ("right", "both"))
-
-    @property
-    def description(self):
-        noun = "an integer" if self.kind is Integral else "a finite number"
-        if self.kind is not Integral and self.low == 0 and self.high is None:
-            return "a positive finite number" if self.closed in ("neither", "right") else \
-                "a finite number >= 0"
-        parts = []
-        if self.low is not None:
-            parts.append(f"{'>=' if self.closed in ('left', 'both') else '>'} {self.low}")
-        if self.high is not None:
-            parts.append(f"{'<=' if self.closed in ('right', 'both') else '<'} {self.high}")
-        return " ".join([noun] + [" and ".join(parts)] if parts else [noun])
-
-
-class _Options:
-    """One of a fixed set of values (strings or dtypes)."""
-
-    def __init__(self, options, dtype=False):
-        self.options, self.dtype = tuple(options), dtype
-
-    def accepts(self, value):
-        if self.dtype:
-            try:
-                return np.dtype(value) in [np.dtype(o) for o in self.options]
-            except TypeError:
-                return False
-        return isinstance(value, str) and value in self.options
-
-    @property
-    def description(self):
-        if len(self.options) == 2:
-            return f"{self.options[0]!r} or {self.options[1]!r}"
-        return f"one of {self.options}"
-
-
-class _Kind:
-    """Any instance of ``kinds`` (``description`` names them for the message)."""
-
-    def __init__(self, kinds, description):
-        self.kinds, self.description = kinds, description
-
-    def accepts(self, value):
-        return isinstance(value, self.kinds)
-
-
-class _Exactly:
-    """One special value, e.g. ``inf`` where finite numbers are otherwise required."""
-
-    def __init__(self, value, description):
-        self.value, self.description = value, description
-
-    def accepts(self, value):
-        return not isinstance(value, bool) and isinstance(value, Real) and value == self.value
-
-
-_ARRAY_LIKE = _Kind((list, tuple, np.ndarray), "an array of weights")
-_NONE = _Kind(type(None), "None")
-
-
-def _check_parameters(estimator, constraints):
-    """Raise ``ValueError`` naming the first parameter that no constraint accepts."""
-    for name, allowed in constraints.items():
-        value = getattr(estimator, name)
-        if not any(rule.accepts(value) for rule in allowed):
-            described = " or ".join(rule.description for rule in allowed)
-            raise ValueError(f"{name} must be {described}, got {value!r}")

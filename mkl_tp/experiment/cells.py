@@ -15,7 +15,7 @@ import time
 import numpy as np
 from tqdm import tqdm
 
-from ._cli import UsageError
+from .._utils.cli import UsageError
 from .report import UNIFORM, format_level_table, gains_over_uniform
 
 __all__ = ["SETTINGS", "SweepProgress", "add_gains", "fingerprint", "previous_report",
@@ -38,7 +38,7 @@ def report_settings(given):
     """The settings of report.json from the options as given (a mapping; ``None`` where left
     out, recorded as the estimator's default: for ``"auto"``, what its rule chose is in each
     cell)."""
-    from .estimator import PyramidMKLClassifier
+    from ..estimator import PyramidMKLClassifier
 
     defaults = PyramidMKLClassifier().get_params()
     return {k: _setting(defaults[k] if given.get(k) is None else given[k])

@@ -10,12 +10,12 @@ reduced features ``N P k`` plus one chunk and the sample, never ``N P d`` nor al
 
 import numpy as np
 
-from ._malloc import release_free_memory
-from .kernels import apply_feature_maps, fit_feature_maps, normalize_nodes
+from .._utils.memory import release_free_memory
+from .feature_maps import apply_feature_maps, fit_feature_maps, normalize_nodes
 from .node_pca import apply_node_projections, fit_node_projections
-from .pyramid import n_nodes, node_descriptors_batch
-from .solvers.selection import stratified_subset
-from .store import FeatureSequence
+from ..pyramid.descriptors import n_nodes, node_descriptors_batch
+from .._utils.sampling import stratified_subset
+from ..store import FeatureSequence
 
 __all__ = ["fit_sample", "fit_reduction", "stream_descriptors", "reduce_nodes",
            "stream_features"]
@@ -115,7 +115,7 @@ def stream_features(arrays, levels, norm, dtype, feature_map, projections):
     feature_map : fitted transformer or None
         :func:`~mkl_tp.kernels.fit_feature_maps`.
     projections : ndarray of shape (P, m, k) or None
-        :func:`~mkl_tp.node_pca.fit_node_projections`.
+        :func:`~mkl_tp.kernels.node_pca.fit_node_projections`.
 
     Returns
     -------

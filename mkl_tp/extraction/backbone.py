@@ -21,7 +21,7 @@ from dataclasses import dataclass
 import torch
 import torchvision
 
-from ._torch import resolve_device
+from .._utils.devices import resolve_device
 
 logger = logging.getLogger(__name__)
 

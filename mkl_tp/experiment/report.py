@@ -11,7 +11,7 @@ import secrets
 
 import numpy as np
 
-from .pyramid import node_level
+from ..pyramid.descriptors import node_level
 
 __all__ = ["classification_metrics", "format_level_table", "gains_over_uniform", "write_json",
            "jsonable", "plot_beta", "plot_beta_per_class", "plot_levels", "plot_confusion"]

@@ -1,0 +1,63 @@
+"""Extraction: videos become frames, frames become per-frame network features.
+
+- :mod:`~mkl_tp.extraction.frames`: decoding (PyAV for video files, OpenCV for folders of
+  images), frame timing, truncation and sampling (:class:`FrameSampler`);
+- :mod:`~mkl_tp.extraction.flow`: optical flow, its 0..255 encoding and the 20-channel
+  stacks of the motion stream;
+- :mod:`~mkl_tp.extraction.inputs`: resizing, centre crops and :class:`NetworkInputs`,
+  the per-frame network inputs of one video;
+- :mod:`~mkl_tp.extraction.backbone`: the ResNet appearance and motion networks and
+  their weights;
+- :mod:`~mkl_tp.extraction.run`: :func:`extract_features`, the run behind
+  ``python -m mkl_tp.extract`` (its decoding workers are ``_workers``).
+
+torch, torchvision, OpenCV and PyAV (the ``extract`` extra) are imported when a run
+starts, not with this package, so the command line answers ``--help`` at once.
+"""
+
+from .run import STREAMS, ExtractionInterrupted, default_workers, extract_features, resolve_shard, shard_of
+
+# Names of the modules that need OpenCV or PyAV, imported on first access (PEP 562) so that
+# importing the package (and ``extract --help``) does not load them.
+_LAZY = {
+    **dict.fromkeys(["FLOW_METHODS", "FLOW_STACK", "ZERO_FLOW", "OpticalFlow", "flow_stack_indices",
+                     "flow_to_uint8"], "flow"),
+    **dict.fromkeys(["FrameSampler", "VideoError", "VideoFrames", "sample_frame_indices"], "frames"),
+    **dict.fromkeys(["NetworkInputs", "center_crop", "resize_short_side"], "inputs"),
+}
+
+__all__ = [
+    "STREAMS",
+    "ExtractionInterrupted",
+    "default_workers",
+    "extract_features",
+    "resolve_shard",
+    "shard_of",
+    "FLOW_METHODS",
+    "FLOW_STACK",
+    "ZERO_FLOW",
+    "FrameSampler",
+    "NetworkInputs",
+    "OpticalFlow",
+    "VideoError",
+    "VideoFrames",
+    "center_crop",
+    "flow_stack_indices",
+    "flow_to_uint8",
+    "resize_short_side",
+    "sample_frame_indices",
+]
+
+
+def __getattr__(name):
+    if name not in _LAZY:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    from importlib import import_module
+
+    value = getattr(import_module(f".{_LAZY[name]}", __name__), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__():
+    return sorted(set(globals()) | set(_LAZY))
