@@ -15,8 +15,18 @@ import numpy as np
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), os.pardir))
 
 
-def order_sensitive_videos(n, d, n_classes=10, seed=0, min_len=16, max_len=48,
-                           n_parts=4, signal=0.6, dtype=np.float32, class_seed=0):
+def order_sensitive_videos(
+    n,
+    d,
+    n_classes=10,
+    seed=0,
+    min_len=16,
+    max_len=48,
+    n_parts=4,
+    signal=0.6,
+    dtype=np.float32,
+    class_seed=0,
+):
     """Seeded synthetic videos whose class lies in the order of their sub-actions.
 
     Every class is a sequence of ``n_parts`` sub-actions drawn from a pool of
@@ -30,13 +40,24 @@ def order_sensitive_videos(n, d, n_classes=10, seed=0, min_len=16, max_len=48,
     -------
     X : list of ndarray (T_i, d), y : ndarray of shape (n,)
     """
-    y, videos = order_sensitive_stream(n, d, n_classes, seed, min_len, max_len, n_parts,
-                                       signal, dtype, class_seed)
+    y, videos = order_sensitive_stream(
+        n, d, n_classes, seed, min_len, max_len, n_parts, signal, dtype, class_seed
+    )
     return list(videos), y
 
 
-def order_sensitive_stream(n, d, n_classes=10, seed=0, min_len=16, max_len=48,
-                           n_parts=4, signal=0.6, dtype=np.float32, class_seed=0):
+def order_sensitive_stream(
+    n,
+    d,
+    n_classes=10,
+    seed=0,
+    min_len=16,
+    max_len=48,
+    n_parts=4,
+    signal=0.6,
+    dtype=np.float32,
+    class_seed=0,
+):
     """:func:`order_sensitive_videos` one video at a time (the same videos for the same
     arguments): ``(y, iterator of (T_i, d) arrays)``, for sets larger than memory."""
     classes = np.random.default_rng(class_seed)
@@ -126,8 +147,9 @@ def machine_line():
     cpu = "unknown CPU"
     try:
         with open("/proc/cpuinfo") as info:
-            cpu = next(line.split(":", 1)[1].strip() for line in info
-                       if line.startswith("model name"))
+            cpu = next(
+                line.split(":", 1)[1].strip() for line in info if line.startswith("model name")
+            )
     except (OSError, StopIteration):
         pass
     try:
@@ -144,23 +166,28 @@ def machine_line():
         # numpy's own BLAS (scipy, torch and solvers may load others).
         info = [i for i in info if "numpy" in i["filepath"]] or info
         if info:
-            blas = (f", numpy BLAS {info[0]['internal_api']} "
-                    f"{info[0].get('architecture', '')} {info[0]['num_threads']} threads")
+            blas = (
+                f", numpy BLAS {info[0]['internal_api']} "
+                f"{info[0].get('architecture', '')} {info[0]['num_threads']} threads"
+            )
     except ImportError:
         pass
     env = {k: os.environ.get(k) for k in ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE")}
-    return (f"machine: {cpu}, {os.cpu_count()} cores, {memory}, Python "
-            f"{platform.python_version()}, numpy {np.__version__}{blas}; "
-            f"OPENBLAS_CORETYPE={env['OPENBLAS_CORETYPE']} "
-            f"OPENBLAS_L2_SIZE={env['OPENBLAS_L2_SIZE']}")
+    return (
+        f"machine: {cpu}, {os.cpu_count()} cores, {memory}, Python "
+        f"{platform.python_version()}, numpy {np.__version__}{blas}; "
+        f"OPENBLAS_CORETYPE={env['OPENBLAS_CORETYPE']} "
+        f"OPENBLAS_L2_SIZE={env['OPENBLAS_L2_SIZE']}"
+    )
 
 
 def print_table(rows, columns, file=None):
     """Plain fixed-width table of ``rows`` (dicts) with ``columns`` = [(key, title, fmt)]."""
     cells = [[title for _, title, _ in columns]]
     for row in rows:
-        cells.append([("-" if row.get(key) is None else fmt.format(row[key]))
-                      for key, _, fmt in columns])
+        cells.append(
+            [("-" if row.get(key) is None else fmt.format(row[key])) for key, _, fmt in columns]
+        )
     widths = [max(len(r[i]) for r in cells) for i in range(len(columns))]
     for k, r in enumerate(cells):
         print("  ".join(c.rjust(w) for c, w in zip(r, widths)), file=file, flush=True)

@@ -23,8 +23,16 @@ from mkl_tp.sources.samples import read_ts
 # ArrowHead 36/175, 3, 1, 251; GunPoint 50/150, 2, 1, 150; ItalyPowerDemand 67/1029, 2, 1,
 # 24; JapaneseVowels 270/370, 9, 12, 7-26; PickupGestureWiimoteZ 50/50, 10, 1, 29-361;
 # OSULeaf 200/242, 6, 1, 427; ACSF1 100/100, 10, 1, 1460; BasicMotions 40/40, 4, 6, 100.
-AEON_SETS = ("ArrowHead", "GunPoint", "ItalyPowerDemand", "JapaneseVowels",
-             "PickupGestureWiimoteZ", "OSULeaf", "ACSF1", "BasicMotions")
+AEON_SETS = (
+    "ArrowHead",
+    "GunPoint",
+    "ItalyPowerDemand",
+    "JapaneseVowels",
+    "PickupGestureWiimoteZ",
+    "OSULeaf",
+    "ACSF1",
+    "BasicMotions",
+)
 AEON_VERSION = "1.6.0"
 CACHE = Path(os.environ.get("MKL_TP_CACHE", Path.home() / ".cache" / "mkl_tp"))
 
@@ -44,8 +52,20 @@ def _downloaded_folder():
         wheels.mkdir(parents=True, exist_ok=True)
         found = list(wheels.glob(f"aeon-{AEON_VERSION}-*.whl"))
         if not found:
-            subprocess.run([sys.executable, "-m", "pip", "download", "--no-deps", "-q",
-                            "-d", str(wheels), f"aeon=={AEON_VERSION}"], check=True)
+            subprocess.run(
+                [
+                    sys.executable,
+                    "-m",
+                    "pip",
+                    "download",
+                    "--no-deps",
+                    "-q",
+                    "-d",
+                    str(wheels),
+                    f"aeon=={AEON_VERSION}",
+                ],
+                check=True,
+            )
             found = list(wheels.glob(f"aeon-{AEON_VERSION}-*.whl"))
         with zipfile.ZipFile(found[0]) as wheel:
             for name in wheel.namelist():

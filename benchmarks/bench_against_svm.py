@@ -51,10 +51,12 @@ def main():
     for row in rows:
         fast = row["x_svc"] <= 5.0
         accurate = row["acc"] >= row["svc_acc"]
-        print(f"  {row['kernel']:6s} {row['config']:9s}: {row['x_svc']:.1f}x SVC fit "
-              f"({'reached' if fast else 'not reached'}), {row['x_uni']:.1f}x uniform "
-              f"pipeline; accuracy {row['acc']:.3f} vs {row['svc_acc']:.3f} "
-              f"({'reached' if accurate else 'not reached'})")
+        print(
+            f"  {row['kernel']:6s} {row['config']:9s}: {row['x_svc']:.1f}x SVC fit "
+            f"({'reached' if fast else 'not reached'}), {row['x_uni']:.1f}x uniform "
+            f"pipeline; accuracy {row['acc']:.3f} vs {row['svc_acc']:.3f} "
+            f"({'reached' if accurate else 'not reached'})"
+        )
 
 
 if __name__ == "__main__":

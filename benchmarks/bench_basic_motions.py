@@ -31,8 +31,10 @@ def main():
     args = parser.parse_args()
     train, test = load_basic_motions()
     print(machine_line())
-    print(f"BasicMotions: {len(train.X)} train / {len(test.X)} test sequences of "
-          f"{train.X[0].shape}; node_norm={args.node_norm}")
+    print(
+        f"BasicMotions: {len(train.X)} train / {len(test.X)} test sequences of "
+        f"{train.X[0].shape}; node_norm={args.node_norm}"
+    )
     header = f"{'level':>5} | " + " | ".join(f"{name:>8} acc    C   fit s" for name in SETTINGS)
     print(header)
     print("-" * len(header))
@@ -40,8 +42,9 @@ def main():
     for level in range(1, args.levels + 1):
         cells = []
         for params in SETTINGS.values():
-            estimator = PyramidMKLClassifier(levels=level, node_norm=args.node_norm,
-                                             max_iter=300, **params)
+            estimator = PyramidMKLClassifier(
+                levels=level, node_norm=args.node_norm, max_iter=300, **params
+            )
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore", ConvergenceWarning)
                 search = GridSearchCV(estimator, {"C": [0.1, 1.0, 10.0, 100.0]}, cv=folds)

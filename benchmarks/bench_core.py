@@ -41,8 +41,9 @@ from mkl_tp.kernels.feature_maps import normalize_nodes, unit_diagonal_scales
 from mkl_tp.pyramid.descriptors import node_descriptors_batch
 
 CONFIGS = {
-    "reference": dict(solver="libsvm", beta_method={"linear": "silp", "cross": "projected"},
-                      cache_size=0),
+    "reference": dict(
+        solver="libsvm", beta_method={"linear": "silp", "cross": "projected"}, cache_size=0
+    ),
     "default": dict(),
     "batch": dict(solver="batch"),
     "float32": dict(dtype="float32"),
@@ -64,8 +65,7 @@ def uniform_svc(X, y, X_test, y_test, levels):
     svc = OneVsRestClassifier(SVC(kernel="precomputed")).fit(kernel, y)
     times["svc"] = time.perf_counter() - start
     psi_test = normalize_nodes(node_descriptors_batch(X_test, levels), "l2")
-    Z_test = (psi_test / np.sqrt(scales * psi.shape[1])[None, :, None]).reshape(
-        len(X_test), -1)
+    Z_test = (psi_test / np.sqrt(scales * psi.shape[1])[None, :, None]).reshape(len(X_test), -1)
     accuracy = float(np.mean(svc.predict(Z_test @ Z.T) == y_test))
     return times, accuracy
 
@@ -75,25 +75,38 @@ def main():
     parser.add_argument("--sizes", type=int, nargs="+", default=[500, 2000])
     parser.add_argument("--levels", type=int, nargs="+", default=[3, 6])
     parser.add_argument("--kernels", nargs="+", default=["linear", "cross"])
-    parser.add_argument("--configs", nargs="+", default=["reference", "default"],
-                        choices=sorted(CONFIGS))
+    parser.add_argument(
+        "--configs", nargs="+", default=["reference", "default"], choices=sorted(CONFIGS)
+    )
     parser.add_argument("--d", type=int, default=512)
     parser.add_argument("--classes", type=int, default=10)
     parser.add_argument("--n-test", type=int, default=1000)
     parser.add_argument("--max-iter", type=int, default=100)
     args = parser.parse_args()
     print(machine_line())
-    print(f"d={args.d}, classes={args.classes}, test videos={args.n_test}, C=1, tol=1e-3, "
-          f"max_iter={args.max_iter}")
+    print(
+        f"d={args.d}, classes={args.classes}, test videos={args.n_test}, C=1, tol=1e-3, "
+        f"max_iter={args.max_iter}"
+    )
     rows = []
-    columns = [("N", "N", "{}"), ("levels", "L", "{}"), ("kernel", "kernel", "{}"),
-               ("config", "config", "{}"), ("fit", "fit s", "{:.2f}"),
-               ("n_iter", "iters", "{}"), ("solves", "SVM solves", "{}"),
-               ("conv", "conv", "{}"), ("peak", "peak GiB", "{:.2f}"),
-               ("extra", "+GiB", "{:.2f}"), ("acc", "acc", "{:.3f}"),
-               ("svc", "svc s", "{:.2f}"), ("x_svc", "x svc", "{:.1f}"),
-               ("uni", "uni s", "{:.2f}"), ("x_uni", "x uni", "{:.1f}"),
-               ("svc_acc", "svc acc", "{:.3f}")]
+    columns = [
+        ("N", "N", "{}"),
+        ("levels", "L", "{}"),
+        ("kernel", "kernel", "{}"),
+        ("config", "config", "{}"),
+        ("fit", "fit s", "{:.2f}"),
+        ("n_iter", "iters", "{}"),
+        ("solves", "SVM solves", "{}"),
+        ("conv", "conv", "{}"),
+        ("peak", "peak GiB", "{:.2f}"),
+        ("extra", "+GiB", "{:.2f}"),
+        ("acc", "acc", "{:.3f}"),
+        ("svc", "svc s", "{:.2f}"),
+        ("x_svc", "x svc", "{:.1f}"),
+        ("uni", "uni s", "{:.2f}"),
+        ("x_uni", "x uni", "{:.1f}"),
+        ("svc_acc", "svc acc", "{:.3f}"),
+    ]
     for n in args.sizes:
         X, y = order_sensitive_videos(n, args.d, args.classes, seed=0)
         X_test, y_test = order_sensitive_videos(args.n_test, args.d, args.classes, seed=1)
@@ -105,20 +118,37 @@ def main():
                     options = dict(CONFIGS[config])
                     if isinstance(options.get("beta_method"), dict):
                         options["beta_method"] = options["beta_method"][kernel]
-                    clf = PyramidMKLClassifier(levels=levels, kernel=kernel,
-                                               max_iter=args.max_iter, random_state=0, **options)
+                    clf = PyramidMKLClassifier(
+                        levels=levels,
+                        kernel=kernel,
+                        max_iter=args.max_iter,
+                        random_state=0,
+                        **options,
+                    )
                     with warnings.catch_warnings(record=True) as caught, PeakRSS() as memory:
                         warnings.simplefilter("always", ConvergenceWarning)
                         start = time.perf_counter()
                         clf.fit(X, y)
                         fit = time.perf_counter() - start
                     converged = convergence_label(clf, caught)
-                    row = dict(N=n, levels=levels, kernel=kernel, config=config, fit=fit,
-                               n_iter=clf.n_iter_, solves=clf.n_svm_solves_, conv=converged,
-                               peak=memory.peak_gib, extra=memory.extra_gib,
-                               acc=clf.score(X_test, y_test), svc=times["svc"],
-                               x_svc=fit / times["svc"], uni=uniform_total,
-                               x_uni=fit / uniform_total, svc_acc=svc_accuracy)
+                    row = dict(
+                        N=n,
+                        levels=levels,
+                        kernel=kernel,
+                        config=config,
+                        fit=fit,
+                        n_iter=clf.n_iter_,
+                        solves=clf.n_svm_solves_,
+                        conv=converged,
+                        peak=memory.peak_gib,
+                        extra=memory.extra_gib,
+                        acc=clf.score(X_test, y_test),
+                        svc=times["svc"],
+                        x_svc=fit / times["svc"],
+                        uni=uniform_total,
+                        x_uni=fit / uniform_total,
+                        svc_acc=svc_accuracy,
+                    )
                     rows.append(row)
                     print_table([row], columns)
     print("\nSummary")

@@ -47,18 +47,30 @@ def main():
         seconds = time.perf_counter() - start
         if reference is None:
             reference = clf.beta_
-        rows.append(dict(name=name, fit=seconds, iters=clf.n_iter_,
-                         diff=float(np.abs(clf.beta_ - reference).max())))
+        rows.append(
+            dict(
+                name=name,
+                fit=seconds,
+                iters=clf.n_iter_,
+                diff=float(np.abs(clf.beta_ - reference).max()),
+            )
+        )
         print_table(rows[-1:], columns)
 
-    columns = [("name", "backend", "{}"), ("fit", "fit s", "{:.2f}"),
-               ("iters", "iters", "{}"), ("diff", "max |beta - sequential|", "{:.1e}")]
+    columns = [
+        ("name", "backend", "{}"),
+        ("fit", "fit s", "{:.2f}"),
+        ("iters", "iters", "{}"),
+        ("diff", "max |beta - sequential|", "{:.1e}"),
+    ]
     fit("sequential (n_jobs=None)", None)
     fit("joblib threads (n_jobs=-1)", -1)
     with joblib.parallel_backend("loky"):
         fit("joblib processes (loky, n_jobs=-1)", -1)
-    with LocalCluster(n_workers=args.workers, threads_per_worker=1,
-                      processes=True) as cluster, Client(cluster):
+    with (
+        LocalCluster(n_workers=args.workers, threads_per_worker=1, processes=True) as cluster,
+        Client(cluster),
+    ):
         with joblib.parallel_backend("dask"):
             fit(f"dask LocalCluster ({args.workers} workers)", -1)
     print("\nSummary")

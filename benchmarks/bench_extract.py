@@ -59,8 +59,9 @@ def make_video(path, n_frames, size):
 
 def sequential(path, stream, net, args):
     """Decode, preprocess and infer in one process; seconds per part and frames."""
-    inputs = NetworkInputs(path, (stream,), short_side=args.short_side, crop=args.crop,
-                           flow_method=args.flow_method)
+    inputs = NetworkInputs(
+        path, (stream,), short_side=args.short_side, crop=args.crop, flow_method=args.flow_method
+    )
     batch, network = [], 0.0
 
     def infer():
@@ -88,9 +89,14 @@ def pipelined(path, stream, net, args):
     (worker processes starting and decoding until the first batch arrives).
     """
     jobs = [(f"copy{k}", path, (stream,)) for k in range(args.copies)]
-    options = dict(short_side=args.short_side, crop=args.crop, flow_method=args.flow_method, flow_bound=20.0)
-    items = loader(VideoInputs(jobs, options, args.batch_size), min(args.workers, len(jobs)),
-                   net.device.type == "cuda")
+    options = dict(
+        short_side=args.short_side, crop=args.crop, flow_method=args.flow_method, flow_bound=20.0
+    )
+    items = loader(
+        VideoInputs(jobs, options, args.batch_size),
+        min(args.workers, len(jobs)),
+        net.device.type == "cuda",
+    )
     frames = 0
     start = time.perf_counter()
     first = None
@@ -123,16 +129,21 @@ def machine():
     cpu = platform.processor() or platform.machine()
     try:
         with open("/proc/cpuinfo") as handle:
-            cpu = next(line.split(":", 1)[1].strip() for line in handle if line.startswith("model name"))
+            cpu = next(
+                line.split(":", 1)[1].strip() for line in handle if line.startswith("model name")
+            )
     except (OSError, StopIteration):
         pass
-    return (f"{cpu}, {os.cpu_count()} cores, torch {torch.__version__} ({torch.get_num_threads()} threads), "
-            f"load average {os.getloadavg()[0]:.1f}")
+    return (
+        f"{cpu}, {os.cpu_count()} cores, torch {torch.__version__} ({torch.get_num_threads()} threads), "
+        f"load average {os.getloadavg()[0]:.1f}"
+    )
 
 
 def main():
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
-                                     formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__.split("\n\n")[0], formatter_class=argparse.ArgumentDefaultsHelpFormatter
+    )
     parser.add_argument("--arch", default="resnet101")
     parser.add_argument("--frames", type=int, default=24, help="frames of the generated video")
     parser.add_argument("--size", type=int, nargs=2, default=(240, 320), metavar=("H", "W"))
@@ -142,8 +153,12 @@ def main():
     parser.add_argument("--flow-method", default="dis", choices=FLOW_METHODS)
     parser.add_argument("--workers", type=int, default=default_workers())
     parser.add_argument("--copies", type=int, default=2, help="videos in the pipelined run")
-    parser.add_argument("--flow-pairs", type=int, default=3, help="frame pairs per flow method (0: skip)")
-    parser.add_argument("--devices", nargs="+", default=["cpu"] + (["cuda"] if torch.cuda.is_available() else []))
+    parser.add_argument(
+        "--flow-pairs", type=int, default=3, help="frame pairs per flow method (0: skip)"
+    )
+    parser.add_argument(
+        "--devices", nargs="+", default=["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
+    )
     args = parser.parse_args()
 
     print(machine())
@@ -153,9 +168,11 @@ def main():
     with tempfile.TemporaryDirectory() as folder:
         path = os.path.join(folder, "bench.mp4")
         make_video(path, args.frames, tuple(args.size))
-        print(f"video: {args.frames} frames of {args.size[0]}x{args.size[1]}, resized to short side "
-              f"{args.short_side}, crop {args.crop}; {args.arch}, batch {args.batch_size}, flow "
-              f"{args.flow_method}, pipelined: {args.copies} videos over {args.workers} workers\n")
+        print(
+            f"video: {args.frames} frames of {args.size[0]}x{args.size[1]}, resized to short side "
+            f"{args.short_side}, crop {args.crop}; {args.arch}, batch {args.batch_size}, flow "
+            f"{args.flow_method}, pipelined: {args.copies} videos over {args.workers} workers\n"
+        )
         rows = []
         for device in args.devices:
             for stream, channels in (("rgb", 3), ("flow", 20)):
@@ -164,11 +181,29 @@ def main():
                 times, n_frames = sequential(path, stream, net, args)
                 total = sum(times.values())
                 frames, seconds, startup = pipelined(path, stream, net, args)
-                rows.append([device, stream, n_frames] + [f"{100 * times[k] / total:.0f}%" for k in
-                             ("decode", "flow", "resize", "network")]
-                            + [f"{n_frames / total:.1f}", f"{frames / seconds:.1f}", f"{startup:.1f}"])
-        print_table(["device", "stream", "frames", "decode", "flow", "resize", "network",
-                     "sequential f/s", "pipelined f/s", "startup s"], rows)
+                rows.append(
+                    [device, stream, n_frames]
+                    + [
+                        f"{100 * times[k] / total:.0f}%"
+                        for k in ("decode", "flow", "resize", "network")
+                    ]
+                    + [f"{n_frames / total:.1f}", f"{frames / seconds:.1f}", f"{startup:.1f}"]
+                )
+        print_table(
+            [
+                "device",
+                "stream",
+                "frames",
+                "decode",
+                "flow",
+                "resize",
+                "network",
+                "sequential f/s",
+                "pipelined f/s",
+                "startup s",
+            ],
+            rows,
+        )
 
         if args.flow_pairs:
             cv2.setNumThreads(1)  # one core per pair, as in the decoding workers
@@ -185,8 +220,15 @@ def main():
                 for prev, nxt in zip(grey, grey[1:]):
                     flow(prev, nxt)
                 per_pair = (time.perf_counter() - start) / (len(grey) - 1)
-                rows.append([method, f"{grey[0].shape[0]}x{grey[0].shape[1]}", len(grey) - 1,
-                             f"{1000 * per_pair:.0f}", f"{1 / per_pair:.1f}"])
+                rows.append(
+                    [
+                        method,
+                        f"{grey[0].shape[0]}x{grey[0].shape[1]}",
+                        len(grey) - 1,
+                        f"{1000 * per_pair:.0f}",
+                        f"{1 / per_pair:.1f}",
+                    ]
+                )
             print()
             print_table(["flow method", "frame", "pairs", "ms/pair", "pairs/s (1 process)"], rows)
 

@@ -60,22 +60,41 @@ def main():
     gemm = best_of(args.repeats, lambda: A @ B)
     rate("numpy GEMM A @ B", gemm, 2 * n * n * d, f"({n}x{d}) x ({d}x{n}) float64")
     rate("numpy A @ A.T", best_of(args.repeats, lambda: A @ A.T), 2 * n * n * d, "syrk")
-    rate("node_kernels", best_of(args.repeats, lambda: node_kernels(blocks)),
-         2 * n * n * d * P, f"{P} nodes, float64 products, float32 cache")
-    rate("combined_kernel linear", best_of(args.repeats,
-                                            lambda: combined_kernel(blocks, beta, "linear")),
-         2 * n * n * d * P, "uncached, weighted blocks incl.")
-    rate("combined_kernel cross", best_of(args.repeats,
-                                           lambda: combined_kernel(blocks, beta, "cross")),
-         2 * n * n * d, "one node width")
+    rate(
+        "node_kernels",
+        best_of(args.repeats, lambda: node_kernels(blocks)),
+        2 * n * n * d * P,
+        f"{P} nodes, float64 products, float32 cache",
+    )
+    rate(
+        "combined_kernel linear",
+        best_of(args.repeats, lambda: combined_kernel(blocks, beta, "linear")),
+        2 * n * n * d * P,
+        "uncached, weighted blocks incl.",
+    )
+    rate(
+        "combined_kernel cross",
+        best_of(args.repeats, lambda: combined_kernel(blocks, beta, "cross")),
+        2 * n * n * d,
+        "one node width",
+    )
     for row in rows:
         row["ratio"] = row["gflops"] / rows[0]["gflops"]
-    print_table(rows, [("name", "operation", "{}"), ("seconds", "s", "{:.3f}"),
-                       ("gflops", "GFLOP/s (GEMM-eq.)", "{:.1f}"),
-                       ("ratio", "/ numpy GEMM", "{:.2f}"), ("note", "note", "{}")])
+    print_table(
+        rows,
+        [
+            ("name", "operation", "{}"),
+            ("seconds", "s", "{:.3f}"),
+            ("gflops", "GFLOP/s (GEMM-eq.)", "{:.1f}"),
+            ("ratio", "/ numpy GEMM", "{:.2f}"),
+            ("note", "note", "{}"),
+        ],
+    )
     kernel_rate = rows[2]["ratio"]
-    print(f"\ntarget: node kernel building at >= 0.50 of numpy GEMM: "
-          f"{'reached' if kernel_rate >= 0.5 else 'not reached'} ({kernel_rate:.2f})")
+    print(
+        f"\ntarget: node kernel building at >= 0.50 of numpy GEMM: "
+        f"{'reached' if kernel_rate >= 0.5 else 'not reached'} ({kernel_rate:.2f})"
+    )
 
 
 if __name__ == "__main__":

@@ -41,19 +41,35 @@ FITS = {"learned": {}, "uniform": {"node_weights": "uniform"}}
 def write_cache(args):
     """The cache and split of these settings: ``(h5 path, csv path, train ids, y_train,
     test ids, y_test)``; written once, in ``args.cache``."""
-    name = (f"kinetics_n{args.n}_t{args.n_test}_c{args.classes}_d{args.d}"
-            f"_T{args.min_len}-{args.max_len}_s{args.signal}")
+    name = (
+        f"kinetics_n{args.n}_t{args.n_test}_c{args.classes}_d{args.d}"
+        f"_T{args.min_len}-{args.max_len}_s{args.signal}"
+    )
     path = os.path.join(args.cache, name + ".h5")
     split = os.path.join(args.cache, name + ".csv")
-    common = dict(d=args.d, n_classes=args.classes, min_len=args.min_len,
-                  max_len=args.max_len, n_parts=2 ** (args.levels - 1), signal=args.signal)
-    ids = {"train": [f"train/v{i:07d}" for i in range(args.n)],
-           "test": [f"test/v{i:07d}" for i in range(args.n_test)]}
+    common = dict(
+        d=args.d,
+        n_classes=args.classes,
+        min_len=args.min_len,
+        max_len=args.max_len,
+        n_parts=2 ** (args.levels - 1),
+        signal=args.signal,
+    )
+    ids = {
+        "train": [f"train/v{i:07d}" for i in range(args.n)],
+        "test": [f"test/v{i:07d}" for i in range(args.n_test)],
+    }
     if os.path.exists(split):  # written before: the labels are in the split
         with open(split, newline="") as handle:
             labels = {row["video_id"]: int(row["label"][5:]) for row in csv.DictReader(handle)}
-        return (path, split, ids["train"], np.array([labels[i] for i in ids["train"]]),
-                ids["test"], np.array([labels[i] for i in ids["test"]]))
+        return (
+            path,
+            split,
+            ids["train"],
+            np.array([labels[i] for i in ids["train"]]),
+            ids["test"],
+            np.array([labels[i] for i in ids["test"]]),
+        )
     y_train, train = order_sensitive_stream(args.n, seed=0, **common)
     y_test, test = order_sensitive_stream(args.n_test, seed=1, **common)
     os.makedirs(args.cache, exist_ok=True)
@@ -69,8 +85,11 @@ def write_cache(args):
         rows.writerow(["video_id", "label", "subset"])
         for subset, y in (("train", y_train), ("test", y_test)):
             rows.writerows([i, f"class{c:03d}", subset] for i, c in zip(ids[subset], y))
-    print(f"wrote {path}: {os.path.getsize(path) / 2**30:.2f} GiB in "
-          f"{time.perf_counter() - start:.0f} s", flush=True)
+    print(
+        f"wrote {path}: {os.path.getsize(path) / 2**30:.2f} GiB in "
+        f"{time.perf_counter() - start:.0f} s",
+        flush=True,
+    )
     return path, split, ids["train"], y_train, ids["test"], y_test
 
 
@@ -97,10 +116,12 @@ def model_bytes(args, n, n_tasks):
     """The memory model's terms (docs/performance.rst, "Out of core")."""
     P = n_nodes(args.levels)
     m = P * args.pca
-    return {"blocks (N P k float32)": 4 * n * m,
-            "Z (N P k float64)": 8 * n * m,
-            "10 N x tasks float64": 80 * n * n_tasks,
-            "sample descriptors": 4 * min(n, args.subsample) * P * args.d}
+    return {
+        "blocks (N P k float32)": 4 * n * m,
+        "Z (N P k float64)": 8 * n * m,
+        "10 N x tasks float64": 80 * n * n_tasks,
+        "sample descriptors": 4 * min(n, args.subsample) * P * args.d,
+    }
 
 
 def main():
@@ -126,9 +147,14 @@ def main():
     clock.wrap(estimator, "select_mkl_norm", "mkl_norm")
     for name in args.fits:
         clock.seconds.clear()
-        model = PyramidMKLClassifier(levels=args.levels, pca_components=args.pca,
-                                     dtype="float32", subsample=args.subsample,
-                                     random_state=0, **FITS[name])
+        model = PyramidMKLClassifier(
+            levels=args.levels,
+            pca_components=args.pca,
+            dtype="float32",
+            subsample=args.subsample,
+            random_state=0,
+            **FITS[name],
+        )
         clock.wrap(model, "_node_blocks", "features")
         gc.collect()
         with PeakRSS() as memory, warnings.catch_warnings():
@@ -141,22 +167,47 @@ def main():
             accuracy = float(np.mean(model.predict(test) == y_test))
             predict_s = time.perf_counter() - start
         features_s, norm_s = fit_stages.get("features", 0.0), fit_stages.get("mkl_norm", 0.0)
-        rows.append({"fit": name, "n": args.n, "fit_s": fit_s, "features_s": features_s,
-                     "norm_s": norm_s, "mkl_s": fit_s - features_s - norm_s,
-                     "predict_s": predict_s, "peak": memory.peak_gib, "acc": accuracy,
-                     "steps": model.n_iter_, "norm": model.mkl_norm_})
-        print(f"{name}: fit {fit_s:.0f} s, peak {memory.peak_gib:.2f} GiB, "
-              f"accuracy {accuracy:.4f}", flush=True)
+        rows.append(
+            {
+                "fit": name,
+                "n": args.n,
+                "fit_s": fit_s,
+                "features_s": features_s,
+                "norm_s": norm_s,
+                "mkl_s": fit_s - features_s - norm_s,
+                "predict_s": predict_s,
+                "peak": memory.peak_gib,
+                "acc": accuracy,
+                "steps": model.n_iter_,
+                "norm": model.mkl_norm_,
+            }
+        )
+        print(
+            f"{name}: fit {fit_s:.0f} s, peak {memory.peak_gib:.2f} GiB, accuracy {accuracy:.4f}",
+            flush=True,
+        )
         del model
-    print(f"\nN = {args.n} train / {args.n_test} test videos, {args.classes} classes, "
-          f"levels {args.levels}, d = {args.d} float16 on disk, PCA {args.pca} per node, "
-          f"subsample {args.subsample}, T {args.min_len}-{args.max_len}")
-    print_table(rows, [("fit", "fit", "{}"), ("n", "N", "{}"), ("fit_s", "fit s", "{:.0f}"),
-                       ("features_s", "features s", "{:.0f}"),
-                       ("norm_s", "mkl_norm s", "{:.0f}"), ("mkl_s", "MKL s", "{:.0f}"),
-                       ("predict_s", "predict s", "{:.0f}"), ("peak", "peak GiB", "{:.2f}"),
-                       ("acc", "test acc", "{:.4f}"), ("steps", "alpha-steps", "{}"),
-                       ("norm", "mkl_norm_", "{}")])
+    print(
+        f"\nN = {args.n} train / {args.n_test} test videos, {args.classes} classes, "
+        f"levels {args.levels}, d = {args.d} float16 on disk, PCA {args.pca} per node, "
+        f"subsample {args.subsample}, T {args.min_len}-{args.max_len}"
+    )
+    print_table(
+        rows,
+        [
+            ("fit", "fit", "{}"),
+            ("n", "N", "{}"),
+            ("fit_s", "fit s", "{:.0f}"),
+            ("features_s", "features s", "{:.0f}"),
+            ("norm_s", "mkl_norm s", "{:.0f}"),
+            ("mkl_s", "MKL s", "{:.0f}"),
+            ("predict_s", "predict s", "{:.0f}"),
+            ("peak", "peak GiB", "{:.2f}"),
+            ("acc", "test acc", "{:.4f}"),
+            ("steps", "alpha-steps", "{}"),
+            ("norm", "mkl_norm_", "{}"),
+        ],
+    )
     terms = model_bytes(args, args.n, args.classes)
     print("memory model: " + ", ".join(f"{k} {v / 2**30:.2f} GiB" for k, v in terms.items()))
 

@@ -52,13 +52,27 @@ def main():
                 rows.append({"N": n, "C": C, "bound": libsvm_max_iter(n) / n, "stopped": "yes"})
                 continue
             iterations, seconds = queue.get()
-            rows.append({"N": n, "C": C, "per_n": iterations / n, "seconds": seconds,
-                         "bound": libsvm_max_iter(n) / n,
-                         "stopped": "yes" if iterations >= libsvm_max_iter(n) else "no"})
-    print_table(rows, [("N", "N", "{}"), ("C", "C", "{:g}"),
-                       ("per_n", "iterations / N (unbounded)", "{:.0f}"),
-                       ("seconds", "s", "{:.2f}"), ("bound", "bound / N", "{:.0f}"),
-                       ("stopped", "the bound stops it", "{}")])
+            rows.append(
+                {
+                    "N": n,
+                    "C": C,
+                    "per_n": iterations / n,
+                    "seconds": seconds,
+                    "bound": libsvm_max_iter(n) / n,
+                    "stopped": "yes" if iterations >= libsvm_max_iter(n) else "no",
+                }
+            )
+    print_table(
+        rows,
+        [
+            ("N", "N", "{}"),
+            ("C", "C", "{:g}"),
+            ("per_n", "iterations / N (unbounded)", "{:.0f}"),
+            ("seconds", "s", "{:.2f}"),
+            ("bound", "bound / N", "{:.0f}"),
+            ("stopped", "the bound stops it", "{}"),
+        ],
+    )
 
 
 if __name__ == "__main__":

@@ -31,21 +31,24 @@ def main():
     args = parser.parse_args()
     print(machine_line())
     rows, parallel = [], []
-    parallel_columns = [("N", "N", "{}"), ("how", "tasks run", "{}"),
-                        ("seconds", "s", "{:.2f}")]
-    columns = [("N", "N", "{}"), ("tol", "libsvm tol", "{:g}"), ("seconds", "s", "{:.2f}"),
-               ("error", "rel. error of sum J vs 1e-5", "{:.1e}")]
+    parallel_columns = [("N", "N", "{}"), ("how", "tasks run", "{}"), ("seconds", "s", "{:.2f}")]
+    columns = [
+        ("N", "N", "{}"),
+        ("tol", "libsvm tol", "{:g}"),
+        ("seconds", "s", "{:.2f}"),
+        ("error", "rel. error of sum J vs 1e-5", "{:.1e}"),
+    ]
     for n in args.sizes:
-        X, y = order_sensitive_videos(n, 2048, 101, seed=0, min_len=8, max_len=24,
-                                      n_parts=8)
-        clf = PyramidMKLClassifier(levels=6, kernel=args.kernel, pca_components=128,
-                                   dtype="float32", random_state=0)
+        X, y = order_sensitive_videos(n, 2048, 101, seed=0, min_len=8, max_len=24, n_parts=8)
+        clf = PyramidMKLClassifier(
+            levels=6, kernel=args.kernel, pca_components=128, dtype="float32", random_state=0
+        )
         clf._check_params()
         blocks = clf._node_blocks({"x": X}, fit=True)
         del X
         beta = np.random.default_rng(0).dirichlet(np.ones(63))
         kernel, _ = TrainingKernels(blocks, args.kernel).combined(beta)
-        Y = one_vs_rest_labels(np.asarray(y), 101)[:, :args.tasks]
+        Y = one_vs_rest_labels(np.asarray(y), 101)[:, : args.tasks]
         tols = [1e-5, 1e-4, 1e-3] + ([1e-7] if n <= 4000 else [])
         reference = None
         for tol in tols:
@@ -54,11 +57,15 @@ def main():
             seconds = time.perf_counter() - start
             total = duals.objective.sum()
             reference = total if reference is None else reference
-            rows.append(dict(N=n, tol=tol, seconds=seconds,
-                             error=(reference - total) / abs(reference)))
+            rows.append(
+                dict(N=n, tol=tol, seconds=seconds, error=(reference - total) / abs(reference))
+            )
             print_table(rows[-1:], columns)
-        for name, n_jobs, backend in [("sequential", 1, None), ("2 threads", 2, None),
-                                      ("2 processes (loky)", 2, "loky")]:
+        for name, n_jobs, backend in [
+            ("sequential", 1, None),
+            ("2 threads", 2, None),
+            ("2 processes (loky)", 2, "loky"),
+        ]:
             start = time.perf_counter()
             if backend is None:
                 svm_duals(kernel, Y, 1.0, n_jobs=n_jobs)

@@ -47,8 +47,14 @@ def scaled_nodes(X, levels, scales=None):
 
 def ours(block, block_test, y, y_test, kernel, classes):
     start = time.perf_counter()
-    result = fit_mkl([block], one_vs_rest_labels(y, classes), kernel=kernel, C=1.0,
-                     tol=1e-3, cache_bytes=4096 * 2**20)
+    result = fit_mkl(
+        [block],
+        one_vs_rest_labels(y, classes),
+        kernel=kernel,
+        C=1.0,
+        tol=1e-3,
+        cache_bytes=4096 * 2**20,
+    )
     fit = time.perf_counter() - start
     beta = result.beta
     if kernel == "linear":
@@ -72,16 +78,26 @@ def main():
     parser.add_argument("--n-test", type=int, default=1000)
     args = parser.parse_args()
     print(machine_line())
-    has_mklpy = subprocess.run([args.mklpy_python, "-c", "import MKLpy"],
-                               capture_output=True).returncode == 0 \
-        if os.path.exists(args.mklpy_python) else False
+    has_mklpy = (
+        subprocess.run([args.mklpy_python, "-c", "import MKLpy"], capture_output=True).returncode
+        == 0
+        if os.path.exists(args.mklpy_python)
+        else False
+    )
     if not has_mklpy:
-        print(f"MKLpy cannot be imported with {args.mklpy_python}: install it there "
-              "(python3 -m venv /tmp/venv-mklpy && /tmp/venv-mklpy/bin/pip install MKLpy); "
-              "only our rows are printed")
-    columns = [("N", "N", "{}"), ("levels", "L", "{}"), ("method", "method", "{}"),
-               ("fit", "fit s", "{:.2f}"), ("acc", "test acc", "{:.3f}"),
-               ("ratio", "fit / EasyMKL fit", "{:.2f}")]
+        print(
+            f"MKLpy cannot be imported with {args.mklpy_python}: install it there "
+            "(python3 -m venv /tmp/venv-mklpy && /tmp/venv-mklpy/bin/pip install MKLpy); "
+            "only our rows are printed"
+        )
+    columns = [
+        ("N", "N", "{}"),
+        ("levels", "L", "{}"),
+        ("method", "method", "{}"),
+        ("fit", "fit s", "{:.2f}"),
+        ("acc", "test acc", "{:.3f}"),
+        ("ratio", "fit / EasyMKL fit", "{:.2f}"),
+    ]
     rows = []
     for n in args.sizes:
         X, y = order_sensitive_videos(n, args.d, args.classes, seed=0)
@@ -92,13 +108,15 @@ def main():
             found = {}
             # MKLpy's EasyMKL was OOM-killed at 23.7 GB resident for N=500, 63 nodes:
             # about 3 P^2 N^2 float64 (dmesg). Do not start it where that cannot fit.
-            need = 3 * 8 * block.shape[1] ** 2 * n ** 2
+            need = 3 * 8 * block.shape[1] ** 2 * n**2
             available = _available_bytes()
             if has_mklpy and need > 0.8 * available:
-                print(f"MKLpy skipped at N={n}, levels={levels}: EasyMKL needs about "
-                      f"3 P^2 N^2 x 8 bytes = {need / 2**30:.0f} GiB (measured: killed by the "
-                      f"out-of-memory killer at 23.7 GB for N=500, P=63), "
-                      f"{available / 2**30:.0f} GiB available")
+                print(
+                    f"MKLpy skipped at N={n}, levels={levels}: EasyMKL needs about "
+                    f"3 P^2 N^2 x 8 bytes = {need / 2**30:.0f} GiB (measured: killed by the "
+                    f"out-of-memory killer at 23.7 GB for N=500, P=63), "
+                    f"{available / 2**30:.0f} GiB available"
+                )
             elif has_mklpy:
                 with tempfile.TemporaryDirectory() as folder:
                     path = os.path.join(folder, "kernels.npz")
@@ -106,29 +124,54 @@ def main():
                     test = np.einsum("npd,mpd->pnm", block_test, block, optimize=True)
                     np.savez(path, train=train, test=test, y=y, y_test=y_test)
                     del train, test
-                    done = subprocess.run([args.mklpy_python, WORKER, path, "EasyMKL",
-                                           "AverageMKL"], capture_output=True, text=True)
+                    done = subprocess.run(
+                        [args.mklpy_python, WORKER, path, "EasyMKL", "AverageMKL"],
+                        capture_output=True,
+                        text=True,
+                    )
                 if done.returncode != 0:
                     signal = -done.returncode
-                    reason = (f"exit status {done.returncode}" if signal < 0 else
-                              f"killed by signal {signal}" + (
-                                  " (SIGKILL: most likely the out-of-memory killer)"
-                                  if signal == 9 else ""))
-                    print(f"MKLpy failed at N={n}, levels={levels}: {reason}; "
-                          f"stderr: {done.stderr[-1500:].strip() or '(empty)'}")
+                    reason = (
+                        f"exit status {done.returncode}"
+                        if signal < 0
+                        else f"killed by signal {signal}"
+                        + (
+                            " (SIGKILL: most likely the out-of-memory killer)"
+                            if signal == 9
+                            else ""
+                        )
+                    )
+                    print(
+                        f"MKLpy failed at N={n}, levels={levels}: {reason}; "
+                        f"stderr: {done.stderr[-1500:].strip() or '(empty)'}"
+                    )
                 else:
                     found = json.loads(done.stdout.strip().splitlines()[-1])
             easy = found.get("EasyMKL", {}).get("fit")
             for name, value in found.items():
-                rows.append(dict(N=n, levels=levels, method=f"MKLpy {name}", fit=value["fit"],
-                                 acc=value["accuracy"],
-                                 ratio=value["fit"] / easy if easy else None))
+                rows.append(
+                    dict(
+                        N=n,
+                        levels=levels,
+                        method=f"MKLpy {name}",
+                        fit=value["fit"],
+                        acc=value["accuracy"],
+                        ratio=value["fit"] / easy if easy else None,
+                    )
+                )
                 print_table([rows[-1]], columns)
             for kernel in ("linear", "cross"):
-                fit, accuracy, n_iter = ours(block, block_test, y, y_test, kernel,
-                                             args.classes)
-                rows.append(dict(N=n, levels=levels, method=f"mkl_tp {kernel} ({n_iter} it)",
-                                 fit=fit, acc=accuracy, ratio=fit / easy if easy else None))
+                fit, accuracy, n_iter = ours(block, block_test, y, y_test, kernel, args.classes)
+                rows.append(
+                    dict(
+                        N=n,
+                        levels=levels,
+                        method=f"mkl_tp {kernel} ({n_iter} it)",
+                        fit=fit,
+                        acc=accuracy,
+                        ratio=fit / easy if easy else None,
+                    )
+                )
                 print_table([rows[-1]], columns)
     print("\nSummary (ratio < 1: faster than MKLpy EasyMKL)")
     print_table(rows, columns)

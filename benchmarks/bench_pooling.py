@@ -24,8 +24,10 @@ from _common import machine_line, print_table
 from mkl_tp.kernels.streams import CHUNK_BYTES
 from mkl_tp.pyramid.descriptors import n_nodes, node_bounds, node_descriptors_batch
 
-SETTINGS = {"UCF-101 bench": dict(min_len=8, max_len=24, d=2048, levels=6),
-            "Kinetics bench": dict(min_len=20, max_len=100, d=512, levels=4)}
+SETTINGS = {
+    "UCF-101 bench": dict(min_len=8, max_len=24, d=2048, levels=6),
+    "Kinetics bench": dict(min_len=20, max_len=100, d=512, levels=4),
+}
 
 
 def prefix_sum_descriptors(arrays, levels, out):
@@ -41,8 +43,11 @@ def prefix_sum_descriptors(arrays, levels, out):
     prefix = np.empty((frames.shape[0] + len(arrays), frames.shape[1]))
     for x_start, s_start, length in zip(frame_starts, prefix_starts, lengths):
         prefix[s_start] = 0.0
-        np.cumsum(frames[x_start:x_start + length], axis=0,
-                  out=prefix[s_start + 1:s_start + 1 + length])
+        np.cumsum(
+            frames[x_start : x_start + length],
+            axis=0,
+            out=prefix[s_start + 1 : s_start + 1 + length],
+        )
     scaled = breaks[None, :] * lengths[:, None]
     j = np.minimum(np.floor(scaled).astype(np.int64), lengths[:, None] - 1)
     frac = (scaled - j)[..., None]
@@ -62,7 +67,7 @@ def prefix_sum_batch(arrays, levels, dtype, chunk_bytes):
     for i, x in enumerate(arrays):
         used += x.shape[0] * d * 8
         if used >= chunk_bytes or i == len(arrays) - 1:
-            prefix_sum_descriptors(arrays[first:i + 1], levels, out[first:i + 1])
+            prefix_sum_descriptors(arrays[first : i + 1], levels, out[first : i + 1])
             first, used = i + 1, 0
     return out
 
@@ -73,13 +78,13 @@ def pool(arrays, levels, method, out):
     copied) and does (written in place)."""
     step = max(1, CHUNK_BYTES // (n_nodes(levels) * arrays[0].shape[1] * 8))
     for start in range(0, len(arrays), step):
-        part = arrays[start:start + step]
+        part = arrays[start : start + step]
         if method == "prefix sums":
-            out[start:start + len(part)] = prefix_sum_batch(part, levels, out.dtype,
-                                                            CHUNK_BYTES)
+            out[start : start + len(part)] = prefix_sum_batch(part, levels, out.dtype, CHUNK_BYTES)
         else:
-            node_descriptors_batch(part, levels, chunk_bytes=CHUNK_BYTES,
-                                   out=out[start:start + len(part)])
+            node_descriptors_batch(
+                part, levels, chunk_bytes=CHUNK_BYTES, out=out[start : start + len(part)]
+            )
 
 
 def main():
@@ -91,8 +96,12 @@ def main():
     rows = []
     for name, s in SETTINGS.items():
         rng = np.random.default_rng(0)
-        arrays = [rng.standard_normal((int(rng.integers(s["min_len"], s["max_len"] + 1)),
-                                       s["d"])).astype(np.float32) for _ in range(args.videos)]
+        arrays = [
+            rng.standard_normal((int(rng.integers(s["min_len"], s["max_len"] + 1)), s["d"])).astype(
+                np.float32
+            )
+            for _ in range(args.videos)
+        ]
         outputs, seconds = {}, {}
         for method in ("prefix sums", "W_T X"):
             out = np.zeros((len(arrays), n_nodes(s["levels"]), s["d"]), np.float32)
@@ -102,14 +111,29 @@ def main():
                 pool(arrays, s["levels"], method, out)
                 best = min(best, time.perf_counter() - start)
             outputs[method], seconds[method] = out, best
-        rows.append({"setting": name, "videos": args.videos, "frames": sum(map(len, arrays)),
-                     "prefix": seconds["prefix sums"], "product": seconds["W_T X"],
-                     "ratio": seconds["W_T X"] / seconds["prefix sums"],
-                     "diff": float(np.abs(outputs["W_T X"] - outputs["prefix sums"]).max())})
-    print_table(rows, [("setting", "setting", "{}"), ("videos", "videos", "{}"),
-                       ("frames", "frames", "{}"), ("prefix", "prefix sums s", "{:.2f}"),
-                       ("product", "W_T X s", "{:.2f}"), ("ratio", "ratio", "{:.2f}"),
-                       ("diff", "max |diff|", "{:.1e}")])
+        rows.append(
+            {
+                "setting": name,
+                "videos": args.videos,
+                "frames": sum(map(len, arrays)),
+                "prefix": seconds["prefix sums"],
+                "product": seconds["W_T X"],
+                "ratio": seconds["W_T X"] / seconds["prefix sums"],
+                "diff": float(np.abs(outputs["W_T X"] - outputs["prefix sums"]).max()),
+            }
+        )
+    print_table(
+        rows,
+        [
+            ("setting", "setting", "{}"),
+            ("videos", "videos", "{}"),
+            ("frames", "frames", "{}"),
+            ("prefix", "prefix sums s", "{:.2f}"),
+            ("product", "W_T X s", "{:.2f}"),
+            ("ratio", "ratio", "{:.2f}"),
+            ("diff", "max |diff|", "{:.1e}"),
+        ],
+    )
 
 
 if __name__ == "__main__":

@@ -51,25 +51,41 @@ def main():
     print(machine_line())
     Z, Y = problem(args.n, args.classes, args.m, args.separation)
     coarse_min = primal._COARSE_MIN_VIDEOS
-    settings = [("1 thread, from 0", 1, np.inf), ("threads, from 0", None, np.inf),
-                ("default", None, coarse_min)]
+    settings = [
+        ("1 thread, from 0", 1, np.inf),
+        ("threads, from 0", None, np.inf),
+        ("default", None, coarse_min),
+    ]
     rows = []
     for name, threads, smallest in settings:
         primal._COARSE_MIN_VIDEOS = smallest
         start = time.perf_counter()
         duals, info = primal.svm_duals_primal(Z, Y, args.C, tol=args.tol, n_threads=threads)
         seconds = time.perf_counter() - start
-        rows.append({"setting": name, "s": seconds, "newton": info["n_iter"],
-                     "J": float(duals.objective.sum()),
-                     "violation": float(info["violation"].max()),
-                     "ratio": seconds / rows[0]["s"] if rows else 1.0})
+        rows.append(
+            {
+                "setting": name,
+                "s": seconds,
+                "newton": info["n_iter"],
+                "J": float(duals.objective.sum()),
+                "violation": float(info["violation"].max()),
+                "ratio": seconds / rows[0]["s"] if rows else 1.0,
+            }
+        )
         print(f"{name}: {seconds:.1f} s", flush=True)
     primal._COARSE_MIN_VIDEOS = coarse_min
-    print(f"\nN = {args.n}, {args.classes} tasks, m = {args.m}, C = {args.C}, "
-          f"tol = {args.tol}")
-    print_table(rows, [("setting", "setting", "{}"), ("s", "seconds", "{:.1f}"),
-                       ("ratio", "x first", "{:.2f}"), ("newton", "Newton steps", "{}"),
-                       ("J", "sum of J", "{:.6g}"), ("violation", "max violation", "{:.1e}")])
+    print(f"\nN = {args.n}, {args.classes} tasks, m = {args.m}, C = {args.C}, tol = {args.tol}")
+    print_table(
+        rows,
+        [
+            ("setting", "setting", "{}"),
+            ("s", "seconds", "{:.1f}"),
+            ("ratio", "x first", "{:.2f}"),
+            ("newton", "Newton steps", "{}"),
+            ("J", "sum of J", "{:.6g}"),
+            ("violation", "max violation", "{:.1e}"),
+        ],
+    )
 
 
 if __name__ == "__main__":

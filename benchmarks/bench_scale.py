@@ -49,8 +49,7 @@ def predicted_peak(n, frames, P, d, k, dtype, kernel, cache_bytes, pca=True, map
     validated = 0  # the benchmark's frames are float32: validation keeps them as they are
     features = s * n * P * k
     mapped = s * n * P * map_width if map_width else 0
-    descriptors = max(s * n * P * d + mapped,
-                      (mapped or s * n * P * d) + (features if pca else 0))
+    descriptors = max(s * n * P * d + mapped, (mapped or s * n * P * d) + (features if pca else 0))
     cache = 4 * P * n * n if kernel == "linear" and 4 * P * n * n <= cache_bytes else 0
     weighted = s * n * P * k if kernel == "linear" else s * n * k
     solving = features + cache + (8 + s) * n * n + (0 if cache else weighted)
@@ -71,47 +70,84 @@ def main():
     parser.add_argument("--n-jobs", type=int, default=1)
     parser.add_argument("--no-pca-sizes", type=int, nargs="*", default=[])
     parser.add_argument("--max-iter", type=int, default=100)
-    parser.add_argument("--verbose", action="store_true",
-                        help="log every alpha-step (J, gap) with its time")
+    parser.add_argument(
+        "--verbose", action="store_true", help="log every alpha-step (J, gap) with its time"
+    )
     args = parser.parse_args()
     if args.verbose:
         logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
     print(machine_line())
-    P = 2 ** args.levels - 1
+    P = 2**args.levels - 1
     rows = []
-    columns = [("N", "N", "{}"), ("kernel", "kernel", "{}"), ("pca", "pca", "{}"),
-               ("fit", "fit s", "{:.1f}"), ("n_iter", "iters", "{}"),
-               ("solves", "SVM solves", "{}"), ("conv", "conv", "{}"),
-               ("peak", "peak GiB", "{:.2f}"), ("extra", "+GiB in fit", "{:.2f}"),
-               ("model", "model +GiB", "{:.2f}"), ("acc", "test acc", "{:.3f}")]
+    columns = [
+        ("N", "N", "{}"),
+        ("kernel", "kernel", "{}"),
+        ("pca", "pca", "{}"),
+        ("fit", "fit s", "{:.1f}"),
+        ("n_iter", "iters", "{}"),
+        ("solves", "SVM solves", "{}"),
+        ("conv", "conv", "{}"),
+        ("peak", "peak GiB", "{:.2f}"),
+        ("extra", "+GiB in fit", "{:.2f}"),
+        ("model", "model +GiB", "{:.2f}"),
+        ("acc", "test acc", "{:.3f}"),
+    ]
     runs = [(n, args.pca) for n in args.sizes] + [(n, None) for n in args.no_pca_sizes]
     for n, pca in runs:
-        X, y = order_sensitive_videos(n, args.d, args.classes, seed=0, min_len=8,
-                                      max_len=24, n_parts=8)
-        X_test, y_test = order_sensitive_videos(args.n_test, args.d, args.classes, seed=1,
-                                                min_len=8, max_len=24, n_parts=8)
+        X, y = order_sensitive_videos(
+            n, args.d, args.classes, seed=0, min_len=8, max_len=24, n_parts=8
+        )
+        X_test, y_test = order_sensitive_videos(
+            args.n_test, args.d, args.classes, seed=1, min_len=8, max_len=24, n_parts=8
+        )
         frames = sum(x.shape[0] for x in X)
-        print(f"N={n}: {frames} frames ({frames * args.d * 4 / 2**30:.2f} GiB float32 input)",
-              flush=True)
+        print(
+            f"N={n}: {frames} frames ({frames * args.d * 4 / 2**30:.2f} GiB float32 input)",
+            flush=True,
+        )
         for kernel in args.kernels:
-            clf = PyramidMKLClassifier(levels=args.levels, kernel=kernel, dtype=args.dtype,
-                                       pca_components=pca, n_jobs=args.n_jobs,
-                                       max_iter=args.max_iter, random_state=0,
-                                       verbose=int(args.verbose))
+            clf = PyramidMKLClassifier(
+                levels=args.levels,
+                kernel=kernel,
+                dtype=args.dtype,
+                pca_components=pca,
+                n_jobs=args.n_jobs,
+                max_iter=args.max_iter,
+                random_state=0,
+                verbose=int(args.verbose),
+            )
             with warnings.catch_warnings(record=True) as caught, PeakRSS() as memory:
                 warnings.simplefilter("always", ConvergenceWarning)
                 start = time.perf_counter()
                 clf.fit(X, y)
                 fit = time.perf_counter() - start
-            model = predicted_peak(n, frames, P, args.d, pca or args.d, args.dtype, kernel,
-                                   clf.cache_size * 2**20, pca=pca is not None,
-                                   map_width=None if clf.base_kernel_ == "linear"
-                                   else clf.n_components)
-            rows.append(dict(N=n, kernel=kernel, pca=pca or "-", fit=fit, n_iter=clf.n_iter_,
-                             solves=clf.n_svm_solves_,
-                             conv=convergence_label(clf, caught),
-                             peak=memory.peak_gib, extra=memory.extra_gib,
-                             model=model / 2**30, acc=clf.score(X_test, y_test)))
+            model = predicted_peak(
+                n,
+                frames,
+                P,
+                args.d,
+                pca or args.d,
+                args.dtype,
+                kernel,
+                clf.cache_size * 2**20,
+                pca=pca is not None,
+                map_width=None if clf.base_kernel_ == "linear" else clf.n_components,
+            )
+            rows.append(
+                dict(
+                    N=n,
+                    kernel=kernel,
+                    pca=pca or "-",
+                    fit=fit,
+                    n_iter=clf.n_iter_,
+                    solves=clf.n_svm_solves_,
+                    conv=convergence_label(clf, caught),
+                    peak=memory.peak_gib,
+                    extra=memory.extra_gib,
+                    model=model / 2**30,
+                    acc=clf.score(X_test, y_test),
+                )
+            )
             print_table([rows[-1]], columns)
             del clf
     print("\nSummary")
@@ -119,8 +155,10 @@ def main():
     for row in rows:
         if row["N"] == 10000 and row["pca"] != "-":
             verdict = row["fit"] <= 900 and row["peak"] <= 16
-            print(f"target 1 ({row['kernel']}): fit {row['fit']:.0f} s <= 900 s and peak "
-                  f"{row['peak']:.1f} GiB <= 16 GiB: {'reached' if verdict else 'not reached'}")
+            print(
+                f"target 1 ({row['kernel']}): fit {row['fit']:.0f} s <= 900 s and peak "
+                f"{row['peak']:.1f} GiB <= 16 GiB: {'reached' if verdict else 'not reached'}"
+            )
 
 
 if __name__ == "__main__":

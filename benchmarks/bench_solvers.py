@@ -31,10 +31,16 @@ def main():
     args = parser.parse_args()
     print(machine_line())
     rows = []
-    columns = [("N", "N", "{}"), ("kernel", "kernel", "{}"), ("solver", "solver", "{}"),
-               ("cold", "cold s", "{:.2f}"), ("warm", "warm s", "{:.2f}"),
-               ("iters", "iters cold/warm", "{}"), ("obj", "max rel obj diff", "{:.1e}"),
-               ("dec", "max |dec diff|", "{:.1e}")]
+    columns = [
+        ("N", "N", "{}"),
+        ("kernel", "kernel", "{}"),
+        ("solver", "solver", "{}"),
+        ("cold", "cold s", "{:.2f}"),
+        ("warm", "warm s", "{:.2f}"),
+        ("iters", "iters cold/warm", "{}"),
+        ("obj", "max rel obj diff", "{:.1e}"),
+        ("dec", "max |dec diff|", "{:.1e}"),
+    ]
     for n in args.sizes:
         X, y = order_sensitive_videos(n, 512, 10, seed=0)
         psi = normalize_nodes(node_descriptors_batch(X, args.levels), "l2")
@@ -53,12 +59,23 @@ def main():
             start = time.perf_counter()
             reference2 = svm_duals(K2, Y, 1.0)
             warm = time.perf_counter() - start
-            rows.append(dict(N=n, kernel=kernel, solver="libsvm", cold=cold, warm=warm,
-                             iters="-", obj=0.0, dec=0.0))
+            rows.append(
+                dict(
+                    N=n,
+                    kernel=kernel,
+                    solver="libsvm",
+                    cold=cold,
+                    warm=warm,
+                    iters="-",
+                    obj=0.0,
+                    dec=0.0,
+                )
+            )
             print_table([rows[-1]], columns)
             solvers = [("batch", svm_duals_batch, {})]
             if args.torch:
                 from mkl_tp.solvers.torch_svm import svm_duals_torch
+
                 solvers.append(("torch cpu", svm_duals_torch, {"device": "cpu"}))
             for name, solve, options in solvers:
                 start = time.perf_counter()
@@ -68,11 +85,24 @@ def main():
                 second, info2 = solve(K2, Y, 1.0, init=first.coef, **options)
                 warm = time.perf_counter() - start
                 obj = np.abs(second.objective / reference2.objective - 1).max()
-                dec = np.abs(K2 @ second.coef + second.intercept
-                             - K2 @ reference2.coef - reference2.intercept).max()
-                rows.append(dict(N=n, kernel=kernel, solver=name, cold=cold, warm=warm,
-                                 iters=f"{info['n_iter']}/{info2['n_iter']}", obj=obj,
-                                 dec=dec))
+                dec = np.abs(
+                    K2 @ second.coef
+                    + second.intercept
+                    - K2 @ reference2.coef
+                    - reference2.intercept
+                ).max()
+                rows.append(
+                    dict(
+                        N=n,
+                        kernel=kernel,
+                        solver=name,
+                        cold=cold,
+                        warm=warm,
+                        iters=f"{info['n_iter']}/{info2['n_iter']}",
+                        obj=obj,
+                        dec=dec,
+                    )
+                )
                 print_table([rows[-1]], columns)
     print("\nSummary (warm: after a 5% change of beta, from the previous duals)")
     print_table(rows, columns)

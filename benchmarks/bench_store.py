@@ -42,8 +42,7 @@ def write_cache(path, n, frames, d, every, durable, libver):
     features = np.random.default_rng(0).standard_normal((frames, d)).astype(np.float16)
     try:
         JournaledFile.commit, _write.LIBVER = counted, libver
-        with FeatureWriter(path, {"feature_dim": d, "dtype": "float16"},
-                           durable=durable) as writer:
+        with FeatureWriter(path, {"feature_dim": d, "dtype": "float16"}, durable=durable) as writer:
             start = time.perf_counter()
             for i in range(1, n + 1):
                 writer.write(f"v{i:07d}", features)
@@ -70,16 +69,31 @@ def main():
     with tempfile.TemporaryDirectory(dir=args.dir) as folder:
         for name, libver in (("HDF5 1.8 (LIBVER)", _write.LIBVER), ("earliest (peer)", PEER)):
             path = os.path.join(folder, f"{libver[0]}.h5")
-            rows, size = write_cache(path, args.n, args.frames, args.d, args.every,
-                                     not args.no_durable, libver)
+            rows, size = write_cache(
+                path, args.n, args.frames, args.d, args.every, not args.no_durable, libver
+            )
             os.remove(path)
             for videos, ms, pages in rows:
-                table.append(dict(format=name, videos=videos, ms=ms, pages=pages,
-                                  size=size / 2**20 if videos == args.n else None))
+                table.append(
+                    dict(
+                        format=name,
+                        videos=videos,
+                        ms=ms,
+                        pages=pages,
+                        size=size / 2**20 if videos == args.n else None,
+                    )
+                )
             last[name] = rows[-1][1]
-    print_table(table, [("format", "format", "{}"), ("videos", "videos", "{}"),
-                        ("ms", "ms / video", "{:.2f}"), ("pages", "pages in commit", "{}"),
-                        ("size", "file MiB", "{:.0f}")])
+    print_table(
+        table,
+        [
+            ("format", "format", "{}"),
+            ("videos", "videos", "{}"),
+            ("ms", "ms / video", "{:.2f}"),
+            ("pages", "pages in commit", "{}"),
+            ("size", "file MiB", "{:.0f}"),
+        ],
+    )
     mine, peer = last["HDF5 1.8 (LIBVER)"], last["earliest (peer)"]
     print(f"\nlast block: {mine:.2f} ms / video against {peer:.2f} (ratio {mine / peer:.2f})")
 

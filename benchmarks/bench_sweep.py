@@ -30,8 +30,7 @@ def main():
         for mode in ("cold", "warm"):
             init = previous if mode == "warm" and levels > 1 else None
             start = time.perf_counter()
-            clf = PyramidMKLClassifier(levels=levels, kernel=args.kernel,
-                                       beta_init=init).fit(X, y)
+            clf = PyramidMKLClassifier(levels=levels, kernel=args.kernel, beta_init=init).fit(X, y)
             row[f"{mode}_s"] = time.perf_counter() - start
             row[f"{mode}_it"] = clf.n_iter_
             row[f"{mode}_J"] = clf.objective_
@@ -39,12 +38,22 @@ def main():
                 previous = clf.beta_
         rows.append(row)
         print(f"levels {levels} done", flush=True)
-    print_table(rows, [("levels", "L", "{}"), ("cold_it", "cold iters", "{}"),
-                       ("cold_s", "cold s", "{:.2f}"), ("cold_J", "cold J", "{:.4f}"),
-                       ("warm_it", "warm iters", "{}"), ("warm_s", "warm s", "{:.2f}"),
-                       ("warm_J", "warm J", "{:.4f}")])
-    print(f"total alpha-steps: cold {sum(r['cold_it'] for r in rows)}, "
-          f"warm {sum(r['warm_it'] for r in rows)}")
+    print_table(
+        rows,
+        [
+            ("levels", "L", "{}"),
+            ("cold_it", "cold iters", "{}"),
+            ("cold_s", "cold s", "{:.2f}"),
+            ("cold_J", "cold J", "{:.4f}"),
+            ("warm_it", "warm iters", "{}"),
+            ("warm_s", "warm s", "{:.2f}"),
+            ("warm_J", "warm J", "{:.4f}"),
+        ],
+    )
+    print(
+        f"total alpha-steps: cold {sum(r['cold_it'] for r in rows)}, "
+        f"warm {sum(r['warm_it'] for r in rows)}"
+    )
 
 
 if __name__ == "__main__":

@@ -62,13 +62,20 @@ def load(name, n_synthetic):
 
 def cross_validated_C(model, X, y, seed=0):
     """C of the best mean 3-fold accuracy on the training videos (first of ties)."""
-    folds = list(StratifiedKFold(3, shuffle=True, random_state=seed).split(
-        np.zeros(len(y)), y))
+    folds = list(StratifiedKFold(3, shuffle=True, random_state=seed).split(np.zeros(len(y)), y))
     scores = []
     for C in C_GRID:
-        scores.append(np.mean([
-            clone(model).set_params(C=C).fit([X[i] for i in train], y[train])
-            .score([X[i] for i in test], y[test]) for train, test in folds]))
+        scores.append(
+            np.mean(
+                [
+                    clone(model)
+                    .set_params(C=C)
+                    .fit([X[i] for i in train], y[train])
+                    .score([X[i] for i in test], y[test])
+                    for train, test in folds
+                ]
+            )
+        )
     return C_GRID[int(np.argmax(scores))]
 
 
@@ -83,16 +90,22 @@ def cell(name, levels, config, n_synthetic):
         C = cross_validated_C(model, X, y)
         model.set_params(C=C).fit(X, y)
         seconds = time.perf_counter() - start
-    return dict(set=name, levels=levels, config=config, acc=model.score(X_test, y_test),
-                C=C, p=getattr(model, "mkl_norm_", None), seconds=seconds)
+    return dict(
+        set=name,
+        levels=levels,
+        config=config,
+        acc=model.score(X_test, y_test),
+        C=C,
+        p=getattr(model, "mkl_norm_", None),
+        seconds=seconds,
+    )
 
 
 def summary(rows, configs):
     table = {}
     for row in rows:
         table.setdefault((row["set"], row["levels"]), {})[row["config"]] = row["acc"]
-    columns = [("set", "set", "{}"), ("levels", "L", "{}")] + [
-        (c, c, "{:.3f}") for c in configs]
+    columns = [("set", "set", "{}"), ("levels", "L", "{}")] + [(c, c, "{:.3f}") for c in configs]
     if "uniform" in configs and "learned" in configs:
         columns.append(("gain", "learned-uniform", "{:+.3f}"))
     lines = []
@@ -107,24 +120,33 @@ def summary(rows, configs):
     print("\nmean  " + "  ".join(f"{c} {m:.3f}" for c, m in means.items()))
     if {"uniform", "learned"} <= set(configs):
         gains = [a["learned"] - a["uniform"] for a in table.values()]
-        print(f"learned - uniform: mean {np.mean(gains):+.3f}, worst {min(gains):+.3f} "
-              "(targets: mean >= 0, worst >= -0.05)")
+        print(
+            f"learned - uniform: mean {np.mean(gains):+.3f}, worst {min(gains):+.3f} "
+            "(targets: mean >= 0, worst >= -0.05)"
+        )
     if {"cross", "gap"} <= set(configs):
         floor = [a["cross"] - a["gap"] for a in table.values()]
         print(f"cross - gap: worst {min(floor):+.3f} (target >= -0.01)")
     if {"cross", "learned"} <= set(configs):
-        print(f"cross - learned: mean {means['cross'] - means['learned']:+.3f} "
-              "(target >= -0.05)")
+        print(f"cross - learned: mean {means['cross'] - means['learned']:+.3f} (target >= -0.05)")
 
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--sets", nargs="*", default=["BasicMotions", *AEON_SETS[:5]],
-                        help="data sets (none: only --synthetic)")
+    parser.add_argument(
+        "--sets",
+        nargs="*",
+        default=["BasicMotions", *AEON_SETS[:5]],
+        help="data sets (none: only --synthetic)",
+    )
     parser.add_argument("--levels", type=int, nargs="+", default=[2, 4, 6])
     parser.add_argument("--configs", nargs="+", default=list(CONFIGS), choices=list(CONFIGS))
-    parser.add_argument("--synthetic", type=int, default=0,
-                        help="add the synthetic set with this many training videos")
+    parser.add_argument(
+        "--synthetic",
+        type=int,
+        default=0,
+        help="add the synthetic set with this many training videos",
+    )
     parser.add_argument("--synthetic-levels", type=int, nargs="+", default=[5])
     parser.add_argument("--n-jobs", type=int, default=1)
     args = parser.parse_args()
@@ -132,12 +154,19 @@ def main():
     jobs = [(s, L, c) for s in args.sets for L in args.levels for c in args.configs]
     if args.synthetic:
         jobs += [("synthetic", L, c) for L in args.synthetic_levels for c in args.configs]
-    rows = Parallel(n_jobs=args.n_jobs)(
-        delayed(cell)(s, L, c, args.synthetic) for s, L, c in jobs)
-    print_table(rows, [("set", "set", "{}"), ("levels", "L", "{}"),
-                       ("config", "config", "{}"), ("acc", "acc", "{:.3f}"),
-                       ("C", "C", "{:g}"), ("p", "p", "{}"),
-                       ("seconds", "fit+CV s", "{:.1f}")])
+    rows = Parallel(n_jobs=args.n_jobs)(delayed(cell)(s, L, c, args.synthetic) for s, L, c in jobs)
+    print_table(
+        rows,
+        [
+            ("set", "set", "{}"),
+            ("levels", "L", "{}"),
+            ("config", "config", "{}"),
+            ("acc", "acc", "{:.3f}"),
+            ("C", "C", "{:g}"),
+            ("p", "p", "{}"),
+            ("seconds", "fit+CV s", "{:.1f}"),
+        ],
+    )
     summary(rows, args.configs)
 
 

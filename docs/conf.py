@@ -26,8 +26,11 @@ html_theme = "alabaster"
 # Every cross-reference must resolve (the suite builds with -n -W, tests/test_docs.py). The
 # docs build offline: numpy's and torch's types have no inventory to link to.
 nitpicky = True
-nitpick_ignore = [("py:class", "numpy.ndarray"), ("py:class", "torch.device"),
-                  ("py:class", "torch.nn.modules.module.Module")]
+nitpick_ignore = [
+    ("py:class", "numpy.ndarray"),
+    ("py:class", "torch.device"),
+    ("py:class", "torch.nn.modules.module.Module"),
+]
 # The extract extra's decoders are not needed to document mkl_tp.video (make docs installs
 # the docs and deep extras only).
 autodoc_mock_imports = [name for name in ("cv2", "av") if importlib.util.find_spec(name) is None]

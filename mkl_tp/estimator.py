@@ -186,12 +186,33 @@ class PyramidMKLClassifier(VersionedPickleMixin, ClassifierMixin, BaseEstimator)
     (7,)
     """
 
-    def __init__(self, *, levels=4, kernel="linear", base_kernel="auto", node_norm="l2",
-                 C=1.0, tol=1e-3, max_iter=100, node_weights="learn", n_components=512,
-                 gamma=None, n_jobs=None, verbose=0, random_state=None, beta_method="auto",
-                 solver="auto", device=None, cache_size=4096, dtype="float64",
-                 pca_components=None, subsample=20000, beta_init=None, mkl_norm="auto",
-                 pyramids="auto"):
+    def __init__(
+        self,
+        *,
+        levels=4,
+        kernel="linear",
+        base_kernel="auto",
+        node_norm="l2",
+        C=1.0,
+        tol=1e-3,
+        max_iter=100,
+        node_weights="learn",
+        n_components=512,
+        gamma=None,
+        n_jobs=None,
+        verbose=0,
+        random_state=None,
+        beta_method="auto",
+        solver="auto",
+        device=None,
+        cache_size=4096,
+        dtype="float64",
+        pca_components=None,
+        subsample=20000,
+        beta_init=None,
+        mkl_norm="auto",
+        pyramids="auto",
+    ):
         self.levels = levels
         self.kernel = kernel
         self.base_kernel = base_kernel
@@ -237,8 +258,11 @@ class PyramidMKLClassifier(VersionedPickleMixin, ClassifierMixin, BaseEstimator)
         "pca_components": [NONE, Interval(Integral, 1)],
         "subsample": [NONE, Interval(Integral, 1)],
         "beta_init": [NONE, ARRAY_LIKE],
-        "mkl_norm": [Options(("auto",)), Interval(Real, 1, None, closed="left"),
-                     Exactly(np.inf, "inf")],
+        "mkl_norm": [
+            Options(("auto",)),
+            Interval(Real, 1, None, closed="left"),
+            Exactly(np.inf, "inf"),
+        ],
         "pyramids": [Options(("auto",) + PYRAMIDS)],
     }
 
@@ -249,15 +273,21 @@ class PyramidMKLClassifier(VersionedPickleMixin, ClassifierMixin, BaseEstimator)
             if self.node_weights not in ("learn", "uniform"):
                 raise ValueError(
                     "node_weights must be 'learn', 'uniform' or an array of weights, got "
-                    f"{self.node_weights!r}")
+                    f"{self.node_weights!r}"
+                )
             return np.full(total, 1.0 / total), self.node_weights == "learn"
         beta = np.asarray(self.node_weights, dtype=float).ravel()
-        if beta.shape != (total,) or not np.isfinite(beta).all() or (beta < 0).any() \
-                or beta.sum() <= 0:
+        if (
+            beta.shape != (total,)
+            or not np.isfinite(beta).all()
+            or (beta < 0).any()
+            or beta.sum() <= 0
+        ):
             raise ValueError(
                 f"node_weights must hold {total} non-negative finite weights "
                 f"({n_streams} stream(s) x {n_nodes(self.levels)} nodes) with a positive "
-                f"sum, got shape {np.shape(self.node_weights)}")
+                f"sum, got shape {np.shape(self.node_weights)}"
+            )
         return beta / beta.sum(), False
 
     def _start_beta(self, beta0, n_streams):
@@ -269,13 +299,19 @@ class PyramidMKLClassifier(VersionedPickleMixin, ClassifierMixin, BaseEstimator)
         coarse = init.size // n_streams
         if init.size % n_streams == 0:
             init = init.reshape(n_streams, coarse)
-        if init.size % n_streams or coarse > per_stream or (coarse + 1) & coarse \
-                or not np.isfinite(init).all() \
-                or (init < 0).any() or init.sum() <= 0:
+        if (
+            init.size % n_streams
+            or coarse > per_stream
+            or (coarse + 1) & coarse
+            or not np.isfinite(init).all()
+            or (init < 0).any()
+            or init.sum() <= 0
+        ):
             raise ValueError(
                 f"beta_init must hold non-negative finite weights of a pyramid with at most "
                 f"{self.levels} levels per stream ({n_streams} stream(s)), got shape "
-                f"{np.shape(self.beta_init)}")
+                f"{np.shape(self.beta_init)}"
+            )
         extended = np.full((n_streams, per_stream), init.sum() / init.size)
         extended[:, :coarse] = init
         extended = extended.ravel()
@@ -293,9 +329,15 @@ class PyramidMKLClassifier(VersionedPickleMixin, ClassifierMixin, BaseEstimator)
         # How far from uniform the data supports is judged with shared weights, whatever
         # the pyramids: per-class candidates would cost one binary MKL per class and fold.
         # The folds cut their node kernels from the full set's, which the final fit uses.
-        return select_mkl_norm(partial(fit, pyramids="shared"), blocks, y_index, n_classes,
-                               self.kernel, kernels=kernels,
-                               cache_bytes=fit.keywords["cache_bytes"])
+        return select_mkl_norm(
+            partial(fit, pyramids="shared"),
+            blocks,
+            y_index,
+            n_classes,
+            self.kernel,
+            kernels=kernels,
+            cache_bytes=fit.keywords["cache_bytes"],
+        )
 
     def _node_blocks(self, data, fit, y_index=None):
         """Scaled node features per stream; fits maps, PCA and scales when ``fit``.
@@ -312,18 +354,31 @@ class PyramidMKLClassifier(VersionedPickleMixin, ClassifierMixin, BaseEstimator)
         for name, arrays in data.items():
             if fit:
                 # Seeds drawn in a fixed order, whatever is fitted: a seed gives one model.
-                seeds = (rng.randint(np.iinfo(np.int32).max), None if self.pca_components
-                         is None else rng.randint(np.iinfo(np.int32).max))
-                sample = fit_sample(np.zeros(len(arrays), int) if y_index is None
-                                    else y_index, self.subsample)
+                seeds = (
+                    rng.randint(np.iinfo(np.int32).max),
+                    None if self.pca_components is None else rng.randint(np.iinfo(np.int32).max),
+                )
+                sample = fit_sample(
+                    np.zeros(len(arrays), int) if y_index is None else y_index, self.subsample
+                )
                 self.feature_maps_[name], self.node_projections_[name], phi = fit_reduction(
-                    arrays, sample, base_kernel=self.base_kernel_,
-                    n_components=self.n_components, gamma=self.gamma,
-                    pca_components=self.pca_components, seeds=seeds,
-                    shared_pca=self.kernel == "cross", **settings)
+                    arrays,
+                    sample,
+                    base_kernel=self.base_kernel_,
+                    n_components=self.n_components,
+                    gamma=self.gamma,
+                    pca_components=self.pca_components,
+                    seeds=seeds,
+                    shared_pca=self.kernel == "cross",
+                    **settings,
+                )
             if not fit or phi is None:
-                phi = stream_features(arrays, feature_map=self.feature_maps_[name],
-                                      projections=self.node_projections_[name], **settings)
+                phi = stream_features(
+                    arrays,
+                    feature_map=self.feature_maps_[name],
+                    projections=self.node_projections_[name],
+                    **settings,
+                )
             if fit:
                 self.node_scales_[name] = unit_diagonal_scales(phi)
             if phi.dtype != dtype:
@@ -358,34 +413,60 @@ class PyramidMKLClassifier(VersionedPickleMixin, ClassifierMixin, BaseEstimator)
         if learn:
             beta0 = self._start_beta(beta0, len(data))
         cross = self.kernel == "cross"
-        self.base_kernel_ = ("rbf" if cross else "linear") if self.base_kernel == "auto" \
-            else self.base_kernel
+        self.base_kernel_ = (
+            ("rbf" if cross else "linear") if self.base_kernel == "auto" else self.base_kernel
+        )
         # Fixed weights are the same for every class: per-class pyramids only when learning.
-        self.pyramids_ = self.pyramids if self.pyramids != "auto" else "per_class" \
-            if cross and learn and len(classes) <= PER_CLASS_MAX_CLASSES else "shared"
+        self.pyramids_ = (
+            self.pyramids
+            if self.pyramids != "auto"
+            else "per_class"
+            if cross and learn and len(classes) <= PER_CLASS_MAX_CLASSES
+            else "shared"
+        )
         blocks = self._node_blocks(data, fit=True, y_index=y_index)
         cache_bytes = float(self.cache_size) * 2**20
         fit = partial(
-            fit_mkl, kernel=self.kernel, C=float(self.C), tol=float(self.tol),
-            max_iter=int(self.max_iter), beta=beta0, learn=learn, n_jobs=self.n_jobs,
-            verbose=self.verbose, beta_method=self.beta_method, solver=self.solver,
+            fit_mkl,
+            kernel=self.kernel,
+            C=float(self.C),
+            tol=float(self.tol),
+            max_iter=int(self.max_iter),
+            beta=beta0,
+            learn=learn,
+            n_jobs=self.n_jobs,
+            verbose=self.verbose,
+            beta_method=self.beta_method,
+            solver=self.solver,
             cache_bytes=cache_bytes,
-            solver_options={"device": self.device} if self.solver == "torch" or (
-                self.solver in ("primal", "auto") and self.device is not None) else None,
-            pyramids=self.pyramids_)
+            solver_options={"device": self.device}
+            if self.solver == "torch"
+            or (self.solver in ("primal", "auto") and self.device is not None)
+            else None,
+            pyramids=self.pyramids_,
+        )
         kernels = None
-        if learn and self.kernel == "linear" and self.mkl_norm == "auto" \
-                and n_videos <= MAX_SELECTION_VIDEOS:
+        if (
+            learn
+            and self.kernel == "linear"
+            and self.mkl_norm == "auto"
+            and n_videos <= MAX_SELECTION_VIDEOS
+        ):
             kernels = TrainingKernels(blocks, "linear", cache_bytes=cache_bytes)
-        self.mkl_norm_, self.mkl_norm_scores_ = self._mkl_norm(fit, blocks, y_index,
-                                                               classes.shape[0], learn, kernels)
-        result = fit(blocks, one_vs_rest_labels(y_index, classes.shape[0]), kernels=kernels,
-                     mkl_norm=1.0 if self.mkl_norm_ is None else self.mkl_norm_)
-        self.coef_ = node_weight_blocks(blocks, result.beta, result.duals.coef, self.kernel,
-                                        result.normaliser)
+        self.mkl_norm_, self.mkl_norm_scores_ = self._mkl_norm(
+            fit, blocks, y_index, classes.shape[0], learn, kernels
+        )
+        result = fit(
+            blocks,
+            one_vs_rest_labels(y_index, classes.shape[0]),
+            kernels=kernels,
+            mkl_norm=1.0 if self.mkl_norm_ is None else self.mkl_norm_,
+        )
+        self.coef_ = node_weight_blocks(
+            blocks, result.beta, result.duals.coef, self.kernel, result.normaliser
+        )
         self.intercept_ = result.duals.intercept
-        self.n_features_per_stream_ = {name: arrays[0].shape[1]
-                                       for name, arrays in data.items()}
+        self.n_features_per_stream_ = {name: arrays[0].shape[1] for name, arrays in data.items()}
         self.classes_ = classes
         # (n_tasks,) leading axis for per-class weights, then (n_streams,) for a mapping.
         shape = result.beta.shape[:-1] + ((len(names),) if names else ()) + (-1,)
@@ -414,8 +495,9 @@ class PyramidMKLClassifier(VersionedPickleMixin, ClassifierMixin, BaseEstimator)
         else (n_videos, n_classes)
         """
         check_is_fitted(self, "beta_")
-        _, data = validate_streams(X, streams=getattr(self, "streams_", None),
-                                    n_features=self.n_features_per_stream_)
+        _, data = validate_streams(
+            X, streams=getattr(self, "streams_", None), n_features=self.n_features_per_stream_
+        )
         blocks = self._node_blocks(data, fit=False)
         scores = block_decisions(blocks, self.coef_) + self.intercept_
         return scores[:, 0] if self.classes_.shape[0] == 2 else scores

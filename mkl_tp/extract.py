@@ -21,8 +21,22 @@ import sys
 from tqdm.contrib.logging import logging_redirect_tqdm
 
 from . import __version__
-from ._utils.cli import EXIT_FAILURE, EXIT_INTERRUPTED, EXIT_OK, UsageError, UserError, one_line_errors, run_cli
-from .extraction.run import STREAMS, ExtractionInterrupted, default_workers, extract_features, resolve_shard
+from ._utils.cli import (
+    EXIT_FAILURE,
+    EXIT_INTERRUPTED,
+    EXIT_OK,
+    UsageError,
+    UserError,
+    one_line_errors,
+    run_cli,
+)
+from .extraction.run import (
+    STREAMS,
+    ExtractionInterrupted,
+    default_workers,
+    extract_features,
+    resolve_shard,
+)
 from .extraction.run import shard_of  # noqa: F401 (public here too, where --shard is parsed)
 from .store import RunStoppedError, import_arrays, merge_shards
 from .store import output_path  # noqa: F401 (public here too, where --out is parsed)
@@ -66,66 +80,137 @@ def _extract_parser():
         ),
         formatter_class=_HelpFormatter,
     )
-    parser.add_argument("src", metavar="SRC", help="folder of videos (.avi .mp4 .mkv .webm .mov ...) "
-                        "or of frame-image folders, searched recursively; the video id is the path "
-                        "relative to SRC without extension")
-    parser.add_argument("--out", required=True, metavar="NAME",
-                        help="output name: writes NAME_rgb.h5 and/or NAME_flow.h5 (a NAME ending "
-                        "in .h5 is used as the file name when one stream is extracted)")
-    parser.add_argument("--stream", choices=("rgb", "flow", "both"), default="both",
-                        help="appearance, motion, or both (decoded once)")
-    parser.add_argument("--list", metavar="FILE", help="only the videos listed (one relative path "
-                        "per line, first field; UCF-101 split files work)")
-    parser.add_argument("--arch", default="resnet101",
-                        choices=("resnet18", "resnet34", "resnet50", "resnet101", "resnet152"),
-                        help="torchvision ResNet, classifier removed")
-    parser.add_argument("--weights", default="imagenet", metavar="PATH|imagenet|random",
-                        help="imagenet: torchvision's ImageNet weights from its cache "
-                        "($TORCH_HOME/hub/checkpoints), downloaded if missing; PATH: a local "
-                        "state dict; random: seeded random weights, for tests only (recorded)")
-    parser.add_argument("--flow-weights", metavar="PATH|imagenet|random",
-                        help="weights of the motion network (default: --weights); 3-channel "
-                        "weights get the cross-modality 20-channel first layer")
+    parser.add_argument(
+        "src",
+        metavar="SRC",
+        help="folder of videos (.avi .mp4 .mkv .webm .mov ...) "
+        "or of frame-image folders, searched recursively; the video id is the path "
+        "relative to SRC without extension",
+    )
+    parser.add_argument(
+        "--out",
+        required=True,
+        metavar="NAME",
+        help="output name: writes NAME_rgb.h5 and/or NAME_flow.h5 (a NAME ending "
+        "in .h5 is used as the file name when one stream is extracted)",
+    )
+    parser.add_argument(
+        "--stream",
+        choices=("rgb", "flow", "both"),
+        default="both",
+        help="appearance, motion, or both (decoded once)",
+    )
+    parser.add_argument(
+        "--list",
+        metavar="FILE",
+        help="only the videos listed (one relative path "
+        "per line, first field; UCF-101 split files work)",
+    )
+    parser.add_argument(
+        "--arch",
+        default="resnet101",
+        choices=("resnet18", "resnet34", "resnet50", "resnet101", "resnet152"),
+        help="torchvision ResNet, classifier removed",
+    )
+    parser.add_argument(
+        "--weights",
+        default="imagenet",
+        metavar="PATH|imagenet|random",
+        help="imagenet: torchvision's ImageNet weights from its cache "
+        "($TORCH_HOME/hub/checkpoints), downloaded if missing; PATH: a local "
+        "state dict; random: seeded random weights, for tests only (recorded)",
+    )
+    parser.add_argument(
+        "--flow-weights",
+        metavar="PATH|imagenet|random",
+        help="weights of the motion network (default: --weights); 3-channel "
+        "weights get the cross-modality 20-channel first layer",
+    )
     parser.add_argument("--seed", type=int, default=0, help="seed of --weights random")
-    parser.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N "
-                        "(auto: CUDA if available, on $LOCAL_RANK under torchrun)")
-    parser.add_argument("--batch-size", type=int, default=64, metavar="N",
-                        help="frames per network batch")
-    parser.add_argument("--dtype", choices=("float16", "float32"), default="float16",
-                        help="storage type of the features")
-    parser.add_argument("--short-side", type=int, default=256, metavar="PX",
-                        help="resize frames so that their shorter side has PX pixels")
-    parser.add_argument("--crop", type=int, default=224, metavar="PX",
-                        help="centre crop (0: whole resized frame)")
-    parser.add_argument("--flow-method", choices=("dis", "farneback", "tvl1"), default="dis",
-                        help="OpenCV optical flow for the motion stream")
-    parser.add_argument("--flow-bound", type=float, default=20.0, metavar="PX",
-                        help="flow is clipped to +-PX pixels then mapped linearly to 0..255")
+    parser.add_argument(
+        "--device",
+        default="auto",
+        help="auto, cpu, cuda or cuda:N (auto: CUDA if available, on $LOCAL_RANK under torchrun)",
+    )
+    parser.add_argument(
+        "--batch-size", type=int, default=64, metavar="N", help="frames per network batch"
+    )
+    parser.add_argument(
+        "--dtype",
+        choices=("float16", "float32"),
+        default="float16",
+        help="storage type of the features",
+    )
+    parser.add_argument(
+        "--short-side",
+        type=int,
+        default=256,
+        metavar="PX",
+        help="resize frames so that their shorter side has PX pixels",
+    )
+    parser.add_argument(
+        "--crop", type=int, default=224, metavar="PX", help="centre crop (0: whole resized frame)"
+    )
+    parser.add_argument(
+        "--flow-method",
+        choices=("dis", "farneback", "tvl1"),
+        default="dis",
+        help="OpenCV optical flow for the motion stream",
+    )
+    parser.add_argument(
+        "--flow-bound",
+        type=float,
+        default=20.0,
+        metavar="PX",
+        help="flow is clipped to +-PX pixels then mapped linearly to 0..255",
+    )
     sampling = parser.add_mutually_exclusive_group()
-    sampling.add_argument("--fps", type=float, metavar="F",
-                          help="keep the frames on screen every 1/F seconds, by the decoded "
-                          "frames' timestamps (resampling to F frames per second; frame "
-                          "folders have no timestamps: use --stride); recorded as the files' "
-                          "sample_fps attribute (default: every frame)")
-    sampling.add_argument("--stride", type=int, metavar="K",
-                          help="keep every K-th decoded frame; recorded as sample_stride "
-                          "(default: every frame). Either way a kept frame's motion input "
-                          "stacks the flows between the decoded frames from it on")
-    parser.add_argument("--keep-partial", action="store_true",
-                        help="store what decodes of a truncated video (fewer frames or a "
-                        "shorter span than its container declares), marked partial=True; by "
-                        "default such videos are recorded under /failed")
-    parser.add_argument("--verify", action="store_true",
-                        help="first read every video already in the output files and extract "
-                        "again those whose stored features fail their checksum (reads the "
-                        "whole files)")
-    parser.add_argument("--workers", type=int, default=default_workers(), metavar="N",
-                        help="processes that decode videos and compute flow, overlapped with inference "
-                        "(0: in the main process; the default is the cores less one, at most 8)")
-    parser.add_argument("--shard", metavar="I/N",
-                        help="process only part I of N (0 <= I < N; videos assigned by a hash of "
-                        "their id) into NAME_<stream>.shard-I-of-N.h5; 'auto' reads "
-                        "RANK/WORLD_SIZE (torchrun) or SLURM_ARRAY_TASK_ID/SLURM_ARRAY_TASK_COUNT")
+    sampling.add_argument(
+        "--fps",
+        type=float,
+        metavar="F",
+        help="keep the frames on screen every 1/F seconds, by the decoded "
+        "frames' timestamps (resampling to F frames per second; frame "
+        "folders have no timestamps: use --stride); recorded as the files' "
+        "sample_fps attribute (default: every frame)",
+    )
+    sampling.add_argument(
+        "--stride",
+        type=int,
+        metavar="K",
+        help="keep every K-th decoded frame; recorded as sample_stride "
+        "(default: every frame). Either way a kept frame's motion input "
+        "stacks the flows between the decoded frames from it on",
+    )
+    parser.add_argument(
+        "--keep-partial",
+        action="store_true",
+        help="store what decodes of a truncated video (fewer frames or a "
+        "shorter span than its container declares), marked partial=True; by "
+        "default such videos are recorded under /failed",
+    )
+    parser.add_argument(
+        "--verify",
+        action="store_true",
+        help="first read every video already in the output files and extract "
+        "again those whose stored features fail their checksum (reads the "
+        "whole files)",
+    )
+    parser.add_argument(
+        "--workers",
+        type=int,
+        default=default_workers(),
+        metavar="N",
+        help="processes that decode videos and compute flow, overlapped with inference "
+        "(0: in the main process; the default is the cores less one, at most 8)",
+    )
+    parser.add_argument(
+        "--shard",
+        metavar="I/N",
+        help="process only part I of N (0 <= I < N; videos assigned by a hash of "
+        "their id) into NAME_<stream>.shard-I-of-N.h5; 'auto' reads "
+        "RANK/WORLD_SIZE (torchrun) or SLURM_ARRAY_TASK_ID/SLURM_ARRAY_TASK_COUNT",
+    )
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
     parser.add_argument("-v", "--verbose", action="store_true", help="log each saved video")
     parser.add_argument("--version", action="version", version=f"mkl_tp {__version__}")
@@ -143,7 +228,9 @@ def _merge_parser():
     parser.add_argument("shards", nargs="+", metavar="SHARD", help="shard files of one stream")
     parser.add_argument("--out", required=True, metavar="FILE", help="merged cache file")
     parser.add_argument("--copy", action="store_true", help="copy the features instead of linking")
-    parser.add_argument("--partial", action="store_true", help="merge even if some shards are missing")
+    parser.add_argument(
+        "--partial", action="store_true", help="merge even if some shards are missing"
+    )
     parser.add_argument("--quiet", action="store_true", help="no summary line")
     return one_line_errors(parser)
 
@@ -158,14 +245,23 @@ def _import_parser():
         "goes on.",
         formatter_class=_HelpFormatter,
     )
-    parser.add_argument("src", metavar="DIR", help="folder of .npy / .npz files, searched recursively")
-    parser.add_argument("--out", required=True, metavar="FILE",
-                        help="cache file (NAME ending in .h5), or NAME to write NAME_<stream>.h5")
-    parser.add_argument("--stream", metavar="NAME",
-                        help="stream recorded in the file (default: from an --out ending in "
-                        "_rgb.h5 or _flow.h5)")
-    parser.add_argument("--dtype", choices=("float16", "float32"), default="float32",
-                        help="storage type")
+    parser.add_argument(
+        "src", metavar="DIR", help="folder of .npy / .npz files, searched recursively"
+    )
+    parser.add_argument(
+        "--out",
+        required=True,
+        metavar="FILE",
+        help="cache file (NAME ending in .h5), or NAME to write NAME_<stream>.h5",
+    )
+    parser.add_argument(
+        "--stream",
+        metavar="NAME",
+        help="stream recorded in the file (default: from an --out ending in _rgb.h5 or _flow.h5)",
+    )
+    parser.add_argument(
+        "--dtype", choices=("float16", "float32"), default="float32", help="storage type"
+    )
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
     return one_line_errors(parser)
 
@@ -191,8 +287,10 @@ def _check_args(args):
 
 def _print_summary(summary):
     for stream, path in summary.paths.items():
-        print(f"{stream}: {summary.done[stream]} done, {summary.skipped[stream]} skipped, "
-              f"{summary.failed[stream]} failed -> {path}")
+        print(
+            f"{stream}: {summary.done[stream]} done, {summary.skipped[stream]} skipped, "
+            f"{summary.failed[stream]} failed -> {path}"
+        )
 
 
 def _library_call(function, *args, **kwargs):
@@ -214,19 +312,38 @@ def _extract(argv):
         shard = resolve_shard(args.shard)
     except ValueError as exc:
         raise UsageError(f"--shard {exc}") from None
-    options = dict(streams=args.stream, video_list=args.list, arch=args.arch, weights=args.weights,
-                   flow_weights=args.flow_weights, seed=args.seed, device=args.device,
-                   batch_size=args.batch_size, dtype=args.dtype, short_side=args.short_side,
-                   crop=args.crop, flow_method=args.flow_method, flow_bound=args.flow_bound,
-                   sample_fps=args.fps, sample_stride=args.stride, keep_partial=args.keep_partial,
-                   verify=args.verify, workers=args.workers, shard=shard, progress=not args.quiet)
+    options = dict(
+        streams=args.stream,
+        video_list=args.list,
+        arch=args.arch,
+        weights=args.weights,
+        flow_weights=args.flow_weights,
+        seed=args.seed,
+        device=args.device,
+        batch_size=args.batch_size,
+        dtype=args.dtype,
+        short_side=args.short_side,
+        crop=args.crop,
+        flow_method=args.flow_method,
+        flow_bound=args.flow_bound,
+        sample_fps=args.fps,
+        sample_stride=args.stride,
+        keep_partial=args.keep_partial,
+        verify=args.verify,
+        workers=args.workers,
+        shard=shard,
+        progress=not args.quiet,
+    )
     previous = signal.signal(signal.SIGTERM, _raise_interrupt)
     try:
         with logging_redirect_tqdm():  # log lines above the progress bars, not over them
             summary = _library_call(extract_features, args.src, args.out, **options)
     except ExtractionInterrupted as exc:
-        print(f"{PROG}: stopped; the {exc.saved} videos saved in this run are kept, run the same "
-              "command again to resume", file=sys.stderr)
+        print(
+            f"{PROG}: stopped; the {exc.saved} videos saved in this run are kept, run the same "
+            "command again to resume",
+            file=sys.stderr,
+        )
         return EXIT_INTERRUPTED
     finally:
         signal.signal(signal.SIGTERM, previous)
@@ -234,12 +351,18 @@ def _extract(argv):
     for video_id, message in list(summary.failures.items())[:_MAX_SHOWN_FAILURES]:
         print(f"failed: {video_id}: {message}", file=sys.stderr)
     if len(summary.failures) > _MAX_SHOWN_FAILURES:
-        print(f"... and {len(summary.failures) - _MAX_SHOWN_FAILURES} more (see /failed in the files)",
-              file=sys.stderr)
+        print(
+            f"... and {len(summary.failures) - _MAX_SHOWN_FAILURES} more (see /failed in the files)",
+            file=sys.stderr,
+        )
     busy = sum(summary.busy_seconds.values())
     if busy:
-        logger.info("busy time: " + ", ".join(f"{k} {v:.1f} s ({100 * v / busy:.0f}%)"
-                                              for k, v in summary.busy_seconds.items()))
+        logger.info(
+            "busy time: "
+            + ", ".join(
+                f"{k} {v:.1f} s ({100 * v / busy:.0f}%)" for k, v in summary.busy_seconds.items()
+            )
+        )
     return EXIT_FAILURE if summary.failures else EXIT_OK
 
 
@@ -250,9 +373,13 @@ def _raise_interrupt(signum, frame):
 def _merge(argv):
     args = _merge_parser().parse_args(argv)
     _setup_logging(False)
-    result = _library_call(merge_shards, args.shards, args.out, copy=args.copy, allow_partial=args.partial)
+    result = _library_call(
+        merge_shards, args.shards, args.out, copy=args.copy, allow_partial=args.partial
+    )
     if not args.quiet:
-        print(f"merged {len(args.shards)} shards: {result['videos']} videos, {result['failed']} failed -> {args.out}")
+        print(
+            f"merged {len(args.shards)} shards: {result['videos']} videos, {result['failed']} failed -> {args.out}"
+        )
     return EXIT_OK
 
 
@@ -263,8 +390,14 @@ def _import(argv):
     if stream is None:
         raise UsageError("cannot tell the stream from --out; pass --stream (e.g. rgb)")
     with logging_redirect_tqdm():
-        summary = _library_call(import_arrays, args.src, args.out, stream=stream, dtype=args.dtype,
-                                progress=not args.quiet)
+        summary = _library_call(
+            import_arrays,
+            args.src,
+            args.out,
+            stream=stream,
+            dtype=args.dtype,
+            progress=not args.quiet,
+        )
     _print_summary(summary)
     for message in list(summary.failures.values())[:_MAX_SHOWN_FAILURES]:
         print(f"failed: {message}", file=sys.stderr)
@@ -273,7 +406,9 @@ def _import(argv):
 
 # -- entry point ----------------------------------------------------------------------
 def _setup_logging(verbose):
-    logging.basicConfig(level=logging.INFO if verbose else logging.WARNING, format="%(levelname)s: %(message)s")
+    logging.basicConfig(
+        level=logging.INFO if verbose else logging.WARNING, format="%(levelname)s: %(message)s"
+    )
     if verbose:
         logging.getLogger("mkl_tp").setLevel(logging.INFO)
 

@@ -22,7 +22,7 @@ def _scores(model, X):
 
 
 def _rms(scores):
-    scale = float(np.sqrt(np.mean(scores ** 2)))
+    scale = float(np.sqrt(np.mean(scores**2)))
     return scale if scale > 0 else 1.0
 
 
@@ -73,8 +73,9 @@ class LateFusionClassifier(VersionedPickleMixin, ClassifierMixin, BaseEstimator)
         steps = int(round(1.0 / self.grid_step))
         if n_streams == 1:
             return np.ones((1, 1))
-        grid = np.stack(np.meshgrid(*[np.arange(steps + 1)] * (n_streams - 1),
-                                    indexing="ij"), -1).reshape(-1, n_streams - 1)
+        grid = np.stack(
+            np.meshgrid(*[np.arange(steps + 1)] * (n_streams - 1), indexing="ij"), -1
+        ).reshape(-1, n_streams - 1)
         grid = grid[grid.sum(axis=1) <= steps]
         return np.column_stack([grid, steps - grid.sum(axis=1)]) / steps
 
@@ -105,15 +106,21 @@ class LateFusionClassifier(VersionedPickleMixin, ClassifierMixin, BaseEstimator)
                 held_out[name][np.ix_(test, model.classes_)] = scores
         self.score_scales_ = np.array([_rms(held_out[name]) for name in names])
         grid = self._weight_grid(len(names)) / self.score_scales_[None, :]
-        accuracy = np.array([
-            np.mean(np.argmax(sum(w * held_out[n] for w, n in zip(weights, names)), axis=1)
-                    == y_index) for weights in grid])
+        accuracy = np.array(
+            [
+                np.mean(
+                    np.argmax(sum(w * held_out[n] for w, n in zip(weights, names)), axis=1)
+                    == y_index
+                )
+                for weights in grid
+            ]
+        )
         # Ties are common (a plateau of equally accurate mixtures): take the plateau's
         # centre, not the grid's first point, so the choice does not hang on grid order.
         self.stream_weights_ = self._weight_grid(len(names))[accuracy == accuracy.max()].mean(
-            axis=0)
-        self.estimators_ = {name: clone(base).fit(data[name], classes[y_index])
-                            for name in names}
+            axis=0
+        )
+        self.estimators_ = {name: clone(base).fit(data[name], classes[y_index]) for name in names}
         self.streams_, self.classes_ = names, classes
         return self
 
@@ -121,9 +128,10 @@ class LateFusionClassifier(VersionedPickleMixin, ClassifierMixin, BaseEstimator)
         """Fused scores ``sum_s w_s z_s / r_s``, shape ``(n_videos, n_classes)``."""
         check_is_fitted(self, "stream_weights_")
         _, data = validate_streams(X, streams=self.streams_)
-        return sum(w / r * _scores(self.estimators_[name], data[name])
-                   for w, r, name in zip(self.stream_weights_, self.score_scales_,
-                                         self.streams_))
+        return sum(
+            w / r * _scores(self.estimators_[name], data[name])
+            for w, r, name in zip(self.stream_weights_, self.score_scales_, self.streams_)
+        )
 
     def predict(self, X):
         """Predicted labels."""

@@ -15,7 +15,12 @@ import numpy as np
 
 from . import __version__
 from ._utils.cli import EXIT_OK, UserError, configure_logging, one_line_errors, run_cli
-from .experiment.inputs import add_split_format_arguments, describe_features, load_stream, split_format
+from .experiment.inputs import (
+    add_split_format_arguments,
+    describe_features,
+    load_stream,
+    split_format,
+)
 from ._utils.persist import VersionedPickleMixin
 from .sources.splits import read_split
 from .store import list_videos
@@ -36,17 +41,27 @@ def build_parser():
         "ucfTrainTestlist --format ucf101 --split 1 --out preds.csv",
     )
     parser.add_argument("model", help="model.joblib written by mkl_tp.fit (trusted files only)")
-    parser.add_argument("--features", action="append", required=True, metavar="H5",
-                        help="HDF5 feature cache, one per stream the model was fitted on")
+    parser.add_argument(
+        "--features",
+        action="append",
+        required=True,
+        metavar="H5",
+        help="HDF5 feature cache, one per stream the model was fitted on",
+    )
     which = parser.add_mutually_exclusive_group()
-    which.add_argument("--list", metavar="FILE",
-                       help="text file of video ids to predict, one per line (default: all "
-                       "videos of the first feature file)")
-    which.add_argument("--splits", metavar="PATH",
-                       help="split files: predict the test videos and report accuracy")
+    which.add_argument(
+        "--list",
+        metavar="FILE",
+        help="text file of video ids to predict, one per line (default: all "
+        "videos of the first feature file)",
+    )
+    which.add_argument(
+        "--splits", metavar="PATH", help="split files: predict the test videos and report accuracy"
+    )
     add_split_format_arguments(parser)
-    parser.add_argument("--out", metavar="CSV",
-                        help="write video_id,prediction[,label] rows here (default: stdout)")
+    parser.add_argument(
+        "--out", metavar="CSV", help="write video_id,prediction[,label] rows here (default: stdout)"
+    )
     parser.add_argument("--quiet", action="store_true", help="print only errors")
     return one_line_errors(parser)
 
@@ -82,12 +97,15 @@ def load_model(path):
         model = joblib.load(path)
     except ModuleNotFoundError as exc:
         extra = " (pip install mkl_tp[deep])" if exc.name == "torch" else ""
-        raise UserError(f"{path} needs the module {exc.name!r}, which is not installed{extra}") \
-            from None
+        raise UserError(
+            f"{path} needs the module {exc.name!r}, which is not installed{extra}"
+        ) from None
     except Exception as exc:  # unpickling garbage raises almost any exception type
         reason = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
-        raise UserError(f"{path} is not a joblib/pickle file ({type(exc).__name__}"
-                        f"{': ' + reason if reason else ''}); {_EXPECTED}") from None
+        raise UserError(
+            f"{path} is not a joblib/pickle file ({type(exc).__name__}"
+            f"{': ' + reason if reason else ''}); {_EXPECTED}"
+        ) from None
     if not isinstance(model, VersionedPickleMixin):
         kind = f"{type(model).__module__}.{type(model).__qualname__}"
         raise UserError(f"{path} holds a {kind}, not an mkl_tp model; {_EXPECTED}")
@@ -111,8 +129,10 @@ def model_feature_dims(model):
             return {s: model.estimators_[s].n_features_per_stream_[None] for s in model.streams_}
         return dict(model.n_features_per_stream_)
     except AttributeError:
-        raise UserError(f"this {type(model).__name__} was saved by an older mkl_tp that did "
-                        "not record its feature dimensions; fit it again") from None
+        raise UserError(
+            f"this {type(model).__name__} was saved by an older mkl_tp that did "
+            "not record its feature dimensions; fit it again"
+        ) from None
 
 
 def model_levels(model):
@@ -127,11 +147,9 @@ def model_levels(model):
 def _check_version(model, path):
     saved = getattr(model, "_mkl_tp_version", None)
     if saved is None:
-        warnings.warn(f"{path} does not record the mkl_tp version it was made with",
-                      stacklevel=2)
+        warnings.warn(f"{path} does not record the mkl_tp version it was made with", stacklevel=2)
     elif saved != __version__:
-        warnings.warn(f"{path} was made with mkl_tp {saved}, this is {__version__}",
-                      stacklevel=2)
+        warnings.warn(f"{path} was made with mkl_tp {saved}, this is {__version__}", stacklevel=2)
 
 
 def _main(argv):
@@ -143,8 +161,9 @@ def _main(argv):
     described = describe_features(args.features)
     expected = [s for s in dims if s is not None] or [None]
     if len(described) != len(expected):
-        raise UserError(f"the model was fitted on {len(expected)} stream(s), got "
-                        f"{len(described)} --features")
+        raise UserError(
+            f"the model was fitted on {len(expected)} stream(s), got {len(described)} --features"
+        )
     labels = None
     if args.splits:
         split = read_split(args.splits, split_format(args.format, args.splits), args.split)
@@ -162,20 +181,26 @@ def _main(argv):
             raise UserError(
                 f"the model's streams are {expected} but the feature files give "
                 f"{sorted(by_name)} (names come from each file's 'stream' attribute, else "
-                "the last '_' part of its name)")
+                "the last '_' part of its name)"
+            )
         sources = {name: by_name[name] for name in expected}
     streams = {}
     for name, source in sources.items():
-        arrays = load_stream(source["path"], ids, model_levels(model),
-                             subset="test" if args.splits else "listed")
+        arrays = load_stream(
+            source["path"], ids, model_levels(model), subset="test" if args.splits else "listed"
+        )
         if arrays[0].shape[1] != dims[name]:
-            raise UserError(f"{source['path']} has d={arrays[0].shape[1]} features but the "
-                            f"model expects d={dims[name]} for stream {source['stream']!r}")
+            raise UserError(
+                f"{source['path']} has d={arrays[0].shape[1]} features but the "
+                f"model expects d={dims[name]} for stream {source['stream']!r}"
+            )
         streams[name] = arrays
     X = streams[None] if None in streams else streams
     predictions = model.predict(X)
-    rows = [[i, p] + ([t] if labels is not None else [])
-            for i, p, t in zip(ids, predictions, labels if labels is not None else ids)]
+    rows = [
+        [i, p] + ([t] if labels is not None else [])
+        for i, p, t in zip(ids, predictions, labels if labels is not None else ids)
+    ]
     header = ["video_id", "prediction"] + (["label"] if labels is not None else [])
     handle = open(args.out, "w", newline="", encoding="utf-8") if args.out else sys.stdout
     try:
@@ -189,8 +214,11 @@ def _main(argv):
         from .experiment.report import classification_metrics
 
         metrics = classification_metrics(labels, predictions, model.classes_)
-        print(f"accuracy {100 * metrics['accuracy']:.2f}% on {len(ids)} videos (mean class "
-              f"accuracy {100 * metrics['mean_class_accuracy']:.2f}%)", file=sys.stderr)
+        print(
+            f"accuracy {100 * metrics['accuracy']:.2f}% on {len(ids)} videos (mean class "
+            f"accuracy {100 * metrics['mean_class_accuracy']:.2f}%)",
+            file=sys.stderr,
+        )
     return EXIT_OK
 
 

@@ -20,7 +20,7 @@ def make_cache(folder, n_per_class=8, seed=0, stream="rgb", d=4, nan_video=None)
                 vid = f"{name}/v_{name}_g{g:02d}_c01"
                 T = int(rng.integers(4, 30))
                 x = rng.normal(size=(T, d)).astype(np.float32)
-                x[T // 2:, c % d] += 0.8
+                x[T // 2 :, c % d] += 0.8
                 if vid == nan_video:
                     x[1, 0] = np.nan
                 h5.create_dataset(f"videos/{vid}", data=x)
@@ -30,11 +30,11 @@ def make_cache(folder, n_per_class=8, seed=0, stream="rgb", d=4, nan_video=None)
 
 def write_ucf_split(folder, ids):
     folder.mkdir(exist_ok=True)
-    (folder / "classInd.txt").write_text(
-        "".join(f"{i + 1} {c}\n" for i, c in enumerate(CLASSES)))
+    (folder / "classInd.txt").write_text("".join(f"{i + 1} {c}\n" for i, c in enumerate(CLASSES)))
     train = [(v, n) for v, n, g in ids if g % 4 != 0]
     test = [(v, n) for v, n, g in ids if g % 4 == 0]
     (folder / "trainlist01.txt").write_text(
-        "".join(f"{v}.avi {CLASSES.index(n) + 1}\n" for v, n in train))
+        "".join(f"{v}.avi {CLASSES.index(n) + 1}\n" for v, n in train)
+    )
     (folder / "testlist01.txt").write_text("".join(f"{v}.avi\n" for v, n in test))
     return folder

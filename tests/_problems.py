@@ -40,7 +40,7 @@ def videos(n=36, d=4, classes=3, seed=0):
     for label in y:
         T = int(rng.integers(3, 21))
         x = rng.normal(size=(T, d))
-        x[T // 2:, label % d] += 1.5
+        x[T // 2 :, label % d] += 1.5
         X.append(x)
     return X, y
 

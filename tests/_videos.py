@@ -18,7 +18,8 @@ def moving_pattern(t, height, width, step=2):
     """Frame t (H, W, 3) uint8: a gradient with a square moving ``step`` px right per frame."""
     yy, xx = np.mgrid[0:height, 0:width]
     frame = np.stack(
-        [(xx * 255 // max(1, width - 1)), (yy * 255 // max(1, height - 1)), ((xx + yy) * 2) % 256], -1
+        [(xx * 255 // max(1, width - 1)), (yy * 255 // max(1, height - 1)), ((xx + yy) * 2) % 256],
+        -1,
     ).astype(np.uint8)
     side = max(4, min(height, width) // 4)
     top, left = height // 3, (4 + t * step) % max(1, width - side)
@@ -37,7 +38,9 @@ def write_video(path, n_frames, size=(48, 64), fps=25, step=2):
         if n_frames == 0:
             container.start_encoding()  # header with a video stream and no frame
         for t in range(n_frames):
-            frame = av.VideoFrame.from_ndarray(moving_pattern(t, height, width, step), format="rgb24")
+            frame = av.VideoFrame.from_ndarray(
+                moving_pattern(t, height, width, step), format="rgb24"
+            )
             container.mux(stream.encode(frame))
         if n_frames:
             container.mux(stream.encode())
@@ -97,14 +100,23 @@ def make_tree(root):
     """
     root = os.fspath(root)
     good = {
-        "walk/v_walk_g01_c01": write_video(os.path.join(root, "walk/v_walk_g01_c01.mp4"), 12) and 12,
-        "walk/v_walk_g02_c01": write_video(os.path.join(root, "walk/v_walk_g02_c01.avi"), 5, size=(64, 48)) and 5,
-        "jump/v_jump_g01_c01": write_video(os.path.join(root, "jump/v_jump_g01_c01.mkv"), 14, size=(36, 80)) and 14,
+        "walk/v_walk_g01_c01": write_video(os.path.join(root, "walk/v_walk_g01_c01.mp4"), 12)
+        and 12,
+        "walk/v_walk_g02_c01": write_video(
+            os.path.join(root, "walk/v_walk_g02_c01.avi"), 5, size=(64, 48)
+        )
+        and 5,
+        "jump/v_jump_g01_c01": write_video(
+            os.path.join(root, "jump/v_jump_g01_c01.mkv"), 14, size=(36, 80)
+        )
+        and 14,
         "jump/single": write_video(os.path.join(root, "jump/single.mp4"), 1) and 1,
         "frames/run_1": write_frame_folder(os.path.join(root, "frames/run_1"), 11) and 11,
     }
     bad = {
-        "broken/truncated": os.path.basename(write_truncated(os.path.join(root, "broken/truncated.mp4"))),
+        "broken/truncated": os.path.basename(
+            write_truncated(os.path.join(root, "broken/truncated.mp4"))
+        ),
         "broken/empty": os.path.basename(write_video(os.path.join(root, "broken/empty.avi"), 0)),
         "broken/garbage": os.path.basename(write_garbage(os.path.join(root, "broken/garbage.avi"))),
         # Opens and decodes 25 of the 100 frames its header declares: truncated, not complete.

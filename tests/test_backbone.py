@@ -8,7 +8,13 @@ import torch
 import torchvision
 
 from mkl_tp.extraction import backbone
-from mkl_tp.extraction.backbone import WeightsError, build_backbone, cross_modality_weight, resolve_device, state_dict_digest
+from mkl_tp.extraction.backbone import (
+    WeightsError,
+    build_backbone,
+    cross_modality_weight,
+    resolve_device,
+    state_dict_digest,
+)
 
 
 def _uint8_batch(n, channels, size=32, seed=0):
@@ -29,7 +35,9 @@ def test_motion_network_first_layer_comes_from_the_rgb_one():
     flow = build_backbone("resnet18", "random", in_channels=20, seed=3)
     w3, w20 = rgb.model.conv1.weight.detach(), flow.model.conv1.weight.detach()
     assert w20.shape == (64, 20, 7, 7)
-    torch.testing.assert_close(w20, w3.mean(dim=1, keepdim=True).expand(-1, 20, -1, -1), rtol=0, atol=0)
+    torch.testing.assert_close(
+        w20, w3.mean(dim=1, keepdim=True).expand(-1, 20, -1, -1), rtol=0, atol=0
+    )
     rest3 = {k: v for k, v in rgb.model.state_dict().items() if k != "conv1.weight"}
     for key, value in rest3.items():  # every other layer is shared
         torch.testing.assert_close(flow.model.state_dict()[key], value, rtol=0, atol=0)
@@ -97,7 +105,9 @@ def test_checkpoints_load_from_common_formats(tmp_path):
     torch.save(wrapped, path)
     loaded = build_backbone("resnet18", str(path))
     assert loaded.digest == source.digest and loaded.weights == str(path)
-    motion = build_backbone("resnet18", str(path), in_channels=20)  # RGB checkpoint -> cross-modality
+    motion = build_backbone(
+        "resnet18", str(path), in_channels=20
+    )  # RGB checkpoint -> cross-modality
     assert motion.digest == build_backbone("resnet18", "random", seed=2, in_channels=20).digest
 
 
@@ -108,8 +118,12 @@ def test_a_20_channel_motion_checkpoint_loads_as_it_is(tmp_path):
     path = tmp_path / "motion.pt"
     torch.save(trained.model.state_dict(), path)
     loaded = build_backbone("resnet18", str(path), in_channels=20)
-    torch.testing.assert_close(loaded.model.conv1.weight, trained.model.conv1.weight, rtol=0, atol=0)
-    with pytest.raises(WeightsError, match=r"motion\.pt: first layer has 20 input channels; expected 3"):
+    torch.testing.assert_close(
+        loaded.model.conv1.weight, trained.model.conv1.weight, rtol=0, atol=0
+    )
+    with pytest.raises(
+        WeightsError, match=r"motion\.pt: first layer has 20 input channels; expected 3"
+    ):
         build_backbone("resnet18", str(path), in_channels=3)
 
 
@@ -117,13 +131,26 @@ def test_a_20_channel_motion_checkpoint_loads_as_it_is(tmp_path):
     "make, message",
     [
         (lambda d: d / "missing.pth", r"weights file .*missing\.pth does not exist"),
-        (lambda d: (d / "junk.pth").write_bytes(b"junk") and d / "junk.pth", r"cannot load weights from .*junk\.pth"),
-        (lambda d: torch.save([1, 2], d / "list.pth") or d / "list.pth", r"list\.pth does not hold a state dict"),
-        (lambda d: torch.save(build_backbone("resnet50", "random").model.state_dict(), d / "r50.pth") or d / "r50.pth",
-         r"r50\.pth does not fit resnet18: \d+ unexpected keys \(layer1\.0\.bn3\.bias, .*"
-         r"\d+ shape mismatches \(layer1\.0\.conv1\.weight \(64, 64, 1, 1\) != \(64, 64, 3, 3\)"),
-        (lambda d: torch.save({"x": torch.zeros(1)}, d / "other.pth") or d / "other.pth",
-         r"other\.pth has no conv1\.weight"),
+        (
+            lambda d: (d / "junk.pth").write_bytes(b"junk") and d / "junk.pth",
+            r"cannot load weights from .*junk\.pth",
+        ),
+        (
+            lambda d: torch.save([1, 2], d / "list.pth") or d / "list.pth",
+            r"list\.pth does not hold a state dict",
+        ),
+        (
+            lambda d: (
+                torch.save(build_backbone("resnet50", "random").model.state_dict(), d / "r50.pth")
+                or d / "r50.pth"
+            ),
+            r"r50\.pth does not fit resnet18: \d+ unexpected keys \(layer1\.0\.bn3\.bias, .*"
+            r"\d+ shape mismatches \(layer1\.0\.conv1\.weight \(64, 64, 1, 1\) != \(64, 64, 3, 3\)",
+        ),
+        (
+            lambda d: torch.save({"x": torch.zeros(1)}, d / "other.pth") or d / "other.pth",
+            r"other\.pth has no conv1\.weight",
+        ),
     ],
 )
 def test_bad_checkpoints_are_named(tmp_path, make, message):
@@ -144,7 +171,9 @@ def test_imagenet_weights_offline_give_one_clear_error(tmp_path, monkeypatch):
         build_backbone("resnet101", "imagenet")
     message = str(info.value)
     assert "ImageNet weights for resnet101 (ResNet101_Weights.IMAGENET1K_V2)" in message
-    assert str(tmp_path / "torch_home" / "hub" / "checkpoints" / "resnet101-cd907fc2.pth") in message
+    assert (
+        str(tmp_path / "torch_home" / "hub" / "checkpoints" / "resnet101-cd907fc2.pth") in message
+    )
     assert "--weights PATH" in message and "name resolution" in message
     assert attempts == ["https://download.pytorch.org/models/resnet101-cd907fc2.pth"]
 
@@ -154,8 +183,12 @@ def test_imagenet_weights_come_from_torchvisions_cache(tmp_path, monkeypatch):
     cached = tmp_path / "hub" / "checkpoints" / "resnet18-f37072fd.pth"
     cached.parent.mkdir(parents=True)
     stand_in = build_backbone("resnet18", "random", seed=7).model.state_dict()
-    torch.save({**stand_in, "fc.weight": torch.zeros(1000, 512), "fc.bias": torch.zeros(1000)}, cached)
-    monkeypatch.setattr(torch.hub, "download_url_to_file", lambda *a, **k: pytest.fail("no download expected"))
+    torch.save(
+        {**stand_in, "fc.weight": torch.zeros(1000, 512), "fc.bias": torch.zeros(1000)}, cached
+    )
+    monkeypatch.setattr(
+        torch.hub, "download_url_to_file", lambda *a, **k: pytest.fail("no download expected")
+    )
     net = build_backbone("resnet18", "imagenet")
     assert net.weights == "ResNet18_Weights.IMAGENET1K_V1"
     assert net.digest == state_dict_digest(stand_in)
@@ -164,7 +197,10 @@ def test_imagenet_weights_come_from_torchvisions_cache(tmp_path, monkeypatch):
 def test_unknown_names():
     with pytest.raises(WeightsError, match="unknown arch 'vgg16'; choose one of resnet18"):
         build_backbone("vgg16", "random")
-    with pytest.raises(WeightsError, match="resnet18 has no torchvision weights 'IMAGENET1K_V9'; available: IMAGENET1K_V1"):
+    with pytest.raises(
+        WeightsError,
+        match="resnet18 has no torchvision weights 'IMAGENET1K_V9'; available: IMAGENET1K_V1",
+    ):
         build_backbone("resnet18", "IMAGENET1K_V9")
 
 

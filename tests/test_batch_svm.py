@@ -26,9 +26,9 @@ def test_projection_matches_cvxpy():
     projected = project(V, lo, hi)
     for c in range(3):
         a = cp.Variable(15)
-        cp.Problem(cp.Minimize(cp.sum_squares(a - V[:, c])),
-                   [a >= lo[:, c], a <= hi[:, c], cp.sum(a) == 0]).solve(
-            solver=cp.CLARABEL, tol_gap_abs=1e-12, tol_gap_rel=1e-12, tol_feas=1e-12)
+        cp.Problem(
+            cp.Minimize(cp.sum_squares(a - V[:, c])), [a >= lo[:, c], a <= hi[:, c], cp.sum(a) == 0]
+        ).solve(solver=cp.CLARABEL, tol_gap_abs=1e-12, tol_gap_rel=1e-12, tol_feas=1e-12)
         np.testing.assert_allclose(projected[:, c], a.value, atol=1e-8)
     np.testing.assert_allclose(projected.sum(axis=0), 0.0, atol=1e-12)
 
@@ -44,8 +44,7 @@ def test_batch_duals_match_libsvm(kind, C):
     # Both optima of the same strictly concave-in-decisions problem: objectives agree to
     # libsvm's accuracy (its gap 1e-5 times the O(1) gradient scale gives ~1e-9 relative).
     np.testing.assert_allclose(fast.objective, reference.objective, rtol=1e-7)
-    np.testing.assert_allclose(decisions(kernel, fast), decisions(kernel, reference),
-                               atol=1e-3)
+    np.testing.assert_allclose(decisions(kernel, fast), decisions(kernel, reference), atol=1e-3)
     np.testing.assert_allclose(fast.intercept, reference.intercept, atol=1e-3)
 
 
@@ -57,13 +56,14 @@ def test_batch_duals_match_cvxpy_dual_tightly():
         alpha = cp.Variable(30)
         factor = np.linalg.cholesky(kernel + 1e-10 * np.eye(30))
         objective = cp.sum(alpha) - 0.5 * cp.sum_squares(factor.T @ cp.multiply(alpha, Y[:, c]))
-        optimum = cp.Problem(cp.Maximize(objective),
-                             [alpha >= 0, alpha <= 1.0, Y[:, c] @ alpha == 0]).solve(
-            solver=cp.CLARABEL, tol_gap_abs=1e-11, tol_gap_rel=1e-11, tol_feas=1e-11)
+        optimum = cp.Problem(
+            cp.Maximize(objective), [alpha >= 0, alpha <= 1.0, Y[:, c] @ alpha == 0]
+        ).solve(solver=cp.CLARABEL, tol_gap_abs=1e-11, tol_gap_rel=1e-11, tol_feas=1e-11)
         assert fast.objective[c] == pytest.approx(optimum, rel=1e-8)
         # K a = Phi w is unique at the optimum (the primal is strongly convex in w).
-        np.testing.assert_allclose(kernel @ fast.coef[:, c],
-                                   kernel @ (alpha.value * Y[:, c]), atol=1e-6)
+        np.testing.assert_allclose(
+            kernel @ fast.coef[:, c], kernel @ (alpha.value * Y[:, c]), atol=1e-6
+        )
 
 
 def test_batch_warm_start_reaches_the_same_optimum_and_needs_fewer_iterations():
@@ -90,8 +90,7 @@ def test_batch_intercept_without_free_variables_is_libsvms():
     lo, hi = np.where(Y > 0, 0.0, -C), np.where(Y > 0, C, 0.0)
     assert not ((fast.coef > lo + 1e-12) & (fast.coef < hi - 1e-12)).any()
     np.testing.assert_allclose(fast.intercept, reference.intercept, atol=1e-6)
-    np.testing.assert_allclose(decisions(kernel, fast), decisions(kernel, reference),
-                               atol=1e-6)
+    np.testing.assert_allclose(decisions(kernel, fast), decisions(kernel, reference), atol=1e-6)
 
 
 def test_intercept_with_every_variable_free_is_their_mean_gradient_without_warnings():
@@ -129,8 +128,7 @@ def test_torch_solver_matches_libsvm_on_cpu():
     duals, info = svm_duals_torch(kernel, Y, 1.0, tol=1e-9, device="cpu")
     assert info["device"] == "cpu"
     np.testing.assert_allclose(duals.objective, reference.objective, rtol=1e-7)
-    np.testing.assert_allclose(decisions(kernel, duals), decisions(kernel, reference),
-                               atol=1e-3)
+    np.testing.assert_allclose(decisions(kernel, duals), decisions(kernel, reference), atol=1e-3)
     numpy_duals, _ = svm_duals_batch(kernel, Y, 1.0, tol=1e-9)
     np.testing.assert_allclose(duals.objective, numpy_duals.objective, rtol=1e-10)
 

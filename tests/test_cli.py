@@ -10,7 +10,15 @@ import pytest
 
 from mkl_tp._utils import cli as _cli
 from mkl_tp import extract, fit, predict
-from mkl_tp._utils.cli import EXIT_FAILURE, EXIT_INTERRUPTED, EXIT_OK, EXIT_USAGE, UsageError, UserError, run_cli
+from mkl_tp._utils.cli import (
+    EXIT_FAILURE,
+    EXIT_INTERRUPTED,
+    EXIT_OK,
+    EXIT_USAGE,
+    UsageError,
+    UserError,
+    run_cli,
+)
 
 PACKAGE = Path(__file__).resolve().parents[1] / "mkl_tp"
 COMMAND_LINES = {"extract.py", "fit.py", "predict.py"}
@@ -20,13 +28,16 @@ def test_exit_code_table():
     assert (EXIT_OK, EXIT_FAILURE, EXIT_USAGE, EXIT_INTERRUPTED) == (0, 1, 2, 130)
 
 
-@pytest.mark.parametrize("raised, code, printed", [
-    (UsageError("--a needs --b"), EXIT_USAGE, "prog: error: --a needs --b"),
-    (UserError("file not found: x"), EXIT_FAILURE, "prog: error: file not found: x"),
-    (ValueError("x.h5: bad"), EXIT_FAILURE, "prog: error: x.h5: bad"),
-    (OSError("disk full"), EXIT_FAILURE, "prog: error: disk full"),
-    (KeyboardInterrupt(), EXIT_INTERRUPTED, "prog: interrupted; finished work is kept"),
-])
+@pytest.mark.parametrize(
+    "raised, code, printed",
+    [
+        (UsageError("--a needs --b"), EXIT_USAGE, "prog: error: --a needs --b"),
+        (UserError("file not found: x"), EXIT_FAILURE, "prog: error: file not found: x"),
+        (ValueError("x.h5: bad"), EXIT_FAILURE, "prog: error: x.h5: bad"),
+        (OSError("disk full"), EXIT_FAILURE, "prog: error: disk full"),
+        (KeyboardInterrupt(), EXIT_INTERRUPTED, "prog: interrupted; finished work is kept"),
+    ],
+)
 def test_run_cli_maps_errors_to_one_line_and_a_code(capsys, raised, code, printed):
     def main(argv):
         raise raised
@@ -46,14 +57,19 @@ def test_run_cli_passes_the_code_through_and_warnings_as_one_line(capsys):
 
 def test_usage_errors_exit_2_in_every_command(tmp_path, capsys):
     # Checks of the command line that argparse cannot express...
-    assert extract.main([str(tmp_path), "--out", str(tmp_path / "x"), "--batch-size", "0"]) == EXIT_USAGE
+    assert (
+        extract.main([str(tmp_path), "--out", str(tmp_path / "x"), "--batch-size", "0"])
+        == EXIT_USAGE
+    )
     assert "--batch-size must be at least 1" in capsys.readouterr().err
     assert fit.main(["--features", str(tmp_path / "x.h5")]) == EXIT_USAGE
     assert "--features needs --splits" in capsys.readouterr().err
     # ...and argparse's own, which exit with the same code.
-    for main, argv in ((extract.main, ["--no-such-option"]), (fit.main, ["--levels", "0-3"]),
-                       (predict.main, ["model.joblib", "--features", "a.h5", "--list", "l.txt",
-                                       "--splits", "s"])):
+    for main, argv in (
+        (extract.main, ["--no-such-option"]),
+        (fit.main, ["--levels", "0-3"]),
+        (predict.main, ["model.joblib", "--features", "a.h5", "--list", "l.txt", "--splits", "s"]),
+    ):
         with pytest.raises(SystemExit) as exit_info:
             main(argv)
         assert exit_info.value.code == EXIT_USAGE
@@ -80,10 +96,18 @@ def test_only_the_command_lines_import_argparse():
 
 def _imported_by(*args):
     """Top-level modules imported by ``python -X importtime ARGS`` (its stderr lists them)."""
-    result = subprocess.run([sys.executable, "-X", "importtime", *args], capture_output=True,
-                            text=True, cwd=PACKAGE.parent, timeout=60)
-    names = {line.split("|")[-1].strip().split(".")[0] for line in result.stderr.splitlines()
-             if line.startswith("import time:")}
+    result = subprocess.run(
+        [sys.executable, "-X", "importtime", *args],
+        capture_output=True,
+        text=True,
+        cwd=PACKAGE.parent,
+        timeout=60,
+    )
+    names = {
+        line.split("|")[-1].strip().split(".")[0]
+        for line in result.stderr.splitlines()
+        if line.startswith("import time:")
+    }
     return result, names
 
 
@@ -114,11 +138,14 @@ def test_the_lazy_public_api_is_complete():
         mkl_tp.nothing
 
 
-@pytest.mark.parametrize("main, argv, fragment", [
-    (fit.main, ["--levels", "0-3"], "levels must lie in 1..10"),
-    (predict.main, ["m.joblib"], "the following arguments are required: --features"),
-    (extract.main, ["src", "--out", "x", "--fps", "2", "--stride", "3"], "not allowed with"),
-])
+@pytest.mark.parametrize(
+    "main, argv, fragment",
+    [
+        (fit.main, ["--levels", "0-3"], "levels must lie in 1..10"),
+        (predict.main, ["m.joblib"], "the following arguments are required: --features"),
+        (extract.main, ["src", "--out", "x", "--fps", "2", "--stride", "3"], "not allowed with"),
+    ],
+)
 def test_argparse_errors_are_one_line(capsys, main, argv, fragment):
     with pytest.raises(SystemExit) as exit_info:
         main(argv)

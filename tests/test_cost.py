@@ -6,7 +6,13 @@ from _problems import problem, videos
 
 from mkl_tp import PyramidMKLClassifier
 from mkl_tp.solvers import cost, fit_mkl
-from mkl_tp.solvers.cost import PRIMAL_MIN_SAMPLES, check_dual_memory, choose_solver, dual_memory_bytes, weighted_width
+from mkl_tp.solvers.cost import (
+    PRIMAL_MIN_SAMPLES,
+    check_dual_memory,
+    choose_solver,
+    dual_memory_bytes,
+    weighted_width,
+)
 
 
 def test_dual_memory_error_names_the_size_and_suggests_primal():

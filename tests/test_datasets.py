@@ -43,17 +43,23 @@ def write(path, text):
 def ucf(tmp_path):
     folder = tmp_path / "ucfTrainTestlist"
     write(folder / "classInd.txt", "1 ApplyEyeMakeup\n2 Archery\n")
-    write(folder / "trainlist01.txt",
-          "ApplyEyeMakeup/v_ApplyEyeMakeup_g08_c01.avi 1\nArchery/v_Archery_g08_c02.avi 2\n")
-    write(folder / "testlist01.txt",
-          "ApplyEyeMakeup/v_ApplyEyeMakeup_g01_c01.avi\nArchery/v_Archery_g01_c01.avi\n")
+    write(
+        folder / "trainlist01.txt",
+        "ApplyEyeMakeup/v_ApplyEyeMakeup_g08_c01.avi 1\nArchery/v_Archery_g08_c02.avi 2\n",
+    )
+    write(
+        folder / "testlist01.txt",
+        "ApplyEyeMakeup/v_ApplyEyeMakeup_g01_c01.avi\nArchery/v_Archery_g01_c01.avi\n",
+    )
     return folder
 
 
 def test_ucf101_split(ucf):
     split = read_split(ucf, "ucf101", 1)
-    assert split.train_ids == ["ApplyEyeMakeup/v_ApplyEyeMakeup_g08_c01",
-                               "Archery/v_Archery_g08_c02"]
+    assert split.train_ids == [
+        "ApplyEyeMakeup/v_ApplyEyeMakeup_g08_c01",
+        "Archery/v_Archery_g08_c02",
+    ]
     assert split.train_labels == ["ApplyEyeMakeup", "Archery"]
     assert split.test_labels == ["ApplyEyeMakeup", "Archery"]
     assert split.classes == ["ApplyEyeMakeup", "Archery"]
@@ -61,8 +67,11 @@ def test_ucf101_split(ucf):
 
 def test_ucf101_errors_name_file_and_line(ucf):
     write(ucf / "trainlist01.txt", "ApplyEyeMakeup/v_a.avi 1\nArchery/v_b.avi 7\n")
-    with pytest.raises(ValueError, match=r"trainlist01.txt, line 2: class index '7' is not in "
-                                         r"classInd.txt"):
+    with pytest.raises(
+        ValueError,
+        match=r"trainlist01.txt, line 2: class index '7' is not in "
+        r"classInd.txt",
+    ):
         read_split(ucf, "ucf101", 1)
     write(ucf / "trainlist01.txt", "ApplyEyeMakeup/v_a.avi 1\n")
     write(ucf / "testlist01.txt", "Bowling/v_Bowling_g01_c01.avi\n")
@@ -90,9 +99,10 @@ def test_hmdb_style_split(tmp_path, fmt):
 
 
 def test_csv_split_and_errors(tmp_path):
-    path = write(tmp_path / "split.csv",
-                 "video_id,label,subset\nx/a.mp4,run,train\nb,walk,train\nc,run,test\n"
-                 "d,walk,val\n")
+    path = write(
+        tmp_path / "split.csv",
+        "video_id,label,subset\nx/a.mp4,run,train\nb,walk,train\nc,run,test\nd,walk,val\n",
+    )
     split = read_split(path, "csv")
     assert split.train_ids == ["x/a", "b"] and split.test_ids == ["c"]
     assert split.classes == ["run", "walk"]
@@ -110,10 +120,16 @@ def test_unknown_format():
 
 
 def test_match_ids_ignores_extensions_case_and_class_folders():
-    available = ["ApplyEyeMakeup/v_ApplyEyeMakeup_g01_c01", "April_09_brush_hair_u_nm_np1_ba_goo_0",
-                 "clap/x"]
-    wanted = ["applyeyemakeup/v_ApplyEyeMakeup_g01_c01.avi",
-              "brush_hair/April_09_brush_hair_u_nm_np1_ba_goo_0", "x.avi"]
+    available = [
+        "ApplyEyeMakeup/v_ApplyEyeMakeup_g01_c01",
+        "April_09_brush_hair_u_nm_np1_ba_goo_0",
+        "clap/x",
+    ]
+    wanted = [
+        "applyeyemakeup/v_ApplyEyeMakeup_g01_c01.avi",
+        "brush_hair/April_09_brush_hair_u_nm_np1_ba_goo_0",
+        "x.avi",
+    ]
     assert match_ids(wanted, available) == available
     with pytest.raises(ValueError, match=r"2 of 3 split videos are not in features.h5: a, b"):
         match_ids(["a", "b", "x"], available, source="features.h5")
@@ -135,8 +151,9 @@ def test_shipped_caches_equal_a_fresh_build_from_the_ts_files(tmp_path):
             np.testing.assert_array_equal(a, b)
         assert read_info(path)["stream"] in ("accel", "gyro")
         assert list_videos(path)[0] == "test0000"
-    assert (tmp_path / "basic_motions_split1.csv").read_text() == \
-        open(shipped["split"], encoding="utf-8").read()
+    assert (tmp_path / "basic_motions_split1.csv").read_text() == open(
+        shipped["split"], encoding="utf-8"
+    ).read()
     train, _ = load_basic_motions()
     _, accel = load_features(shipped["features"][0], ["train0003"])
     np.testing.assert_allclose(accel[0], train.X[3][:, :3], rtol=1e-6)

@@ -80,8 +80,9 @@ def test_pickle_and_clone_round_trip(motions, fitted):
 
 def test_grid_search(motions):
     train, test = motions
-    search = GridSearchCV(DeepPyramidClassifier(epochs=15, random_state=0),
-                          {"levels": [1, 2]}, cv=2).fit(train.X, train.y)
+    search = GridSearchCV(
+        DeepPyramidClassifier(epochs=15, random_state=0), {"levels": [1, 2]}, cv=2
+    ).fit(train.X, train.y)
     assert search.best_params_["levels"] in (1, 2)
     assert search.predict(test.X).shape == (40,)
     restored = pickle.loads(pickle.dumps(search))
@@ -101,8 +102,10 @@ def test_streams_learn_stream_weights(motions):
     assert clf.stream_weights_.shape == (2,)
     np.testing.assert_allclose(clf.stream_weights_.sum(), 1.0, rtol=1e-12)
     assert clf.stream_weights_.min() > 0
-    test_split = {"gyroscope": [x[:, 3:] for x in test.X],
-                  "accelerometer": [x[:, :3] for x in test.X]}
+    test_split = {
+        "gyroscope": [x[:, 3:] for x in test.X],
+        "accelerometer": [x[:, :3] for x in test.X],
+    }
     assert clf.predict(test_split).shape == (40,)
     with pytest.raises(ValueError, match="pass a mapping"):
         clf.predict(test.X)
@@ -124,24 +127,35 @@ def _with(X, index, value):
     return X
 
 
-@pytest.mark.parametrize("make_X, message", [
-    (lambda X: _with(X, 3, np.zeros((0, 6))), "sequence 3 is empty"),
-    (lambda X: _with(X, 5, np.full((100, 6), np.nan)), "sequence 5 contains NaN"),
-    (lambda X: _with(X, 7, np.zeros((100, 4))), "sequence 7 has d=4"),
-    (lambda X: {"a": X, "b": X[:-1]}, "different numbers of videos"),
-])
+@pytest.mark.parametrize(
+    "make_X, message",
+    [
+        (lambda X: _with(X, 3, np.zeros((0, 6))), "sequence 3 is empty"),
+        (lambda X: _with(X, 5, np.full((100, 6), np.nan)), "sequence 5 contains NaN"),
+        (lambda X: _with(X, 7, np.zeros((100, 4))), "sequence 7 has d=4"),
+        (lambda X: {"a": X, "b": X[:-1]}, "different numbers of videos"),
+    ],
+)
 def test_bad_input_names_the_culprit(motions, make_X, message):
     train, _ = motions
     with pytest.raises(ValueError, match=message):
         DeepPyramidClassifier(levels=1, epochs=1).fit(make_X(train.X), train.y)
 
 
-@pytest.mark.parametrize("params, message", [
-    ({"levels": 0}, "levels"), ({"mode": "max"}, "mode"), ({"batch_size": 1}, "batch_size"),
-    ({"lr": 0.0}, "lr"), ({"weight_decay": -1.0}, "weight_decay"),
-    ({"validation_fraction": 1.0}, "validation_fraction"), ({"device": "tpu"}, "device"),
-    ({"node_dim": 0}, "node_dim"), ({"precision": "float16"}, "precision"),
-])
+@pytest.mark.parametrize(
+    "params, message",
+    [
+        ({"levels": 0}, "levels"),
+        ({"mode": "max"}, "mode"),
+        ({"batch_size": 1}, "batch_size"),
+        ({"lr": 0.0}, "lr"),
+        ({"weight_decay": -1.0}, "weight_decay"),
+        ({"validation_fraction": 1.0}, "validation_fraction"),
+        ({"device": "tpu"}, "device"),
+        ({"node_dim": 0}, "node_dim"),
+        ({"precision": "float16"}, "precision"),
+    ],
+)
 def test_bad_parameters_are_named(motions, params, message):
     train, _ = motions
     with pytest.raises(ValueError, match=message):
@@ -178,8 +192,9 @@ def test_lazy_export_without_torch():
         "except ImportError as exc:\n"
         "    print(exc)\n"
     )
-    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                            check=True)
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+    )
     assert "pip install mkl_tp[deep]" in result.stdout
     assert mkl_tp.DeepPyramidClassifier is DeepPyramidClassifier
     with pytest.raises(AttributeError, match="no attribute 'Deep'"):

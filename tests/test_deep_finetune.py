@@ -8,7 +8,13 @@ torch = pytest.importorskip("torch", reason="mkl_tp.deep.finetune needs the 'dee
 pytest.importorskip("torchvision", reason="resnet_trunk needs torchvision")
 
 from mkl_tp.deep import TemporalPyramidPool  # noqa: E402
-from mkl_tp.deep.finetune import finetune, frame_features, periodic_frames, predict_videos, resnet_trunk
+from mkl_tp.deep.finetune import (
+    finetune,
+    frame_features,
+    periodic_frames,
+    predict_videos,
+    resnet_trunk,
+)
 
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
@@ -26,7 +32,7 @@ def _videos(lengths, seed=0, size=32):
     for i, t in enumerate(lengths):
         clip = torch.randn(t, 3, size, size, generator=gen)
         if i % 2:
-            clip[t // 2:] += 2.0
+            clip[t // 2 :] += 2.0
         videos.append(clip)
         labels.append("bright" if i % 2 else "plain")
     return videos, np.array(labels)
@@ -35,8 +41,8 @@ def _videos(lengths, seed=0, size=32):
 def test_periodic_frames_restart_in_every_video_and_cover_all_frames():
     lengths = [3, 5, 1]
     np.testing.assert_array_equal(
-        periodic_frames(lengths, epoch=1, K=2).numpy(),
-        [0, 1, 0, 0, 1, 0, 1, 0, 0])  # local t = 0 1 2 | 0 1 2 3 4 | 0
+        periodic_frames(lengths, epoch=1, K=2).numpy(), [0, 1, 0, 0, 1, 0, 1, 0, 0]
+    )  # local t = 0 1 2 | 0 1 2 3 4 | 0
     K = 3
     counts = sum(periodic_frames(lengths, epoch, K).long() for epoch in range(7, 7 + K))
     np.testing.assert_array_equal(counts.numpy(), 1)  # every frame once per K epochs
@@ -52,7 +58,10 @@ def test_frame_features_do_not_depend_on_chunking():
     for chunk_size in (1, 4, 64):
         np.testing.assert_allclose(
             frame_features(backbone, frames, mask, chunk_size).detach().numpy(),
-            whole.numpy(), rtol=1e-5, atol=1e-5)
+            whole.numpy(),
+            rtol=1e-5,
+            atol=1e-5,
+        )
 
 
 def test_backbone_gradient_is_eq7():
@@ -60,11 +69,13 @@ def test_backbone_gradient_is_eq7():
     # detached. Our chunked path must give the same backbone gradient (float64).
     backbone = _trunk(dtype=torch.float64)
     lengths = [5, 8]
-    frames = torch.randn(13, 3, 32, 32, dtype=torch.float64,
-                         generator=torch.Generator().manual_seed(2))
+    frames = torch.randn(
+        13, 3, 32, 32, dtype=torch.float64, generator=torch.Generator().manual_seed(2)
+    )
     pool = TemporalPyramidPool(3).double()
-    weights = torch.randn(2, 7 * 512, dtype=torch.float64,
-                          generator=torch.Generator().manual_seed(3))
+    weights = torch.randn(
+        2, 7 * 512, dtype=torch.float64, generator=torch.Generator().manual_seed(3)
+    )
     mask = periodic_frames(lengths, epoch=2, K=3)
 
     def backbone_grads(features):
@@ -84,7 +95,8 @@ def test_only_selected_frames_are_backpropagated():
     backbone = _trunk()
     with_grad = []
     backbone.register_forward_hook(
-        lambda module, inputs, output: with_grad.append((output.requires_grad, len(output))))
+        lambda module, inputs, output: with_grad.append((output.requires_grad, len(output)))
+    )
     frames = torch.randn(20, 3, 32, 32)
     mask = periodic_frames([12, 8], epoch=0, K=4)
     frame_features(backbone, frames, mask, chunk_size=4)
@@ -99,8 +111,20 @@ def test_finetune_trains_predicts_and_is_reproducible():
         backbone = _trunk(seed=0)
         before = [p.detach().clone() for p in backbone.parameters()]
         running_mean = backbone.bn1.running_mean.clone()
-        result = finetune(backbone, videos, y, levels=2, node_dim=16, hidden=16, K=2, epochs=2,
-                          batch_size=4, chunk_size=8, device="cpu", random_state=0)
+        result = finetune(
+            backbone,
+            videos,
+            y,
+            levels=2,
+            node_dim=16,
+            hidden=16,
+            K=2,
+            epochs=2,
+            batch_size=4,
+            chunk_size=8,
+            device="cpu",
+            random_state=0,
+        )
         runs.append(result)
         # the backbone learned, its BatchNorm statistics stayed frozen
         assert any(not torch.equal(b, p) for b, p in zip(before, backbone.parameters()))

@@ -33,8 +33,7 @@ def test_average_mode_reduces_the_weighted_mean_once():
         psi = torch.randn(8, 7, 5, dtype=torch.float64)
         per_node = head.pool.aggregate(head.reduce(psi))
         expected = head.classify(head.fuse(per_node.flatten(1)))
-        np.testing.assert_allclose(head(psi).numpy(), expected.numpy(), rtol=1e-12,
-                                   atol=1e-12)
+        np.testing.assert_allclose(head(psi).numpy(), expected.numpy(), rtol=1e-12, atol=1e-12)
 
 
 def test_pyramid_net_is_a_mixture_of_stream_softmaxes():
@@ -46,7 +45,8 @@ def test_pyramid_net_is_a_mixture_of_stream_softmaxes():
         psis = [torch.randn(6, 3, d, dtype=torch.float64) for d in (5, 2)]
         log_p = net(psis)
         w = torch.softmax(net.stream_logits, dim=0)
-        expected = sum(w[s] * torch.softmax(head(psi), dim=1)
-                       for s, (head, psi) in enumerate(zip(heads, psis)))
+        expected = sum(
+            w[s] * torch.softmax(head(psi), dim=1) for s, (head, psi) in enumerate(zip(heads, psis))
+        )
     np.testing.assert_allclose(log_p.exp().numpy(), expected.numpy(), rtol=1e-12)
     np.testing.assert_allclose(log_p.exp().sum(dim=1).numpy(), 1.0, rtol=1e-12)

@@ -26,29 +26,34 @@ def test_node_descriptors_equal_core(levels):
     arrays = [rng.normal(size=(t, 5)) + 1e3 * i for i, t in enumerate(lengths)]
     frames, lengths = _packed(arrays)
     psi = TemporalPyramidPool(levels).node_descriptors(frames, lengths)
-    assert psi.dtype == torch.float64 and psi.shape == (10, 2 ** levels - 1, 5)
-    np.testing.assert_allclose(psi.numpy(), node_descriptors_batch(arrays, levels),
-                               rtol=0, atol=1e-9)
+    assert psi.dtype == torch.float64 and psi.shape == (10, 2**levels - 1, 5)
+    np.testing.assert_allclose(
+        psi.numpy(), node_descriptors_batch(arrays, levels), rtol=0, atol=1e-9
+    )
 
 
 @settings(max_examples=40, deadline=None)
-@given(levels=st.integers(1, 7),
-       lengths=st.lists(st.integers(1, 70), min_size=1, max_size=6),
-       seed=st.integers(0, 2**16))
+@given(
+    levels=st.integers(1, 7),
+    lengths=st.lists(st.integers(1, 70), min_size=1, max_size=6),
+    seed=st.integers(0, 2**16),
+)
 def test_node_descriptors_equal_core_property(levels, lengths, seed):
     rng = np.random.default_rng(seed)
     arrays = [rng.normal(size=(t, 2)) for t in lengths]
     psi = TemporalPyramidPool(levels).node_descriptors(*_packed(arrays))
-    np.testing.assert_allclose(psi.numpy(), node_descriptors_batch(arrays, levels),
-                               rtol=0, atol=1e-9)
+    np.testing.assert_allclose(
+        psi.numpy(), node_descriptors_batch(arrays, levels), rtol=0, atol=1e-9
+    )
 
 
 def test_node_descriptors_float32_no_cancellation_across_videos():
     # One global prefix sum over 3000 videos of mean 100 would lose ~6e-2 relative in
     # float32; the layer's per-segment sums keep rounding local to each video.
     rng = np.random.default_rng(0)
-    arrays = [(rng.normal(size=(t, 4)) + 100).astype(np.float32)
-              for t in rng.integers(1, 60, size=3000)]
+    arrays = [
+        (rng.normal(size=(t, 4)) + 100).astype(np.float32) for t in rng.integers(1, 60, size=3000)
+    ]
     frames, lengths = _packed(arrays, torch.float32)
     psi = TemporalPyramidPool(4).node_descriptors(frames, lengths)
     assert psi.dtype == torch.float32
@@ -103,8 +108,13 @@ def test_beta_jacobian_is_eq5():
     with torch.no_grad():
         pool.beta_hat.normal_(generator=torch.Generator().manual_seed(3))
     beta = pool.beta
-    jac = torch.stack([torch.autograd.grad(beta[m, p], pool.beta_hat, retain_graph=True)[0]
-                       for m in range(2) for p in range(3)]).reshape(2, 3, 2, 3)
+    jac = torch.stack(
+        [
+            torch.autograd.grad(beta[m, p], pool.beta_hat, retain_graph=True)[0]
+            for m in range(2)
+            for p in range(3)
+        ]
+    ).reshape(2, 3, 2, 3)
     # d beta_{m,p} / d beta_hat_{m',k} = 1{m = m'} beta_{m,k} (delta_pk - beta_{m,p})
     b = beta.detach().numpy()
     expected = np.zeros((2, 3, 2, 3))
@@ -122,8 +132,11 @@ def test_frame_gradient_is_eq6_membership(mode):
     levels, lengths, d = 3, [8, 4], 2
     pool = TemporalPyramidPool(levels, mode=mode, n_pyramids=2).double()
     with torch.no_grad():
-        pool.beta_hat.copy_(torch.tensor([[0.1, -0.4, 0.3, 0.9, -1.0, 0.2, 0.5],
-                                          [0.0, 0.7, -0.2, 0.1, 0.4, -0.3, 0.6]]))
+        pool.beta_hat.copy_(
+            torch.tensor(
+                [[0.1, -0.4, 0.3, 0.9, -1.0, 0.2, 0.5], [0.0, 0.7, -0.2, 0.1, 0.4, -0.3, 0.6]]
+            )
+        )
     gen = torch.Generator().manual_seed(1)
     frames = torch.randn(12, d, dtype=torch.float64, generator=gen, requires_grad=True)
     out = pool(frames, lengths)
@@ -142,7 +155,7 @@ def test_frame_gradient_is_eq6_membership(mode):
                 if not a * T <= t < b * T:
                     continue
                 for m in range(2):
-                    g_node = g[i, m, p * d:(p + 1) * d] if mode == "concat" else g[i, m]
+                    g_node = g[i, m, p * d : (p + 1) * d] if mode == "concat" else g[i, m]
                     expected[start + t] += beta[m, p] * g_node / size
         start += T
     np.testing.assert_allclose(frames.grad.numpy(), expected, rtol=1e-12, atol=1e-14)

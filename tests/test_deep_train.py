@@ -29,13 +29,15 @@ def test_fit_leaves_global_torch_rng_alone(motions):
 
 def test_early_stopping_keeps_the_best_epoch(motions):
     train, _ = motions
-    clf = DeepPyramidClassifier(levels=1, epochs=300, n_iter_no_change=3, tol=0.0,
-                                random_state=0).fit(train.X, train.y)
+    clf = DeepPyramidClassifier(
+        levels=1, epochs=300, n_iter_no_change=3, tol=0.0, random_state=0
+    ).fit(train.X, train.y)
     curve = clf.validation_loss_curve_
     assert clf.n_iter_ < 300 and clf.n_iter_ - clf.best_epoch_ == 3
     assert clf.best_epoch_ == 1 + int(np.argmin(curve))
-    exact = DeepPyramidClassifier(levels=1, epochs=5, early_stopping=False,
-                                  random_state=0).fit(train.X, train.y)
+    exact = DeepPyramidClassifier(levels=1, epochs=5, early_stopping=False, random_state=0).fit(
+        train.X, train.y
+    )
     assert exact.n_iter_ == exact.best_epoch_ == 5 and exact.validation_loss_curve_ == []
 
 
@@ -54,5 +56,6 @@ def test_nan_loss_names_the_epoch(motions, monkeypatch):
     monkeypatch.setattr(torch.nn.functional, "nll_loss", poisoned)
     # 40 videos, one batch per epoch, no validation passes: the third call is epoch 3
     with pytest.raises(FloatingPointError, match=r"nan at epoch 3, batch 1"):
-        DeepPyramidClassifier(levels=1, epochs=5, early_stopping=False,
-                              random_state=0).fit(train.X, train.y)
+        DeepPyramidClassifier(levels=1, epochs=5, early_stopping=False, random_state=0).fit(
+            train.X, train.y
+        )

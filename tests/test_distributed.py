@@ -5,7 +5,8 @@ import pytest
 from _problems import problem, videos
 
 distributed = pytest.importorskip(
-    "distributed", reason="dask.distributed is not installed (pip install 'dask[distributed]')")
+    "distributed", reason="dask.distributed is not installed (pip install 'dask[distributed]')"
+)
 
 from mkl_tp import PyramidMKLClassifier  # noqa: E402
 from mkl_tp.kernels.combine import weighted_features  # noqa: E402
@@ -18,9 +19,12 @@ from mkl_tp.solvers.primal import svm_duals_primal  # noqa: E402
 def client():
     # Two workers in this process: the same scatter/submit/gather path as worker processes
     # (benchmarks/bench_primal.py --dask runs processes), without their start-up time.
-    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=False,
-                                  dashboard_address=None) as cluster, \
-            distributed.Client(cluster) as client:
+    with (
+        distributed.LocalCluster(
+            n_workers=2, threads_per_worker=1, processes=False, dashboard_address=None
+        ) as cluster,
+        distributed.Client(cluster) as client,
+    ):
         yield client
 
 
@@ -48,8 +52,9 @@ def test_sharded_svm_duals_equal_the_local_solve(client):
     blocks, Y = problem(seed=5, n=60)
     beta = np.full(4, 0.25)
     local, _ = svm_duals_primal(weighted_features(blocks, beta, "linear"), Y, 1.0, tol=1e-8)
-    sharded, _ = svm_duals_primal(ShardedBlocks(client, blocks).features(beta, "linear"),
-                                  Y, 1.0, tol=1e-8)
+    sharded, _ = svm_duals_primal(
+        ShardedBlocks(client, blocks).features(beta, "linear"), Y, 1.0, tol=1e-8
+    )
     np.testing.assert_allclose(sharded.objective, local.objective, rtol=1e-10)
     np.testing.assert_allclose(sharded.coef, local.coef, atol=1e-8)
     np.testing.assert_allclose(sharded.intercept, local.intercept, atol=1e-8)
@@ -65,8 +70,15 @@ _STEPS = 6
 def test_mkl_fit_on_dask_equals_the_local_fit(client, kernel):
     blocks, Y = problem(seed=1, n=50)
     local = fit_mkl(blocks, Y, kernel=kernel, solver="primal", tol=1e-6, max_iter=_STEPS)
-    remote = fit_mkl(blocks, Y, kernel=kernel, solver="primal", tol=1e-6, max_iter=_STEPS,
-                     solver_options={"device": "dask"})
+    remote = fit_mkl(
+        blocks,
+        Y,
+        kernel=kernel,
+        solver="primal",
+        tol=1e-6,
+        max_iter=_STEPS,
+        solver_options={"device": "dask"},
+    )
     assert remote.objective == pytest.approx(local.objective, rel=1e-9)
     np.testing.assert_allclose(remote.beta, local.beta, atol=1e-7)
 
@@ -78,15 +90,27 @@ def test_estimator_on_a_scheduler_address_equals_the_local_fit(client):
     local = PyramidMKLClassifier(**options).fit(X, y)
     remote = PyramidMKLClassifier(device=client.scheduler.address, **options).fit(X, y)
     np.testing.assert_allclose(remote.beta_, local.beta_, atol=1e-7)
-    np.testing.assert_allclose(remote.decision_function(X), local.decision_function(X),
-                               atol=1e-6)
+    np.testing.assert_allclose(remote.decision_function(X), local.decision_function(X), atol=1e-6)
 
 
 @pytest.mark.slow
 def test_fit_command_runs_on_a_dask_scheduler(client, tmp_path, capsys):
     from mkl_tp.fit import main
 
-    code = main(["--dask", client.scheduler.address, "--levels", "2", "--max-iter", "5",
-                 "--mkl-norm", "1", "--out", str(tmp_path), "--quiet"])
+    code = main(
+        [
+            "--dask",
+            client.scheduler.address,
+            "--levels",
+            "2",
+            "--max-iter",
+            "5",
+            "--mkl-norm",
+            "1",
+            "--out",
+            str(tmp_path),
+            "--quiet",
+        ]
+    )
     assert code == 0
     assert (tmp_path / "model.joblib").exists()

@@ -15,9 +15,23 @@ DOCS = Path(__file__).resolve().parents[1] / "docs"
 @pytest.mark.slow
 def test_docs_build_without_warnings_or_dangling_references(tmp_path):
     result = subprocess.run(
-        [sys.executable, "-m", "sphinx", "-b", "html", "-n", "-W", "--keep-going", "-q", str(DOCS),
-         str(tmp_path / "html")],
-        capture_output=True, text=True, timeout=120)
+        [
+            sys.executable,
+            "-m",
+            "sphinx",
+            "-b",
+            "html",
+            "-n",
+            "-W",
+            "--keep-going",
+            "-q",
+            str(DOCS),
+            str(tmp_path / "html"),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert result.returncode == 0, result.stderr
     assert (tmp_path / "html" / "maths.html").is_file()
     assert "mkl_tp.extract.main" in (tmp_path / "html" / "api.html").read_text()
@@ -37,7 +51,9 @@ def test_installation_page_agrees_with_the_extractor(capsys):
 def test_readme_keeps_two_commands_and_tours_the_new_options():
     readme = (DOCS.parent / "README.rst").read_text()
     setup = readme.split("Set up and run")[1].split("A tour")[0]
-    commands = [line.split("#")[0].strip() for line in setup.splitlines() if line.startswith("   make")]
+    commands = [
+        line.split("#")[0].strip() for line in setup.splitlines() if line.startswith("   make")
+    ]
     assert commands == ["make demo", "make test"]
     tour = readme.split("A tour")[1].split("Documentation")[0]
     assert "--fps" in tour and "levels.png" in tour

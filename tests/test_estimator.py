@@ -28,7 +28,7 @@ def make_videos(n=36, d=4, classes=3, seed=0, min_len=3, max_len=20):
     for label in y:
         T = rng.integers(min_len, max_len + 1)
         x = rng.normal(size=(T, d))
-        x[T // 2:, label % d] += 1.5
+        x[T // 2 :, label % d] += 1.5
         X.append(x)
     return X, np.array(["walk", "run", "jump", "sit"])[y]
 
@@ -42,18 +42,20 @@ def videos():
 def test_vertex_beta_equals_svc_on_that_node_alone(classes):
     X, y = make_videos(classes=classes)
     node, levels, C = 2, 2, 0.5
-    clf = PyramidMKLClassifier(levels=levels, node_norm="none", C=C,
-                               node_weights=np.eye(3)[node]).fit(X, y)
+    clf = PyramidMKLClassifier(
+        levels=levels, node_norm="none", C=C, node_weights=np.eye(3)[node]
+    ).fit(X, y)
     psi = np.stack([node_descriptors(x, levels)[node] for x in X])
-    scale = np.mean(np.sum(psi ** 2, axis=1))
+    scale = np.mean(np.sum(psi**2, axis=1))
     K = psi @ psi.T / scale
     reference = SVC(kernel="precomputed", C=C, tol=1e-8)
     if classes > 2:
         reference = OneVsRestClassifier(reference)
     reference.fit(K, y)
     # The fit's libsvm stops at a KKT violation of 1e-4: decisions agree to that order.
-    np.testing.assert_allclose(clf.decision_function(X), reference.decision_function(K),
-                               rtol=0, atol=3e-4)
+    np.testing.assert_allclose(
+        clf.decision_function(X), reference.decision_function(K), rtol=0, atol=3e-4
+    )
     np.testing.assert_array_equal(clf.predict(X), reference.predict(K))
 
 
@@ -62,45 +64,56 @@ def test_cross_decisions_at_a_fixed_interior_beta_are_the_normalised_kernel_svc(
     X, y = make_videos(classes=3)
     levels, C = 2, 0.5
     beta = np.array([0.5, 0.2, 0.3])
-    clf = PyramidMKLClassifier(levels=levels, kernel="cross", base_kernel="linear",
-                               node_norm="none", C=C, node_weights=beta).fit(X, y)
+    clf = PyramidMKLClassifier(
+        levels=levels,
+        kernel="cross",
+        base_kernel="linear",
+        node_norm="none",
+        C=C,
+        node_weights=beta,
+    ).fit(X, y)
     psi = np.stack([node_descriptors(x, levels) for x in X])
-    scales = np.mean(np.sum(psi ** 2, axis=2), axis=0)
+    scales = np.mean(np.sum(psi**2, axis=2), axis=0)
     mean = np.einsum("p,npd->nd", beta, psi / np.sqrt(scales)[None, :, None])
     unnormalised = mean @ mean.T
     D = np.trace(unnormalised) / len(X)
     reference = OneVsRestClassifier(SVC(kernel="precomputed", C=C, tol=1e-8))
     reference.fit(unnormalised / D, y)
-    np.testing.assert_allclose(clf.decision_function(X), reference.decision_function(
-        unnormalised / D), rtol=0, atol=3e-4)
+    np.testing.assert_allclose(
+        clf.decision_function(X), reference.decision_function(unnormalised / D), rtol=0, atol=3e-4
+    )
 
 
 @pytest.mark.parametrize("kernel", ["linear", "cross"])
 def test_per_class_pyramids_on_two_classes_equal_the_shared_fit(kernel):
     X, y = make_videos(classes=2)
-    shared = PyramidMKLClassifier(levels=2, kernel=kernel, tol=1e-6, mkl_norm=1,
-                                  pyramids="shared").fit(X, y)
-    per_class = PyramidMKLClassifier(levels=2, kernel=kernel, tol=1e-6, mkl_norm=1,
-                                     pyramids="per_class").fit(X, y)
+    shared = PyramidMKLClassifier(
+        levels=2, kernel=kernel, tol=1e-6, mkl_norm=1, pyramids="shared"
+    ).fit(X, y)
+    per_class = PyramidMKLClassifier(
+        levels=2, kernel=kernel, tol=1e-6, mkl_norm=1, pyramids="per_class"
+    ).fit(X, y)
     assert per_class.beta_.shape == (1, 3)
     np.testing.assert_allclose(per_class.beta_[0], shared.beta_, atol=1e-9)
-    np.testing.assert_allclose(per_class.decision_function(X), shared.decision_function(X),
-                               atol=1e-9)
+    np.testing.assert_allclose(
+        per_class.decision_function(X), shared.decision_function(X), atol=1e-9
+    )
 
 
 @pytest.mark.parametrize("kernel", ["linear", "cross"])
 def test_per_class_pyramids_learn_one_weight_vector_per_class(kernel):
     X, y = make_videos(classes=3)
-    clf = PyramidMKLClassifier(levels=2, kernel=kernel, pyramids="per_class",
-                               mkl_norm=1).fit(X, y)
+    clf = PyramidMKLClassifier(levels=2, kernel=kernel, pyramids="per_class", mkl_norm=1).fit(X, y)
     assert clf.beta_.shape == (3, 3)
     np.testing.assert_allclose(clf.beta_.sum(axis=1), 1.0)
     # Class c's scores are the binary fit of c against the rest.
-    binary = PyramidMKLClassifier(levels=2, kernel=kernel, mkl_norm=1,
-                                  pyramids="shared").fit(X, y == clf.classes_[1])
+    binary = PyramidMKLClassifier(levels=2, kernel=kernel, mkl_norm=1, pyramids="shared").fit(
+        X, y == clf.classes_[1]
+    )
     np.testing.assert_allclose(clf.beta_[1], binary.beta_, atol=1e-9)
-    np.testing.assert_allclose(clf.decision_function(X)[:, 1], binary.decision_function(X),
-                               atol=1e-9)
+    np.testing.assert_allclose(
+        clf.decision_function(X)[:, 1], binary.decision_function(X), atol=1e-9
+    )
     streams = clf.set_params(pyramids="per_class").fit({"a": X, "b": X}, y)
     assert streams.beta_.shape == (3, 2, 3)
 
@@ -110,9 +123,18 @@ def test_per_class_pyramids_learn_one_weight_vector_per_class(kernel):
 def test_exact_cross_map_does_not_depend_on_the_seed(base_kernel, node_weights):
     X, y = make_videos(n=18)
     X = [np.abs(x) for x in X]
-    fits = [PyramidMKLClassifier(levels=2, kernel="cross", base_kernel=base_kernel,
-                                 n_components=18 * 3, node_weights=node_weights, tol=1e-8,
-                                 random_state=seed).fit(X, y) for seed in (0, 1)]
+    fits = [
+        PyramidMKLClassifier(
+            levels=2,
+            kernel="cross",
+            base_kernel=base_kernel,
+            n_components=18 * 3,
+            node_weights=node_weights,
+            tol=1e-8,
+            random_state=seed,
+        ).fit(X, y)
+        for seed in (0, 1)
+    ]
     first, second = (f.decision_function(X) for f in fits)
     # The map is the same up to rounding; learning adds libsvm's tolerance (1e-5 KKT
     # violation, decisions to its square root, see tests/_problems.py).
@@ -180,8 +202,9 @@ def test_uniform_node_weights_are_kept():
 @pytest.mark.parametrize("base_kernel", ["linear", "rbf"])
 def test_clone_pickle_and_joblib_round_trip(tmp_path, videos, kernel, base_kernel):
     X, y = videos
-    clf = PyramidMKLClassifier(levels=2, kernel=kernel, base_kernel=base_kernel,
-                               random_state=0).fit(X, y)
+    clf = PyramidMKLClassifier(
+        levels=2, kernel=kernel, base_kernel=base_kernel, random_state=0
+    ).fit(X, y)
     assert clone(clf).get_params() == clf.get_params()
     restored = pickle.loads(pickle.dumps(clf))
     np.testing.assert_array_equal(restored.decision_function(X), clf.decision_function(X))
@@ -194,8 +217,9 @@ def test_same_seed_same_model_with_rbf(videos):
     X, y = videos
     a = PyramidMKLClassifier(levels=2, base_kernel="rbf", n_components=8, random_state=3)
     b = clone(a)
-    np.testing.assert_array_equal(a.fit(X, y).decision_function(X),
-                                  b.fit(X, y).decision_function(X))
+    np.testing.assert_array_equal(
+        a.fit(X, y).decision_function(X), b.fit(X, y).decision_function(X)
+    )
 
 
 def test_chi2_base_kernel_on_non_negative_features():
@@ -226,7 +250,8 @@ def test_streams_share_one_simplex():
     X, y = make_videos(d=4)
     motion = [np.cumsum(x, axis=0)[:, :3] for x in X]  # another stream with d = 3
     clf = PyramidMKLClassifier(levels=2, kernel="cross", pyramids="shared").fit(
-        {"appearance": X, "motion": motion}, y)
+        {"appearance": X, "motion": motion}, y
+    )
     assert clf.streams_ == ["appearance", "motion"]
     assert clf.beta_.shape == (2, 3)
     assert clf.beta_.sum() == pytest.approx(1.0)
@@ -234,7 +259,8 @@ def test_streams_share_one_simplex():
     assert scores.shape == (len(X), 3)
     # The fitted stream order is used whatever the caller's dict order.
     np.testing.assert_array_equal(
-        scores, clf.decision_function({"appearance": X, "motion": motion}))
+        scores, clf.decision_function({"appearance": X, "motion": motion})
+    )
     with pytest.raises(ValueError, match="expected streams"):
         clf.predict({"appearance": X})
     with pytest.raises(ValueError, match="pass a mapping"):
@@ -260,8 +286,10 @@ def test_bad_input_messages_name_the_culprit():
     wrong_d = X[:4] + [np.ones((5, 6))] + X[5:]
     bad("sequence 4 has d=6 features, expected d=4", wrong_d)
     bad("sequence 2 must be a 2-D", X[:2] + [np.ones(5)] + X[3:])
-    bad("sequence 1 of stream 'motion' is empty",
-        {"rgb": X, "motion": [X[0], np.zeros((0, 2))] + X[2:]})
+    bad(
+        "sequence 1 of stream 'motion' is empty",
+        {"rgb": X, "motion": [X[0], np.zeros((0, 2))] + X[2:]},
+    )
     bad("streams hold different numbers of videos", {"rgb": X, "motion": X[:-1]})
     bad("need at least 2 classes", X, y=["walk"] * 12)
     bad("y has 11 labels but X holds 12 videos", X, y=y[:-1])
@@ -315,20 +343,19 @@ def test_estimator_cache_size_switch_both_ways_gives_the_same_model():
     large = PyramidMKLClassifier(levels=3, cache_size=1024, tol=1e-6, mkl_norm=1).fit(X, y)
     assert small.objective_ == pytest.approx(large.objective_, rel=1e-6)
     np.testing.assert_allclose(small.beta_, large.beta_, atol=1e-3)
-    np.testing.assert_allclose(small.decision_function(X), large.decision_function(X),
-                               atol=1e-3)
+    np.testing.assert_allclose(small.decision_function(X), large.decision_function(X), atol=1e-3)
 
 
 @pytest.mark.parametrize("kernel", ["linear", "cross"])
 def test_estimator_batch_solver_matches_libsvm(kernel):
     X, y = half_signal_videos()
     reference = PyramidMKLClassifier(levels=3, kernel=kernel, tol=1e-4, mkl_norm=1).fit(X, y)
-    fast = PyramidMKLClassifier(levels=3, kernel=kernel, solver="batch", tol=1e-4,
-                                mkl_norm=1).fit(X, y)
+    fast = PyramidMKLClassifier(levels=3, kernel=kernel, solver="batch", tol=1e-4, mkl_norm=1).fit(
+        X, y
+    )
     assert fast.objective_ == pytest.approx(reference.objective_, rel=1e-4)
     np.testing.assert_allclose(fast.beta_, reference.beta_, atol=2e-3)
-    np.testing.assert_allclose(fast.decision_function(X), reference.decision_function(X),
-                               atol=2e-3)
+    np.testing.assert_allclose(fast.decision_function(X), reference.decision_function(X), atol=2e-3)
     np.testing.assert_array_equal(fast.predict(X), reference.predict(X))
 
 
@@ -337,18 +364,15 @@ def test_estimator_float32_agrees_with_float64():
     wide = PyramidMKLClassifier(levels=3, tol=1e-6, mkl_norm=1).fit(X, y)
     narrow = PyramidMKLClassifier(levels=3, dtype="float32", tol=1e-6, mkl_norm=1).fit(X, y)
     assert narrow.objective_ == pytest.approx(wide.objective_, rel=1e-6)
-    np.testing.assert_allclose(narrow.decision_function(X), wide.decision_function(X),
-                               atol=1e-3)
+    np.testing.assert_allclose(narrow.decision_function(X), wide.decision_function(X), atol=1e-3)
 
 
 def test_pca_with_all_components_keeps_the_kernels():
     X, y = half_signal_videos(d=4)
     full = PyramidMKLClassifier(levels=2, mkl_norm=1).fit(X, y)
-    reduced = PyramidMKLClassifier(levels=2, pca_components=4, random_state=0,
-                                   mkl_norm=1).fit(X, y)
+    reduced = PyramidMKLClassifier(levels=2, pca_components=4, random_state=0, mkl_norm=1).fit(X, y)
     np.testing.assert_allclose(reduced.beta_, full.beta_, atol=1e-6)
-    np.testing.assert_allclose(reduced.decision_function(X), full.decision_function(X),
-                               atol=1e-6)
+    np.testing.assert_allclose(reduced.decision_function(X), full.decision_function(X), atol=1e-6)
     fewer = PyramidMKLClassifier(levels=2, pca_components=2, random_state=0).fit(X, y)
     assert fewer.decision_function(X).shape == (len(X), 3)
 
@@ -357,8 +381,7 @@ def test_beta_init_from_a_coarser_pyramid_reaches_the_cold_start_optimum():
     X, y = half_signal_videos()
     coarse = PyramidMKLClassifier(levels=2, tol=1e-4, mkl_norm=1).fit(X, y)
     cold = PyramidMKLClassifier(levels=3, tol=1e-4, mkl_norm=1).fit(X, y)
-    warm = PyramidMKLClassifier(levels=3, tol=1e-4, mkl_norm=1,
-                                beta_init=coarse.beta_).fit(X, y)
+    warm = PyramidMKLClassifier(levels=3, tol=1e-4, mkl_norm=1, beta_init=coarse.beta_).fit(X, y)
     assert warm.objective_ == pytest.approx(cold.objective_, rel=2e-4)
     with pytest.raises(ValueError, match="beta_init"):
         PyramidMKLClassifier(levels=2, beta_init=np.ones(7)).fit(X, y)
@@ -366,14 +389,17 @@ def test_beta_init_from_a_coarser_pyramid_reaches_the_cold_start_optimum():
         PyramidMKLClassifier(levels=3, beta_init=np.ones(5)).fit(X, y)
 
 
-@pytest.mark.parametrize("name, value, message", [
-    ("solver", "gpu", "solver must be one of"),
-    ("beta_method", "simple", "beta_method must be one of"),
-    ("cache_size", -1, "cache_size must be"),
-    ("dtype", "float16", "dtype must be"),
-    ("dtype", "not-a-type", "dtype must be"),
-    ("pca_components", 0, "pca_components must be"),
-])
+@pytest.mark.parametrize(
+    "name, value, message",
+    [
+        ("solver", "gpu", "solver must be one of"),
+        ("beta_method", "simple", "beta_method must be one of"),
+        ("cache_size", -1, "cache_size must be"),
+        ("dtype", "float16", "dtype must be"),
+        ("dtype", "not-a-type", "dtype must be"),
+        ("pca_components", 0, "pca_components must be"),
+    ],
+)
 def test_bad_performance_parameters_name_the_culprit(name, value, message):
     X, y = half_signal_videos(n=12)
     with pytest.raises(ValueError, match=message):
@@ -390,9 +416,11 @@ def test_estimator_torch_solver_on_cpu_matches_libsvm():
 
 
 def test_core_import_and_default_fit_do_not_import_torch():
-    code = ("import sys, numpy as np; import mkl_tp; "
-            "from mkl_tp import PyramidMKLClassifier; rng = np.random.default_rng(0); "
-            "X = [rng.normal(size=(5, 3)) for _ in range(8)]; "
-            "PyramidMKLClassifier(levels=2).fit(X, [0, 1] * 4); "
-            "assert 'torch' not in sys.modules, 'torch imported'")
+    code = (
+        "import sys, numpy as np; import mkl_tp; "
+        "from mkl_tp import PyramidMKLClassifier; rng = np.random.default_rng(0); "
+        "X = [rng.normal(size=(5, 3)) for _ in range(8)]; "
+        "PyramidMKLClassifier(levels=2).fit(X, [0, 1] * 4); "
+        "assert 'torch' not in sys.modules, 'torch imported'"
+    )
     subprocess.run([sys.executable, "-c", code], check=True)

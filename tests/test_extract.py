@@ -21,8 +21,21 @@ from mkl_tp.extract import main, output_path, shard_of
 from mkl_tp.extraction.inputs import NetworkInputs
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-SMALL = ["--arch", "resnet18", "--weights", "random", "--short-side", "40", "--crop", "32",
-         "--batch-size", "8", "--workers", "0", "--quiet"]
+SMALL = [
+    "--arch",
+    "resnet18",
+    "--weights",
+    "random",
+    "--short-side",
+    "40",
+    "--crop",
+    "32",
+    "--batch-size",
+    "8",
+    "--workers",
+    "0",
+    "--quiet",
+]
 
 
 @pytest.fixture(scope="module")
@@ -60,11 +73,21 @@ def test_both_streams_end_to_end(tree, both_run):
         for vid, array in zip(ids, arrays):
             assert array.shape == (good[vid], 512) and array.dtype == np.float32
         info = store.read_info(path)
-        assert info["stream"] == stream and info["arch"] == "resnet18" and info["weights"] == "random(seed=0)"
-        expected_net = backbone.build_backbone("resnet18", "random", in_channels=3 if stream == "rgb" else 20)
+        assert (
+            info["stream"] == stream
+            and info["arch"] == "resnet18"
+            and info["weights"] == "random(seed=0)"
+        )
+        expected_net = backbone.build_backbone(
+            "resnet18", "random", in_channels=3 if stream == "rgb" else 20
+        )
         assert info["weights_digest"] == expected_net.digest
         assert info["feature_dim"] == 512 and info["dtype"] == "float32"
-        assert info["short_side"] == 40 and info["crop"] == 32 and info["input_channels"] == expected_net.in_channels
+        assert (
+            info["short_side"] == 40
+            and info["crop"] == 32
+            and info["input_channels"] == expected_net.in_channels
+        )
         assert ("flow_method" in info) == (stream == "flow")
         attrs = store.video_attrs(path, "walk/v_walk_g01_c01")
         assert attrs["n_frames"] == 12 and attrs["fps"] == 25.0 and attrs["complete"]
@@ -92,7 +115,9 @@ def test_summary_resume_and_exit_codes(tree, tmp_path, capsys):
         np.testing.assert_array_equal(a, b)
     listing = tmp_path / "good.txt"
     listing.write_text("\n".join(good) + "\n")
-    code, stdout, _ = _run(capsys, root, "--out", out, "--stream", "both", "--list", listing, *SMALL)
+    code, stdout, _ = _run(
+        capsys, root, "--out", out, "--stream", "both", "--list", listing, *SMALL
+    )
     assert code == 0  # only the flow stream had work left
     assert f"rgb: 0 done, {len(good)} skipped, 0 failed" in stdout
     assert f"flow: {len(good)} done, 0 skipped, 0 failed" in stdout
@@ -102,7 +127,9 @@ def test_float16_is_the_default_storage(tree, tmp_path, capsys):
     root, good, _ = tree
     listing = tmp_path / "one.txt"
     listing.write_text("jump/single.mp4\n")
-    code, _, _ = _run(capsys, root, "--out", tmp_path / "x", "--stream", "rgb", "--list", listing, *SMALL)
+    code, _, _ = _run(
+        capsys, root, "--out", tmp_path / "x", "--stream", "rgb", "--list", listing, *SMALL
+    )
     assert code == 0
     ids, (array,) = store.load_features(tmp_path / "x_rgb.h5")
     assert ids == ["jump/single"] and array.dtype == np.float16 and array.shape == (1, 512)
@@ -141,14 +168,27 @@ def test_worker_processes_give_the_same_features(tree, both_run, tmp_path, capsy
     listing = tmp_path / "some.txt"
     listing.write_text("walk/v_walk_g02_c01\nframes/run_1\njump/single\nbroken/garbage\n")
     args = [a if a != "0" else "2" for a in SMALL]  # --workers 2
-    code, _, _ = _run(capsys, root, "--out", tmp_path / "w", "--stream", "both", "--dtype", "float32",
-                      "--list", listing, *args)
+    code, _, _ = _run(
+        capsys,
+        root,
+        "--out",
+        tmp_path / "w",
+        "--stream",
+        "both",
+        "--dtype",
+        "float32",
+        "--list",
+        listing,
+        *args,
+    )
     assert code == 1
     for stream in ("rgb", "flow"):
         ids, arrays = store.load_features(tmp_path / f"w_{stream}.h5")
         assert ids == ["frames/run_1", "jump/single", "walk/v_walk_g02_c01"]
         for vid, array in zip(ids, arrays):
-            np.testing.assert_array_equal(array, store.load_features(output_path(str(out), stream), [vid])[1][0])
+            np.testing.assert_array_equal(
+                array, store.load_features(output_path(str(out), stream), [vid])[1][0]
+            )
         assert list(store.failed_videos(tmp_path / f"w_{stream}.h5")) == ["broken/garbage"]
 
 
@@ -159,8 +199,19 @@ def test_two_shards_merged_equal_one_run(tree, both_run, tmp_path, capsys):
     out, _ = both_run
     assert {shard_of(v, 2) for v in good} == {0, 1}  # both shards have work
     for index in range(2):
-        code, _, _ = _run(capsys, root, "--out", tmp_path / "ucf", "--stream", "rgb", "--dtype", "float32",
-                          "--shard", f"{index}/2", *SMALL)
+        code, _, _ = _run(
+            capsys,
+            root,
+            "--out",
+            tmp_path / "ucf",
+            "--stream",
+            "rgb",
+            "--dtype",
+            "float32",
+            "--shard",
+            f"{index}/2",
+            *SMALL,
+        )
         assert code in (0, 1)
         shard_ids = store.list_videos(tmp_path / f"ucf_rgb.shard-{index}-of-2.h5")
         assert shard_ids == sorted(v for v in good if shard_of(v, 2) == index)
@@ -179,19 +230,47 @@ def test_two_shards_merged_equal_one_run(tree, both_run, tmp_path, capsys):
     assert code == 2 and "missing shards 1/2" in stderr
 
 
-@pytest.mark.parametrize("env, index", [({"RANK": "1", "WORLD_SIZE": "3"}, 1),
-                                        ({"SLURM_ARRAY_TASK_ID": "3", "SLURM_ARRAY_TASK_COUNT": "3",
-                                          "SLURM_ARRAY_TASK_MIN": "1"}, 2)])
+@pytest.mark.parametrize(
+    "env, index",
+    [
+        ({"RANK": "1", "WORLD_SIZE": "3"}, 1),
+        (
+            {
+                "SLURM_ARRAY_TASK_ID": "3",
+                "SLURM_ARRAY_TASK_COUNT": "3",
+                "SLURM_ARRAY_TASK_MIN": "1",
+            },
+            2,
+        ),
+    ],
+)
 def test_shard_auto_reads_torchrun_or_slurm(tree, tmp_path, capsys, monkeypatch, env, index):
     root, good, _ = tree
-    for name in ("RANK", "WORLD_SIZE", "SLURM_ARRAY_TASK_ID", "SLURM_ARRAY_TASK_COUNT", "SLURM_ARRAY_TASK_MIN"):
+    for name in (
+        "RANK",
+        "WORLD_SIZE",
+        "SLURM_ARRAY_TASK_ID",
+        "SLURM_ARRAY_TASK_COUNT",
+        "SLURM_ARRAY_TASK_MIN",
+    ):
         monkeypatch.delenv(name, raising=False)
     for name, value in env.items():
         monkeypatch.setenv(name, value)
     listing = tmp_path / "good.txt"
     listing.write_text("\n".join(good))
-    code, _, _ = _run(capsys, root, "--out", tmp_path / "a", "--stream", "rgb", "--shard", "auto",
-                      "--list", listing, *SMALL)
+    code, _, _ = _run(
+        capsys,
+        root,
+        "--out",
+        tmp_path / "a",
+        "--stream",
+        "rgb",
+        "--shard",
+        "auto",
+        "--list",
+        listing,
+        *SMALL,
+    )
     assert code == 0
     path = tmp_path / f"a_rgb.shard-{index}-of-3.h5"
     assert store.read_info(path)["shard"] == f"{index}/3"
@@ -218,7 +297,9 @@ def test_listed_videos_that_do_not_exist_are_failures(tree, tmp_path, capsys):
     root, _, _ = tree
     listing = tmp_path / "split.txt"
     listing.write_text("jump/single.mp4 3\nwalk/v_walk_g99_c01.avi 1\n")
-    code, stdout, _ = _run(capsys, root, "--out", tmp_path / "s", "--stream", "rgb", "--list", listing, *SMALL)
+    code, stdout, _ = _run(
+        capsys, root, "--out", tmp_path / "s", "--stream", "rgb", "--list", listing, *SMALL
+    )
     assert code == 1 and "rgb: 1 done, 0 skipped, 1 failed" in stdout
     message = store.failed_videos(tmp_path / "s_rgb.h5")["walk/v_walk_g99_c01"]
     assert "listed in" in message and "split.txt" in message and "not found under" in message
@@ -274,7 +355,9 @@ def test_another_extractions_file_is_not_extended(tree, tmp_path, capsys):
     small34 = [a if a != "resnet18" else "resnet34" for a in SMALL]
     code, _, stderr = _run(capsys, root, *args, *small34)
     assert code == 2
-    _one_line_error(stderr, "x_rgb.h5 was written by a different extraction", "arch='resnet18' in the file")
+    _one_line_error(
+        stderr, "x_rgb.h5 was written by a different extraction", "arch='resnet18' in the file"
+    )
 
 
 def test_imagenet_weights_offline(tree, tmp_path, capsys, monkeypatch):
@@ -288,14 +371,29 @@ def test_imagenet_weights_offline(tree, tmp_path, capsys, monkeypatch):
     args = [a for a in SMALL if a not in ("--weights", "random")]
     code, _, stderr = _run(capsys, root, "--out", tmp_path / "i", *args)
     assert code == 2
-    _one_line_error(stderr, "ImageNet weights for resnet18", "--weights PATH", "resnet18-f37072fd.pth")
+    _one_line_error(
+        stderr, "ImageNet weights for resnet18", "--weights PATH", "resnet18-f37072fd.pth"
+    )
 
 
 def test_help_reads_as_documentation(capsys):
     for argv, fragments in (
-        (["--help"], ["--stream {rgb,flow,both}", "--flow-method {dis,farneback,tvl1}", "--shard I/N",
-                      "exit status", "merge", "import", "(default: resnet101)", "--fps F",
-                      "--stride K", "--keep-partial", "--verify"]),
+        (
+            ["--help"],
+            [
+                "--stream {rgb,flow,both}",
+                "--flow-method {dis,farneback,tvl1}",
+                "--shard I/N",
+                "exit status",
+                "merge",
+                "import",
+                "(default: resnet101)",
+                "--fps F",
+                "--stride K",
+                "--keep-partial",
+                "--verify",
+            ],
+        ),
         (["merge", "--help"], ["--copy", "--partial", "external links"]),
         (["import", "--help"], [".npz", "--stream", "/failed"]),
     ):
@@ -335,7 +433,9 @@ def test_import_arrays_with_bad_entries(tmp_path, capsys):
     assert "video 'nan'" in failed["nan"] and "NaN" in failed["nan"]
     assert "video 'flat'" in failed["flat"] and "(T, d)" in failed["flat"]
     assert "video 'wrong_d'" in failed["wrong_d"] and "d=7" in failed["wrong_d"]
-    assert "two.npz" in failed["two"] and "expected one array or one named 'features'" in failed["two"]
+    assert (
+        "two.npz" in failed["two"] and "expected one array or one named 'features'" in failed["two"]
+    )
     assert "corrupt.npy" in failed["corrupt"] and "cannot read" in failed["corrupt"]
     assert "failed: video 'nan'" in stderr
     code, stdout, _ = _run(capsys, "import", src, "--out", out, "--quiet")
@@ -348,7 +448,16 @@ def test_import_needs_a_stream_name(tmp_path, capsys):
     code, _, stderr = _run(capsys, "import", tmp_path / "arrays", "--out", tmp_path / "feats.h5")
     assert code == 2
     _one_line_error(stderr, "pass --stream")
-    code, _, _ = _run(capsys, "import", tmp_path / "arrays", "--out", tmp_path / "feats", "--stream", "audio", "--quiet")
+    code, _, _ = _run(
+        capsys,
+        "import",
+        tmp_path / "arrays",
+        "--out",
+        tmp_path / "feats",
+        "--stream",
+        "audio",
+        "--quiet",
+    )
     assert code == 0 and store.read_info(tmp_path / "feats_audio.h5")["stream"] == "audio"
     code, _, stderr = _run(capsys, "import", tmp_path / "nothing", "--out", tmp_path / "f_rgb.h5")
     assert code == 2
@@ -358,8 +467,14 @@ def test_import_needs_a_stream_name(tmp_path, capsys):
 # -- interruptions --------------------------------------------------------------------
 def _cli(*args, **kwargs):
     env = dict(os.environ, PYTHONPATH=ROOT)
-    return subprocess.Popen([sys.executable, "-m", "mkl_tp.extract", *map(str, args)], env=env,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, **kwargs)
+    return subprocess.Popen(
+        [sys.executable, "-m", "mkl_tp.extract", *map(str, args)],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        **kwargs,
+    )
 
 
 @pytest.mark.slow
@@ -368,8 +483,17 @@ def test_sigkill_mid_run_then_resume(tmp_path, capsys):
     lengths = {f"c{k % 2}/v{k}": 12 + k for k in range(5)}
     for vid, n_frames in lengths.items():
         write_video(src / f"{vid}.avi", n_frames, size=(32, 48))
-    args = [src, "--out", tmp_path / "k", "--stream", "both", "--dtype", "float32",
-            *[a if a != "0" else "1" for a in SMALL], "-v"]
+    args = [
+        src,
+        "--out",
+        tmp_path / "k",
+        "--stream",
+        "both",
+        "--dtype",
+        "float32",
+        *[a if a != "0" else "1" for a in SMALL],
+        "-v",
+    ]
     proc = _cli(*args, start_new_session=True)
     for line in proc.stderr:
         if "saved" in line:  # one video is committed and the next is in flight
@@ -381,7 +505,10 @@ def test_sigkill_mid_run_then_resume(tmp_path, capsys):
     assert 1 <= len(saved) < len(lengths)
     before = store.load_features(tmp_path / "k_rgb.h5", saved)[1]
     code, stdout, _ = _run(capsys, *args[:-1])
-    assert code == 0 and f"rgb: {len(lengths) - len(saved)} done, {len(saved)} skipped, 0 failed" in stdout
+    assert (
+        code == 0
+        and f"rgb: {len(lengths) - len(saved)} done, {len(saved)} skipped, 0 failed" in stdout
+    )
     for stream in ("rgb", "flow"):
         ids, arrays = store.load_features(tmp_path / f"k_{stream}.h5")
         assert ids == sorted(lengths)
@@ -441,8 +568,11 @@ def test_truncated_and_garbage_weights_are_one_line(tree, tmp_path, capsys):
     args = [a for a in SMALL if a not in ("--weights", "random")]
     code, _, stderr = _run(capsys, root, "--out", tmp_path / "w", *args, "--weights", junk)
     assert code == 2
-    _one_line_error(stderr, f"cannot load weights from {junk}: not a PyTorch checkpoint",
-                    "expected a state dict saved with torch.save")
+    _one_line_error(
+        stderr,
+        f"cannot load weights from {junk}: not a PyTorch checkpoint",
+        "expected a state dict saved with torch.save",
+    )
     assert "weights_only" not in stderr
 
 
@@ -456,8 +586,20 @@ def test_keep_partial_and_sampling_on_the_command_line(tree, tmp_path, capsys):
     assert "failed: broken/cut: " in stderr and "cut.avi is truncated" in stderr
     code, stdout, _ = _run(capsys, *args, "--keep-partial")
     assert code == 0 and "rgb: 1 done, 1 skipped, 0 failed" in stdout
-    code, stdout, _ = _run(capsys, root, "--out", tmp_path / "f", "--stream", "rgb", "--list", listing,
-                           "--fps", "10", "--keep-partial", *SMALL)
+    code, stdout, _ = _run(
+        capsys,
+        root,
+        "--out",
+        tmp_path / "f",
+        "--stream",
+        "rgb",
+        "--list",
+        listing,
+        "--fps",
+        "10",
+        "--keep-partial",
+        *SMALL,
+    )
     assert code == 0 and store.read_info(tmp_path / "f_rgb.h5")["sample_fps"] == 10.0
     assert store.video_attrs(tmp_path / "f_rgb.h5", "walk/v_walk_g01_c01")["n_frames"] == 5
 
@@ -478,6 +620,8 @@ def test_log_lines_go_through_the_progress_bars(tree, tmp_path, capsys, monkeypa
 
     monkeypatch.setattr(store.FeatureWriter, "write", write)
     args = [a for a in SMALL if a != "--quiet"]
-    code, _, stderr = _run(capsys, root, "--out", tmp_path / "v", "--stream", "rgb", "--list", listing, *args, "-v")
+    code, _, stderr = _run(
+        capsys, root, "--out", tmp_path / "v", "--stream", "rgb", "--list", listing, *args, "-v"
+    )
     assert code == 0 and "saved jump/single (1 frames)" in stderr
     assert seen and all(_TqdmLoggingHandler in handlers for handlers in seen)

@@ -10,11 +10,22 @@ import pytest
 
 from _videos import make_tree
 from mkl_tp import store
-from mkl_tp.extraction.run import STREAMS, ExtractionInterrupted, extract_features, resolve_shard, shard_of
+from mkl_tp.extraction.run import (
+    STREAMS,
+    ExtractionInterrupted,
+    extract_features,
+    resolve_shard,
+    shard_of,
+)
 
 SMALL = dict(arch="resnet18", weights="random", short_side=40, crop=32, batch_size=8, workers=0)
-SCHEDULER_VARIABLES = ("RANK", "WORLD_SIZE", "SLURM_ARRAY_TASK_ID", "SLURM_ARRAY_TASK_COUNT",
-                       "SLURM_ARRAY_TASK_MIN")
+SCHEDULER_VARIABLES = (
+    "RANK",
+    "WORLD_SIZE",
+    "SLURM_ARRAY_TASK_ID",
+    "SLURM_ARRAY_TASK_COUNT",
+    "SLURM_ARRAY_TASK_MIN",
+)
 
 
 @pytest.fixture(scope="module")
@@ -29,7 +40,9 @@ def test_extract_features_returns_the_summary(tree, tmp_path):
     listing = tmp_path / "some.txt"
     listing.write_text("walk/v_walk_g02_c01\njump/single\nbroken/garbage\nnothing/here\n")
     out = str(tmp_path / "lib")
-    summary = extract_features(root, out, streams="both", video_list=listing, dtype="float32", **SMALL)
+    summary = extract_features(
+        root, out, streams="both", video_list=listing, dtype="float32", **SMALL
+    )
     paths = {s: f"{out}_{s}.h5" for s in STREAMS}
     assert summary.paths == paths
     assert summary.done == {"rgb": 2, "flow": 2} and summary.skipped == {"rgb": 0, "flow": 0}
@@ -44,7 +57,9 @@ def test_extract_features_returns_the_summary(tree, tmp_path):
         assert ids == ["jump/single", "walk/v_walk_g02_c01"]
         assert [len(a) for a in arrays] == [good[i] for i in ids]
         assert store.read_info(path)["stream"] == stream
-    again = extract_features(root, out, streams=("rgb",), video_list=listing, dtype="float32", **SMALL)
+    again = extract_features(
+        root, out, streams=("rgb",), video_list=listing, dtype="float32", **SMALL
+    )
     assert again.paths == {"rgb": paths["rgb"]}
     assert (again.done, again.skipped, again.failed) == ({"rgb": 0}, {"rgb": 2}, {"rgb": 2})
 
@@ -112,8 +127,10 @@ def test_sampling_is_recorded_and_keeps_the_full_rate_rows(tree, tmp_path):
     listing.write_text("walk/v_walk_g01_c01\n")  # 12 frames at 25 fps
     options = dict(SMALL, streams="both", video_list=listing, dtype="float32")
     extract_features(root, str(tmp_path / "all"), **options)
-    for name, extra, rows, streams in (("fps5", {"sample_fps": 5}, [0, 5, 10], STREAMS),
-                                       ("stride4", {"sample_stride": 4}, [0, 4, 8], ("rgb",))):
+    for name, extra, rows, streams in (
+        ("fps5", {"sample_fps": 5}, [0, 5, 10], STREAMS),
+        ("stride4", {"sample_stride": 4}, [0, 4, 8], ("rgb",)),
+    ):
         out = str(tmp_path / name)
         summary = extract_features(root, out, **dict(options, streams=streams), **extra)
         assert summary.done == dict.fromkeys(streams, 1)
@@ -121,7 +138,9 @@ def test_sampling_is_recorded_and_keeps_the_full_rate_rows(tree, tmp_path):
             path = f"{out}_{stream}.h5"
             info = store.read_info(path)
             key, value = next(iter(extra.items()))
-            assert info[key] == value and info["preprocessing"].split(";")[0] != "every decoded frame"
+            assert (
+                info[key] == value and info["preprocessing"].split(";")[0] != "every decoded frame"
+            )
             assert ("flow_sampling" in info) == (stream == "flow")
             attrs = store.video_attrs(path, "walk/v_walk_g01_c01")
             assert attrs["n_frames"] == len(rows) and attrs["source_frames"] == 12
@@ -133,7 +152,9 @@ def test_sampling_is_recorded_and_keeps_the_full_rate_rows(tree, tmp_path):
     with pytest.raises(ValueError, match=r"sample_fps=5\.0 in the file, None now"):
         extract_features(root, str(tmp_path / "fps5"), **options)
     with pytest.raises(ValueError, match=r"sample_stride=None in the file, 4 now"):
-        extract_features(root, str(tmp_path / "all"), **dict(options, streams="rgb"), sample_stride=4)
+        extract_features(
+            root, str(tmp_path / "all"), **dict(options, streams="rgb"), sample_stride=4
+        )
     assert extract_features(root, str(tmp_path / "all"), **options).skipped == {"rgb": 1, "flow": 1}
 
 
@@ -146,7 +167,9 @@ def test_truncated_videos_fail_unless_kept_partial(tree, tmp_path):
     assert summary.done == {"rgb": 0} and summary.failed == {"rgb": 1}
     assert "cut.avi is truncated: decoded 25 of the 100 frames" in summary.failures["broken/cut"]
     assert "broken/cut" in store.failed_videos(f"{out}_rgb.h5")
-    summary = extract_features(root, out, streams="rgb", video_list=listing, keep_partial=True, **SMALL)
+    summary = extract_features(
+        root, out, streams="rgb", video_list=listing, keep_partial=True, **SMALL
+    )
     assert summary.done == {"rgb": 1} and not summary.failures  # the failure is retried
     attrs = store.video_attrs(f"{out}_rgb.h5", "broken/cut")
     assert attrs["partial"] and attrs["declared_frames"] == 100 and attrs["n_frames"] == 25
@@ -171,13 +194,17 @@ def test_verify_extracts_damaged_videos_again(tree, tmp_path):
     path = f"{out}_rgb.h5"
     ids, before = store.load_features(path)
     _damage(path, "jump/v_jump_g01_c01")
-    with pytest.raises(ValueError, match=r"v_rgb\.h5: video 'jump/v_jump_g01_c01' is damaged: its "
-                       r"stored features fail their Fletcher-32 checksum .*--verify"):
+    with pytest.raises(
+        ValueError,
+        match=r"v_rgb\.h5: video 'jump/v_jump_g01_c01' is damaged: its "
+        r"stored features fail their Fletcher-32 checksum .*--verify",
+    ):
         store.load_features(path)
     again = extract_features(root, out, streams="rgb", video_list=listing, dtype="float32", **SMALL)
     assert again.skipped == {"rgb": 2}  # checking every video is opt-in: it reads the whole file
-    summary = extract_features(root, out, streams="rgb", video_list=listing, verify=True,
-                               dtype="float32", **SMALL)
+    summary = extract_features(
+        root, out, streams="rgb", video_list=listing, verify=True, dtype="float32", **SMALL
+    )
     assert summary.done == {"rgb": 1} and summary.skipped == {"rgb": 1}
     _, after = store.load_features(path)
     for a, b in zip(before, after):
@@ -206,6 +233,7 @@ def test_progress_counts_frames_as_they_pass(tree, tmp_path, monkeypatch):
     monkeypatch.setattr(_workers, "tqdm", Bar)
     listing = tmp_path / "one.txt"
     listing.write_text("jump/v_jump_g01_c01\n")  # 14 frames, batches of 8
-    extract_features(tree[0], str(tmp_path / "p"), streams="rgb", video_list=listing,
-                     progress=True, **SMALL)
+    extract_features(
+        tree[0], str(tmp_path / "p"), streams="rgb", video_list=listing, progress=True, **SMALL
+    )
     assert events == [("frame", 8), ("frame", 6), ("video", 1)]

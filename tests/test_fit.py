@@ -28,8 +28,21 @@ def run_fit(*argv):
 def test_two_streams_end_to_end_and_predict_reproduces(toy, capsys):
     tmp, rgb, flow, splits = toy
     out = tmp / "run"
-    code = run_fit("--features", rgb, "--features", flow, "--splits", splits,
-                   "--format", "ucf101", "--levels", "1-2", "--out", out, "--quiet")
+    code = run_fit(
+        "--features",
+        rgb,
+        "--features",
+        flow,
+        "--splits",
+        splits,
+        "--format",
+        "ucf101",
+        "--levels",
+        "1-2",
+        "--out",
+        out,
+        "--quiet",
+    )
     assert code == 0
     captured = capsys.readouterr()
     printed = captured.out
@@ -52,9 +65,22 @@ def test_two_streams_end_to_end_and_predict_reproduces(toy, capsys):
     assert model._mkl_tp_version == report["versions"]["mkl_tp"]
 
     preds = tmp / "preds.csv"
-    code = predict.main([str(out / "model.joblib"), "--features", str(rgb), "--features",
-                         str(flow), "--splits", str(splits), "--format", "ucf101",
-                         "--out", str(preds), "--quiet"])
+    code = predict.main(
+        [
+            str(out / "model.joblib"),
+            "--features",
+            str(rgb),
+            "--features",
+            str(flow),
+            "--splits",
+            str(splits),
+            "--format",
+            "ucf101",
+            "--out",
+            str(preds),
+            "--quiet",
+        ]
+    )
     assert code == 0
     rows = list(csv.DictReader(preds.open()))
     accuracy = np.mean([r["prediction"] == r["label"] for r in rows])
@@ -74,8 +100,12 @@ def test_compressed_leaves_give_the_same_model_as_raw_frames(toy):
     leaves = load_stream(rgb, ids, levels=3)
     assert all(x.shape == (4, 4) for x in leaves)
     for levels in (1, 2, 3):
-        np.testing.assert_allclose(node_descriptors_batch(leaves, levels),
-                                   node_descriptors_batch(raw, levels), rtol=1e-12, atol=1e-12)
+        np.testing.assert_allclose(
+            node_descriptors_batch(leaves, levels),
+            node_descriptors_batch(raw, levels),
+            rtol=1e-12,
+            atol=1e-12,
+        )
     # Same kernels up to rounding; the solver stops at a relative gap of tol, so the two fits
     # agree to that tolerance (libsvm's working sets react to 1e-16 differences).
     a = PyramidMKLClassifier(levels=3, tol=1e-3).fit(raw, y)
@@ -115,11 +145,28 @@ def test_late_fusion_and_csv_split(tmp_path):
     rgb, ids = make_cache(tmp_path, stream="rgb")
     flow, _ = make_cache(tmp_path, stream="flow", d=3, seed=2)
     split = tmp_path / "split.csv"
-    split.write_text("video_id,label,subset\n" + "".join(
-        f"{v}.mp4,{n},{'test' if g % 4 == 0 else 'train'}\n" for v, n, g in ids))
+    split.write_text(
+        "video_id,label,subset\n"
+        + "".join(f"{v}.mp4,{n},{'test' if g % 4 == 0 else 'train'}\n" for v, n, g in ids)
+    )
     out = tmp_path / "late"
-    code = run_fit("--features", rgb, "--features", flow, "--splits", split, "--format",
-                   "csv", "--fusion", "late", "--levels", "2", "--out", out, "--quiet")
+    code = run_fit(
+        "--features",
+        rgb,
+        "--features",
+        flow,
+        "--splits",
+        split,
+        "--format",
+        "csv",
+        "--fusion",
+        "late",
+        "--levels",
+        "2",
+        "--out",
+        out,
+        "--quiet",
+    )
     assert code == 0
     report = json.loads((out / "report.json").read_text())
     assert report["model"]["config"] == "late"
@@ -128,8 +175,22 @@ def test_late_fusion_and_csv_split(tmp_path):
 
 def test_C_auto_picks_from_the_grid(toy):
     tmp, rgb, _, splits = toy
-    assert run_fit("--features", rgb, "--splits", splits, "--levels", "1", "--C", "auto",
-                   "--out", tmp / "auto", "--quiet") == 0
+    assert (
+        run_fit(
+            "--features",
+            rgb,
+            "--splits",
+            splits,
+            "--levels",
+            "1",
+            "--C",
+            "auto",
+            "--out",
+            tmp / "auto",
+            "--quiet",
+        )
+        == 0
+    )
     report = json.loads((tmp / "auto" / "report.json").read_text())
     assert report["model"]["C"] in fit.C_GRID
 
@@ -142,9 +203,11 @@ def test_C_auto_chooses_the_norm_with_C_by_the_one_standard_error_rule(monkeypat
     y = np.repeat([0, 1, 2], 40)
     i = np.arange(len(y))
     # Which videos each (norm, C) gets right out of fold; anything else gets 30 %.
-    right = {(np.inf, 10.0): i % 10 < 7,          # uniform: 0.70
-             (2.0, 1.0): (i + 3) % 10 < 7,        # 0.70, other videos: no gain
-             (1.0, 100.0): i % 20 < 19}           # 0.95: +0.25, one standard error 0.04
+    right = {
+        (np.inf, 10.0): i % 10 < 7,  # uniform: 0.70
+        (2.0, 1.0): (i + 3) % 10 < 7,  # 0.70, other videos: no gain
+        (1.0, 100.0): i % 20 < 19,
+    }  # 0.95: +0.25, one standard error 0.04
 
     class Fake:
         def __init__(self, C, norm):
@@ -158,8 +221,9 @@ def test_C_auto_chooses_the_norm_with_C_by_the_one_standard_error_rule(monkeypat
             hit = right.get(self.key, i % 10 < 3)[index]
             return np.where(hit, y[index], (y[index] + 1) % 3)
 
-    monkeypatch.setattr(fit, "_make_model",
-                        lambda config, column, level, C, args, mkl_norm=None: Fake(C, mkl_norm))
+    monkeypatch.setattr(
+        fit, "_make_model", lambda config, column, level, C, args, mkl_norm=None: Fake(C, mkl_norm)
+    )
     args = SimpleNamespace(seed=0, mkl_norm=None)
     X = list(i)
     assert fit._select_C("rgb", "linear", 2, X, y, args) == (100.0, 1.0)
@@ -183,8 +247,10 @@ def test_user_errors_exit_1_with_one_line(toy, capsys):
     assert len(errors) == 1 and "label 'Curling'" in errors[0]
     (splits / "testlist01.txt").write_text("Archery/v_Archery_g99_c01.avi\n")
     assert run_fit("--features", rgb, "--splits", splits) == 1
-    assert f"split videos are not in {rgb}: test 1 of 1 (Archery/v_Archery_g99_c01)" in \
-        capsys.readouterr().err
+    assert (
+        f"split videos are not in {rgb}: test 1 of 1 (Archery/v_Archery_g99_c01)"
+        in capsys.readouterr().err
+    )
 
 
 def test_usage_errors_exit_2(toy, capsys):
@@ -209,8 +275,12 @@ def test_nan_features_name_the_video(tmp_path, capsys):
 
 def test_predict_checks_the_feature_dimension_and_version(toy, capsys, monkeypatch):
     tmp, rgb, flow, splits = toy
-    assert run_fit("--features", rgb, "--splits", splits, "--levels", "1",
-                   "--out", tmp / "one", "--quiet") == 0
+    assert (
+        run_fit(
+            "--features", rgb, "--splits", splits, "--levels", "1", "--out", tmp / "one", "--quiet"
+        )
+        == 0
+    )
     code = predict.main([str(tmp / "one" / "model.joblib"), "--features", str(flow)])
     assert code == 1
     assert "has d=3 features but the model expects d=4" in capsys.readouterr().err
@@ -233,18 +303,52 @@ def test_default_run_on_the_bundled_data(tmp_path, monkeypatch, capsys):
 def test_deep_model_columns_and_predict(toy, capsys):
     tmp, rgb, _, splits = toy
     out = tmp / "deep"
-    assert run_fit("--features", rgb, "--splits", splits, "--levels", "2", "--model", "deep",
-                   "--kernel", "cross", "--out", out, "--quiet") == 0
+    assert (
+        run_fit(
+            "--features",
+            rgb,
+            "--splits",
+            splits,
+            "--levels",
+            "2",
+            "--model",
+            "deep",
+            "--kernel",
+            "cross",
+            "--out",
+            out,
+            "--quiet",
+        )
+        == 0
+    )
     printed = capsys.readouterr().out
     assert "deep-concat" in printed and "deep-average" in printed
     report = json.loads((out / "report.json").read_text())
     assert report["model"]["column"] == "deep-average"
-    assert set(report["cells"]["2"]["rgb"]) == {"uniform", "linear", "cross", "deep-concat",
-                                                "deep-average"}
+    assert set(report["cells"]["2"]["rgb"]) == {
+        "uniform",
+        "linear",
+        "cross",
+        "deep-concat",
+        "deep-average",
+    }
     model = joblib.load(out / "model.joblib")
     assert type(model).__name__ == "DeepPyramidClassifier" and model.mode == "average"
-    assert predict.main([str(out / "model.joblib"), "--features", str(rgb), "--splits",
-                         str(splits), "--quiet", "--out", str(tmp / "p.csv")]) == 0
+    assert (
+        predict.main(
+            [
+                str(out / "model.joblib"),
+                "--features",
+                str(rgb),
+                "--splits",
+                str(splits),
+                "--quiet",
+                "--out",
+                str(tmp / "p.csv"),
+            ]
+        )
+        == 0
+    )
     rows = list(csv.DictReader((tmp / "p.csv").open()))
     accuracy = np.mean([r["prediction"] == r["label"] for r in rows])
     assert accuracy == pytest.approx(report["model"]["accuracy"])
@@ -261,28 +365,86 @@ def test_from_generated_videos_through_extract_fit_and_predict(tmp_path, capsys)
     lines = []
     for c, (name, step) in enumerate(steps.items()):
         for g in range(4):
-            write_video(tmp_path / "videos" / name / f"v_{name}_g{g:02d}_c01.avi",
-                        n_frames=5 + g, size=(40, 48), step=step)
+            write_video(
+                tmp_path / "videos" / name / f"v_{name}_g{g:02d}_c01.avi",
+                n_frames=5 + g,
+                size=(40, 48),
+                step=step,
+            )
             lines.append((f"{name}/v_{name}_g{g:02d}_c01.avi", name, g))
     split = tmp_path / "split.csv"
-    split.write_text("video_id,label,subset\n" + "".join(
-        f"{v},{n},{'test' if g == 0 else 'train'}\n" for v, n, g in lines))
+    split.write_text(
+        "video_id,label,subset\n"
+        + "".join(f"{v},{n},{'test' if g == 0 else 'train'}\n" for v, n, g in lines)
+    )
     features = tmp_path / "features" / "toy"
-    assert extract.main([str(tmp_path / "videos"), "--out", str(features), "--stream", "both",
-                         "--arch", "resnet18", "--weights", "random", "--short-side", "32",
-                         "--crop", "32", "--flow-method", "dis", "--workers", "0",
-                         "--quiet"]) == 0
+    assert (
+        extract.main(
+            [
+                str(tmp_path / "videos"),
+                "--out",
+                str(features),
+                "--stream",
+                "both",
+                "--arch",
+                "resnet18",
+                "--weights",
+                "random",
+                "--short-side",
+                "32",
+                "--crop",
+                "32",
+                "--flow-method",
+                "dis",
+                "--workers",
+                "0",
+                "--quiet",
+            ]
+        )
+        == 0
+    )
     rgb, flow = f"{features}_rgb.h5", f"{features}_flow.h5"
     out = tmp_path / "run"
-    assert run_fit("--features", rgb, "--features", flow, "--splits", split, "--format", "csv",
-                   "--levels", "1-2", "--out", out, "--quiet") == 0
+    assert (
+        run_fit(
+            "--features",
+            rgb,
+            "--features",
+            flow,
+            "--splits",
+            split,
+            "--format",
+            "csv",
+            "--levels",
+            "1-2",
+            "--out",
+            out,
+            "--quiet",
+        )
+        == 0
+    )
     assert "warning" not in capsys.readouterr().err  # mkl_tp's own caches: no complaint
     report = json.loads((out / "report.json").read_text())
     assert [f["stream"] for f in report["features"]] == ["rgb", "flow"]
     assert report["features"][0]["info"]["arch"] == "resnet18"
     assert report["model"]["config"] == "joint"
-    assert predict.main([str(out / "model.joblib"), "--features", rgb, "--features", flow,
-                         "--splits", str(split), "--format", "csv", "--quiet"]) == 0
+    assert (
+        predict.main(
+            [
+                str(out / "model.joblib"),
+                "--features",
+                rgb,
+                "--features",
+                flow,
+                "--splits",
+                str(split),
+                "--format",
+                "csv",
+                "--quiet",
+            ]
+        )
+        == 0
+    )
     rows = list(csv.DictReader(capsys.readouterr().out.splitlines()))
     accuracy = np.mean([r["prediction"] == r["label"] for r in rows])
     assert len(rows) == 3 and accuracy == pytest.approx(report["model"]["accuracy"])
@@ -293,8 +455,22 @@ def test_streams_from_different_extractors_are_named_in_a_warning(toy, capsys):
     for path, arch, version in ((rgb, "resnet101", "0.1.0"), (flow, "resnet50", "0.0.9")):
         with h5py.File(path, "a") as h5:
             h5.attrs.update(arch=arch, mkl_tp_version=version)
-    assert run_fit("--features", rgb, "--features", flow, "--splits", splits, "--levels", "1",
-                   "--out", tmp / "mixed", "--quiet") == 0
+    assert (
+        run_fit(
+            "--features",
+            rgb,
+            "--features",
+            flow,
+            "--splits",
+            splits,
+            "--levels",
+            "1",
+            "--out",
+            tmp / "mixed",
+            "--quiet",
+        )
+        == 0
+    )
     err = capsys.readouterr().err
     assert "differ in mkl_tp_version: {'rgb': '0.1.0', 'flow': '0.0.9'}" in err
     assert "differ in arch: {'rgb': 'resnet101', 'flow': 'resnet50'}" in err
@@ -309,9 +485,20 @@ def _strict_json(path):
     return json.loads(path.read_text(), parse_constant=refuse)
 
 
-@pytest.mark.parametrize("option, value", [("--C", "inf"), ("--C", "nan"), ("--C", "-1"), ("--C", "0"),
-                                           ("--tol", "inf"), ("--tol", "0"), ("--max-iter", "0"),
-                                           ("--mkl-norm", "0.5"), ("--mkl-norm", "nan")])
+@pytest.mark.parametrize(
+    "option, value",
+    [
+        ("--C", "inf"),
+        ("--C", "nan"),
+        ("--C", "-1"),
+        ("--C", "0"),
+        ("--tol", "inf"),
+        ("--tol", "0"),
+        ("--max-iter", "0"),
+        ("--mkl-norm", "0.5"),
+        ("--mkl-norm", "nan"),
+    ],
+)
 def test_non_finite_or_non_positive_numbers_are_usage_errors(toy, capsys, option, value):
     tmp, rgb, _, splits = toy
     with pytest.raises(SystemExit) as exit_info:
@@ -324,8 +511,24 @@ def test_non_finite_or_non_positive_numbers_are_usage_errors(toy, capsys, option
 
 def test_large_C_warns_and_the_report_is_strict_json(toy, capsys):
     tmp, rgb, _, splits = toy
-    assert run_fit("--features", rgb, "--splits", splits, "--levels", "1", "--C", "1e5",
-                   "--mkl-norm", "inf", "--out", tmp / "big", "--quiet") == 0
+    assert (
+        run_fit(
+            "--features",
+            rgb,
+            "--splits",
+            splits,
+            "--levels",
+            "1",
+            "--C",
+            "1e5",
+            "--mkl-norm",
+            "inf",
+            "--out",
+            tmp / "big",
+            "--quiet",
+        )
+        == 0
+    )
     err = capsys.readouterr().err
     assert "warning: --C 100000 is very large" in err and "1000 N) iterations" in err
     report = _strict_json(tmp / "big" / "report.json")
@@ -372,8 +575,22 @@ def test_the_sweep_bar_names_the_cell_and_keeps_moving():
 def test_levels_plot_beta_for_every_learned_cell_and_gains(toy, capsys):
     tmp, rgb, flow, splits = toy
     out = tmp / "run"
-    assert run_fit("--features", rgb, "--features", flow, "--splits", splits, "--levels", "1,2",
-                   "--out", out, "--quiet") == 0
+    assert (
+        run_fit(
+            "--features",
+            rgb,
+            "--features",
+            flow,
+            "--splits",
+            splits,
+            "--levels",
+            "1,2",
+            "--out",
+            out,
+            "--quiet",
+        )
+        == 0
+    )
     printed = capsys.readouterr().out
     assert "learned - uniform (percentage points; same level and streams)" in printed
     assert max(len(line) for line in printed.splitlines() if "|" in line) <= 100
@@ -384,7 +601,8 @@ def test_levels_plot_beta_for_every_learned_cell_and_gains(toy, capsys):
             assert "vs_uniform" not in row["uniform"]
             for column in ("linear", "cross"):
                 assert row[column]["vs_uniform"]["accuracy"] == pytest.approx(
-                    row[column]["accuracy"] - row["uniform"]["accuracy"])
+                    row[column]["accuracy"] - row["uniform"]["accuracy"]
+                )
                 assert (out / "beta" / f"L{level}_{config}_{column}.png").is_file()
     assert (out / "levels.png").read_bytes()[:4] == b"\x89PNG"
     from mkl_tp import PyramidMKLClassifier
@@ -398,8 +616,24 @@ def test_levels_plot_beta_for_every_learned_cell_and_gains(toy, capsys):
 def test_per_class_pyramids(toy):
     tmp, rgb, flow, splits = toy
     out = tmp / "pc"
-    assert run_fit("--features", rgb, "--features", flow, "--splits", splits, "--levels", "2",
-                   "--pyramids", "per_class", "--out", out, "--quiet") == 0
+    assert (
+        run_fit(
+            "--features",
+            rgb,
+            "--features",
+            flow,
+            "--splits",
+            splits,
+            "--levels",
+            "2",
+            "--pyramids",
+            "per_class",
+            "--out",
+            out,
+            "--quiet",
+        )
+        == 0
+    )
     report = _strict_json(out / "report.json")
     assert report["settings"]["pyramids"] == "per_class"
     joint = report["cells"]["2"]["joint"]["linear"]
@@ -415,8 +649,11 @@ def test_missing_train_and_test_videos_are_reported_together(tmp_path, capsys):
     from mkl_tp.store import FeatureWriter
 
     rgb, ids = make_cache(tmp_path)
-    splits = write_ucf_split(tmp_path / "splits", ids + [("Archery/v_Archery_g99_c01", "Archery", 1),
-                                                         ("Diving/v_Diving_g98_c01", "Diving", 0)])
+    splits = write_ucf_split(
+        tmp_path / "splits",
+        ids
+        + [("Archery/v_Archery_g99_c01", "Archery", 1), ("Diving/v_Diving_g98_c01", "Diving", 0)],
+    )
     assert run_fit("--features", rgb, "--splits", splits, "--out", tmp_path / "o") == 1
     errors = [line for line in capsys.readouterr().err.splitlines() if "error:" in line]
     assert len(errors) == 1
@@ -431,7 +668,10 @@ def test_missing_train_and_test_videos_are_reported_together(tmp_path, capsys):
         writer.record_failure("Diving/v_Diving_g98_c01", "cannot decode x.avi after 3 frames")
     assert run_fit("--features", cache, "--splits", splits, "--out", tmp_path / "o") == 1
     err = capsys.readouterr().err
-    assert "1 of them failed extraction: 'Diving/v_Diving_g98_c01': cannot decode x.avi after 3 frames" in err
+    assert (
+        "1 of them failed extraction: 'Diving/v_Diving_g98_c01': cannot decode x.avi after 3 frames"
+        in err
+    )
     assert "no mkl_tp extractor attributes" not in err  # an mkl_tp cache (import-like)
 
 
@@ -449,10 +689,24 @@ def test_level_ranges_in_help_and_reversed(capsys):
 def test_a_csv_split_needs_no_format(tmp_path, capsys):
     rgb, ids = make_cache(tmp_path)
     split = tmp_path / "split.csv"
-    split.write_text("video_id,label,subset\n" + "".join(
-        f"{v},{n},{'test' if g % 4 == 0 else 'train'}\n" for v, n, g in ids))
-    assert run_fit("--features", rgb, "--splits", split, "--levels", "1", "--out", tmp_path / "c",
-                   "--quiet") == 0
+    split.write_text(
+        "video_id,label,subset\n"
+        + "".join(f"{v},{n},{'test' if g % 4 == 0 else 'train'}\n" for v, n, g in ids)
+    )
+    assert (
+        run_fit(
+            "--features",
+            rgb,
+            "--splits",
+            split,
+            "--levels",
+            "1",
+            "--out",
+            tmp_path / "c",
+            "--quiet",
+        )
+        == 0
+    )
     assert _strict_json(tmp_path / "c" / "report.json")["split"]["format"] == "csv"
 
 
@@ -466,8 +720,20 @@ def test_imported_caches_are_not_foreign(tmp_path, capsys):
         np.save(tmp_path / "arrays" / f"{vid}.npy", rng.normal(size=(6, 4)))
     import_arrays(tmp_path / "arrays", str(tmp_path / "imported_rgb.h5"), stream="rgb")
     splits = write_ucf_split(tmp_path / "splits", ids)
-    assert run_fit("--features", tmp_path / "imported_rgb.h5", "--splits", splits, "--levels", "1",
-                   "--out", tmp_path / "i", "--quiet") == 0
+    assert (
+        run_fit(
+            "--features",
+            tmp_path / "imported_rgb.h5",
+            "--splits",
+            splits,
+            "--levels",
+            "1",
+            "--out",
+            tmp_path / "i",
+            "--quiet",
+        )
+        == 0
+    )
     assert "warning" not in capsys.readouterr().err
 
 

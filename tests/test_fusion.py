@@ -33,9 +33,10 @@ def test_weights_favour_the_informative_stream_and_predictions_follow():
 def test_fused_scores_are_the_weighted_scaled_stream_scores():
     X, y = two_streams()
     model = LateFusionClassifier(PyramidMKLClassifier(levels=1), random_state=0).fit(X, y)
-    expected = sum(w / r * model.estimators_[s].decision_function(X[s])
-                   for w, r, s in zip(model.stream_weights_, model.score_scales_,
-                                      model.streams_))
+    expected = sum(
+        w / r * model.estimators_[s].decision_function(X[s])
+        for w, r, s in zip(model.stream_weights_, model.score_scales_, model.streams_)
+    )
     np.testing.assert_allclose(model.decision_function(X), expected)
     # a video's scores do not depend on the other videos predicted with it
     single = model.decision_function({s: X[s][:1] for s in X})

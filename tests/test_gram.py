@@ -17,11 +17,15 @@ def test_training_kernels_cached_and_recomputed_agree():
     assert cached.cached and not recomputed.cached and not tight.cached
     assert cached.cache_nbytes == 4 * 40 * 40 * 4
     # float32 cache: entries rounded at 6e-8 relative (kernel entries are O(1)).
-    np.testing.assert_allclose(cached.combined(beta)[0], recomputed.combined(beta)[0],
-                               rtol=0, atol=1e-6)
-    np.testing.assert_allclose(cached.combined(np.full(4, 0.25))[0],
-                               combined_kernel(blocks, np.full(4, 0.25), "linear")[0],
-                               rtol=0, atol=1e-6)
+    np.testing.assert_allclose(
+        cached.combined(beta)[0], recomputed.combined(beta)[0], rtol=0, atol=1e-6
+    )
+    np.testing.assert_allclose(
+        cached.combined(np.full(4, 0.25))[0],
+        combined_kernel(blocks, np.full(4, 0.25), "linear")[0],
+        rtol=0,
+        atol=1e-6,
+    )
     reference = node_products(blocks, coef, diagonal=True)
     np.testing.assert_allclose(cached.node_quadratics(coef), reference, rtol=1e-5)
     # The cache's own pass (taken when it is the cheaper one: N^2 small against m C).

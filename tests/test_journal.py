@@ -30,7 +30,11 @@ def _read(jf, offset, n):
 
 _ops = st.lists(
     st.one_of(
-        st.tuples(st.just("write"), st.integers(0, 5 * PAGE_SIZE), st.binary(min_size=1, max_size=2 * PAGE_SIZE)),
+        st.tuples(
+            st.just("write"),
+            st.integers(0, 5 * PAGE_SIZE),
+            st.binary(min_size=1, max_size=2 * PAGE_SIZE),
+        ),
         st.tuples(st.just("truncate"), st.integers(0, 6 * PAGE_SIZE)),
         st.tuples(st.just("commit")),
     ),

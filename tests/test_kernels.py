@@ -4,8 +4,19 @@ import numpy as np
 import pytest
 from sklearn.metrics.pairwise import rbf_kernel
 
-from mkl_tp.kernels.feature_maps import apply_feature_maps, fit_feature_maps, normalize_nodes, unit_diagonal_scales
-from mkl_tp.kernels.combine import combined_kernel, gram_matrix, node_gram, node_products, weighted_features
+from mkl_tp.kernels.feature_maps import (
+    apply_feature_maps,
+    fit_feature_maps,
+    normalize_nodes,
+    unit_diagonal_scales,
+)
+from mkl_tp.kernels.combine import (
+    combined_kernel,
+    gram_matrix,
+    node_gram,
+    node_products,
+    weighted_features,
+)
 
 rng = np.random.default_rng(0)
 
@@ -33,9 +44,9 @@ def test_rbf_map_is_exact_on_training_points_with_all_landmarks():
     # One map for the stream: every pair of nodes, the cross terms of Eq. 2 included.
     for p in range(2):
         for q in range(2):
-            np.testing.assert_allclose(phi[:, p] @ phi[:, q].T,
-                                       rbf_kernel(psi[:, p], psi[:, q], gamma=0.3),
-                                       atol=1e-8)
+            np.testing.assert_allclose(
+                phi[:, p] @ phi[:, q].T, rbf_kernel(psi[:, p], psi[:, q], gamma=0.3), atol=1e-8
+            )
 
 
 def test_rbf_default_gamma_is_inverse_mean_squared_distance():
@@ -56,8 +67,7 @@ def test_chi2_map_is_exact_exponential_chi2_on_training_points():
     distance = np.nan_to_num(terms).sum(-1)
     off_diagonal = distance[~np.eye(12, dtype=bool)]
     assert feature_map.gamma == pytest.approx(1 / off_diagonal.mean(), rel=1e-9)
-    np.testing.assert_allclose(phi @ phi.T, np.exp(-feature_map.gamma * distance),
-                               atol=1e-8)
+    np.testing.assert_allclose(phi @ phi.T, np.exp(-feature_map.gamma * distance), atol=1e-8)
 
 
 @pytest.mark.parametrize("base_kernel", ["rbf", "chi2"])
@@ -72,7 +82,9 @@ def test_cross_kernel_with_an_exact_map_is_eq2(base_kernel):
     pairwise = rbf_kernel if base_kernel == "rbf" else chi2_kernel
     unnormalised = sum(
         beta[p] * beta[q] * pairwise(psi[:, p], psi[:, q], gamma=feature_map.gamma)
-        for p in range(3) for q in range(3))
+        for p in range(3)
+        for q in range(3)
+    )
     K, normaliser = combined_kernel([phi], beta, "cross")
     assert normaliser == pytest.approx(np.trace(unnormalised) / 8, rel=1e-8)
     np.testing.assert_allclose(K, unnormalised / normaliser, atol=1e-7)
@@ -125,7 +137,9 @@ def test_cross_combined_kernel_sums_node_pairs_within_streams():
     unnormalised = sum(
         wp * wq * block[:, p] @ block[:, q].T
         for block, w in streams
-        for p, wp in enumerate(w) for q, wq in enumerate(w))
+        for p, wp in enumerate(w)
+        for q, wq in enumerate(w)
+    )
     K, normaliser = combined_kernel(blocks, beta, "cross")
     assert normaliser == pytest.approx(np.trace(unnormalised) / 6)
     np.testing.assert_allclose(K, unnormalised / normaliser, rtol=1e-12)
@@ -140,12 +154,11 @@ def test_node_products_against_explicit_quadratic_forms():
     nodes = [(s, b[:, p]) for s, b in enumerate(blocks) for p in range(b.shape[1])]
     for i, (si, xi) in enumerate(nodes):
         for j, (sj, xj) in enumerate(nodes):
-            expected = sum(coef[:, c] @ xi @ xj.T @ coef[:, c] for c in range(3)) \
-                if si == sj else 0.0
+            expected = (
+                sum(coef[:, c] @ xi @ xj.T @ coef[:, c] for c in range(3)) if si == sj else 0.0
+            )
             assert M[i, j] == pytest.approx(expected, abs=1e-10)
     np.testing.assert_allclose(node_products(blocks, coef, diagonal=True), np.diag(M))
-
-
 
 
 @pytest.mark.parametrize("tile", [3, 4, 2048])
@@ -162,8 +175,9 @@ def test_gram_matrix_equals_the_plain_product(tile, dtype):
     np.testing.assert_allclose(result, reference, rtol=1e-13, atol=1e-13)
     np.testing.assert_array_equal(result, result.T)
     strided = features[:, 1:3].astype(np.float64)  # a non-contiguous view's product
-    np.testing.assert_allclose(gram_matrix(features[:, 1:3], tile=tile),
-                               strided @ strided.T.copy(), rtol=1e-13, atol=1e-13)
+    np.testing.assert_allclose(
+        gram_matrix(features[:, 1:3], tile=tile), strided @ strided.T.copy(), rtol=1e-13, atol=1e-13
+    )
 
 
 def test_total_variance_in_blocks_is_numpys_in_float64():

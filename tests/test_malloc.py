@@ -14,8 +14,10 @@ def _rss_bytes():
         return int(handle.read().split()[1]) * 4096
 
 
-@pytest.mark.skipif(not sys.platform.startswith("linux") or platform.libc_ver()[0] != "glibc",
-                    reason="malloc_trim is glibc's; elsewhere release_free_memory does nothing")
+@pytest.mark.skipif(
+    not sys.platform.startswith("linux") or platform.libc_ver()[0] != "glibc",
+    reason="malloc_trim is glibc's; elsewhere release_free_memory does nothing",
+)
 def test_release_free_memory_returns_freed_heap_blocks_to_the_system():
     # Blocks under glibc's mmap threshold stay in the heap when freed; 2000 of 64 KB
     # with a small survivor between each keep the heap from shrinking by itself.

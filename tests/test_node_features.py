@@ -26,10 +26,12 @@ def test_chunks_give_what_all_videos_at_once_give(small_chunks):
     chunked = stream_descriptors(X, np.arange(23), 3, "power", np.float64)
     np.testing.assert_array_equal(chunked, psi)
     feature_map = fit_feature_maps(psi, "rbf", n_components=10, random_state=0)
-    projections = fit_node_projections(feature_map.transform(psi.reshape(-1, 6))
-                                       .reshape(23, 7, 10), 4, random_state=0)
+    projections = fit_node_projections(
+        feature_map.transform(psi.reshape(-1, 6)).reshape(23, 7, 10), 4, random_state=0
+    )
     reference = apply_node_projections(
-        np.stack([feature_map.transform(psi[:, p]) for p in range(7)], axis=1), projections)
+        np.stack([feature_map.transform(psi[:, p]) for p in range(7)], axis=1), projections
+    )
     features = stream_features(X, 3, "power", np.float64, feature_map, projections)
     np.testing.assert_allclose(features, reference, rtol=1e-12, atol=1e-14)
     narrow = stream_features(X, 3, "power", np.float32, feature_map, projections)
@@ -47,8 +49,9 @@ def test_fit_sample_is_every_video_up_to_its_size_then_stratified():
     np.testing.assert_array_equal(fit_sample(y, 20), sample)  # deterministic
 
 
-@pytest.mark.parametrize("settings", [dict(pca_components=3),
-                                      dict(kernel="cross", n_components=20, pca_components=4)])
+@pytest.mark.parametrize(
+    "settings", [dict(pca_components=3), dict(kernel="cross", n_components=20, pca_components=4)]
+)
 def test_a_sample_of_every_video_leaves_the_fit_unchanged(settings):
     X, y = videos(n=48, d=6)
     exact = PyramidMKLClassifier(levels=3, random_state=0, subsample=None, **settings).fit(X, y)
@@ -68,9 +71,12 @@ def test_pca_on_a_sample_is_close_to_pca_on_every_video(small_chunks):
     X, y = videos(n=600, d=4, seed=1)
     X_test, y_test = videos(n=300, d=4, seed=2)
     X, X_test = _embedded(X, 16, 0), _embedded(X_test, 16, 0)
-    fits = {size: PyramidMKLClassifier(levels=3, pca_components=4, subsample=size,
-                                       random_state=0, mkl_norm=1).fit(X, y)
-            for size in (None, 200)}
+    fits = {
+        size: PyramidMKLClassifier(
+            levels=3, pca_components=4, subsample=size, random_state=0, mkl_norm=1
+        ).fit(X, y)
+        for size in (None, 200)
+    }
     exact, sampled = fits[None].node_projections_[None], fits[200].node_projections_[None]
     for p in range(exact.shape[0]):
         # Sine of the largest principal angle between the two subspaces.
@@ -93,8 +99,10 @@ def test_a_feature_sequence_fits_and_predicts_like_its_arrays(tmp_path, small_ch
     in_memory = PyramidMKLClassifier(**settings).fit(stored, y)
     on_disk = PyramidMKLClassifier(**settings).fit(FeatureSequence(path, ids), y)
     np.testing.assert_array_equal(on_disk.beta_, in_memory.beta_)
-    np.testing.assert_array_equal(on_disk.decision_function(FeatureSequence(path, ids[:9])),
-                                  in_memory.decision_function(stored[:9]))
+    np.testing.assert_array_equal(
+        on_disk.decision_function(FeatureSequence(path, ids[:9])),
+        in_memory.decision_function(stored[:9]),
+    )
     assert on_disk.n_features_in_ == 6
 
 

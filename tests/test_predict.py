@@ -33,20 +33,29 @@ def _plain_pickle(path):
     path.write_bytes(pickle.dumps({"weights": [1, 2, 3]}))
 
 
-@pytest.mark.parametrize("make, fragments", [
-    (_svc, ["holds a sklearn.svm._classes.SVC, not an mkl_tp model"]),
-    (_random_bytes, ["is not a joblib/pickle file"]),
-    (lambda path: path.write_bytes(b""), ["is empty (0 bytes)"]),
-    (_plain_pickle, ["holds a builtins.dict, not an mkl_tp model"]),
-    (lambda path: joblib.dump(PyramidMKLClassifier(), path), ["holds an unfitted PyramidMKLClassifier"]),
-])
+@pytest.mark.parametrize(
+    "make, fragments",
+    [
+        (_svc, ["holds a sklearn.svm._classes.SVC, not an mkl_tp model"]),
+        (_random_bytes, ["is not a joblib/pickle file"]),
+        (lambda path: path.write_bytes(b""), ["is empty (0 bytes)"]),
+        (_plain_pickle, ["holds a builtins.dict, not an mkl_tp model"]),
+        (
+            lambda path: joblib.dump(PyramidMKLClassifier(), path),
+            ["holds an unfitted PyramidMKLClassifier"],
+        ),
+    ],
+)
 def test_a_file_that_is_not_a_model_gives_one_line(tmp_path, features, capsys, make, fragments):
     model = tmp_path / "model.joblib"
     make(model)
     assert predict.main([str(model), "--features", str(features)]) == 1
     lines = capsys.readouterr().err.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("mkl_tp.predict: error: "), lines
-    assert str(model) in lines[0] and "expected a model.joblib written by python -m mkl_tp.fit" in lines[0]
+    assert (
+        str(model) in lines[0]
+        and "expected a model.joblib written by python -m mkl_tp.fit" in lines[0]
+    )
     for fragment in fragments:
         assert fragment in lines[0]
 
@@ -54,8 +63,13 @@ def test_a_file_that_is_not_a_model_gives_one_line(tmp_path, features, capsys, m
 def test_predict_has_a_console_script():
     config = configparser.ConfigParser()
     config.read(ROOT / "setup.cfg")
-    scripts = dict(line.split(" = ") for line in
-                   config["options.entry_points"]["console_scripts"].strip().splitlines())
-    assert scripts == {"mkl-tp-extract": "mkl_tp.extract:main", "mkl-tp-fit": "mkl_tp.fit:main",
-                       "mkl-tp-predict": "mkl_tp.predict:main"}
+    scripts = dict(
+        line.split(" = ")
+        for line in config["options.entry_points"]["console_scripts"].strip().splitlines()
+    )
+    assert scripts == {
+        "mkl-tp-extract": "mkl_tp.extract:main",
+        "mkl-tp-fit": "mkl_tp.fit:main",
+        "mkl-tp-predict": "mkl_tp.predict:main",
+    }
     assert callable(predict.main)

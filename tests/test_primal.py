@@ -15,7 +15,12 @@ from mkl_tp import PyramidMKLClassifier
 from mkl_tp.kernels.combine import combined_kernel, node_gram, weighted_features
 from mkl_tp.solvers import fit_mkl, svm_duals
 from mkl_tp.solvers.batch_svm import kkt_violation
-from mkl_tp.solvers.primal import FeatureOperator, _line_search, _sorted_line_search, svm_duals_primal
+from mkl_tp.solvers.primal import (
+    FeatureOperator,
+    _line_search,
+    _sorted_line_search,
+    svm_duals_primal,
+)
 from mkl_tp.solvers.svm import one_vs_rest_labels
 
 
@@ -51,13 +56,12 @@ def test_primal_duals_match_cvxpy_dual_tightly():
     for c in range(Y.shape[1]):
         alpha = cp.Variable(30)
         objective = cp.sum(alpha) - 0.5 * cp.sum_squares(Z.T @ cp.multiply(alpha, Y[:, c]))
-        optimum = cp.Problem(cp.Maximize(objective),
-                             [alpha >= 0, alpha <= 1.0, Y[:, c] @ alpha == 0]).solve(
-            solver=cp.CLARABEL, tol_gap_abs=1e-11, tol_gap_rel=1e-11, tol_feas=1e-11)
+        optimum = cp.Problem(
+            cp.Maximize(objective), [alpha >= 0, alpha <= 1.0, Y[:, c] @ alpha == 0]
+        ).solve(solver=cp.CLARABEL, tol_gap_abs=1e-11, tol_gap_rel=1e-11, tol_feas=1e-11)
         assert duals.objective[c] == pytest.approx(optimum, rel=1e-8)
         # w = Z'a is unique at the optimum (the primal is strongly convex in w).
-        np.testing.assert_allclose(Z.T @ duals.coef[:, c], Z.T @ (alpha.value * Y[:, c]),
-                                   atol=1e-6)
+        np.testing.assert_allclose(Z.T @ duals.coef[:, c], Z.T @ (alpha.value * Y[:, c]), atol=1e-6)
 
 
 def test_primal_intercept_without_free_variables_is_libsvms():
@@ -102,8 +106,11 @@ def test_line_search_finds_the_minimum_along_the_direction():
     assert descent.any()
     grid = np.linspace(0, 3, 30001)
     for c in np.flatnonzero(descent):
-        values = [0.5 * np.sum((w[:, c] + t * d[:, c]) ** 2)
-                  + psi(T0[:, c] - sigma * t * Q[:, c]).sum() / sigma for t in grid]
+        values = [
+            0.5 * np.sum((w[:, c] + t * d[:, c]) ** 2)
+            + psi(T0[:, c] - sigma * t * Q[:, c]).sum() / sigma
+            for t in grid
+        ]
         assert step[c] == pytest.approx(grid[int(np.argmin(values))], abs=2e-4)
     # Along descent directions the Newton search, the sorted search and the Newton
     # search's fallback agree to rounding; elsewhere the step is 0.
@@ -137,8 +144,7 @@ def test_primal_in_torch_on_cpu_matches_numpy():
     torch_duals, info = svm_duals_primal(torch.as_tensor(Z), Y, 1.0, tol=1e-9, scale=D)
     assert info["violation"].max() <= 1e-9
     np.testing.assert_allclose(torch_duals.objective, numpy_duals.objective, rtol=1e-10)
-    np.testing.assert_allclose(decisions(K, torch_duals), decisions(K, numpy_duals),
-                               atol=1e-6)
+    np.testing.assert_allclose(decisions(K, torch_duals), decisions(K, numpy_duals), atol=1e-6)
 
 
 def test_primal_on_gpu_matches_cpu():
@@ -161,8 +167,7 @@ _FITS = [("linear", 1.0), ("linear", 2.0), ("cross", 1.0)]
 @pytest.mark.parametrize("kernel,mkl_norm", _FITS)
 def test_primal_mkl_matches_the_libsvm_reference(kernel, mkl_norm, pyramids):
     blocks, Y = problem(seed=1, n=60)
-    options = dict(kernel=kernel, mkl_norm=mkl_norm, pyramids=pyramids, tol=1e-6,
-                   max_iter=300)
+    options = dict(kernel=kernel, mkl_norm=mkl_norm, pyramids=pyramids, tol=1e-6, max_iter=300)
     reference = fit_mkl(blocks, Y, solver="libsvm", **options)
     primal = fit_mkl(blocks, Y, solver="primal", **options)
     assert primal.kernel_cached is False
@@ -170,8 +175,9 @@ def test_primal_mkl_matches_the_libsvm_reference(kernel, mkl_norm, pyramids):
     # The cross loop stops on a small decrease, not on a certificate, so its weights are
     # compared more loosely.
     assert primal.objective == pytest.approx(reference.objective, rel=1e-5)
-    np.testing.assert_allclose(primal.beta, reference.beta,
-                               atol=3e-3 if kernel == "linear" else 1e-2)
+    np.testing.assert_allclose(
+        primal.beta, reference.beta, atol=3e-3 if kernel == "linear" else 1e-2
+    )
     # The primal SVMs are libsvm's at the primal's own weights (decisions to libsvm's
     # accuracy, 1e-3).
     for c in range(Y.shape[1]):
@@ -181,8 +187,11 @@ def test_primal_mkl_matches_the_libsvm_reference(kernel, mkl_norm, pyramids):
         if kernel == "linear":  # lp fits fold the weights' sum into the normaliser
             K = K / scale
         libsvm = svm_duals(K, Y[:, [c]], 1.0, tol=1e-6)
-        np.testing.assert_allclose(K @ primal.duals.coef[:, c] + primal.duals.intercept[c],
-                                   decisions(K, libsvm)[:, 0], atol=1e-3)
+        np.testing.assert_allclose(
+            K @ primal.duals.coef[:, c] + primal.duals.intercept[c],
+            decisions(K, libsvm)[:, 0],
+            atol=1e-3,
+        )
 
 
 @pytest.mark.parametrize("kernel", ["linear", "cross"])
@@ -194,8 +203,9 @@ def test_estimator_primal_solver_matches_libsvm(kernel):
     X_test, _ = videos(n=30, seed=4)
     assert primal.objective_ == pytest.approx(reference.objective_, rel=1e-5)
     np.testing.assert_allclose(primal.beta_, reference.beta_, atol=3e-3)
-    np.testing.assert_allclose(primal.decision_function(X_test),
-                               reference.decision_function(X_test), atol=2e-2)
+    np.testing.assert_allclose(
+        primal.decision_function(X_test), reference.decision_function(X_test), atol=2e-2
+    )
 
 
 def test_primal_kkt_of_the_returned_duals_is_below_tol():
@@ -204,9 +214,9 @@ def test_primal_kkt_of_the_returned_duals_is_below_tol():
     duals, info = svm_duals_primal(Z, Y, 1.0, tol=1e-6, scale=D)
     lo, hi = np.where(Y > 0, 0.0, -1.0), np.where(Y > 0, 1.0, 0.0)
     assert kkt_violation(K @ duals.coef - Y, duals.coef, lo, hi).max() <= 1e-6
-    np.testing.assert_allclose(info["violation"],
-                               kkt_violation(K @ duals.coef - Y, duals.coef, lo, hi),
-                               atol=1e-9)
+    np.testing.assert_allclose(
+        info["violation"], kkt_violation(K @ duals.coef - Y, duals.coef, lo, hi), atol=1e-9
+    )
 
 
 def test_line_search_in_chunks_of_tasks_gives_the_same_duals(monkeypatch):
@@ -257,8 +267,9 @@ def test_newton_systems_in_threads_give_the_one_thread_duals():
 
 
 @pytest.mark.parametrize("kernel,coarse", [("linear", True), ("cross", False)])
-def test_mkl_alpha_steps_use_the_coarse_start_for_the_linear_kernel_only(monkeypatch, kernel,
-                                                                         coarse):
+def test_mkl_alpha_steps_use_the_coarse_start_for_the_linear_kernel_only(
+    monkeypatch, kernel, coarse
+):
     from mkl_tp.solvers import primal
 
     blocks, Y = problem(seed=8, n=120, classes=3)

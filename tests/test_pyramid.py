@@ -8,7 +8,15 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
-from mkl_tp.pyramid.descriptors import n_nodes, node_bounds, node_descriptors, node_descriptors_batch, node_index, node_level, overlap_weights
+from mkl_tp.pyramid.descriptors import (
+    n_nodes,
+    node_bounds,
+    node_descriptors,
+    node_descriptors_batch,
+    node_index,
+    node_level,
+    overlap_weights,
+)
 
 
 def brute_force_descriptors(X, levels):
@@ -33,8 +41,7 @@ def test_geometry_counts_and_indices():
     assert node_index(3, 4) == 6
     for p in range(63):
         assert node_index(*node_level(p)) == p
-    np.testing.assert_array_equal(
-        node_bounds(2), [[0.0, 1.0], [0.0, 0.5], [0.5, 1.0]])
+    np.testing.assert_array_equal(node_bounds(2), [[0.0, 1.0], [0.0, 0.5], [0.5, 1.0]])
 
 
 @pytest.mark.parametrize("bad", [0, -1, 2.5, True, "3"])
@@ -55,17 +62,19 @@ def test_plain_means_when_level_divides_length(T):
     for level in range(1, 4):
         n = 2 ** (level - 1)
         for k in range(1, n + 1):
-            frames = X[(k - 1) * T // n:k * T // n]
-            np.testing.assert_allclose(psi[node_index(level, k)], frames.mean(axis=0),
-                                       rtol=1e-12, atol=1e-12)
+            frames = X[(k - 1) * T // n : k * T // n]
+            np.testing.assert_allclose(
+                psi[node_index(level, k)], frames.mean(axis=0), rtol=1e-12, atol=1e-12
+            )
 
 
 @pytest.mark.parametrize("T", [1, 2, 3, 5, 7, 13, 31, 100])
 @pytest.mark.parametrize("levels", [1, 3, 6])
 def test_matches_brute_force_overlap_integral(T, levels):
     X = np.random.default_rng(T * 10 + levels).normal(size=(T, 4))
-    np.testing.assert_allclose(node_descriptors(X, levels), brute_force_descriptors(X, levels),
-                               rtol=1e-10, atol=1e-12)
+    np.testing.assert_allclose(
+        node_descriptors(X, levels), brute_force_descriptors(X, levels), rtol=1e-10, atol=1e-12
+    )
 
 
 def test_single_frame_fills_every_node():
@@ -79,8 +88,7 @@ def test_batch_equals_one_by_one_with_varied_lengths_and_small_chunks():
     expected = np.stack([brute_force_descriptors(x, 4) for x in seqs])
     np.testing.assert_allclose(node_descriptors_batch(seqs, 4), expected, rtol=1e-10)
     # chunk_bytes smaller than one sequence: one chunk per sequence, same result
-    np.testing.assert_allclose(node_descriptors_batch(seqs, 4, chunk_bytes=8), expected,
-                               rtol=1e-10)
+    np.testing.assert_allclose(node_descriptors_batch(seqs, 4, chunk_bytes=8), expected, rtol=1e-10)
 
 
 def test_batch_rejects_empty_and_mismatched_sequences():
@@ -91,7 +99,8 @@ def test_batch_rejects_empty_and_mismatched_sequences():
 
 
 sequences = st.integers(1, 40).flatmap(
-    lambda T: arrays(np.float64, (T, 3), elements=st.floats(-1e3, 1e3)))
+    lambda T: arrays(np.float64, (T, 3), elements=st.floats(-1e3, 1e3))
+)
 
 
 @settings(max_examples=60, deadline=None)
@@ -118,8 +127,7 @@ def test_parent_is_mean_of_its_two_children(X):
     for p in range(n_nodes(levels - 1)):
         level, k = node_level(p)
         left, right = node_index(level + 1, 2 * k - 1), node_index(level + 1, 2 * k)
-        np.testing.assert_allclose(psi[p], (psi[left] + psi[right]) / 2, rtol=1e-9,
-                                   atol=1e-9)
+        np.testing.assert_allclose(psi[p], (psi[left] + psi[right]) / 2, rtol=1e-9, atol=1e-9)
 
 
 def test_float32_storage_is_float64_rounded_once():
@@ -159,5 +167,9 @@ def test_batch_scatters_groups_of_one_length_back_to_their_rows():
     seqs = [rng.normal(size=(T, 5)) for T in (5, 3, 5, 1, 3, 5, 8, 1)]
     expected = np.stack([brute_force_descriptors(x, 3) for x in seqs])
     for chunk_bytes in (2**28, 8, 400):  # one product per length, one per row, two rows
-        np.testing.assert_allclose(node_descriptors_batch(seqs, 3, chunk_bytes=chunk_bytes),
-                                   expected, rtol=1e-12, atol=1e-12)
+        np.testing.assert_allclose(
+            node_descriptors_batch(seqs, 3, chunk_bytes=chunk_bytes),
+            expected,
+            rtol=1e-12,
+            atol=1e-12,
+        )

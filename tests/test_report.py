@@ -7,7 +7,16 @@ import stat
 import numpy as np
 import pytest
 
-from mkl_tp.experiment.report import classification_metrics, format_level_table, gains_over_uniform, plot_beta, plot_beta_per_class, plot_confusion, plot_levels, write_json
+from mkl_tp.experiment.report import (
+    classification_metrics,
+    format_level_table,
+    gains_over_uniform,
+    plot_beta,
+    plot_beta_per_class,
+    plot_confusion,
+    plot_levels,
+    write_json,
+)
 
 
 def test_metrics_against_hand_counts():
@@ -20,8 +29,10 @@ def test_metrics_against_hand_counts():
 
 
 def test_level_table_layout():
-    table = {"1": {"rgb": {"uniform": 0.5, "linear": 0.5}},
-             "2": {"rgb": {"uniform": 0.5, "linear": 0.625, "cross": 0.75}}}
+    table = {
+        "1": {"rgb": {"uniform": 0.5, "linear": 0.5}},
+        "2": {"rgb": {"uniform": 0.5, "linear": 0.625, "cross": 0.75}},
+    }
     text = format_level_table(table, ["rgb"], ["uniform", "linear", "cross"])
     lines = text.splitlines()
     assert "rgb" in lines[0] and "uniform" in lines[1]
@@ -68,18 +79,37 @@ def _strict(text):
 
 def test_write_json_writes_strict_json(tmp_path):
     path = tmp_path / "report.json"
-    write_json(path, {"C": float("inf"), "fps": float("nan"), "n": np.int64(3),
-                      "beta": np.array([0.25, 0.75]), "nested": [{"x": -np.inf}]})
-    assert _strict(path.read_text()) == {"C": None, "fps": None, "n": 3, "beta": [0.25, 0.75],
-                                         "nested": [{"x": None}]}
+    write_json(
+        path,
+        {
+            "C": float("inf"),
+            "fps": float("nan"),
+            "n": np.int64(3),
+            "beta": np.array([0.25, 0.75]),
+            "nested": [{"x": -np.inf}],
+        },
+    )
+    assert _strict(path.read_text()) == {
+        "C": None,
+        "fps": None,
+        "n": 3,
+        "beta": [0.25, 0.75],
+        "nested": [{"x": None}],
+    }
 
 
 def test_gains_over_uniform_per_level_and_config():
-    cells = {"1": {"rgb": {"uniform": {"accuracy": 0.5}, "linear": {"accuracy": 0.625}},
-                   "joint": {"linear": {"accuracy": 0.75}}},  # no baseline: no gain
-             "2": {"rgb": {"uniform": {"accuracy": 0.5}, "cross": {"accuracy": 0.25}}}}
-    assert gains_over_uniform(cells) == {"1": {"rgb": {"linear": 0.125}},
-                                         "2": {"rgb": {"cross": -0.25}}}
+    cells = {
+        "1": {
+            "rgb": {"uniform": {"accuracy": 0.5}, "linear": {"accuracy": 0.625}},
+            "joint": {"linear": {"accuracy": 0.75}},
+        },  # no baseline: no gain
+        "2": {"rgb": {"uniform": {"accuracy": 0.5}, "cross": {"accuracy": 0.25}}},
+    }
+    assert gains_over_uniform(cells) == {
+        "1": {"rgb": {"linear": 0.125}},
+        "2": {"rgb": {"cross": -0.25}},
+    }
 
 
 def test_signed_table_and_wide_tables_split_into_blocks():
@@ -97,11 +127,18 @@ def test_signed_table_and_wide_tables_split_into_blocks():
 
 
 def test_levels_and_per_class_plots_are_png_files(tmp_path):
-    table = {"1": {"rgb": {"uniform": 0.5, "linear": 0.5}},
-             "2": {"rgb": {"uniform": 0.5, "linear": 0.625, "cross": 0.75}}}
+    table = {
+        "1": {"rgb": {"uniform": 0.5, "linear": 0.5}},
+        "2": {"rgb": {"uniform": 0.5, "linear": 0.625, "cross": 0.75}},
+    }
     plot_levels(table, ["rgb"], ["uniform", "linear", "cross"], tmp_path / "levels.png")
     beta = np.random.default_rng(0).dirichlet(np.ones(14), size=3).reshape(3, 2, 7)
-    plot_beta_per_class(beta.transpose(1, 0, 2), ["rgb", "flow"], ["a", "b", "c"],
-                        tmp_path / "classes.png", title="t")
+    plot_beta_per_class(
+        beta.transpose(1, 0, 2),
+        ["rgb", "flow"],
+        ["a", "b", "c"],
+        tmp_path / "classes.png",
+        title="t",
+    )
     for name in ("levels.png", "classes.png"):
         assert (tmp_path / name).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"

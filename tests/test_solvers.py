@@ -8,7 +8,17 @@ from sklearn.model_selection import StratifiedKFold
 
 from mkl_tp.kernels.combine import combined_kernel, node_gram, node_products
 from mkl_tp.kernels.feature_maps import unit_diagonal_scales
-from mkl_tp.solvers import SimplexProjection, beta_least_norm, beta_step_level, beta_step_lp, beta_step_mirror, cross_gradient, cross_objective, fit_mkl, svm_duals
+from mkl_tp.solvers import (
+    SimplexProjection,
+    beta_least_norm,
+    beta_step_level,
+    beta_step_lp,
+    beta_step_mirror,
+    cross_gradient,
+    cross_objective,
+    fit_mkl,
+    svm_duals,
+)
 from mkl_tp.solvers.mkl import resolve_beta_method
 from mkl_tp.solvers.svm import one_vs_rest_labels
 from _problems import problem
@@ -30,10 +40,8 @@ def reference_svm_dual(K, labels, C):
     alpha = cp.Variable(n)
     factor = np.linalg.cholesky(K + 1e-10 * np.eye(n))
     objective = cp.sum(alpha) - 0.5 * cp.sum_squares(factor.T @ cp.multiply(alpha, labels))
-    problem = cp.Problem(cp.Maximize(objective),
-                         [alpha >= 0, alpha <= C, labels @ alpha == 0])
-    problem.solve(solver=cp.CLARABEL, tol_gap_abs=1e-11, tol_gap_rel=1e-11,
-                  tol_feas=1e-11)
+    problem = cp.Problem(cp.Maximize(objective), [alpha >= 0, alpha <= C, labels @ alpha == 0])
+    problem.solve(solver=cp.CLARABEL, tol_gap_abs=1e-11, tol_gap_rel=1e-11, tol_feas=1e-11)
     return alpha.value * labels, problem.value
 
 
@@ -51,10 +59,12 @@ def reference_linear_mkl(blocks, Y, C):
     for alpha, labels in zip(alphas, Y.T):
         constraints += [alpha >= 0, alpha <= C, labels @ alpha == 0]
     node_constraints = [
-        0.5 * sum(cp.sum_squares(phi[:, p].T @ cp.multiply(a, y)) for a, y in zip(alphas, Y.T))
-        <= t for p in range(nodes)]
-    problem = cp.Problem(cp.Maximize(sum(cp.sum(a) for a in alphas) - t),
-                         constraints + node_constraints)
+        0.5 * sum(cp.sum_squares(phi[:, p].T @ cp.multiply(a, y)) for a, y in zip(alphas, Y.T)) <= t
+        for p in range(nodes)
+    ]
+    problem = cp.Problem(
+        cp.Maximize(sum(cp.sum(a) for a in alphas) - t), constraints + node_constraints
+    )
     problem.solve(solver=cp.CLARABEL)
     beta = np.array([c.dual_value for c in node_constraints]).ravel()
     return problem.value, beta / beta.sum()
@@ -112,12 +122,15 @@ def test_level_step_and_least_norm_match_cvxpy(seed):
     center = rng.dirichlet(np.ones(7))
     _, theta = beta_step_lp(offsets, slopes)
     level = theta + 0.3
-    for result, target in [(beta_step_level(offsets, slopes, level, center), center),
-                           (beta_least_norm(offsets, slopes, level), np.zeros(7))]:
+    for result, target in [
+        (beta_step_level(offsets, slopes, level, center), center),
+        (beta_least_norm(offsets, slopes, level), np.zeros(7)),
+    ]:
         b = cp.Variable(7)
-        cp.Problem(cp.Minimize(cp.sum_squares(b - target)),
-                   [offsets - slopes @ b <= level, b >= 0, cp.sum(b) == 1]).solve(
-            solver=cp.CLARABEL, tol_gap_abs=1e-10, tol_gap_rel=1e-10, tol_feas=1e-10)
+        cp.Problem(
+            cp.Minimize(cp.sum_squares(b - target)),
+            [offsets - slopes @ b <= level, b >= 0, cp.sum(b) == 1],
+        ).solve(solver=cp.CLARABEL, tol_gap_abs=1e-10, tol_gap_rel=1e-10, tol_feas=1e-10)
         np.testing.assert_allclose(result, b.value, atol=1e-6)
         assert np.all(offsets - slopes @ result <= level + 1e-7)
     # Below the LP bound the level set is empty.
@@ -147,28 +160,35 @@ def test_cross_gradient_matches_finite_differences():
     gram, products = node_gram(blocks), node_products(blocks, coef)
     # cross_objective reproduces J at the same duals
     assert cross_objective(beta, np.abs(coef).sum(), products, gram) == pytest.approx(
-        reference_cross_objective(blocks, Y, 1.0, beta), rel=1e-7)
+        reference_cross_objective(blocks, Y, 1.0, beta), rel=1e-7
+    )
     analytic = cross_gradient(beta, products, gram)
     step = 1e-5
-    numeric = np.array([
-        (reference_cross_objective(blocks, Y, 1.0, beta + step * e)
-         - reference_cross_objective(blocks, Y, 1.0, beta - step * e)) / (2 * step)
-        for e in np.eye(3)])
+    numeric = np.array(
+        [
+            (
+                reference_cross_objective(blocks, Y, 1.0, beta + step * e)
+                - reference_cross_objective(blocks, Y, 1.0, beta - step * e)
+            )
+            / (2 * step)
+            for e in np.eye(3)
+        ]
+    )
     np.testing.assert_allclose(analytic, numeric, rtol=1e-4, atol=1e-6)
 
 
 @pytest.mark.parametrize("method", ["mirror", "projected"])
 def test_cross_objective_decreases_monotonically(method):
     blocks, Y = tiny_problem(seed=5, nodes=5, informative=3)
-    result = fit_mkl(blocks, Y, kernel="cross", C=1.0, tol=1e-8, max_iter=60,
-                     beta_method=method)
+    result = fit_mkl(blocks, Y, kernel="cross", C=1.0, tol=1e-8, max_iter=60, beta_method=method)
     history = np.array(result.history)
     assert len(history) > 2
     assert np.all(np.diff(history) <= 1e-9 * np.abs(history[:-1]))
     assert result.objective < history[0]
     # J reported = J re-solved independently at the returned beta.
     assert result.objective == pytest.approx(
-        reference_cross_objective(blocks, Y, 1.0, result.beta), rel=1e-5)
+        reference_cross_objective(blocks, Y, 1.0, result.beta), rel=1e-5
+    )
 
 
 @pytest.mark.parametrize("seed", range(3))
@@ -179,8 +199,10 @@ def test_mirror_step_matches_cvxpy_entropic_prox(seed):
     step = 0.4
     candidate, divergence = beta_step_mirror(beta, gradient, step)
     b = cp.Variable(6)
-    problem = cp.Problem(cp.Minimize(gradient @ (b - beta) + cp.sum(cp.rel_entr(b, beta)) / step),
-                         [cp.sum(b) == 1, b >= 0])
+    problem = cp.Problem(
+        cp.Minimize(gradient @ (b - beta) + cp.sum(cp.rel_entr(b, beta)) / step),
+        [cp.sum(b) == 1, b >= 0],
+    )
     problem.solve(solver=cp.CLARABEL, tol_gap_abs=1e-10, tol_gap_rel=1e-10, tol_feas=1e-10)
     # The exponential cone is solved to ~2e-6 here; the closed form must be at least as
     # good a minimiser as the interior point's answer.
@@ -205,8 +227,9 @@ def test_cross_mirror_reaches_a_stationary_point():
     gap = gradient @ result.beta - gradient.min()
     assert gap <= 1e-3 * abs(result.objective)
     # ...and a better one than the projected-gradient QP step from the same start here.
-    projected = fit_mkl(blocks, Y, kernel="cross", C=1.0, tol=1e-10, max_iter=300,
-                        beta_method="projected")
+    projected = fit_mkl(
+        blocks, Y, kernel="cross", C=1.0, tol=1e-10, max_iter=300, beta_method="projected"
+    )
     assert result.objective <= projected.objective * (1 + 1e-6)
 
 
@@ -216,6 +239,8 @@ def test_mirror_start_with_zero_weights_can_still_move_them():
     result = fit_mkl(blocks, Y, kernel="cross", C=1.0, tol=1e-6, max_iter=200, beta=start)
     assert result.objective < reference_cross_objective(blocks, Y, 1.0, start)
     assert result.beta[2:].max() > 0.05  # weights that started at zero moved
+
+
 @pytest.mark.parametrize("kernel", ["linear", "cross"])
 def test_planted_informative_node_gets_the_largest_weight(kernel):
     blocks, Y = tiny_problem(seed=6, n=40, nodes=5, informative=2)
@@ -245,8 +270,9 @@ def test_cross_max_iter_warns_even_while_backtracking(method, max_iter):
     # Running out of alpha-steps inside the line search is not convergence.
     blocks, Y = tiny_problem(seed=5, nodes=5, informative=3)
     with pytest.warns(ConvergenceWarning, match=f"max_iter={max_iter}"):
-        result = fit_mkl(blocks, Y, kernel="cross", tol=1e-12, max_iter=max_iter,
-                         beta_method=method)
+        result = fit_mkl(
+            blocks, Y, kernel="cross", tol=1e-12, max_iter=max_iter, beta_method=method
+        )
     assert not result.converged and result.n_iter == max_iter
 
 
@@ -277,8 +303,7 @@ def test_fixed_beta_runs_one_alpha_step():
 def test_fit_mkl_with_batch_solver_matches_libsvm(kind):
     blocks, Y = problem(seed=6)
     reference = fit_mkl(blocks, Y, kernel=kind, tol=1e-4)
-    fast = fit_mkl(blocks, Y, kernel=kind, tol=1e-4, solver="batch",
-                   solver_options={"tol": 1e-9})
+    fast = fit_mkl(blocks, Y, kernel=kind, tol=1e-4, solver="batch", solver_options={"tol": 1e-9})
     assert fast.objective == pytest.approx(reference.objective, rel=1e-5)
     np.testing.assert_allclose(fast.beta, reference.beta, atol=1e-3)
     assert fast.n_svm_solves == fast.n_iter * Y.shape[1]
@@ -306,6 +331,7 @@ def test_fit_with_and_without_node_kernel_cache_agree():
 
 # --- lp-norm MKL and per-class weights -----------------------------------------------------
 
+
 def kloft_dual_reference(blocks, Y, C, p):
     """Kloft et al.'s convex lp-MKL in its dual form, by cvxpy (Clarabel).
 
@@ -318,13 +344,19 @@ def kloft_dual_reference(blocks, Y, C, p):
     conjugate = p / (p - 1.0)
     radius = len(nodes) ** (1.0 / p - 1.0)
     alphas = [cp.Variable(n) for _ in range(tasks)]
-    quadratics = cp.hstack([
-        0.5 * sum(cp.sum_squares(x.T @ cp.multiply(alphas[c], Y[:, c])) for c in range(tasks))
-        for x in nodes])
-    constraints = [c for k in range(tasks) for c in
-                   (alphas[k] >= 0, alphas[k] <= C, Y[:, k] @ alphas[k] == 0)]
-    problem = cp.Problem(cp.Maximize(sum(cp.sum(a) for a in alphas)
-                                     - radius * cp.pnorm(quadratics, conjugate)), constraints)
+    quadratics = cp.hstack(
+        [
+            0.5 * sum(cp.sum_squares(x.T @ cp.multiply(alphas[c], Y[:, c])) for c in range(tasks))
+            for x in nodes
+        ]
+    )
+    constraints = [
+        c for k in range(tasks) for c in (alphas[k] >= 0, alphas[k] <= C, Y[:, k] @ alphas[k] == 0)
+    ]
+    problem = cp.Problem(
+        cp.Maximize(sum(cp.sum(a) for a in alphas) - radius * cp.pnorm(quadratics, conjugate)),
+        constraints,
+    )
     optimum = problem.solve(solver=cp.CLARABEL)
     assert problem.status == cp.OPTIMAL
     S = quadratics.value
@@ -351,8 +383,10 @@ def test_lp_norm_limits_are_simplex_and_uniform():
     np.testing.assert_allclose(infinite.beta, np.full(3, 1 / 3))
     assert infinite.objective == pytest.approx(uniform.objective, rel=1e-12)
     # Larger p spreads the weights: the sparse l1 solution is the least uniform.
-    spreads = [np.abs(fit_mkl(blocks, Y, kernel="linear", tol=1e-5, mkl_norm=p).beta - 1 / 3)
-               .sum() for p in (1.0, 2.0, 8.0)]
+    spreads = [
+        np.abs(fit_mkl(blocks, Y, kernel="linear", tol=1e-5, mkl_norm=p).beta - 1 / 3).sum()
+        for p in (1.0, 2.0, 8.0)
+    ]
     assert spreads[0] >= spreads[1] >= spreads[2]
     with pytest.raises(ValueError, match="mkl_norm must be >= 1"):
         fit_mkl(blocks, Y, mkl_norm=0.5)
@@ -368,7 +402,8 @@ def test_per_class_weights_are_independent_binary_fits(kernel):
         np.testing.assert_allclose(joint.beta[c], alone.beta, atol=1e-9)
         np.testing.assert_allclose(joint.duals.coef[:, c], alone.duals.coef[:, 0], atol=1e-9)
     assert joint.objective == pytest.approx(
-        sum(fit_mkl(blocks, Y[:, [c]], kernel=kernel, tol=1e-5).objective for c in range(3)))
+        sum(fit_mkl(blocks, Y[:, [c]], kernel=kernel, tol=1e-5).objective for c in range(3))
+    )
 
 
 def test_cross_fit_never_ends_above_any_start(caplog):
@@ -401,10 +436,10 @@ def noisy_node_problem(n, seed=0, nodes=8, classes=3, signal=1.0):
 def recording_fit(log, what):
     """A linear ``fit`` for :func:`select_mkl_norm` that appends ``what(Y, p, kernels)``
     of every call to ``log``."""
+
     def fit(blocks, Y, mkl_norm, kernels=None):
         log.append(what(Y, mkl_norm, kernels))
-        return fit_mkl(blocks, Y, kernel="linear", tol=1e-3, mkl_norm=mkl_norm,
-                       kernels=kernels)
+        return fit_mkl(blocks, Y, kernel="linear", tol=1e-3, mkl_norm=mkl_norm, kernels=kernels)
 
     return fit
 
@@ -457,11 +492,13 @@ def test_select_mkl_norm_judges_large_sets_on_astratified_subset():
 
     full = TrainingKernels(blocks, "linear", cache_bytes=1e9)
     fold = full.subset(np.arange(0, 300, 2))
-    np.testing.assert_array_equal(fold.combined(np.full(8, 1 / 8))[0],
-                                  TrainingKernels(fold.blocks, "linear", cache_bytes=1e9)
-                                  .combined(np.full(8, 1 / 8))[0])
-    assert select_mkl_norm(fit, blocks, y, 3, "linear", max_videos=90, kernels=full) == \
-        select_mkl_norm(fit, blocks, y, 3, "linear", max_videos=90)
+    np.testing.assert_array_equal(
+        fold.combined(np.full(8, 1 / 8))[0],
+        TrainingKernels(fold.blocks, "linear", cache_bytes=1e9).combined(np.full(8, 1 / 8))[0],
+    )
+    assert select_mkl_norm(
+        fit, blocks, y, 3, "linear", max_videos=90, kernels=full
+    ) == select_mkl_norm(fit, blocks, y, 3, "linear", max_videos=90)
 
 
 def test_could_be_replaced_is_the_rule_on_every_possible_candidate():
@@ -482,8 +519,10 @@ def test_could_be_replaced_is_the_rule_on_every_possible_candidate():
         for chosen in others[n]:
             if (~chosen).sum() > most_wrong:
                 continue
-            passes = [one_standard_error_choice({"p": chosen, "q": o}, ["p", "q"]) == "q"
-                      for o in others[n]]
+            passes = [
+                one_standard_error_choice({"p": chosen, "q": o}, ["p", "q"]) == "q"
+                for o in others[n]
+            ]
             for other, passed in zip(others[n], passes):
                 assert rule(chosen, other) in (None, passed)
                 if rule(chosen, other) is None:  # a tie: never a gain

@@ -55,7 +55,9 @@ def test_list_files_select_videos(tree, tmp_path):
     assert list(selected) == ["walk/v_walk_g01_c01", "jump/single"]
     assert missing == ["jump/not_there"]
     listing.write_text("ok.avi\n../outside.avi\n")
-    with pytest.raises(ValueError, match=r"trainlist01\.txt:2: '\.\./outside\.avi' is not a path relative"):
+    with pytest.raises(
+        ValueError, match=r"trainlist01\.txt:2: '\.\./outside\.avi' is not a path relative"
+    ):
         read_list(listing)
 
 
@@ -64,8 +66,10 @@ def test_the_same_walk_finds_arrays(tmp_path):
         (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
         (tmp_path / name).write_bytes(b"")
     found = find_videos(tmp_path, extensions=ARRAY_EXTENSIONS, image_folders=False)
-    assert found == {"a": os.path.join(tmp_path, "a.npy"), "sub/b": os.path.join(tmp_path, "sub", "b.NPZ")}
+    assert found == {
+        "a": os.path.join(tmp_path, "a.npy"),
+        "sub/b": os.path.join(tmp_path, "sub", "b.NPZ"),
+    }
     (tmp_path / "a.npz").write_bytes(b"")
     with pytest.raises(ValueError, match=r"a\.npy and .*a\.npz both give video id 'a'"):
         find_videos(tmp_path, extensions=ARRAY_EXTENSIONS, image_folders=False)
-

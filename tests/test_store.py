@@ -18,8 +18,14 @@ from mkl_tp import store
 from mkl_tp.store import FeatureWriter, _journal
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-INFO = {"stream": "rgb", "arch": "resnet18", "weights": "random(seed=0)", "weights_digest": "d1g35t",
-        "feature_dim": 8, "dtype": "float32"}
+INFO = {
+    "stream": "rgb",
+    "arch": "resnet18",
+    "weights": "random(seed=0)",
+    "weights_digest": "d1g35t",
+    "feature_dim": 8,
+    "dtype": "float32",
+}
 
 
 def _features(seed, n_frames, dim=8):
@@ -33,7 +39,11 @@ def cache(tmp_path):
         writer.write("walk/v1", _features(1, 5), fps=25.0, source="/data/walk/v1.avi")
         writer.write("walk/v2", _features(2, 1), fps=30.0, source="/data/walk/v2.avi")
         writer.write("jump", _features(3, 3))
-        writer.record_failure("walk/bad", "cannot open video /data/walk/bad.avi: Invalid data", source="/data/walk/bad.avi")
+        writer.record_failure(
+            "walk/bad",
+            "cannot open video /data/walk/bad.avi: Invalid data",
+            source="/data/walk/bad.avi",
+        )
     return path
 
 
@@ -54,9 +64,13 @@ def test_round_trip_layout_and_attributes(cache):
     attrs = store.video_attrs(cache, "jump")
     assert np.isnan(attrs["fps"]) and attrs["source"] == ""
     info = store.read_info(cache)
-    assert info["format"] == store.FORMAT and info["arch"] == "resnet18" and info["feature_dim"] == 8
+    assert (
+        info["format"] == store.FORMAT and info["arch"] == "resnet18" and info["feature_dim"] == 8
+    )
     assert isinstance(info["feature_dim"], int) and "mkl_tp_version" in info
-    assert store.failed_videos(cache) == {"walk/bad": "cannot open video /data/walk/bad.avi: Invalid data"}
+    assert store.failed_videos(cache) == {
+        "walk/bad": "cannot open video /data/walk/bad.avi: Invalid data"
+    }
 
 
 def test_float16_storage(tmp_path):
@@ -81,10 +95,18 @@ def test_resume_sees_complete_videos_and_a_success_clears_the_failure(cache):
 @pytest.mark.parametrize(
     "video_id, features, message",
     [
-        ("v", np.zeros(8, np.float32), r"video 'v': expected features of shape \(T, d\), got \(8,\)"),
+        (
+            "v",
+            np.zeros(8, np.float32),
+            r"video 'v': expected features of shape \(T, d\), got \(8,\)",
+        ),
         ("v", np.zeros((0, 8), np.float32), r"video 'v': empty features"),
         ("v", np.zeros((2, 7), np.float32), r"video 'v': features have d=7, the cache holds d=8"),
-        ("v", np.full((2, 8), np.inf, np.float32), r"video 'v': 16 feature values are NaN or infinite"),
+        (
+            "v",
+            np.full((2, 8), np.inf, np.float32),
+            r"video 'v': 16 feature values are NaN or infinite",
+        ),
         ("v", np.array([["a"] * 8]), r"video 'v': features must be real numbers"),
         ("/abs", _features(0, 2), r"video id '/abs' is not a clean relative path"),
         ("a/../b", _features(0, 2), r"video id 'a/../b' is not a clean relative path"),
@@ -103,8 +125,11 @@ def test_bad_videos_are_refused_with_their_id(cache, video_id, features, message
 
 
 def test_extending_with_another_extraction_is_refused(cache):
-    with pytest.raises(ValueError, match=r"feats_rgb\.h5 was written by a different extraction "
-                       r"\(arch='resnet18' in the file, 'resnet50' now\)"):
+    with pytest.raises(
+        ValueError,
+        match=r"feats_rgb\.h5 was written by a different extraction "
+        r"\(arch='resnet18' in the file, 'resnet50' now\)",
+    ):
         FeatureWriter(cache, dict(INFO, arch="resnet50")).open()
     with FeatureWriter(cache, dict(INFO, mkl_tp_version="9.9")):
         pass  # the package version may change between runs
@@ -151,8 +176,10 @@ def test_every_video_is_checksummed_and_damage_is_named(cache):
     with pytest.raises(ValueError) as info:
         store.load_features(cache)
     message = str(info.value)
-    assert message.startswith(f"{cache}: video 'walk/v1' is damaged: its stored features fail "
-                              "their Fletcher-32 checksum (")
+    assert message.startswith(
+        f"{cache}: video 'walk/v1' is damaged: its stored features fail "
+        "their Fletcher-32 checksum ("
+    )
     assert "--verify" in message and "\n" not in message
     ids, arrays = store.load_features(cache, ["jump", "walk/v2"])  # the rest still reads
     np.testing.assert_array_equal(arrays[0], _features(3, 3))
@@ -201,7 +228,9 @@ def test_incomplete_video_is_absent_and_named(cache):
     with h5py.File(cache, "r+") as handle:  # what an interrupted foreign writer could leave
         handle["videos/half"] = np.zeros((2, 8), np.float32)
     assert "half" not in store.list_videos(cache)
-    with pytest.raises(ValueError, match=r"incomplete \(interrupted; re-run the extractor\): 'half'"):
+    with pytest.raises(
+        ValueError, match=r"incomplete \(interrupted; re-run the extractor\): 'half'"
+    ):
         store.load_features(cache, ["half"])
     with FeatureWriter(cache, INFO) as writer:  # a resumed run overwrites it
         writer.write("half", _features(5, 3))
@@ -222,7 +251,10 @@ def test_bring_your_own_file_without_attributes(tmp_path):
 @pytest.mark.parametrize(
     "contents, message",
     [
-        ({"videos/a": np.ones((4, 3)), "videos/b": np.ones((2, 5))}, r"videos disagree on d: d=3 \(e.g. 'a'\), d=5 \(e.g. 'b'\)"),
+        (
+            {"videos/a": np.ones((4, 3)), "videos/b": np.ones((2, 5))},
+            r"videos disagree on d: d=3 \(e.g. 'a'\), d=5 \(e.g. 'b'\)",
+        ),
         ({"videos/a": np.array([[1.0, np.nan]])}, r"video 'a': 1 feature values are NaN"),
         ({"videos/a": np.ones(3)}, r"video 'a': expected features of shape \(T, d\)"),
         ({"features/a": np.ones((2, 2))}, r"has no /videos group"),
@@ -243,7 +275,9 @@ def test_unreadable_files_are_named(tmp_path):
     with pytest.raises(ValueError, match=r"junk\.h5 is not a readable HDF5 file"):
         store.list_videos(tmp_path / "junk.h5")
     (tmp_path / "empty.h5").write_bytes(b"")
-    with pytest.raises(ValueError, match=r"empty\.h5 is empty: its extraction stopped before the first video"):
+    with pytest.raises(
+        ValueError, match=r"empty\.h5 is empty: its extraction stopped before the first video"
+    ):
         store.read_info(tmp_path / "empty.h5")
 
 
@@ -268,7 +302,9 @@ def test_failed_write_keeps_every_committed_video(cache, monkeypatch):
         return real_write(self, data)
 
     monkeypatch.setattr(_journal.JournaledFile, "write", failing_write)
-    with pytest.raises(OSError, match=r"cannot write video 'big' to .*feats_rgb\.h5: .*No space left on device"):
+    with pytest.raises(
+        OSError, match=r"cannot write video 'big' to .*feats_rgb\.h5: .*No space left on device"
+    ):
         writer.write("big", _features(7, 4000))
     with pytest.raises(OSError, match="an earlier write failed"):
         writer.write("next", _features(8, 2))
@@ -314,7 +350,9 @@ def test_read_only_folder_gives_a_clear_error(tmp_path, monkeypatch):
                 return real_open(path, flags, *args)
 
             monkeypatch.setattr(_journal.os, "open", refuse)
-        with pytest.raises(OSError, match=r"cannot write .*ro/x_rgb\.h5: Permission denied|Operation not permitted"):
+        with pytest.raises(
+            OSError, match=r"cannot write .*ro/x_rgb\.h5: Permission denied|Operation not permitted"
+        ):
             FeatureWriter(folder / "x_rgb.h5", INFO).open()
     finally:
         if shutil.which("chattr"):
@@ -347,8 +385,12 @@ def test_sigkill_while_writing_leaves_a_readable_file(tmp_path):
     env = dict(os.environ, PYTHONPATH=ROOT)
     saved = []
     for run in range(6):
-        proc = subprocess.Popen([sys.executable, "-c", script, str(path), str(run)], env=env,
-                                stdout=subprocess.PIPE, text=True)
+        proc = subprocess.Popen(
+            [sys.executable, "-c", script, str(path), str(run)],
+            env=env,
+            stdout=subprocess.PIPE,
+            text=True,
+        )
         lines = [proc.stdout.readline() for _ in range(3 + 7 * run)]  # it is busy writing
         time.sleep(0.01 * run)
         proc.send_signal(signal.SIGKILL)
@@ -369,8 +411,14 @@ def test_file_size_limit_mid_run_keeps_earlier_videos(tmp_path):
     def limit():
         resource.setrlimit(resource.RLIMIT_FSIZE, (120_000, 120_000))
 
-    proc = subprocess.run([sys.executable, "-c", script, str(path), "0"], env=dict(os.environ, PYTHONPATH=ROOT),
-                          capture_output=True, text=True, preexec_fn=limit, timeout=60)
+    proc = subprocess.run(
+        [sys.executable, "-c", script, str(path), "0"],
+        env=dict(os.environ, PYTHONPATH=ROOT),
+        capture_output=True,
+        text=True,
+        preexec_fn=limit,
+        timeout=60,
+    )
     assert proc.returncode != 0
     last = proc.stderr.strip().splitlines()[-1]
     assert "full.h5" in last and "File too large" in last
@@ -470,12 +518,17 @@ def test_merge_refuses_what_does_not_belong_together(tmp_path):
     other = tmp_path / "other.h5"
     with FeatureWriter(other, dict(INFO, arch="resnet50", shard="1/2")):
         pass
-    with pytest.raises(ValueError, match=r"other\.h5 has arch='resnet50' but .*shard-0-of-2\.h5 has arch='resnet18'"):
+    with pytest.raises(
+        ValueError,
+        match=r"other\.h5 has arch='resnet50' but .*shard-0-of-2\.h5 has arch='resnet18'",
+    ):
         store.merge_shards([shards[0], other], tmp_path / "m.h5")
     dup = tmp_path / "dup.h5"
     with FeatureWriter(dup, dict(INFO, shard="1/2")) as writer:
         writer.write("c0/s0", _features(0, 1))
-    with pytest.raises(ValueError, match=r"video 'c0/s0' is in both .*shard-0-of-2\.h5 and .*dup\.h5"):
+    with pytest.raises(
+        ValueError, match=r"video 'c0/s0' is in both .*shard-0-of-2\.h5 and .*dup\.h5"
+    ):
         store.merge_shards([shards[0], dup], tmp_path / "m.h5")
     twin = tmp_path / "copy0.h5"
     shutil.copy(shards[0], twin)
@@ -485,7 +538,9 @@ def test_merge_refuses_what_does_not_belong_together(tmp_path):
 
 def test_merge_never_replaces_real_data(tmp_path, cache):
     shards = _shards(tmp_path)
-    with pytest.raises(ValueError, match=r"refusing to replace .*feats_rgb\.h5: it is not a merge of shards"):
+    with pytest.raises(
+        ValueError, match=r"refusing to replace .*feats_rgb\.h5: it is not a merge of shards"
+    ):
         store.merge_shards(shards, cache)
     assert store.list_videos(cache) == ["jump", "walk/v1", "walk/v2"]
     with pytest.raises(ValueError, match="is one of the shards"):
@@ -525,11 +580,17 @@ def _arrays(folder):
 
 def test_import_arrays_returns_a_summary(tmp_path):
     good = _arrays(tmp_path / "arrays")
-    summary = store.import_arrays(tmp_path / "arrays", str(tmp_path / "feats"), stream="flow", dtype="float16")
+    summary = store.import_arrays(
+        tmp_path / "arrays", str(tmp_path / "feats"), stream="flow", dtype="float16"
+    )
     path = str(tmp_path / "feats_flow.h5")
     assert summary == store.RunSummary(
-        paths={"flow": path}, done={"flow": 2}, skipped={"flow": 0}, failed={"flow": 1},
-        failures={"nan": "video 'nan': 16 feature values are NaN or infinite"})
+        paths={"flow": path},
+        done={"flow": 2},
+        skipped={"flow": 0},
+        failed={"flow": 1},
+        failures={"nan": "video 'nan': 16 feature values are NaN or infinite"},
+    )
     ids, arrays = store.load_features(path)
     assert ids == ["a", "sub/b"]
     for vid, array in zip(ids, arrays):

@@ -21,5 +21,6 @@ def single_threaded_blas():
 
 def blas_threads():
     """The threads BLAS uses now (1 when no BLAS library is loaded)."""
-    return max([lib.num_threads for lib in _controller().select(user_api="blas")
-                .lib_controllers] or [1])
+    return max(
+        [lib.num_threads for lib in _controller().select(user_api="blas").lib_controllers] or [1]
+    )

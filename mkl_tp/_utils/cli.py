@@ -76,8 +76,9 @@ def one_line_errors(parser):
 
 
 def configure_logging(quiet):
-    logging.basicConfig(level=logging.WARNING if quiet else logging.INFO,
-                        format="%(message)s", stream=sys.stderr)
+    logging.basicConfig(
+        level=logging.WARNING if quiet else logging.INFO, format="%(message)s", stream=sys.stderr
+    )
 
 
 def file_digest(path, chunk=1 << 24):
@@ -89,7 +90,6 @@ def file_digest(path, chunk=1 << 24):
     return digest.hexdigest()
 
 
-
 def versions():
     """Versions of mkl_tp and the libraries that shape its results."""
     import cvxpy
@@ -98,6 +98,12 @@ def versions():
     import scipy
     import sklearn
 
-    return {"mkl_tp": __version__, "python": sys.version.split()[0], "numpy": numpy.__version__,
-            "scipy": scipy.__version__, "scikit-learn": sklearn.__version__,
-            "cvxpy": cvxpy.__version__, "h5py": h5py.__version__}
+    return {
+        "mkl_tp": __version__,
+        "python": sys.version.split()[0],
+        "numpy": numpy.__version__,
+        "scipy": scipy.__version__,
+        "scikit-learn": sklearn.__version__,
+        "cvxpy": cvxpy.__version__,
+        "h5py": h5py.__version__,
+    }

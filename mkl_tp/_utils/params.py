@@ -20,18 +20,25 @@ class Interval:
             return False
         if not np.isfinite(value):
             return False
-        if self.low is not None and (value < self.low or (
-                value == self.low and self.closed not in ("left", "both"))):
+        if self.low is not None and (
+            value < self.low or (value == self.low and self.closed not in ("left", "both"))
+        ):
             return False
-        return self.high is None or value < self.high or (
-            value == self.high and self.closed in ("right", "both"))
+        return (
+            self.high is None
+            or value < self.high
+            or (value == self.high and self.closed in ("right", "both"))
+        )
 
     @property
     def description(self):
         noun = "an integer" if self.kind is Integral else "a finite number"
         if self.kind is not Integral and self.low == 0 and self.high is None:
-            return "a positive finite number" if self.closed in ("neither", "right") else \
-                "a finite number >= 0"
+            return (
+                "a positive finite number"
+                if self.closed in ("neither", "right")
+                else "a finite number >= 0"
+            )
         parts = []
         if self.low is not None:
             parts.append(f"{'>=' if self.closed in ('left', 'both') else '>'} {self.low}")

@@ -54,11 +54,12 @@ def _descriptors(arrays, levels, device, mean, scale, dtype=torch.float32, chunk
     bounds = np.cumsum(lengths) * arrays[0].shape[1] * 8 // chunk_bytes
     cuts = np.flatnonzero(np.diff(bounds)) + 1  # chunk starts, about chunk_bytes apart
     chunks = list(zip([0, *cuts], [*cuts, len(arrays)]))
-    buffer = torch.empty(max(sum(lengths[a:b]) for a, b in chunks), arrays[0].shape[1],
-                         dtype=torch.float64)
+    buffer = torch.empty(
+        max(sum(lengths[a:b]) for a, b in chunks), arrays[0].shape[1], dtype=torch.float64
+    )
     out = torch.empty(len(arrays), pool.n_nodes, arrays[0].shape[1], dtype=dtype)
     for first, last in chunks:
-        frames = buffer[:sum(lengths[first:last])]
+        frames = buffer[: sum(lengths[first:last])]
         np.concatenate(arrays[first:last], out=frames.numpy())  # into the reused buffer
         frames = frames.to(device)
         with torch.no_grad():
@@ -165,10 +166,27 @@ class DeepPyramidClassifier(VersionedPickleMixin, ClassifierMixin, BaseEstimator
     (7,)
     """
 
-    def __init__(self, *, levels=4, mode="concat", n_pyramids=1, node_dim=128, hidden=128,
-                 epochs=100, lr=1e-3, weight_decay=1e-4, batch_size=64, early_stopping=True,
-                 validation_fraction=0.1, n_iter_no_change=10, tol=1e-4, precision="float32",
-                 device="auto", random_state=None, verbose=0):
+    def __init__(
+        self,
+        *,
+        levels=4,
+        mode="concat",
+        n_pyramids=1,
+        node_dim=128,
+        hidden=128,
+        epochs=100,
+        lr=1e-3,
+        weight_decay=1e-4,
+        batch_size=64,
+        early_stopping=True,
+        validation_fraction=0.1,
+        n_iter_no_change=10,
+        tol=1e-4,
+        precision="float32",
+        device="auto",
+        random_state=None,
+        verbose=0,
+    ):
         self.levels = levels
         self.mode = mode
         self.n_pyramids = n_pyramids
@@ -232,22 +250,43 @@ class DeepPyramidClassifier(VersionedPickleMixin, ClassifierMixin, BaseEstimator
         seed = check_random_state(self.random_state).randint(np.iinfo(np.int32).max)
         self._standardise = {name: _frame_statistics(arrays) for name, arrays in data.items()}
         dtype = torch.bfloat16 if self.precision == "bfloat16" else torch.float32
-        psis = [_descriptors(arrays, self.levels, device, *self._standardise[name], dtype)
-                for name, arrays in data.items()]
+        psis = [
+            _descriptors(arrays, self.levels, device, *self._standardise[name], dtype)
+            for name, arrays in data.items()
+        ]
         with seeded(seed):
-            net = PyramidNet([
-                StreamHead(psi.shape[2], classes.shape[0], self.levels, self.mode,
-                           self.n_pyramids, node_dim=self.node_dim, hidden=self.hidden)
-                for psi in psis])
+            net = PyramidNet(
+                [
+                    StreamHead(
+                        psi.shape[2],
+                        classes.shape[0],
+                        self.levels,
+                        self.mode,
+                        self.n_pyramids,
+                        node_dim=self.node_dim,
+                        hidden=self.hidden,
+                    )
+                    for psi in psis
+                ]
+            )
         history = train_network(
-            net.to(device), psis, torch.from_numpy(y_index), epochs=self.epochs, lr=self.lr,
-            weight_decay=self.weight_decay, batch_size=self.batch_size,
+            net.to(device),
+            psis,
+            torch.from_numpy(y_index),
+            epochs=self.epochs,
+            lr=self.lr,
+            weight_decay=self.weight_decay,
+            batch_size=self.batch_size,
             validation_fraction=self.validation_fraction if self.early_stopping else None,
-            n_iter_no_change=self.n_iter_no_change, tol=self.tol, seed=seed,
-            precision=self.precision, verbose=self.verbose, class_names=classes)
+            n_iter_no_change=self.n_iter_no_change,
+            tol=self.tol,
+            seed=seed,
+            precision=self.precision,
+            verbose=self.verbose,
+            class_names=classes,
+        )
         self._net = net.cpu().eval()
-        self.n_features_per_stream_ = {name: arrays[0].shape[1]
-                                       for name, arrays in data.items()}
+        self.n_features_per_stream_ = {name: arrays[0].shape[1] for name, arrays in data.items()}
         self.classes_ = classes
         beta = np.stack([head.pool.beta.detach().double().numpy() for head in net.heads])
         if self.n_pyramids == 1:
@@ -258,8 +297,7 @@ class DeepPyramidClassifier(VersionedPickleMixin, ClassifierMixin, BaseEstimator
         else:
             self.streams_ = names
             self.beta_ = beta
-            self.stream_weights_ = torch.softmax(
-                net.stream_logits.detach().double(), dim=0).numpy()
+            self.stream_weights_ = torch.softmax(net.stream_logits.detach().double(), dim=0).numpy()
         self.loss_curve_ = history.loss_curve
         self.validation_loss_curve_ = history.validation_loss_curve
         self.best_epoch_ = history.best_epoch
@@ -281,16 +319,19 @@ class DeepPyramidClassifier(VersionedPickleMixin, ClassifierMixin, BaseEstimator
         """
         check_is_fitted(self, "beta_")
         device = resolve_device(self.device)
-        _, data = validate_streams(X, streams=getattr(self, "streams_", None),
-                                    n_features=self.n_features_per_stream_)
-        psis = [_descriptors(arrays, self.levels, device, *self._standardise[name])
-                for name, arrays in data.items()]
+        _, data = validate_streams(
+            X, streams=getattr(self, "streams_", None), n_features=self.n_features_per_stream_
+        )
+        psis = [
+            _descriptors(arrays, self.levels, device, *self._standardise[name])
+            for name, arrays in data.items()
+        ]
         out = []
         try:
             self._net.to(device)
             with torch.no_grad():
                 for start in range(0, psis[0].shape[0], batch_size):
-                    batch = [psi[start:start + batch_size].to(device) for psi in psis]
+                    batch = [psi[start : start + batch_size].to(device) for psi in psis]
                     out.append(self._net(batch).double().cpu())
         finally:
             self._net.cpu()

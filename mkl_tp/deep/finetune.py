@@ -27,8 +27,15 @@ from ..pyramid.inputs import validate_labels
 from .nets import StreamHead
 from .train import check_finite, seeded, shuffled_batches
 
-__all__ = ["resnet_trunk", "periodic_frames", "frame_features", "VideoPyramidNet",
-           "FinetuneResult", "finetune", "predict_videos"]
+__all__ = [
+    "resnet_trunk",
+    "periodic_frames",
+    "frame_features",
+    "VideoPyramidNet",
+    "FinetuneResult",
+    "finetune",
+    "predict_videos",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -163,7 +170,8 @@ def _load_video(videos, index):
     if clip.ndim != 4 or clip.shape[0] < 1:
         raise ValueError(
             f"video {index} must be a (T, C, H, W) array with T >= 1 frames, got shape "
-            f"{tuple(clip.shape)}")
+            f"{tuple(clip.shape)}"
+        )
     if not bool(torch.isfinite(clip).all()):
         raise ValueError(f"video {index} contains NaN or inf")
     return clip
@@ -174,9 +182,27 @@ def _packed_batch(videos, rows):
     return torch.cat(clips), [clip.shape[0] for clip in clips]
 
 
-def finetune(backbone, videos, y, *, levels=4, mode="concat", n_pyramids=1, node_dim=128,
-             hidden=128, K=8, epochs=10, lr=1e-3, backbone_lr=1e-4, weight_decay=1e-4,
-             batch_size=8, chunk_size=64, device="auto", random_state=None, verbose=0):
+def finetune(
+    backbone,
+    videos,
+    y,
+    *,
+    levels=4,
+    mode="concat",
+    n_pyramids=1,
+    node_dim=128,
+    hidden=128,
+    K=8,
+    epochs=10,
+    lr=1e-3,
+    backbone_lr=1e-4,
+    weight_decay=1e-4,
+    batch_size=8,
+    chunk_size=64,
+    device="auto",
+    random_state=None,
+    verbose=0,
+):
     """Train a backbone and a temporal pyramid head end to end on videos (Eqs. 4-7).
 
     Parameters
@@ -221,8 +247,12 @@ def finetune(backbone, videos, y, *, levels=4, mode="concat", n_pyramids=1, node
     epoch (the pyramid needs all of them), but only ``1/K`` are back-propagated through and
     keep activations in memory. A NaN loss raises ``FloatingPointError`` naming the epoch.
     """
-    for name, value in (("K", K), ("epochs", epochs), ("batch_size", batch_size),
-                        ("chunk_size", chunk_size)):
+    for name, value in (
+        ("K", K),
+        ("epochs", epochs),
+        ("batch_size", batch_size),
+        ("chunk_size", chunk_size),
+    ):
         if isinstance(value, bool) or not isinstance(value, Integral) or value < 1:
             raise ValueError(f"{name} must be an integer >= 1, got {value!r}")
     if batch_size < 2:
@@ -234,13 +264,15 @@ def finetune(backbone, videos, y, *, levels=4, mode="concat", n_pyramids=1, node
     with torch.no_grad():
         n_features = backbone(_load_video(videos, 0)[:1].to(device)).shape[1]
     with seeded(seed):
-        head = StreamHead(n_features, classes.shape[0], levels, mode, n_pyramids, node_dim,
-                          hidden)
+        head = StreamHead(n_features, classes.shape[0], levels, mode, n_pyramids, node_dim, hidden)
     net = VideoPyramidNet(backbone, head).to(device)
-    optimizer = torch.optim.Adam([
-        {"params": head.parameters(), "lr": lr},
-        {"params": backbone.parameters(), "lr": backbone_lr},
-    ], weight_decay=weight_decay)
+    optimizer = torch.optim.Adam(
+        [
+            {"params": head.parameters(), "lr": lr},
+            {"params": backbone.parameters(), "lr": backbone_lr},
+        ],
+        weight_decay=weight_decay,
+    )
     generator = torch.Generator().manual_seed(int(seed))
     targets = torch.from_numpy(y_index)
     level = logging.INFO if verbose else logging.DEBUG
@@ -261,8 +293,14 @@ def finetune(backbone, videos, y, *, levels=4, mode="concat", n_pyramids=1, node
             total += value * rows.shape[0]
         epoch_seconds.append(time.perf_counter() - started)
         loss_curve.append(total / len(videos))
-        logger.log(level, "epoch %d: loss %.4f, %.1f s (K=%d)", epoch + 1, loss_curve[-1],
-                   epoch_seconds[-1], K)
+        logger.log(
+            level,
+            "epoch %d: loss %.4f, %.1f s (K=%d)",
+            epoch + 1,
+            loss_curve[-1],
+            epoch_seconds[-1],
+            K,
+        )
     return FinetuneResult(net.eval(), classes, loss_curve, epoch_seconds)
 
 
@@ -284,7 +322,8 @@ def predict_videos(result, videos, batch_size=8, chunk_size=64):
     predicted = []
     with torch.no_grad():
         for start in range(0, len(videos), batch_size):
-            frames, lengths = _packed_batch(videos, range(start, min(start + batch_size,
-                                                                     len(videos))))
+            frames, lengths = _packed_batch(
+                videos, range(start, min(start + batch_size, len(videos)))
+            )
             predicted.append(net(frames, lengths, chunk_size=chunk_size).argmax(1).cpu())
     return result.classes[torch.cat(predicted).numpy()]

@@ -35,8 +35,9 @@ class StreamHead(nn.Module):
     paper fine-tunes in Tables 2-3). Fusion is FC + ReLU + BatchNorm (Table 5).
     """
 
-    def __init__(self, n_features, n_classes, levels, mode="concat", n_pyramids=1,
-                 node_dim=128, hidden=128):
+    def __init__(
+        self, n_features, n_classes, levels, mode="concat", n_pyramids=1, node_dim=128, hidden=128
+    ):
         super().__init__()
         self.reduce = nn.Linear(n_features, node_dim)
         self.pool = TemporalPyramidPool(levels, mode, n_pyramids)
@@ -63,6 +64,8 @@ class PyramidNet(nn.Module):
 
     def forward(self, psis):
         log_w = torch.log_softmax(self.stream_logits, dim=0)
-        per_stream = [log_w[s] + torch.log_softmax(head(psi), dim=1)
-                      for s, (head, psi) in enumerate(zip(self.heads, psis))]
+        per_stream = [
+            log_w[s] + torch.log_softmax(head(psi), dim=1)
+            for s, (head, psi) in enumerate(zip(self.heads, psis))
+        ]
         return torch.logsumexp(torch.stack(per_stream), dim=0)

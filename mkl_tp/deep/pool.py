@@ -65,10 +65,12 @@ class TemporalPyramidPool(nn.Module):
         leaves = 2 ** (self.levels - 1)
         lo, hi = (torch.as_tensor(node_bounds(levels) * leaves).round().long()).T
         q = torch.arange(leaves + 1)
-        self.register_buffer("membership", ((lo[:, None] <= q) & (q < hi[:, None])).double(),
-                             persistent=False)
-        self.register_buffer("ends", (q == hi[:, None]).double() - (q == lo[:, None]).double(),
-                             persistent=False)
+        self.register_buffer(
+            "membership", ((lo[:, None] <= q) & (q < hi[:, None])).double(), persistent=False
+        )
+        self.register_buffer(
+            "ends", (q == hi[:, None]).double() - (q == lo[:, None]).double(), persistent=False
+        )
         self.register_buffer("width", (hi - lo).double() / leaves, persistent=False)
 
     def extra_repr(self):
@@ -115,11 +117,16 @@ class TemporalPyramidPool(nn.Module):
         if frames.ndim != 2:
             raise ValueError(f"frames must be (sum T_i, d), got shape {tuple(frames.shape)}")
         lengths = torch.as_tensor(lengths, dtype=torch.long, device=frames.device)
-        if lengths.ndim != 1 or lengths.numel() == 0 or bool((lengths < 1).any()) \
-                or int(lengths.sum()) != frames.shape[0]:
+        if (
+            lengths.ndim != 1
+            or lengths.numel() == 0
+            or bool((lengths < 1).any())
+            or int(lengths.sum()) != frames.shape[0]
+        ):
             raise ValueError(
                 f"lengths must be >= 1 and sum to frames.shape[0]={frames.shape[0]}, got "
-                f"{lengths.tolist() if lengths.numel() <= 20 else lengths.shape}")
+                f"{lengths.tolist() if lengths.numel() <= 20 else lengths.shape}"
+            )
         n_videos, leaves = lengths.shape[0], 2 ** (self.levels - 1)
         starts = torch.cumsum(lengths, 0) - lengths
         q = torch.arange(leaves + 1, device=frames.device)
@@ -130,8 +137,9 @@ class TemporalPyramidPool(nn.Module):
         # segment q < 2**(L-1) holds frames j_q .. j_(q+1) - 1 (j_(2**(L-1)) = T - 1); the
         # last frame is a segment of its own. Segments are contiguous runs of packed frames.
         counts = torch.cat([j.diff(dim=1), torch.ones_like(j[:, :1])], dim=1)
-        sums = torch.segment_reduce(frames, "sum", lengths=counts.reshape(-1), axis=0) \
-            .view(n_videos, leaves + 1, -1)
+        sums = torch.segment_reduce(frames, "sum", lengths=counts.reshape(-1), axis=0).view(
+            n_videos, leaves + 1, -1
+        )
         total = self.membership.to(frames.dtype) @ sums + self.ends.to(frames.dtype) @ partial
         width = self.width.double()[None] * lengths[:, None].double()
         return total / width.to(frames.dtype)[..., None]

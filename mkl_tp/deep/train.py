@@ -56,34 +56,39 @@ def check_finite(loss, epoch, batch=None, lr=None):
     where = f"epoch {epoch}" + ("" if batch is None else f", batch {batch}")
     hint = "" if lr is None else f"; try a smaller lr (got {lr})"
     raise FloatingPointError(
-        f"training diverged: the loss became {loss} at {where}{hint} or check the inputs' "
-        "scale")
+        f"training diverged: the loss became {loss} at {where}{hint} or check the inputs' scale"
+    )
 
 
 def validation_split(y, fraction, seed, class_names=None):
     """Stratified ``(train, validation)`` index tensors; every class in both parts."""
     counts = np.bincount(y, minlength=int(y.max()) + 1)
     if counts.min() < 2:
-        name = counts.argmin() if class_names is None else \
-            np.asarray(class_names)[counts.argmin()].tolist()
+        name = (
+            counts.argmin()
+            if class_names is None
+            else np.asarray(class_names)[counts.argmin()].tolist()
+        )
         raise ValueError(
             f"early stopping holds out a stratified validation set, which needs at least 2 "
             f"videos per class; class {name!r} has {counts.min()}: add videos or set "
-            "early_stopping=False")
+            "early_stopping=False"
+        )
     n_valid = max(math.ceil(fraction * y.shape[0]), counts.shape[0])
     if y.shape[0] - n_valid < max(2, counts.shape[0]):
         raise ValueError(
             f"validation_fraction={fraction} leaves too few of the {y.shape[0]} videos to "
-            "train on: lower it or set early_stopping=False")
-    train, valid = train_test_split(np.arange(y.shape[0]), test_size=n_valid, stratify=y,
-                                    random_state=seed)
+            "train on: lower it or set early_stopping=False"
+        )
+    train, valid = train_test_split(
+        np.arange(y.shape[0]), test_size=n_valid, stratify=y, random_state=seed
+    )
     return torch.from_numpy(np.sort(train)), torch.from_numpy(np.sort(valid))
 
 
 def mixed_precision(device, precision):
     """``torch.autocast`` context for ``precision="bfloat16"``, a no-op for "float32"."""
-    return torch.autocast(device.type, dtype=torch.bfloat16,
-                          enabled=precision == "bfloat16")
+    return torch.autocast(device.type, dtype=torch.bfloat16, enabled=precision == "bfloat16")
 
 
 def mean_loss(net, inputs, y, rows, precision="float32", batch_size=1024):
@@ -99,9 +104,23 @@ def mean_loss(net, inputs, y, rows, precision="float32", batch_size=1024):
     return total / rows.shape[0]
 
 
-def train_network(net, inputs, y, *, epochs, lr, weight_decay, batch_size,
-                  validation_fraction, n_iter_no_change, tol, seed, precision="float32",
-                  verbose=0, class_names=None):
+def train_network(
+    net,
+    inputs,
+    y,
+    *,
+    epochs,
+    lr,
+    weight_decay,
+    batch_size,
+    validation_fraction,
+    n_iter_no_change,
+    tol,
+    seed,
+    precision="float32",
+    verbose=0,
+    class_names=None,
+):
     """Minimise the L2-regularised cross-entropy of ``net`` with Adam (Eq. 4).
 
     Parameters
@@ -153,8 +172,12 @@ def train_network(net, inputs, y, *, epochs, lr, weight_decay, batch_size,
         for batch, part in enumerate(shuffled_batches(train.shape[0], batch_size, generator), 1):
             rows = train[part]
             with mixed_precision(device, precision):
-                log_p = net([torch.index_select(x, 0, rows, out=buffer[:rows.shape[0]])
-                             .to(device) for x, buffer in zip(inputs, buffers)])
+                log_p = net(
+                    [
+                        torch.index_select(x, 0, rows, out=buffer[: rows.shape[0]]).to(device)
+                        for x, buffer in zip(inputs, buffers)
+                    ]
+                )
                 loss = F.nll_loss(log_p, y[rows].to(device))
             value = loss.item()
             check_finite(value, epoch, batch, lr)
@@ -175,11 +198,21 @@ def train_network(net, inputs, y, *, epochs, lr, weight_decay, batch_size,
             best_state = copy.deepcopy(net.state_dict())
         else:
             stale += 1
-        logger.log(level, "epoch %d: training loss %.4f, validation loss %.4f%s", epoch,
-                   loss_curve[-1], validation_curve[-1], " (best)" if stale == 0 else "")
+        logger.log(
+            level,
+            "epoch %d: training loss %.4f, validation loss %.4f%s",
+            epoch,
+            loss_curve[-1],
+            validation_curve[-1],
+            " (best)" if stale == 0 else "",
+        )
         if stale >= n_iter_no_change:
-            logger.log(level, "no improvement for %d epochs: keeping epoch %d",
-                       n_iter_no_change, best_epoch)
+            logger.log(
+                level,
+                "no improvement for %d epochs: keeping epoch %d",
+                n_iter_no_change,
+                best_epoch,
+            )
             break
     if valid is None:
         best_epoch = len(loss_curve)

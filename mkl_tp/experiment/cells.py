@@ -18,8 +18,16 @@ from tqdm import tqdm
 from .._utils.cli import UsageError
 from .report import UNIFORM, format_level_table, gains_over_uniform
 
-__all__ = ["SETTINGS", "SweepProgress", "add_gains", "fingerprint", "previous_report",
-           "print_tables", "report_settings", "write_plots"]
+__all__ = [
+    "SETTINGS",
+    "SweepProgress",
+    "add_gains",
+    "fingerprint",
+    "previous_report",
+    "print_tables",
+    "report_settings",
+    "write_plots",
+]
 
 # Arguments that change a cell's result: a report made with others is not resumed. (--model
 # only adds columns, so a deep run extends a finished shallow sweep.)
@@ -41,8 +49,10 @@ def report_settings(given):
     from ..estimator import PyramidMKLClassifier
 
     defaults = PyramidMKLClassifier().get_params()
-    return {k: _setting(defaults[k] if given.get(k) is None else given[k])
-            for k in ("model",) + SETTINGS + tuple(LEGACY_SETTINGS)}
+    return {
+        k: _setting(defaults[k] if given.get(k) is None else given[k])
+        for k in ("model",) + SETTINGS + tuple(LEGACY_SETTINGS)
+    }
 
 
 def fingerprint(settings, described, split):
@@ -70,8 +80,10 @@ def _differences(previous, settings, described, split_info):
         found.append("features " + ", ".join(str(p) for p, _ in old_features) + " there")
     old_split = previous.get("split", {})
     if any(old_split.get(k) != split_info[k] for k in ("path", "format", "split")):
-        found.append(f"split {old_split.get('path')} ({old_split.get('format')}, "
-                     f"{old_split.get('split')}) there")
+        found.append(
+            f"split {old_split.get('path')} ({old_split.get('format')}, "
+            f"{old_split.get('split')}) there"
+        )
     return found
 
 
@@ -94,13 +106,16 @@ def previous_report(report_path, fingerprint, settings, described, split_info, o
     if overwrite:
         return {}
     if isinstance(previous, dict):
-        found = _differences(previous, settings, described, split_info) or \
-            ["made by another version of mkl_tp.fit"]
+        found = _differences(previous, settings, described, split_info) or [
+            "made by another version of mkl_tp.fit"
+        ]
     else:
         found = ["not a report of mkl_tp.fit"]
-    raise UsageError(f"{report_path} holds results of other inputs or settings "
-                     f"({'; '.join(found)}); pass --overwrite to replace them, or choose "
-                     "another --out")
+    raise UsageError(
+        f"{report_path} holds results of other inputs or settings "
+        f"({'; '.join(found)}); pass --overwrite to replace them, or choose "
+        "another --out"
+    )
 
 
 # -- progress ---------------------------------------------------------------------------
@@ -121,8 +136,9 @@ class SweepProgress:
     """
 
     def __init__(self, total, disable, interval=1.0, **kwargs):
-        self.bar = tqdm(total=total, unit="cell", desc="fitting", disable=disable,
-                        dynamic_ncols=True, **kwargs)
+        self.bar = tqdm(
+            total=total, unit="cell", desc="fitting", disable=disable, dynamic_ncols=True, **kwargs
+        )
         self.interval = interval
         self._cell, self._started = None, None
         self._stop = threading.Event()
@@ -145,8 +161,9 @@ class SweepProgress:
     def _show(self):
         started = self._started  # read once: the ticker thread runs beside done()
         if started is not None:
-            self.bar.set_postfix_str(f"this cell {time.perf_counter() - started:.0f} s",
-                                     refresh=False)
+            self.bar.set_postfix_str(
+                f"this cell {time.perf_counter() - started:.0f} s", refresh=False
+            )
         self.bar.refresh()
 
     def _tick(self):
@@ -193,8 +210,9 @@ def _plot_cell_beta(cell, config, streams, path, title):
     plot_beta_per_class(per_stream, streams, _tasks(cell["classes"]), path, title=title)
 
 
-def write_plots(out, cells, final, final_level, final_config, saved, streams, configs, columns,
-                levels, kernel):
+def write_plots(
+    out, cells, final, final_level, final_config, saved, streams, configs, columns, levels, kernel
+):
     """levels.png, beta.png (the saved model), beta/ (every learned cell), confusion.png."""
     from .report import plot_confusion, plot_levels
 
@@ -202,14 +220,27 @@ def write_plots(out, cells, final, final_level, final_config, saved, streams, co
         return streams if config in ("joint", "late") else [config]
 
     written = []
-    table = {lv: {cf: {col: c["accuracy"] for col, c in row.items()} for cf, row in r.items()}
-             for lv, r in cells.items() if int(lv) in levels}
-    plot_levels(table, configs, columns, out / "levels.png",
-                title=f"test accuracy vs pyramid depth ({kernel} uniform baseline)")
+    table = {
+        lv: {cf: {col: c["accuracy"] for col, c in row.items()} for cf, row in r.items()}
+        for lv, r in cells.items()
+        if int(lv) in levels
+    }
+    plot_levels(
+        table,
+        configs,
+        columns,
+        out / "levels.png",
+        title=f"test accuracy vs pyramid depth ({kernel} uniform baseline)",
+    )
     written.append(out / "levels.png")
     if "beta" in final:
-        _plot_cell_beta(final, final_config, streams_of(final_config), out / "beta.png",
-                        f"node weights, level {final_level}, {final_config}, {saved}")
+        _plot_cell_beta(
+            final,
+            final_config,
+            streams_of(final_config),
+            out / "beta.png",
+            f"node weights, level {final_level}, {final_config}, {saved}",
+        )
         written.append(out / "beta.png")
     folder = out / "beta"
     folder.mkdir(exist_ok=True)
@@ -217,12 +248,20 @@ def write_plots(out, cells, final, final_level, final_config, saved, streams, co
         for config in configs:
             for column, cell in cells.get(str(level), {}).get(config, {}).items():
                 if column != UNIFORM and column in columns and "beta" in cell:
-                    _plot_cell_beta(cell, config, streams_of(config),
-                                    folder / f"L{level}_{config}_{column}.png",
-                                    f"node weights, level {level}, {config}, {column}")
+                    _plot_cell_beta(
+                        cell,
+                        config,
+                        streams_of(config),
+                        folder / f"L{level}_{config}_{column}.png",
+                        f"node weights, level {level}, {config}, {column}",
+                    )
     written.append(folder)
-    plot_confusion(final["confusion_matrix"], final["classes"], out / "confusion.png",
-                   title=f"{final_config}, level {final_level}")
+    plot_confusion(
+        final["confusion_matrix"],
+        final["classes"],
+        out / "confusion.png",
+        title=f"{final_config}, level {final_level}",
+    )
     written.append(out / "confusion.png")
     return written
 
@@ -237,10 +276,15 @@ def add_gains(cells):
 
 
 def print_tables(cells, configs, columns, levels, kernel, n_test):
-    table = {lv: {cf: {col: c["accuracy"] for col, c in row.items()} for cf, row in r.items()}
-             for lv, r in cells.items() if int(lv) in levels}
-    print(f"test accuracy (%) on {n_test} videos; uniform uses kernel={kernel}; "
-          "level 1 = global average pooling")
+    table = {
+        lv: {cf: {col: c["accuracy"] for col, c in row.items()} for cf, row in r.items()}
+        for lv, r in cells.items()
+        if int(lv) in levels
+    }
+    print(
+        f"test accuracy (%) on {n_test} videos; uniform uses kernel={kernel}; "
+        "level 1 = global average pooling"
+    )
     print(format_level_table(table, configs, columns))
     gains = {lv: row for lv, row in gains_over_uniform(cells).items() if int(lv) in levels}
     learned = [c for c in columns if c != UNIFORM]

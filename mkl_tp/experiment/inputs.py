@@ -17,10 +17,13 @@ _MAX_SHOWN_REASONS = 3
 
 def add_split_format_arguments(group):
     """``--format`` and ``--split``, shared by fit and predict."""
-    group.add_argument("--format", choices=SPLIT_FORMATS,
-                       help="split file format (default: recognised from --splits: csv for a "
-                       ".csv file, ucf101 for a folder with classInd.txt, hmdb51 for "
-                       "<class>_test_splitN.txt files)")
+    group.add_argument(
+        "--format",
+        choices=SPLIT_FORMATS,
+        help="split file format (default: recognised from --splits: csv for a "
+        ".csv file, ucf101 for a folder with classInd.txt, hmdb51 for "
+        "<class>_test_splitN.txt files)",
+    )
     group.add_argument("--split", type=int, default=1, help="split number (default: 1)")
 
 
@@ -56,11 +59,15 @@ def describe_features(paths):
         if missing and info.get("format") != FORMAT:
             warnings.warn(
                 f"{path}: no mkl_tp extractor attributes ({', '.join(missing)}); reading it "
-                "as plain /videos/<id> -> (T, d) features", stacklevel=2)
+                "as plain /videos/<id> -> (T, d) features",
+                stacklevel=2,
+            )
         name = stream_name(path, info)
         if name in names:
-            raise UserError(f"two feature files give the stream name {name!r}: rename one "
-                            "or set its 'stream' attribute")
+            raise UserError(
+                f"two feature files give the stream name {name!r}: rename one "
+                "or set its 'stream' attribute"
+            )
         names.add(name)
         described.append({"path": str(path), "stream": name, "info": info})
     for key in ("mkl_tp_version", "arch"):
@@ -108,18 +115,24 @@ def match_split(path, subsets):
     if not missing:
         return matched
     total = sum(len(m) for m in missing.values())
-    parts = [f"{subset} {len(ids)} of {len(subsets[subset])} ({_shown(ids)})"
-             for subset, ids in missing.items()]
-    message = (f"{total} of {sum(len(i) for i in subsets.values())} split videos are not in "
-               f"{path}: " + "; ".join(parts))
+    parts = [
+        f"{subset} {len(ids)} of {len(subsets[subset])} ({_shown(ids)})"
+        for subset, ids in missing.items()
+    ]
+    message = (
+        f"{total} of {sum(len(i) for i in subsets.values())} split videos are not in "
+        f"{path}: " + "; ".join(parts)
+    )
     failed = failed_videos(path)
     wanted = [i for ids in missing.values() for i in ids]
     found, _ = find_ids(wanted, list(failed))
     reasons = [f"{key!r}: {failed[key]}" for key in dict.fromkeys(k for k in found if k)]
     if reasons:
-        message += (f". {len(reasons)} of them failed extraction: "
-                    + "; ".join(reasons[:_MAX_SHOWN_REASONS])
-                    + ("; ..." if len(reasons) > _MAX_SHOWN_REASONS else ""))
+        message += (
+            f". {len(reasons)} of them failed extraction: "
+            + "; ".join(reasons[:_MAX_SHOWN_REASONS])
+            + ("; ..." if len(reasons) > _MAX_SHOWN_REASONS else "")
+        )
     raise UserError(message)
 
 
@@ -149,12 +162,13 @@ def load_stream(path, ids, levels, subset="requested"):
     leaves = 2 ** (levels - 1)
     compressed = []
     for start in range(0, len(keys), _LOAD_CHUNK):
-        chunk = keys[start:start + _LOAD_CHUNK]
+        chunk = keys[start : start + _LOAD_CHUNK]
         _, arrays = load_features(path, chunk)  # validates rank, NaN/inf, d within the chunk
         if compressed and arrays[0].shape[1] != compressed[0].shape[1]:
-            raise UserError(f"{path}: video {chunk[0]!r} has d={arrays[0].shape[1]} but "
-                            f"{keys[0]!r} has d={compressed[0].shape[1]}")
+            raise UserError(
+                f"{path}: video {chunk[0]!r} has d={arrays[0].shape[1]} but "
+                f"{keys[0]!r} has d={compressed[0].shape[1]}"
+            )
         descriptors = node_descriptors_batch(arrays, levels)[:, -leaves:]
         compressed.extend(descriptors)
     return compressed
-

@@ -13,8 +13,17 @@ import numpy as np
 
 from ..pyramid.descriptors import node_level
 
-__all__ = ["classification_metrics", "format_level_table", "gains_over_uniform", "write_json",
-           "jsonable", "plot_beta", "plot_beta_per_class", "plot_levels", "plot_confusion"]
+__all__ = [
+    "classification_metrics",
+    "format_level_table",
+    "gains_over_uniform",
+    "write_json",
+    "jsonable",
+    "plot_beta",
+    "plot_beta_per_class",
+    "plot_levels",
+    "plot_confusion",
+]
 
 #: The baseline column: fixed uniform node weights.
 UNIFORM = "uniform"
@@ -67,8 +76,9 @@ def gains_over_uniform(cells, key="accuracy"):
                 continue
             for column, cell in columns.items():
                 if column != UNIFORM and cell.get(key) is not None:
-                    gains.setdefault(level, {}).setdefault(config, {})[column] = \
+                    gains.setdefault(level, {}).setdefault(config, {})[column] = (
                         cell[key] - baseline
+                    )
     return gains
 
 
@@ -76,17 +86,22 @@ def _level_block(table, configs, columns, signed):
     widths = [max(7, len(c)) for c in columns]
     group = sum(widths) + len(widths) - 1
     number = "{:>+{w}.2f}" if signed else "{:>{w}.2f}"
-    lines = ["level | " + " | ".join(f"{c:^{group}}" for c in configs),
-             "      | " + " | ".join(" ".join(f"{c:>{w}}" for c, w in zip(columns, widths))
-                                     for _ in configs)]
+    lines = [
+        "level | " + " | ".join(f"{c:^{group}}" for c in configs),
+        "      | "
+        + " | ".join(" ".join(f"{c:>{w}}" for c, w in zip(columns, widths)) for _ in configs),
+    ]
     lines.append("-" * len(lines[-1]))
     for level in sorted(table, key=int):
         cells = []
         for config in configs:
             row = table[level].get(config, {})
-            cells.append(" ".join(
-                number.format(100 * row[c], w=w) if c in row else f"{'-':>{w}}"
-                for c, w in zip(columns, widths)))
+            cells.append(
+                " ".join(
+                    number.format(100 * row[c], w=w) if c in row else f"{'-':>{w}}"
+                    for c, w in zip(columns, widths)
+                )
+            )
         lines.append(f"{int(level):>5} | " + " | ".join(cells))
     return lines
 
@@ -208,9 +223,13 @@ def plot_beta(beta, streams, path, title=""):
     n_nodes_ = beta.shape[1]
     levels = np.array([node_level(p)[0] for p in range(n_nodes_)])
     colours = plt.get_cmap("viridis")(np.linspace(0.1, 0.9, levels.max()))
-    figure, axes = plt.subplots(len(streams), 1, figsize=(max(6, 0.18 * n_nodes_ + 3),
-                                                           2.4 * len(streams)),
-                                squeeze=False, sharey=True)
+    figure, axes = plt.subplots(
+        len(streams),
+        1,
+        figsize=(max(6, 0.18 * n_nodes_ + 3), 2.4 * len(streams)),
+        squeeze=False,
+        sharey=True,
+    )
     for ax, weights, name in zip(axes[:, 0], beta, streams):
         ax.bar(np.arange(n_nodes_), weights, color=colours[levels - 1])
         _level_ticks(ax, levels)
@@ -242,13 +261,17 @@ def plot_beta_per_class(beta, streams, tasks, path, title=""):
     n_tasks, n_nodes_ = beta.shape[1:]
     levels = np.array([node_level(p)[0] for p in range(n_nodes_)])
     figure, axes = plt.subplots(
-        len(streams), 1, squeeze=False,
-        figsize=(max(6, 0.18 * n_nodes_ + 4), max(2.0, 0.22 * n_tasks + 1.2) * len(streams)))
+        len(streams),
+        1,
+        squeeze=False,
+        figsize=(max(6, 0.18 * n_nodes_ + 4), max(2.0, 0.22 * n_tasks + 1.2) * len(streams)),
+    )
     top = float(beta.max()) or 1.0
     fontsize = max(4, 9 - n_tasks // 15)
     for ax, weights, name in zip(axes[:, 0], beta, streams):
-        image = ax.imshow(weights, aspect="auto", cmap="viridis", vmin=0, vmax=top,
-                          interpolation="nearest")
+        image = ax.imshow(
+            weights, aspect="auto", cmap="viridis", vmin=0, vmax=top, interpolation="nearest"
+        )
         _level_ticks(ax, levels)
         ax.set_yticks(np.arange(n_tasks), tasks, fontsize=fontsize)
         ax.set_ylabel(name)
@@ -278,23 +301,33 @@ def plot_levels(table, configs, columns, path, title=""):
     """
     plt = _pyplot()
     levels = sorted(int(level) for level in table)
-    figure, axes = plt.subplots(1, len(configs), squeeze=False, sharey=True,
-                                figsize=(1.0 + 3.6 * len(configs), 3.4))
+    figure, axes = plt.subplots(
+        1, len(configs), squeeze=False, sharey=True, figsize=(1.0 + 3.6 * len(configs), 3.4)
+    )
     markers = "osD^v<>"
     for ax, config in zip(axes[0], configs):
         for k, column in enumerate(columns):
-            points = [(lv, 100 * table[str(lv)][config][column]) for lv in levels
-                      if column in table[str(lv)].get(config, {})]
+            points = [
+                (lv, 100 * table[str(lv)][config][column])
+                for lv in levels
+                if column in table[str(lv)].get(config, {})
+            ]
             if points:
                 x, y = zip(*points)
                 # The baseline is drawn dashed and on top, so it shows where lines coincide.
-                ax.plot(x, y, marker=markers[k % len(markers)], label=column,
-                        linestyle="--" if column == UNIFORM else "-",
-                        zorder=3 if column == UNIFORM else 2)
+                ax.plot(
+                    x,
+                    y,
+                    marker=markers[k % len(markers)],
+                    label=column,
+                    linestyle="--" if column == UNIFORM else "-",
+                    zorder=3 if column == UNIFORM else 2,
+                )
         if 1 in levels:
             ax.axvline(1, color="0.6", lw=0.8, ls=":")
-        ax.set_xticks(levels, [f"{lv}\nglobal average\npooling" if lv == 1 else str(lv)
-                               for lv in levels])
+        ax.set_xticks(
+            levels, [f"{lv}\nglobal average\npooling" if lv == 1 else str(lv) for lv in levels]
+        )
         ax.set_xlabel("pyramid depth (levels)")
         ax.set_title(config)
         ax.grid(alpha=0.3)
@@ -330,8 +363,15 @@ def plot_confusion(matrix, classes, path, title=""):
     if len(classes) <= 20:
         for (i, j), count in np.ndenumerate(matrix):
             if count:
-                ax.text(j, i, int(count), ha="center", va="center",
-                        color="white" if rates[i, j] > 0.5 else "black", fontsize=8)
+                ax.text(
+                    j,
+                    i,
+                    int(count),
+                    ha="center",
+                    va="center",
+                    color="white" if rates[i, j] > 0.5 else "black",
+                    fontsize=8,
+                )
     ax.set_xlabel("predicted")
     ax.set_ylabel("true")
     ax.set_title(title)

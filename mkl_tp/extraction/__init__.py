@@ -15,14 +15,32 @@ torch, torchvision, OpenCV and PyAV (the ``extract`` extra) are imported when a 
 starts, not with this package, so the command line answers ``--help`` at once.
 """
 
-from .run import STREAMS, ExtractionInterrupted, default_workers, extract_features, resolve_shard, shard_of
+from .run import (
+    STREAMS,
+    ExtractionInterrupted,
+    default_workers,
+    extract_features,
+    resolve_shard,
+    shard_of,
+)
 
 # Names of the modules that need OpenCV or PyAV, imported on first access (PEP 562) so that
 # importing the package (and ``extract --help``) does not load them.
 _LAZY = {
-    **dict.fromkeys(["FLOW_METHODS", "FLOW_STACK", "ZERO_FLOW", "OpticalFlow", "flow_stack_indices",
-                     "flow_to_uint8"], "flow"),
-    **dict.fromkeys(["FrameSampler", "VideoError", "VideoFrames", "sample_frame_indices"], "frames"),
+    **dict.fromkeys(
+        [
+            "FLOW_METHODS",
+            "FLOW_STACK",
+            "ZERO_FLOW",
+            "OpticalFlow",
+            "flow_stack_indices",
+            "flow_to_uint8",
+        ],
+        "flow",
+    ),
+    **dict.fromkeys(
+        ["FrameSampler", "VideoError", "VideoFrames", "sample_frame_indices"], "frames"
+    ),
     **dict.fromkeys(["NetworkInputs", "center_crop", "resize_short_side"], "inputs"),
 }
 

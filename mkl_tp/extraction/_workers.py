@@ -35,7 +35,13 @@ def _video_items(video_id, path, streams, options, batch_size):
 
     def batch(stream):
         data = torch.from_numpy(np.stack(buffers[stream]))
-        item = {"kind": "frames", "video": video_id, "stream": stream, "start": starts[stream], "data": data}
+        item = {
+            "kind": "frames",
+            "video": video_id,
+            "stream": stream,
+            "start": starts[stream],
+            "data": data,
+        }
         starts[stream] += len(buffers[stream])
         buffers[stream].clear()
         return item
@@ -49,13 +55,22 @@ def _video_items(video_id, path, streams, options, batch_size):
         for stream in streams:
             if buffers[stream]:
                 yield batch(stream)
-        yield {"kind": "end", "video": video_id, "source": path, "n_frames": inputs.n_frames,
-               "source_frames": inputs.source_frames, "fps": inputs.fps,
-               "partial": inputs.partial, "declared_frames": inputs.declared_frames,
-               "timings": inputs.timings}
+        yield {
+            "kind": "end",
+            "video": video_id,
+            "source": path,
+            "n_frames": inputs.n_frames,
+            "source_frames": inputs.source_frames,
+            "fps": inputs.fps,
+            "partial": inputs.partial,
+            "declared_frames": inputs.declared_frames,
+            "timings": inputs.timings,
+        }
     except Exception as exc:  # one bad video must not stop the others
         logger.debug("failed on %s", path, exc_info=True)
-        message = str(exc) if isinstance(exc, VideoError) else f"{path}: {type(exc).__name__}: {exc}"
+        message = (
+            str(exc) if isinstance(exc, VideoError) else f"{path}: {type(exc).__name__}: {exc}"
+        )
         yield {"kind": "error", "video": video_id, "source": path, "message": message}
 
 
@@ -79,7 +94,9 @@ def _init_worker(_):
 def loader(dataset, workers, pin_memory):
     """A ``DataLoader`` over a :class:`VideoInputs`, with ``workers`` decoding processes."""
     if workers and multiprocessing.current_process().daemon:
-        logger.warning("running inside a daemon process (e.g. a Dask worker): decoding in the main process")
+        logger.warning(
+            "running inside a daemon process (e.g. a Dask worker): decoding in the main process"
+        )
         workers = 0
     kwargs = {"batch_size": None, "num_workers": workers, "pin_memory": pin_memory}
     if workers:
@@ -88,8 +105,12 @@ def loader(dataset, workers, pin_memory):
         context = multiprocessing.get_context("forkserver")
         # Heavy imports once in the server; not mkl_tp.extract itself, which the
         # children run as their __main__ when it is the program.
-        context.set_forkserver_preload(["av", "mkl_tp.extraction.backbone", "mkl_tp.extraction", "mkl_tp.extraction._workers"])
-        kwargs.update(prefetch_factor=4, worker_init_fn=_init_worker, multiprocessing_context=context)
+        context.set_forkserver_preload(
+            ["av", "mkl_tp.extraction.backbone", "mkl_tp.extraction", "mkl_tp.extraction._workers"]
+        )
+        kwargs.update(
+            prefetch_factor=4, worker_init_fn=_init_worker, multiprocessing_context=context
+        )
         if "in_order" in inspect.signature(torch.utils.data.DataLoader).parameters:
             kwargs["in_order"] = False  # a long video in one worker must not hold up the others
     return torch.utils.data.DataLoader(dataset, **kwargs)
@@ -108,8 +129,19 @@ class Tally:
         self.worker_s = {"decode": 0.0, "flow": 0.0, "resize": 0.0}
 
 
-def run(streams, nets, videos, missing, writers, tally, options, batch_size, workers, progress,
-        missing_message):
+def run(
+    streams,
+    nets,
+    videos,
+    missing,
+    writers,
+    tally,
+    options,
+    batch_size,
+    workers,
+    progress,
+    missing_message,
+):
     """Extract every video that some stream still lacks, writing each as it completes.
 
     With ``progress``, one bar counts videos and a second one frames, so that a long
@@ -127,10 +159,16 @@ def run(streams, nets, videos, missing, writers, tally, options, batch_size, wor
     if not jobs:
         return
     device = nets[streams[0]].device
-    items = loader(VideoInputs(jobs, options, batch_size), min(workers, len(jobs)), device.type == "cuda")
+    items = loader(
+        VideoInputs(jobs, options, batch_size), min(workers, len(jobs)), device.type == "cuda"
+    )
     disable = None if progress else True
-    with tqdm(total=len(jobs), unit="video", desc="videos", disable=disable, dynamic_ncols=True) as videos_bar, \
-            tqdm(unit="frame", desc="frames", disable=disable, dynamic_ncols=True) as frames_bar:
+    with (
+        tqdm(
+            total=len(jobs), unit="video", desc="videos", disable=disable, dynamic_ncols=True
+        ) as videos_bar,
+        tqdm(unit="frame", desc="frames", disable=disable, dynamic_ncols=True) as frames_bar,
+    ):
         _consume(items, writers, nets, {j[0]: j[2] for j in jobs}, tally, (videos_bar, frames_bar))
 
 
@@ -157,8 +195,10 @@ def _items(batches, pending):
             if "DataLoader worker" not in str(exc):
                 raise
             busy = ", ".join(repr(v) for v in pending) or "unknown"
-            raise RunStoppedError(f"a decoding worker died ({exc}); videos in progress: {busy}. The videos "
-                           "saved so far are kept: run again to resume, with --workers 0 to see the culprit") from None
+            raise RunStoppedError(
+                f"a decoding worker died ({exc}); videos in progress: {busy}. The videos "
+                "saved so far are kept: run again to resume, with --workers 0 to see the culprit"
+            ) from None
 
 
 def _consume(batches, writers, nets, todo, tally, bars):
@@ -187,12 +227,19 @@ def _consume(batches, writers, nets, todo, tally, bars):
         for key, seconds in item["timings"].items():
             tally.worker_s[key] += seconds
         # Truncated videos kept by keep_partial say so in their attributes.
-        marks = {"partial": True, "declared_frames": item["declared_frames"]} if item["partial"] else {}
+        marks = (
+            {"partial": True, "declared_frames": item["declared_frames"]} if item["partial"] else {}
+        )
         for stream, writer in streams_todo.items():
             try:
-                writer.write(video_id, np.concatenate(parts[stream]), fps=item["fps"],
-                             source=os.path.abspath(item["source"]),
-                             source_frames=item["source_frames"], **marks)
+                writer.write(
+                    video_id,
+                    np.concatenate(parts[stream]),
+                    fps=item["fps"],
+                    source=os.path.abspath(item["source"]),
+                    source_frames=item["source_frames"],
+                    **marks,
+                )
             except ValueError as exc:  # features the cache refuses (NaN from a broken checkpoint)
                 _fail({stream: writer}, tally, video_id, str(exc), item["source"])
             except OSError as exc:

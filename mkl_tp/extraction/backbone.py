@@ -25,7 +25,13 @@ from .._utils.devices import resolve_device
 
 logger = logging.getLogger(__name__)
 
-FEATURE_DIMS = {"resnet18": 512, "resnet34": 512, "resnet50": 2048, "resnet101": 2048, "resnet152": 2048}
+FEATURE_DIMS = {
+    "resnet18": 512,
+    "resnet34": 512,
+    "resnet50": 2048,
+    "resnet101": 2048,
+    "resnet152": 2048,
+}
 #: ImageNet statistics (torchvision's), for RGB inputs scaled to [0, 1].
 RGB_MEAN, RGB_STD = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)
 #: Flow inputs in [0, 1] have zero motion at 0.5; the scale is the mean ImageNet std,
@@ -89,10 +95,14 @@ def _imagenet_state_dict(arch, weights, progress):
         entry = enum.DEFAULT if weights == "imagenet" else enum[weights.upper()]
     except KeyError:
         names = ", ".join(e.name for e in enum)
-        raise WeightsError(f"{arch} has no torchvision weights {weights!r}; available: {names}") from None
+        raise WeightsError(
+            f"{arch} has no torchvision weights {weights!r}; available: {names}"
+        ) from None
     cached = os.path.join(torch.hub.get_dir(), "checkpoints", os.path.basename(entry.url))
     try:
-        return torch.hub.load_state_dict_from_url(entry.url, progress=progress, check_hash=True), str(entry)
+        return torch.hub.load_state_dict_from_url(
+            entry.url, progress=progress, check_hash=True
+        ), str(entry)
     except (urllib.error.URLError, OSError, RuntimeError) as exc:
         raise WeightsError(
             f"ImageNet weights for {arch} ({entry}) are not in torchvision's cache ({cached}) and "
@@ -121,9 +131,11 @@ def _checkpoint_state_dict(path):
     try:
         loaded = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:
-        raise WeightsError(f"cannot load weights from {path}: not a PyTorch checkpoint of "
-                           f"tensors ({_load_reason(exc)}); expected a state dict saved with "
-                           "torch.save") from None
+        raise WeightsError(
+            f"cannot load weights from {path}: not a PyTorch checkpoint of "
+            f"tensors ({_load_reason(exc)}); expected a state dict saved with "
+            "torch.save"
+        ) from None
     for key in ("state_dict", "model"):
         if isinstance(loaded, dict) and isinstance(loaded.get(key), dict):
             loaded = loaded[key]
@@ -142,11 +154,20 @@ def _mismatch(state, expected):
     """Describe how a state dict differs from a network's (empty when it fits)."""
     missing = sorted(set(expected) - set(state))
     unexpected = sorted(set(state) - set(expected))
-    shapes = [f"{k} {tuple(state[k].shape)} != {tuple(expected[k].shape)}"
-              for k in expected if k in state and state[k].shape != expected[k].shape]
-    parts = [f"{len(items)} {what} ({', '.join(items[:3])}{', ...' if len(items) > 3 else ''})"
-             for what, items in (("missing keys", missing), ("unexpected keys", unexpected),
-                                 ("shape mismatches", shapes)) if items]
+    shapes = [
+        f"{k} {tuple(state[k].shape)} != {tuple(expected[k].shape)}"
+        for k in expected
+        if k in state and state[k].shape != expected[k].shape
+    ]
+    parts = [
+        f"{len(items)} {what} ({', '.join(items[:3])}{', ...' if len(items) > 3 else ''})"
+        for what, items in (
+            ("missing keys", missing),
+            ("unexpected keys", unexpected),
+            ("shape mismatches", shapes),
+        )
+        if items
+    ]
     return "; ".join(parts)
 
 
@@ -205,8 +226,9 @@ class Backbone:
             return out.float().cpu().numpy()
 
 
-def build_backbone(arch="resnet101", weights="imagenet", *, in_channels=3, seed=0, device="cpu",
-                   progress=False):
+def build_backbone(
+    arch="resnet101", weights="imagenet", *, in_channels=3, seed=0, device="cpu", progress=False
+):
     """Build a frozen ResNet feature extractor.
 
     Parameters
@@ -259,7 +281,9 @@ def build_backbone(arch="resnet101", weights="imagenet", *, in_channels=3, seed=
     state = {k: v.float() if v.is_floating_point() else v for k, v in state.items()}
     with torch.device("meta"):  # a skeleton: no random initialisation, the weights are loaded next
         model = getattr(torchvision.models, arch)(weights=None)
-        model.conv1 = torch.nn.Conv2d(in_channels, 64, kernel_size=7, stride=2, padding=3, bias=False)
+        model.conv1 = torch.nn.Conv2d(
+            in_channels, 64, kernel_size=7, stride=2, padding=3, bias=False
+        )
     model.fc = torch.nn.Identity()
     mismatch = _mismatch(state, model.state_dict())
     if mismatch:
@@ -267,8 +291,12 @@ def build_backbone(arch="resnet101", weights="imagenet", *, in_channels=3, seed=
     model.load_state_dict(state, strict=True, assign=True)
     model.eval().requires_grad_(False)
     digest = state_dict_digest(model.state_dict())
-    model = model.to(device=resolve_device(device) if isinstance(device, str) else device,
-                     memory_format=torch.channels_last)
+    model = model.to(
+        device=resolve_device(device) if isinstance(device, str) else device,
+        memory_format=torch.channels_last,
+    )
     dev = next(model.parameters()).device
-    logger.info("%s %s-channel weights %s digest %s on %s", arch, in_channels, source, digest[:12], dev)
+    logger.info(
+        "%s %s-channel weights %s digest %s on %s", arch, in_channels, source, digest[:12], dev
+    )
     return Backbone(model, arch, source, digest, in_channels, FEATURE_DIMS[arch], dev)

@@ -34,7 +34,9 @@ class OpticalFlow:
 
     def __init__(self, method="dis"):
         if method not in FLOW_METHODS:
-            raise ValueError(f"unknown flow method {method!r}; choose one of {', '.join(FLOW_METHODS)}")
+            raise ValueError(
+                f"unknown flow method {method!r}; choose one of {', '.join(FLOW_METHODS)}"
+            )
         self.method = method
         if method == "dis":
             self._solver = cv2.DISOpticalFlow_create(cv2.DISOPTICAL_FLOW_PRESET_MEDIUM)

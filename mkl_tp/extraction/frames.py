@@ -135,7 +135,9 @@ class VideoFrames:
                     yield seconds, frame.to_ndarray(format="rgb24")
                     index += 1
             except (av.FFmpegError, OSError, ValueError) as exc:
-                raise VideoError(f"cannot decode {self.path} after {index} frames: {_reason(exc)}") from None
+                raise VideoError(
+                    f"cannot decode {self.path} after {index} frames: {_reason(exc)}"
+                ) from None
             self._check_complete(index, first, last)
 
     def _check_complete(self, decoded, first, last):
@@ -147,15 +149,18 @@ class VideoFrames:
         elif not declared and np.isfinite(duration) and np.isfinite(self.fps) and first is not None:
             covered = last - first + 1.0 / self.fps
             if duration - covered > max(_DURATION_FRAMES / self.fps, _RELATIVE_SLACK * duration):
-                shortfall = (f"its {decoded} decoded frames cover {covered:.2f} s of the "
-                             f"{duration:.2f} s its container declares")
+                shortfall = (
+                    f"its {decoded} decoded frames cover {covered:.2f} s of the "
+                    f"{duration:.2f} s its container declares"
+                )
         elif declared and decoded != declared:
             logger.info("%s: decoded %d frames, container says %d", self.path, decoded, declared)
         if shortfall is None:
             return
         if not self.keep_partial:
-            raise VideoError(f"{self.path} is truncated: {shortfall} (--keep-partial keeps "
-                             "the decoded frames)")
+            raise VideoError(
+                f"{self.path} is truncated: {shortfall} (--keep-partial keeps the decoded frames)"
+            )
         self.partial = True
         logger.warning("%s is truncated: %s; keeping them (partial=True)", self.path, shortfall)
 
@@ -250,5 +255,8 @@ def sample_frame_indices(times, end=None, *, fps=None, stride=None):
         end = times[-1] + ((times[-1] - times[0]) / (len(times) - 1) if len(times) > 1 else 1.0)
     sampler = FrameSampler(fps, stride)
     bounds = times[1:] + [end]
-    return [i for i, (start, stop) in enumerate(zip(times, bounds))
-            for _ in range(sampler.repeats(i, start, stop))]
+    return [
+        i
+        for i, (start, stop) in enumerate(zip(times, bounds))
+        for _ in range(sampler.repeats(i, start, stop))
+    ]

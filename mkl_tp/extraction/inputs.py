@@ -73,7 +73,6 @@ def center_crop(image, crop):
     return image[top : top + crop, left : left + crop]
 
 
-
 class NetworkInputs:
     """Iterate the network inputs of one video, frame by frame, in uint8.
 
@@ -125,9 +124,20 @@ class NetworkInputs:
         Unknown streams, a crop larger than the short side, or bad sampling options.
     """
 
-    def __init__(self, path, streams=("rgb",), *, short_side=256, crop=224, flow_method="dis",
-                 flow_bound=20.0, stack=FLOW_STACK, sample_fps=None, sample_stride=None,
-                 keep_partial=False):
+    def __init__(
+        self,
+        path,
+        streams=("rgb",),
+        *,
+        short_side=256,
+        crop=224,
+        flow_method="dis",
+        flow_bound=20.0,
+        stack=FLOW_STACK,
+        sample_fps=None,
+        sample_stride=None,
+        keep_partial=False,
+    ):
         self.path = os.fspath(path)
         self.streams = set(streams)
         unknown = self.streams - {"rgb", "flow"}
@@ -168,14 +178,19 @@ class NetworkInputs:
         self.n_frames = self.source_frames = 0
         for seconds, frame in self._decoded(frames):
             if sampler.needs_times and not np.isfinite(seconds):
-                raise VideoError(f"{self.path} has no frame timestamps (a folder of images?): "
-                                 "sample it by stride instead of by fps")
+                raise VideoError(
+                    f"{self.path} has no frame timestamps (a folder of images?): "
+                    "sample it by stride instead of by fps"
+                )
             start = clock()
             if size is None:
                 size = _short_side_size(frame.shape[0], frame.shape[1], self.short_side)
             frame = resize_short_side(frame, self.short_side, size)
-            rgb = np.ascontiguousarray(center_crop(frame, self.crop).transpose(2, 0, 1)) \
-                if "rgb" in self.streams else None
+            rgb = (
+                np.ascontiguousarray(center_crop(frame, self.crop).transpose(2, 0, 1))
+                if "rgb" in self.streams
+                else None
+            )
             grey = cv2.cvtColor(frame, cv2.COLOR_RGB2GRAY) if self.flow is not None else None
             self.timings["resize"] += clock() - start
             index = self.source_frames

@@ -21,8 +21,14 @@ import os
 from ..sources.walk import find_videos, select_listed
 from ..store import FeatureWriter, RunStoppedError, RunSummary, output_path, parse_shard
 
-__all__ = ["STREAMS", "ExtractionInterrupted", "default_workers", "extract_features", "resolve_shard",
-           "shard_of"]
+__all__ = [
+    "STREAMS",
+    "ExtractionInterrupted",
+    "default_workers",
+    "extract_features",
+    "resolve_shard",
+    "shard_of",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -76,8 +82,10 @@ def resolve_shard(spec):
         index = int(env["SLURM_ARRAY_TASK_ID"]) - int(env.get("SLURM_ARRAY_TASK_MIN", 0))
         count = int(env["SLURM_ARRAY_TASK_COUNT"])
     else:
-        raise ValueError("auto needs RANK/WORLD_SIZE (torchrun) or "
-                         "SLURM_ARRAY_TASK_ID/SLURM_ARRAY_TASK_COUNT in the environment")
+        raise ValueError(
+            "auto needs RANK/WORLD_SIZE (torchrun) or "
+            "SLURM_ARRAY_TASK_ID/SLURM_ARRAY_TASK_COUNT in the environment"
+        )
     return parse_shard(f"{index}/{count}")
 
 
@@ -86,11 +94,31 @@ def default_workers():
     return max(1, min(8, (os.cpu_count() or 2) - 1))
 
 
-def extract_features(src, out, *, streams=STREAMS, video_list=None, arch="resnet101",
-                     weights="imagenet", flow_weights=None, seed=0, device="auto", batch_size=64,
-                     dtype="float16", short_side=256, crop=224, flow_method="dis", flow_bound=20.0,
-                     sample_fps=None, sample_stride=None, keep_partial=False, verify=False,
-                     workers=None, shard=None, progress=False):
+def extract_features(
+    src,
+    out,
+    *,
+    streams=STREAMS,
+    video_list=None,
+    arch="resnet101",
+    weights="imagenet",
+    flow_weights=None,
+    seed=0,
+    device="auto",
+    batch_size=64,
+    dtype="float16",
+    short_side=256,
+    crop=224,
+    flow_method="dis",
+    flow_bound=20.0,
+    sample_fps=None,
+    sample_stride=None,
+    keep_partial=False,
+    verify=False,
+    workers=None,
+    shard=None,
+    progress=False,
+):
     """Extract per-frame features of every video under ``src`` into HDF5 caches.
 
     Parameters
@@ -162,7 +190,9 @@ def extract_features(src, out, *, streams=STREAMS, video_list=None, arch="resnet
     from .frames import FrameSampler
     from .flow import OpticalFlow
 
-    streams = STREAMS if streams == "both" else (streams,) if isinstance(streams, str) else tuple(streams)
+    streams = (
+        STREAMS if streams == "both" else (streams,) if isinstance(streams, str) else tuple(streams)
+    )
     workers = default_workers() if workers is None else workers
     _check_options(streams, out, batch_size, short_side, crop, workers, flow_bound)
     FrameSampler(sample_fps, sample_stride)
@@ -172,29 +202,63 @@ def extract_features(src, out, *, streams=STREAMS, video_list=None, arch="resnet
     paths = {s: output_path(out, s, shard) for s in streams}
     videos, missing = _plan(src, video_list, shard)
     nets = _build_nets(streams, arch, weights, flow_weights, seed, device, progress)
-    settings = dict(dtype=dtype, short_side=short_side, crop=crop, flow_method=flow_method,
-                    flow_bound=flow_bound, sample_fps=sample_fps, sample_stride=sample_stride,
-                    shard=shard)
+    settings = dict(
+        dtype=dtype,
+        short_side=short_side,
+        crop=crop,
+        flow_method=flow_method,
+        flow_bound=flow_bound,
+        sample_fps=sample_fps,
+        sample_stride=sample_stride,
+        shard=shard,
+    )
     writers = _open_writers(paths, {s: _stream_info(s, nets[s], **settings) for s in streams})
     tally = _pipeline.Tally(streams)
-    options = dict(short_side=short_side, crop=crop, flow_method=flow_method, flow_bound=flow_bound,
-                   sample_fps=sample_fps, sample_stride=sample_stride, keep_partial=keep_partial)
+    options = dict(
+        short_side=short_side,
+        crop=crop,
+        flow_method=flow_method,
+        flow_bound=flow_bound,
+        sample_fps=sample_fps,
+        sample_stride=sample_stride,
+        keep_partial=keep_partial,
+    )
     before = None
     try:
         if verify:
             _remove_damaged(writers)
         before = set.intersection(*(set(w.completed) for w in writers.values()))
-        _pipeline.run(streams, nets, videos, missing, writers, tally, options, batch_size, workers,
-                      progress, f"listed in {video_list} but not found under {src}")
+        _pipeline.run(
+            streams,
+            nets,
+            videos,
+            missing,
+            writers,
+            tally,
+            options,
+            batch_size,
+            workers,
+            progress,
+            f"listed in {video_list} but not found under {src}",
+        )
     except KeyboardInterrupt as exc:
-        saved = 0 if before is None else \
-            len(set.intersection(*(w.completed for w in writers.values())) - before)
+        saved = (
+            0
+            if before is None
+            else len(set.intersection(*(w.completed for w in writers.values())) - before)
+        )
         raise ExtractionInterrupted(saved) from exc
     finally:
         for writer in writers.values():
             writer.close()
-    return RunSummary(paths=paths, done=tally.done, skipped=tally.skipped, failed=tally.failed_in,
-                      failures=tally.failed, busy_seconds=dict(tally.worker_s, network=tally.network_s))
+    return RunSummary(
+        paths=paths,
+        done=tally.done,
+        skipped=tally.skipped,
+        failed=tally.failed_in,
+        failures=tally.failed,
+        busy_seconds=dict(tally.worker_s, network=tally.network_s),
+    )
 
 
 # -- setting up a run ------------------------------------------------------------------
@@ -243,13 +307,30 @@ def _build_nets(streams, arch, weights, flow_weights, seed, device, progress):
     nets = {}
     for stream in streams:
         stream_weights = weights if stream == "rgb" else (flow_weights or weights)
-        nets[stream] = build_backbone(arch, stream_weights, in_channels=3 if stream == "rgb" else 20,
-                                      seed=seed, device=device, progress=progress)
+        nets[stream] = build_backbone(
+            arch,
+            stream_weights,
+            in_channels=3 if stream == "rgb" else 20,
+            seed=seed,
+            device=device,
+            progress=progress,
+        )
     return nets
 
 
-def _stream_info(stream, net, *, dtype, short_side, crop, flow_method, flow_bound, sample_fps,
-                 sample_stride, shard):
+def _stream_info(
+    stream,
+    net,
+    *,
+    dtype,
+    short_side,
+    crop,
+    flow_method,
+    flow_bound,
+    sample_fps,
+    sample_stride,
+    shard,
+):
     from . import backbone
 
     info = {
@@ -272,15 +353,23 @@ def _stream_info(stream, net, *, dtype, short_side, crop, flow_method, flow_boun
         info["sample_fps"] = float(sample_fps)
         info["preprocessing"] = (
             "the frames on screen at t0 + k / sample_fps seconds (t0: the first frame's "
-            "timestamp); " + info["preprocessing"].split("; ", 1)[1])
+            "timestamp); " + info["preprocessing"].split("; ", 1)[1]
+        )
     if sample_stride is not None:
         info["sample_stride"] = int(sample_stride)
-        info["preprocessing"] = ("every sample_stride-th decoded frame; "
-                                 + info["preprocessing"].split("; ", 1)[1])
+        info["preprocessing"] = (
+            "every sample_stride-th decoded frame; " + info["preprocessing"].split("; ", 1)[1]
+        )
     if stream == "rgb":
-        info["normalisation_mean"], info["normalisation_std"] = list(backbone.RGB_MEAN), list(backbone.RGB_STD)
+        info["normalisation_mean"], info["normalisation_std"] = (
+            list(backbone.RGB_MEAN),
+            list(backbone.RGB_STD),
+        )
     else:
-        info["normalisation_mean"], info["normalisation_std"] = [backbone.FLOW_MEAN], [backbone.FLOW_STD]
+        info["normalisation_mean"], info["normalisation_std"] = (
+            [backbone.FLOW_MEAN],
+            [backbone.FLOW_STD],
+        )
         info.update(
             flow_method=flow_method,
             flow_bound=flow_bound,
@@ -290,8 +379,10 @@ def _stream_info(stream, net, *, dtype, short_side, crop, flow_method, flow_boun
             "flows min(t + k, T - 2), k = 0..9, x/y interleaved; a 1-frame video gets zero motion (128)",
         )
         if sample_fps is not None or sample_stride is not None:
-            info["flow_sampling"] = ("t, j and T count decoded frames: the stack of a kept frame "
-                                     "holds the flows between the decoded frames from it on")
+            info["flow_sampling"] = (
+                "t, j and T count decoded frames: the stack of a kept frame "
+                "holds the flows between the decoded frames from it on"
+            )
     if shard is not None:
         info["shard"] = "{}/{}".format(*shard)
     return info

@@ -9,10 +9,23 @@
   kernels and decisions from node blocks (docs/maths.rst).
 """
 
-from .combine import (block_decisions, combined_kernel, gram_matrix, node_gram, node_products,
-                      node_weight_blocks, weighted_features)
-from .feature_maps import (BASE_KERNELS, NODE_NORMS, apply_feature_maps, fit_feature_maps, normalize_nodes,
-                           unit_diagonal_scales)
+from .combine import (
+    block_decisions,
+    combined_kernel,
+    gram_matrix,
+    node_gram,
+    node_products,
+    node_weight_blocks,
+    weighted_features,
+)
+from .feature_maps import (
+    BASE_KERNELS,
+    NODE_NORMS,
+    apply_feature_maps,
+    fit_feature_maps,
+    normalize_nodes,
+    unit_diagonal_scales,
+)
 
 __all__ = [
     "NODE_NORMS",

@@ -25,7 +25,6 @@ __all__ = [
 ]
 
 
-
 def _stream_slices(blocks):
     stops = np.cumsum([b.shape[1] for b in blocks])
     return [slice(stop - b.shape[1], stop) for b, stop in zip(blocks, stops)]
@@ -54,9 +53,7 @@ def weighted_features(blocks, beta, kind):
         if kind == "linear":
             used = np.flatnonzero(weights > 0)
             parts.append(
-                (block[:, used] * np.sqrt(weights[used])[None, :, None]).reshape(
-                    block.shape[0], -1
-                )
+                (block[:, used] * np.sqrt(weights[used])[None, :, None]).reshape(block.shape[0], -1)
             )
         elif kind == "cross":
             # A batched vector-matrix product over videos: no transposed copy of block.
@@ -163,8 +160,9 @@ def _node_inner_products(block, chunk=256):
     n_samples, n_nodes_, width = block.shape
     total = np.zeros((n_nodes_, n_nodes_))
     for start in range(0, n_samples, chunk):
-        part = np.ascontiguousarray(block[start:start + chunk].transpose(1, 0, 2),
-                                    dtype=np.float64).reshape(n_nodes_, -1)
+        part = np.ascontiguousarray(
+            block[start : start + chunk].transpose(1, 0, 2), dtype=np.float64
+        ).reshape(n_nodes_, -1)
         total += part @ part.T
     return total
 
@@ -191,19 +189,28 @@ def node_products(blocks, coef, diagonal=False):
     # coef is cast to the block's dtype: a float64 operand would make numpy convert the
     # whole (float32) block at every call.
     if diagonal:
-        return np.concatenate([
-            np.square((coef.T.astype(block.dtype) @ block.reshape(block.shape[0], -1))
-                      .astype(np.float64))
-            .reshape(coef.shape[1], block.shape[1], -1).sum(axis=(0, 2))
-            for block in blocks
-        ])
+        return np.concatenate(
+            [
+                np.square(
+                    (coef.T.astype(block.dtype) @ block.reshape(block.shape[0], -1)).astype(
+                        np.float64
+                    )
+                )
+                .reshape(coef.shape[1], block.shape[1], -1)
+                .sum(axis=(0, 2))
+                for block in blocks
+            ]
+        )
     slices = _stream_slices(blocks)
     total = slices[-1].stop
     products = np.zeros((total, total))
     for block, part in zip(blocks, slices):
         n_samples, n_nodes_, width = block.shape
-        projected = (coef.T.astype(block.dtype) @ block.reshape(n_samples, -1)).astype(
-            np.float64).reshape(-1, n_nodes_, width)
+        projected = (
+            (coef.T.astype(block.dtype) @ block.reshape(n_samples, -1))
+            .astype(np.float64)
+            .reshape(-1, n_nodes_, width)
+        )
         projected = projected.transpose(1, 0, 2).reshape(n_nodes_, -1)
         products[part, part] = projected @ projected.T
     return products
@@ -241,8 +248,11 @@ def node_weight_blocks(blocks, beta, coef, kind, normaliser=1.0):
     weights = []
     for block, part in zip(blocks, _stream_slices(blocks)):
         n_samples, n_nodes_, width = block.shape
-        projected = (coef.T.astype(block.dtype) @ block.reshape(n_samples, -1)).astype(
-            np.float64).reshape(n_tasks, n_nodes_, width)
+        projected = (
+            (coef.T.astype(block.dtype) @ block.reshape(n_samples, -1))
+            .astype(np.float64)
+            .reshape(n_tasks, n_nodes_, width)
+        )
         node_beta = beta[:, part]
         if kind == "linear":
             weight = node_beta[:, :, None] * projected
@@ -267,6 +277,5 @@ def block_decisions(blocks, weights):
     total = 0.0
     for block, weight in zip(blocks, weights):
         flat = block.reshape(block.shape[0], -1)
-        total = total + flat.astype(np.float64, copy=False) @ weight.reshape(
-            weight.shape[0], -1).T
+        total = total + flat.astype(np.float64, copy=False) @ weight.reshape(weight.shape[0], -1).T
     return total

@@ -136,9 +136,12 @@ def fit_feature_maps(psi, base_kernel, n_components=512, gamma=None, random_stat
     rng = np.random.RandomState(random_state)
     descriptors = psi.reshape(-1, psi.shape[2])
     width = _default_gamma(descriptors, base_kernel, rng) if gamma is None else gamma
-    nystroem = Nystroem(kernel=base_kernel, gamma=width,
-                        n_components=min(n_components, descriptors.shape[0]),
-                        random_state=rng.randint(np.iinfo(np.int32).max))
+    nystroem = Nystroem(
+        kernel=base_kernel,
+        gamma=width,
+        n_components=min(n_components, descriptors.shape[0]),
+        random_state=rng.randint(np.iinfo(np.int32).max),
+    )
     return nystroem.fit(descriptors)
 
 
@@ -198,4 +201,3 @@ def unit_diagonal_scales(phi):
         node = phi[:, p].astype(np.float64)
         scales[p] = np.einsum("nm,nm->", node, node) / phi.shape[0]
     return np.where(scales > 0, scales, 1.0)
-

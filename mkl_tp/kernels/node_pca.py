@@ -94,8 +94,7 @@ def apply_node_projections(phi, projections):
 
     One node at a time, so nothing of the size of ``phi`` is allocated.
     """
-    out = np.empty(phi.shape[:2] + projections.shape[2:],
-                   dtype=np.result_type(phi, projections))
+    out = np.empty(phi.shape[:2] + projections.shape[2:], dtype=np.result_type(phi, projections))
     for p in range(phi.shape[1]):
         out[:, p] = phi[:, p] @ projections[p]
     return out

@@ -17,8 +17,7 @@ from ..pyramid.descriptors import n_nodes, node_descriptors_batch
 from .._utils.sampling import stratified_subset
 from ..store import FeatureSequence
 
-__all__ = ["fit_sample", "fit_reduction", "stream_descriptors", "reduce_nodes",
-           "stream_features"]
+__all__ = ["fit_sample", "fit_reduction", "stream_descriptors", "reduce_nodes", "stream_features"]
 
 # Bytes of float64 node descriptors per chunk of videos (the frames' own chunking inside
 # node_descriptors_batch uses the same bound): 64 MiB keeps the temporaries under 1 GiB.
@@ -37,8 +36,20 @@ def fit_sample(y_index, size):
     return stratified_subset(y_index, size)
 
 
-def fit_reduction(arrays, sample, *, levels, norm, dtype, base_kernel, n_components, gamma,
-                  pca_components, seeds, shared_pca=False):
+def fit_reduction(
+    arrays,
+    sample,
+    *,
+    levels,
+    norm,
+    dtype,
+    base_kernel,
+    n_components,
+    gamma,
+    pca_components,
+    seeds,
+    shared_pca=False,
+):
     """Fit one stream's feature map and per-node PCA on the videos at ``sample``.
 
     ``seeds`` = ``(feature map seed, PCA seed)``; ``shared_pca``: one projection for all
@@ -50,12 +61,16 @@ def fit_reduction(arrays, sample, *, levels, norm, dtype, base_kernel, n_compone
     if base_kernel == "linear" and pca_components is None and sample.size < len(arrays):
         return None, None, None
     psi = stream_descriptors(arrays, sample, levels, norm, dtype)
-    feature_map = fit_feature_maps(psi, base_kernel, n_components=n_components, gamma=gamma,
-                                   random_state=seeds[0])
+    feature_map = fit_feature_maps(
+        psi, base_kernel, n_components=n_components, gamma=gamma, random_state=seeds[0]
+    )
     phi = apply_feature_maps(psi, feature_map)
     del psi
-    projections = None if pca_components is None else \
-        fit_node_projections(phi, pca_components, random_state=seeds[1], shared=shared_pca)
+    projections = (
+        None
+        if pca_components is None
+        else fit_node_projections(phi, pca_components, random_state=seeds[1], shared=shared_pca)
+    )
     if sample.size < len(arrays):
         del phi
         release_free_memory()  # the sample's descriptors (docs/performance.rst)
@@ -79,7 +94,7 @@ def _n_features(arrays):
 def _chunks(index, levels, d):
     step = max(1, CHUNK_BYTES // (n_nodes(levels) * d * 8))
     for start in range(0, len(index), step):
-        yield start, index[start:start + step]
+        yield start, index[start : start + step]
 
 
 def stream_descriptors(arrays, index, levels, norm, dtype):
@@ -90,7 +105,7 @@ def stream_descriptors(arrays, index, levels, norm, dtype):
     """
     out = np.empty((len(index), n_nodes(levels), _n_features(arrays)), dtype=dtype)
     for start, part in _chunks(index, levels, out.shape[2]):
-        view = out[start:start + len(part)]
+        view = out[start : start + len(part)]
         node_descriptors_batch(_take(arrays, part), levels, chunk_bytes=CHUNK_BYTES, out=view)
         normalize_nodes(view, norm, copy=False)
     return out
@@ -129,6 +144,6 @@ def stream_features(arrays, levels, norm, dtype, feature_map, projections):
         del psi
         if out is None:
             out = np.empty((len(index),) + phi.shape[1:], dtype=dtype)
-        out[start:start + len(part)] = phi
+        out[start : start + len(part)] = phi
     release_free_memory()  # the chunks' descriptors
     return out

@@ -6,8 +6,15 @@
   labels, done once at the boundary and trusted inside.
 """
 
-from .descriptors import (n_nodes, node_bounds, node_descriptors, node_descriptors_batch, node_index,
-                          node_level, overlap_weights)
+from .descriptors import (
+    n_nodes,
+    node_bounds,
+    node_descriptors,
+    node_descriptors_batch,
+    node_index,
+    node_level,
+    overlap_weights,
+)
 
 __all__ = [
     "n_nodes",

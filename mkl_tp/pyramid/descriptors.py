@@ -185,8 +185,10 @@ def node_descriptors_batch(sequences, levels, chunk_bytes=2**28, dtype=np.float6
     if out is None:
         out = np.empty((len(arrays), P, d), dtype=dtype)
     elif not (isinstance(out, np.ndarray) and np.issubdtype(out.dtype, np.floating)):
-        raise ValueError(f"out must be a floating-point ndarray, got {type(out).__name__} "
-                         f"of dtype {getattr(out, 'dtype', None)}")
+        raise ValueError(
+            f"out must be a floating-point ndarray, got {type(out).__name__} "
+            f"of dtype {getattr(out, 'dtype', None)}"
+        )
     elif out.shape != (len(arrays), P, d):
         raise ValueError(f"out must have shape {(len(arrays), P, d)}, got {out.shape}")
     lengths = np.array([x.shape[0] for x in arrays])
@@ -195,7 +197,7 @@ def node_descriptors_batch(sequences, levels, chunk_bytes=2**28, dtype=np.float6
         same = np.flatnonzero(lengths == T)
         step = max(1, int(chunk_bytes) // max(1, 8 * (int(T) + P) * d))
         for start in range(0, same.size, step):
-            rows = same[start:start + step]
+            rows = same[start : start + step]
             frames = np.stack([arrays[i] for i in rows], dtype=np.float64)
             out[rows] = np.matmul(weights, frames)
     return out

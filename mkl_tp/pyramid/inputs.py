@@ -26,8 +26,10 @@ def validate_sequences(sequences, stream=None, n_features=None):
     if isinstance(sequences, FeatureSequence):
         # Videos in a cache are checked as they are read, a chunk at a time.
         if n_features is not None and sequences.n_features != n_features:
-            raise ValueError(f"{sequences.path}{where} has d={sequences.n_features} "
-                             f"features, expected d={n_features} as at fit time")
+            raise ValueError(
+                f"{sequences.path}{where} has d={sequences.n_features} "
+                f"features, expected d={n_features} as at fit time"
+            )
         return sequences
     if isinstance(sequences, np.ndarray) and sequences.ndim == 3:
         sequences = list(sequences)
@@ -48,9 +50,7 @@ def validate_sequences(sequences, stream=None, n_features=None):
         except (TypeError, ValueError) as exc:
             raise ValueError(f"sequence {i}{where} is not numeric: {exc}") from None
         if x.ndim != 2:
-            raise ValueError(
-                f"sequence {i}{where} must be a 2-D (T, d) array, got shape {x.shape}"
-            )
+            raise ValueError(f"sequence {i}{where} must be a 2-D (T, d) array, got shape {x.shape}")
         if x.shape[0] == 0:
             raise ValueError(f"sequence {i}{where} is empty (T = 0 frames)")
         expected = arrays[0].shape[1] if arrays else n_features

@@ -4,7 +4,19 @@ The torch alpha-step (:mod:`mkl_tp.solvers.torch_svm`) is not imported here: tor
 loaded only when ``solver="torch"`` is selected.
 """
 
-from .beta import SimplexProjection, beta_least_norm, beta_step_level, beta_step_lp, beta_step_lp_norm, beta_step_mirror, beta_step_qp, cross_gradient, cross_objective, lp_dual_gap, lp_radius
+from .beta import (
+    SimplexProjection,
+    beta_least_norm,
+    beta_step_level,
+    beta_step_lp,
+    beta_step_lp_norm,
+    beta_step_mirror,
+    beta_step_qp,
+    cross_gradient,
+    cross_objective,
+    lp_dual_gap,
+    lp_radius,
+)
 from .batch_svm import svm_duals_batch
 from .mkl import MKLResult, fit_mkl
 from .svm import SVMDuals, one_vs_rest_labels, svm_duals

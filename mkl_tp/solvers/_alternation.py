@@ -30,7 +30,17 @@ from typing import NamedTuple
 import numpy as np
 from sklearn.exceptions import ConvergenceWarning
 
-from .beta import SimplexProjection, beta_least_norm, beta_step_level, beta_step_lp, beta_step_lp_norm, beta_step_mirror, cross_gradient, lp_dual_gap, lp_radius
+from .beta import (
+    SimplexProjection,
+    beta_least_norm,
+    beta_step_level,
+    beta_step_lp,
+    beta_step_lp_norm,
+    beta_step_mirror,
+    cross_gradient,
+    lp_dual_gap,
+    lp_radius,
+)
 from .svm import SVMDuals
 
 logger = logging.getLogger(__name__)
@@ -101,9 +111,16 @@ class _Iterate(NamedTuple):
 
 
 def _result(iterate, history, n_iter, gap, converged):
-    return MKLResult(beta=iterate.beta, duals=iterate.duals, normaliser=iterate.normaliser,
-                     objective=iterate.objective, history=history, n_iter=n_iter, gap=gap,
-                     converged=converged)
+    return MKLResult(
+        beta=iterate.beta,
+        duals=iterate.duals,
+        normaliser=iterate.normaliser,
+        objective=iterate.objective,
+        history=history,
+        n_iter=n_iter,
+        gap=gap,
+        converged=converged,
+    )
 
 
 def _warn_max_iter(max_iter, kind, gap):
@@ -142,16 +159,21 @@ def _fit_linear(alpha_step, beta, tol, max_iter, level, method):
         slopes.append(0.5 * alpha_step.kernels.node_quadratics(current.duals.coef))
         lp_beta, theta = beta_step_lp(offsets, slopes)
         gap = (best.objective - theta) / max(abs(best.objective), np.finfo(float).tiny)
-        logger.log(level, "MKL linear: iter %d J=%.6g bound=%.6g gap=%.2e", iteration,
-                   current.objective, theta, gap)
+        logger.log(
+            level,
+            "MKL linear: iter %d J=%.6g bound=%.6g gap=%.2e",
+            iteration,
+            current.objective,
+            theta,
+            gap,
+        )
         if gap < tol:
             extra = 0
             if method == "silp":
                 # SILP ends on an arbitrary LP vertex; the level method's projections keep
                 # tied nodes tied by symmetry (the QP's minimiser is unique), so only SILP
                 # needs the tie-break.
-                best, extra = _least_norm_refinement(alpha_step, offsets, slopes, theta,
-                                                     best, tol)
+                best, extra = _least_norm_refinement(alpha_step, offsets, slopes, theta, best, tol)
             return _result(best, history, iteration + extra, gap, True)
         if method == "level":
             target = theta + _LEVEL_LAMBDA * (best.objective - theta)
@@ -182,8 +204,15 @@ def _fit_linear_lp(alpha_step, beta, p, tol, max_iter, level):
         quadratics = 0.5 * alpha_step.kernels.node_quadratics(current.duals.coef)
         bound = max(bound, current.objective - lp_dual_gap(beta, quadratics, p, radius))
         gap = (best.objective - bound) / max(abs(best.objective), np.finfo(float).tiny)
-        logger.log(level, "MKL linear (p=%g): iter %d J=%.6g bound=%.6g gap=%.2e", p,
-                   iteration, current.objective, bound, gap)
+        logger.log(
+            level,
+            "MKL linear (p=%g): iter %d J=%.6g bound=%.6g gap=%.2e",
+            p,
+            iteration,
+            current.objective,
+            bound,
+            gap,
+        )
         if gap < tol:
             break
         beta = beta_step_lp_norm(beta, quadratics, p, radius)
@@ -216,8 +245,9 @@ def evaluate_starts(alpha_step, starts, level):
 def task_iterate(iterates, objectives, task):
     """Task ``task``'s best start as a one-task iterate."""
     best = iterates[int(np.argmin(objectives[:, task]))]
-    duals = SVMDuals(best.duals.coef[:, [task]], best.duals.intercept[[task]],
-                     best.duals.objective[[task]])
+    duals = SVMDuals(
+        best.duals.coef[:, [task]], best.duals.intercept[[task]], best.duals.objective[[task]]
+    )
     return best._replace(duals=duals, objective=float(duals.objective[0]))
 
 
@@ -240,8 +270,9 @@ def _fit_cross(alpha_step, first, tol, max_iter, level, method, spent=1):
     current = first
     history, iteration, decrease, step = [current.objective], spent, np.inf, None
     while iteration < max_iter:
-        gradient = cross_gradient(current.beta,
-                                  alpha_step.kernels.products(current.duals.coef), gram)
+        gradient = cross_gradient(
+            current.beta, alpha_step.kernels.products(current.duals.coef), gram
+        )
         spread = gradient.max() - gradient.min()
         if spread <= 0:
             # Equal partial derivatives: no feasible direction decreases J (stationary).
@@ -265,11 +296,19 @@ def _fit_cross(alpha_step, first, tol, max_iter, level, method, spent=1):
             # No measurable decrease along the descent path: stationary point.
             return _result(current, history, iteration, 0.0, True)
         decrease = (current.objective - accepted.objective) / max(
-            abs(current.objective), np.finfo(float).tiny)
+            abs(current.objective), np.finfo(float).tiny
+        )
         current = accepted
         history.append(current.objective)
-        logger.log(level, "MKL cross (%s): iter %d J=%.6g step=%.2e decrease=%.2e", method,
-                   iteration, current.objective, step, decrease)
+        logger.log(
+            level,
+            "MKL cross (%s): iter %d J=%.6g step=%.2e decrease=%.2e",
+            method,
+            iteration,
+            current.objective,
+            step,
+            decrease,
+        )
         if decrease < tol:
             return _result(current, history, iteration, decrease, True)
         if trials == 1:

@@ -155,8 +155,9 @@ def project(V, lo, hi, n_bisect=60):
     free = (shifted > lo) & (shifted < hi)
     clipped = xp.clip(shifted, lo, hi)
     n_free = xp.astype(xp.sum(xp.astype(free, V.dtype), axis=0), V.dtype)
-    correction = xp.where(n_free > 0, xp.sum(clipped, axis=0) / xp.clip(n_free, 1, None),
-                          xp.zeros_like(nu))
+    correction = xp.where(
+        n_free > 0, xp.sum(clipped, axis=0) / xp.clip(n_free, 1, None), xp.zeros_like(nu)
+    )
     refined = xp.clip(V - (nu + correction), lo, hi)
     # Keep the refinement only where it is at least as feasible (it is, on the right piece).
     better = xp.abs(xp.sum(refined, axis=0)) <= xp.abs(xp.sum(clipped, axis=0))
@@ -200,8 +201,10 @@ def _intercept(gradient, A, lo, hi):
     mean_free = xp.sum(xp.where(free, gradient, 0.0), axis=0) / xp.clip(n_free, 1, None)
     upper = xp.min(xp.where(at_lo, gradient, xp.inf), axis=0)
     lower = xp.max(xp.where(at_hi, gradient, -xp.inf), axis=0)
-    upper, lower = (xp.where(xp.isfinite(upper), upper, lower),
-                    xp.where(xp.isfinite(lower), lower, upper))
+    upper, lower = (
+        xp.where(xp.isfinite(upper), upper, lower),
+        xp.where(xp.isfinite(lower), lower, upper),
+    )
     # Both infinite only when no variable is bounded: every one is free, mean_free serves.
     finite = xp.isfinite(upper) & xp.isfinite(lower)
     middle = 0.5 * (xp.where(finite, upper, 0.0) + xp.where(finite, lower, 0.0))
@@ -223,8 +226,7 @@ def _solve_kkt(system, right):
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error", linalg.LinAlgWarning)
-            solution = linalg.solve(host_system, host_right, assume_a="sym",
-                                    check_finite=False)
+            solution = linalg.solve(host_system, host_right, assume_a="sym", check_finite=False)
     except (linalg.LinAlgError, linalg.LinAlgWarning, ValueError):
         solution = linalg.lstsq(host_system, host_right, check_finite=False)[0]
     return xp.asarray(solution, dtype=system.dtype, device=array_device(system))
@@ -253,8 +255,9 @@ def _polish(operator, A, Y, lo, hi, max_free):
         rhs = xp.astype(xp.take(Y[:, c], free), xp.float64)
         active = xp.take(bounded, xp.nonzero(a_bounded != 0)[0])
         if active.shape[0]:
-            rhs = rhs - operator.submatrix(free, active) @ xp.take(a_bounded,
-                                                                   xp.nonzero(a_bounded != 0)[0])
+            rhs = rhs - operator.submatrix(free, active) @ xp.take(
+                a_bounded, xp.nonzero(a_bounded != 0)[0]
+            )
         system = xp.ones((size + 1, size + 1), dtype=xp.float64, device=operator.device)
         system[:-1, :-1] = operator.submatrix(free, free)
         system[-1, -1] = 0.0
@@ -275,8 +278,9 @@ def _host(x):
     return np.asarray(to_device(x, "cpu"), dtype=np.float64)
 
 
-def svm_duals_batch(kernel, Y, C, tol=1e-4, init=None, max_iter=5000, polish_every=25,
-                    max_free=3000, lipschitz=None):
+def svm_duals_batch(
+    kernel, Y, C, tol=1e-4, init=None, max_iter=5000, polish_every=25, max_free=3000, lipschitz=None
+):
     """Solve all one-vs-rest SVM duals on one kernel at once.
 
     Parameters
@@ -326,8 +330,7 @@ def svm_duals_batch(kernel, Y, C, tol=1e-4, init=None, max_iter=5000, polish_eve
     if init is None:
         A = xp.zeros_like(Y)
     else:
-        A = project(xp.asarray(np.asarray(init, dtype=np.float64), device=operator.device),
-                    lo, hi)
+        A = project(xp.asarray(np.asarray(init, dtype=np.float64), device=operator.device), lo, hi)
 
     def gradient_of(X):
         return xp.astype(operator.matmul(xp.astype(X, dtype)), xp.float64) - Y
@@ -358,8 +361,7 @@ def svm_duals_batch(kernel, Y, C, tol=1e-4, init=None, max_iter=5000, polish_eve
             violation = kkt_violation(KA - Y, A, lo, hi)
             momentum_point, previous = A, A
             t = xp.where(better, 1.0, t)
-            logger.debug("batch SVM: iter %d max violation %.3e", n_iter,
-                         float(xp.max(violation)))
+            logger.debug("batch SVM: iter %d max violation %.3e", n_iter, float(xp.max(violation)))
     if n_iter % polish_every != 0 or n_iter == 0:
         A = previous
         KA = gradient_of(A) + Y

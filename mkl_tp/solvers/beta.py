@@ -72,8 +72,9 @@ def beta_step_lp(offsets, slopes):
     a_ub = np.hstack([-slopes, -np.ones((slopes.shape[0], 1))])
     a_eq = np.hstack([np.ones((1, n_nodes_)), np.zeros((1, 1))])
     bounds = [(0.0, None)] * n_nodes_ + [(None, None)]
-    result = linprog(cost, A_ub=a_ub, b_ub=-offsets, A_eq=a_eq, b_eq=[1.0], bounds=bounds,
-                     method="highs")
+    result = linprog(
+        cost, A_ub=a_ub, b_ub=-offsets, A_eq=a_eq, b_eq=[1.0], bounds=bounds, method="highs"
+    )
     if result.status != 0:
         raise RuntimeError(f"beta-step LP failed: {result.message}")
     beta = np.clip(result.x[:-1], 0.0, None)
@@ -151,18 +152,22 @@ def _level_set_projection(center, offsets, slopes, level, tight):
     # 1/2 x'(2I)x - 2 center'x = ||x - center||^2 - const; rows: 1'beta = 1 (zero cone),
     # -slopes beta <= level - offsets and -beta <= 0 (non-negative cone).
     quadratic = sparse.identity(n_nodes_, format="csc") * 2.0
-    rows = sparse.vstack([np.ones((1, n_nodes_)), -slopes, -sparse.identity(n_nodes_)],
-                         format="csc")
-    bounds = np.concatenate([[1.0], level - np.asarray(offsets, dtype=float),
-                             np.zeros(n_nodes_)])
+    rows = sparse.vstack(
+        [np.ones((1, n_nodes_)), -slopes, -sparse.identity(n_nodes_)], format="csc"
+    )
+    bounds = np.concatenate([[1.0], level - np.asarray(offsets, dtype=float), np.zeros(n_nodes_)])
     cones = [clarabel.ZeroConeT(1), clarabel.NonnegativeConeT(n_cuts + n_nodes_)]
     try:
-        solution = clarabel.DefaultSolver(quadratic, -2.0 * center, rows, bounds, cones,
-                                          settings).solve()
+        solution = clarabel.DefaultSolver(
+            quadratic, -2.0 * center, rows, bounds, cones, settings
+        ).solve()
     except (ValueError, RuntimeError, ArithmeticError):
         return None
-    accepted = (clarabel.SolverStatus.Solved,) if tight else (
-        clarabel.SolverStatus.Solved, clarabel.SolverStatus.AlmostSolved)
+    accepted = (
+        (clarabel.SolverStatus.Solved,)
+        if tight
+        else (clarabel.SolverStatus.Solved, clarabel.SolverStatus.AlmostSolved)
+    )
     if solution.status not in accepted:
         return None
     return _snap_to_simplex(np.array(solution.x))

@@ -95,7 +95,8 @@ def check_dual_memory(n_samples, budget, cache_bytes=0):
             f"{needed / 2**30:.1f} GiB ({needed} bytes: 8 N^2 for K_beta, as much again while "
             f"forming it{', plus the node-kernel cache' if cache_bytes else ''}) but "
             f"{budget / 2**30:.1f} GiB are available; use solver='primal' (no N x N "
-            "kernel) or solver='auto'")
+            "kernel) or solver='auto'"
+        )
 
 
 def choose_solver(n_samples, width, budget=None):

@@ -42,7 +42,8 @@ def dask_client(device):
     except ImportError as exc:  # pragma: no cover - exercised only without dask
         raise ImportError(
             f"device={device!r} runs the primal fit on Dask, which needs "
-            "pip install 'dask[distributed]'") from exc
+            "pip install 'dask[distributed]'"
+        ) from exc
     if device == "dask":
         return get_client()
     # One connection per scheduler for the whole session (a fit per alpha-step loop would
@@ -92,15 +93,21 @@ class ShardedBlocks:
         self.shards = [
             # hash=False: a key of its own per fit, so releasing an earlier fit's equal
             # shards cannot take this one's away ("lost dependencies").
-            client.scatter([b[start:stop] for b in blocks], hash=False,
-                           workers=[workers[k % len(workers)]] if workers else None)
-            for k, (start, stop) in enumerate(zip(self.bounds[:-1], self.bounds[1:]))]
+            client.scatter(
+                [b[start:stop] for b in blocks],
+                hash=False,
+                workers=[workers[k % len(workers)]] if workers else None,
+            )
+            for k, (start, stop) in enumerate(zip(self.bounds[:-1], self.bounds[1:]))
+        ]
 
     def features(self, beta, kind, scale=1.0):
         """:class:`ShardedFeatures` of ``weighted_features(blocks, beta, kind) / sqrt(scale)``."""
         root = 1.0 / float(np.sqrt(scale))
-        shards = [self.client.submit(_shard_features, shard, np.asarray(beta), kind, root,
-                                     pure=False) for shard in self.shards]
+        shards = [
+            self.client.submit(_shard_features, shard, np.asarray(beta), kind, root, pure=False)
+            for shard in self.shards
+        ]
         return ShardedFeatures(self.client, shards, self.bounds)
 
 
@@ -124,14 +131,17 @@ class ShardedFeatures:
 
     def matmul(self, W):
         W = np.asarray(W)
-        parts = self.client.gather([self.client.submit(_matmul, s, W, pure=False)
-                                    for s in self.shards])
+        parts = self.client.gather(
+            [self.client.submit(_matmul, s, W, pure=False) for s in self.shards]
+        )
         return np.concatenate(parts, axis=0)
 
     def rmatmul(self, V):
         V = np.asarray(V)
-        futures = [self.client.submit(_rmatmul, s, V[a:b], pure=False)
-                   for s, a, b in zip(self.shards, self.bounds[:-1], self.bounds[1:])]
+        futures = [
+            self.client.submit(_rmatmul, s, V[a:b], pure=False)
+            for s, a, b in zip(self.shards, self.bounds[:-1], self.bounds[1:])
+        ]
         return sum(self.client.gather(futures))
 
     def rows(self, index):
@@ -153,6 +163,9 @@ class ShardedFeatures:
 
     def max_row_norm(self):
         if self._max_row_norm is None:
-            self._max_row_norm = max(self.client.gather(
-                [self.client.submit(_max_row_norm, s, pure=False) for s in self.shards]))
+            self._max_row_norm = max(
+                self.client.gather(
+                    [self.client.submit(_max_row_norm, s, pure=False) for s in self.shards]
+                )
+            )
         return self._max_row_norm

@@ -10,7 +10,13 @@ quantities it needs: ``K_beta`` (or, for the primal alpha-step, features ``Z`` w
 
 import numpy as np
 
-from ..kernels.combine import combined_kernel, gram_matrix, node_gram, node_products, weighted_features
+from ..kernels.combine import (
+    combined_kernel,
+    gram_matrix,
+    node_gram,
+    node_products,
+    weighted_features,
+)
 
 __all__ = ["node_kernels", "TrainingKernels"]
 
@@ -79,9 +85,11 @@ class TrainingKernels:
         total = sum(b.shape[1] for b in blocks)
         self.cache_nbytes = total * n_samples * n_samples * np.dtype(np.float32).itemsize
         self.cached = _stack is not None or bool(
-            kind == "linear" and cache_bytes and self.cache_nbytes <= cache_bytes)
-        self._stack = _stack if _stack is not None else (
-            node_kernels(blocks) if self.cached else None)
+            kind == "linear" and cache_bytes and self.cache_nbytes <= cache_bytes
+        )
+        self._stack = (
+            _stack if _stack is not None else (node_kernels(blocks) if self.cached else None)
+        )
         self._node_gram = None
         self._sharded = None
 
@@ -143,8 +151,7 @@ class TrainingKernels:
             # One node at a time (4x faster than fancy indexing of the whole stack), into
             # one C-ordered array that combined() reads as a (P, n^2) matrix.
             rows = np.asarray(rows)
-            stack = np.empty((self._stack.shape[0], rows.size, rows.size),
-                             dtype=self._stack.dtype)
+            stack = np.empty((self._stack.shape[0], rows.size, rows.size), dtype=self._stack.dtype)
             for p in range(stack.shape[0]):
                 np.take(np.take(self._stack[p], rows, axis=0), rows, axis=1, out=stack[p])
         return TrainingKernels([b[rows] for b in self.blocks], self.kind, _stack=stack)
@@ -162,8 +169,9 @@ class TrainingKernels:
         product ``coef' Phi`` on the blocks (``2 N C sum_s P_s m_s`` flops), taking one
         cache byte as dear as ``_FLOPS_PER_BYTE`` flops (docs/performance.rst).
         """
-        flops = 2.0 * coef.shape[0] * coef.shape[1] * sum(
-            b.shape[1] * b.shape[2] for b in self.blocks)
+        flops = (
+            2.0 * coef.shape[0] * coef.shape[1] * sum(b.shape[1] * b.shape[2] for b in self.blocks)
+        )
         if not self.cached or flops < _FLOPS_PER_BYTE * self.cache_nbytes:
             return node_products(self.blocks, coef, diagonal=True)
         return self._cached_quadratics(coef)

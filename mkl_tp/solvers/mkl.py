@@ -12,7 +12,17 @@ import logging
 import numpy as np
 from joblib import Parallel, delayed
 
-from ._alternation import MKLResult, _fit_cross, _fit_linear, _fit_linear_lp, _Iterate, _result, evaluate_starts, mirror_ready, task_iterate
+from ._alternation import (
+    MKLResult,
+    _fit_cross,
+    _fit_linear,
+    _fit_linear_lp,
+    _Iterate,
+    _result,
+    evaluate_starts,
+    mirror_ready,
+    task_iterate,
+)
 from .cost import resolve_solver as _resolve_solver
 from .gram import TrainingKernels
 from .svm import SVMDuals, libsvm_tolerance, svm_duals
@@ -43,6 +53,7 @@ def resolve_beta_method(kernel, beta_method):
         raise ValueError(f"beta_method must be one of {known}, got {beta_method!r}")
     choices = BETA_METHODS[kernel]
     return beta_method if beta_method in choices else choices[0]
+
 
 class _AlphaStep:
     """The alpha-step of one fit: kernel source, SVM solver, warm start, solve count."""
@@ -87,10 +98,26 @@ class _AlphaStep:
         return _Iterate(beta, duals, normaliser, float(duals.objective.sum()))
 
 
-def fit_mkl(blocks, Y, kernel="linear", C=1.0, tol=1e-3, max_iter=100, beta=None,
-            learn=True, n_jobs=None, verbose=0, beta_method="auto", solver="libsvm",
-            cache_bytes=None, solver_options=None, mkl_norm=1.0, pyramids="shared",
-            memory_budget="available", kernels=None):
+def fit_mkl(
+    blocks,
+    Y,
+    kernel="linear",
+    C=1.0,
+    tol=1e-3,
+    max_iter=100,
+    beta=None,
+    learn=True,
+    n_jobs=None,
+    verbose=0,
+    beta_method="auto",
+    solver="libsvm",
+    cache_bytes=None,
+    solver_options=None,
+    mkl_norm=1.0,
+    pyramids="shared",
+    memory_budget="available",
+    kernels=None,
+):
     """Learn node weights ``beta`` and one-vs-rest SVMs by alternating optimisation.
 
     Parameters
@@ -180,19 +207,33 @@ def fit_mkl(blocks, Y, kernel="linear", C=1.0, tol=1e-3, max_iter=100, beta=None
     # so its weights' scale (and the ball they lie in) does not matter.
     if kernel == "linear" and np.isinf(mkl_norm):
         beta, learn = np.full(n_total, 1.0 / n_total), False
-    solver = _resolve_solver(solver, blocks, kernel, beta, cache_bytes if learn else None,
-                             memory_budget)
+    solver = _resolve_solver(
+        solver, blocks, kernel, beta, cache_bytes if learn else None, memory_budget
+    )
     if kernels is None or kernels.kind != kernel:
-        kernels = TrainingKernels(blocks, kernel, cache_bytes=cache_bytes if learn and
-                                  solver != "primal" else None)
-    options = dict(kernels=kernels, C=C, tol=tol, max_iter=max_iter, beta=beta, learn=learn,
-                   verbose=verbose, method=method, mkl_norm=mkl_norm, solver=solver,
-                   solver_options=solver_options)
+        kernels = TrainingKernels(
+            blocks, kernel, cache_bytes=cache_bytes if learn and solver != "primal" else None
+        )
+    options = dict(
+        kernels=kernels,
+        C=C,
+        tol=tol,
+        max_iter=max_iter,
+        beta=beta,
+        learn=learn,
+        verbose=verbose,
+        method=method,
+        mkl_norm=mkl_norm,
+        solver=solver,
+        solver_options=solver_options,
+    )
     if pyramids == "shared":
         result, steps = _fit_tasks(Y=Y, n_jobs=n_jobs, **options)
-        return result._replace(n_svm_solves=steps.n_solves,
-                               n_inner_iter=steps.inner_iterations,
-                               kernel_cached=kernels.cached)
+        return result._replace(
+            n_svm_solves=steps.n_solves,
+            n_inner_iter=steps.inner_iterations,
+            kernel_cached=kernels.cached,
+        )
     # One binary MKL per one-vs-rest task (the paper's multiple pyramids): independent
     # problems on the same node kernels, run in threads (libsvm and BLAS release the GIL).
     firsts, spent, start_step = [None] * Y.shape[1], 0, None
@@ -200,26 +241,34 @@ def fit_mkl(blocks, Y, kernel="linear", C=1.0, tol=1e-3, max_iter=100, beta=None
         kernels.gram()  # computed once, before the tasks' threads share it
         # The starts are common to all tasks: one kernel per start serves every task.
         start_step = _AlphaStep(kernels, Y, C, n_jobs, solver, solver_options, tol)
-        evaluated, spent = _cross_starts(start_step, beta, method,
-                                         logging.INFO if verbose else logging.DEBUG)
+        evaluated, spent = _cross_starts(
+            start_step, beta, method, logging.INFO if verbose else logging.DEBUG
+        )
         firsts = [task_iterate(*evaluated, c) for c in range(Y.shape[1])]
     fits = Parallel(n_jobs=n_jobs, prefer="threads")(
         delayed(_fit_tasks)(Y=Y[:, [c]], n_jobs=1, first=firsts[c], spent=spent, **options)
-        for c in range(Y.shape[1]))
+        for c in range(Y.shape[1])
+    )
     results = [fit for fit, _ in fits]
-    duals = SVMDuals(np.hstack([r.duals.coef for r in results]),
-                     np.concatenate([r.duals.intercept for r in results]),
-                     np.concatenate([r.duals.objective for r in results]))
+    duals = SVMDuals(
+        np.hstack([r.duals.coef for r in results]),
+        np.concatenate([r.duals.intercept for r in results]),
+        np.concatenate([r.duals.objective for r in results]),
+    )
     return MKLResult(
-        beta=np.stack([r.beta for r in results]), duals=duals,
+        beta=np.stack([r.beta for r in results]),
+        duals=duals,
         normaliser=np.array([r.normaliser for r in results], dtype=float),
         objective=float(sum(r.objective for r in results)),
-        history=[r.history for r in results], n_iter=max(r.n_iter for r in results),
-        gap=max(r.gap for r in results), converged=all(r.converged for r in results),
-        n_svm_solves=sum(steps.n_solves for _, steps in fits) + (
-            0 if start_step is None else start_step.n_solves),
+        history=[r.history for r in results],
+        n_iter=max(r.n_iter for r in results),
+        gap=max(r.gap for r in results),
+        converged=all(r.converged for r in results),
+        n_svm_solves=sum(steps.n_solves for _, steps in fits)
+        + (0 if start_step is None else start_step.n_solves),
         n_inner_iter=sum(steps.inner_iterations for _, steps in fits),
-        kernel_cached=kernels.cached)
+        kernel_cached=kernels.cached,
+    )
 
 
 def level_starts(blocks):
@@ -235,7 +284,7 @@ def level_starts(blocks):
     starts = []
     for level in range(1, levels.pop() + 1):
         node = np.zeros(per_stream[0])
-        node[2 ** (level - 1) - 1:2 ** level - 1] = 1.0
+        node[2 ** (level - 1) - 1 : 2**level - 1] = 1.0
         start = np.tile(node, len(blocks))
         starts.append(start / start.sum())
     return starts
@@ -243,15 +292,31 @@ def level_starts(blocks):
 
 def _cross_starts(alpha_step, beta, method, level):
     """The given weights and every level alone, evaluated over all tasks of ``alpha_step``."""
-    starts = [beta] + [b for b in level_starts(alpha_step.kernels.blocks)
-                       if not np.allclose(b, beta)]
+    starts = [beta] + [
+        b for b in level_starts(alpha_step.kernels.blocks) if not np.allclose(b, beta)
+    ]
     if method == "mirror":
         starts = [mirror_ready(b) for b in starts]
     return evaluate_starts(alpha_step, starts, level), len(starts)
 
 
-def _fit_tasks(kernels, Y, C, tol, max_iter, beta, learn, n_jobs, verbose, method, mkl_norm,
-               solver, solver_options, first=None, spent=0):
+def _fit_tasks(
+    kernels,
+    Y,
+    C,
+    tol,
+    max_iter,
+    beta,
+    learn,
+    n_jobs,
+    verbose,
+    method,
+    mkl_norm,
+    solver,
+    solver_options,
+    first=None,
+    spent=0,
+):
     """One MKL problem over the tasks ``Y`` (all of them share ``beta``).
 
     ``first``: for the cross kernel, an evaluated start to descend from (``spent`` alpha-steps

@@ -110,7 +110,7 @@ class FeatureOperator:
         if self._max_row_norm is None:
             xp, largest = self.xp, 0.0
             for start in range(0, self.shape[0], 4096):  # no copy of all of Z
-                part = xp.astype(self.features[start:start + 4096, :], xp.float64)
+                part = xp.astype(self.features[start : start + 4096, :], xp.float64)
                 largest = max(largest, float(xp.max(xp.sum(part * part, axis=1))))
             self._max_row_norm = largest * self._root**2
         return self._max_row_norm
@@ -162,11 +162,9 @@ def _sorted_line_search(xp, w_dot_d, d_dot_d, T0, Q, sigma, C):
     last = xp.clip(count - 1, 0, None)[None, :]
     start = xp.where(count > 0, xp.take_along_axis(points, last, axis=0)[0], 0.0)
     start_slope = xp.where(count > 0, xp.take_along_axis(slope, last, axis=0)[0], slope0)
-    start_curvature = xp.where(count > 0, xp.take_along_axis(after, last, axis=0)[0],
-                               curvature0)
+    start_curvature = xp.where(count > 0, xp.take_along_axis(after, last, axis=0)[0], curvature0)
     positive = start_curvature > 0
-    return xp.where(positive, start - start_slope / xp.where(positive, start_curvature, 1.0),
-                    start)
+    return xp.where(positive, start - start_slope / xp.where(positive, start_curvature, 1.0), start)
 
 
 def _line_search(xp, w_dot_d, d_dot_d, T0, Q, sigma, C, n_trials=8):
@@ -196,8 +194,11 @@ def _line_search(xp, w_dot_d, d_dot_d, T0, Q, sigma, C, n_trials=8):
         high = xp.where(slope > 0, step, high)
         # Curvature of the piece towards the root: a video exactly at a bend counts as
         # inside when moving right (negative slope) takes it into [0, C].
-        inside = (T > 0) & (T < C) | ((T == 0) & (Q < 0) & (slope < 0)) | (
-            (T == C) & (Q > 0) & (slope < 0))
+        inside = (
+            (T > 0) & (T < C)
+            | ((T == 0) & (Q < 0) & (slope < 0))
+            | ((T == C) & (Q > 0) & (slope < 0))
+        )
         curvature = d_dot_d + xp.sum(xp.where(inside, bend, 0.0), axis=0)
         newton = step - slope / xp.where(curvature > 0, curvature, 1.0)
         fallback = xp.where(xp.isfinite(high), 0.5 * (low + high), 2.0 * step)
@@ -206,8 +207,15 @@ def _line_search(xp, w_dot_d, d_dot_d, T0, Q, sigma, C, n_trials=8):
     if bool(xp.all(settled)):
         return step
     left = xp.nonzero(~settled)[0]
-    exact = _sorted_line_search(xp, xp.take(w_dot_d, left), xp.take(d_dot_d, left),
-                                xp.take(T0, left, axis=1), xp.take(Q, left, axis=1), sigma, C)
+    exact = _sorted_line_search(
+        xp,
+        xp.take(w_dot_d, left),
+        xp.take(d_dot_d, left),
+        xp.take(T0, left, axis=1),
+        xp.take(Q, left, axis=1),
+        sigma,
+        C,
+    )
     step[left] = exact
     return step
 
@@ -235,8 +243,7 @@ def _newton_direction(xp, rows, sigma, g_w, g_b):
         solution = xp.linalg.solve(system, right)
         return -g_w - rows.T @ solution[:size], solution[size]
     system = xp.zeros((width + 1, width + 1), dtype=dtype, device=device)
-    system[:width, :width] = sigma * (rows.T @ rows) + xp.eye(width, dtype=dtype,
-                                                               device=device)
+    system[:width, :width] = sigma * (rows.T @ rows) + xp.eye(width, dtype=dtype, device=device)
     column = sigma * xp.sum(rows, axis=0)
     system[:width, width] = column
     system[width, :width] = column
@@ -245,8 +252,19 @@ def _newton_direction(xp, rows, sigma, g_w, g_b):
     return solution[:width], solution[width]
 
 
-def svm_duals_primal(features, Y, C, tol=1e-4, init=None, intercept=None, scale=1.0,
-                     max_iter=100, max_newton=50, n_threads=None, coarse_start=True):
+def svm_duals_primal(
+    features,
+    Y,
+    C,
+    tol=1e-4,
+    init=None,
+    intercept=None,
+    scale=1.0,
+    max_iter=100,
+    max_newton=50,
+    n_threads=None,
+    coarse_start=True,
+):
     """Solve all one-vs-rest SVMs on ``K = Z Z' / scale`` without forming ``K``.
 
     Parameters
@@ -296,8 +314,9 @@ def svm_duals_primal(features, Y, C, tol=1e-4, init=None, intercept=None, scale=
     xp, device = operator.xp, operator.device
     C = float(C)
     if init is None and coarse_start and getattr(operator, "local", False):
-        init, intercept = _coarse_start(operator, np.asarray(Y, dtype=np.float64), C, tol,
-                                        max_iter, max_newton, n_threads)
+        init, intercept = _coarse_start(
+            operator, np.asarray(Y, dtype=np.float64), C, tol, max_iter, max_newton, n_threads
+        )
     Y = xp.asarray(np.asarray(Y, dtype=np.float64), device=device)
     warm = init is not None
     if warm:
@@ -322,8 +341,9 @@ def svm_duals_primal(features, Y, C, tol=1e-4, init=None, intercept=None, scale=
     n_newton = n_outer = 0
     while n_outer < max_iter:
         n_outer += 1
-        W, b, F, U, G_w, n_steps = _outer_step(operator, Y, C, sigma, U, W, b, F, active,
-                                               max_newton, n_threads)
+        W, b, F, U, G_w, n_steps = _outer_step(
+            operator, Y, C, sigma, U, W, b, F, active, max_newton, n_threads
+        )
         n_newton += n_steps
         # Dual gradient at the new multipliers: w_U = Z'(U y) = W - G_w exactly, so
         # g = Z w_U - y = F - Z G_w - y; the product is skipped (one pass over Z) when
@@ -333,8 +353,13 @@ def svm_duals_primal(features, Y, C, tol=1e-4, init=None, intercept=None, scale=
             gradient -= operator.matmul(G_w)
         violation = kkt_violation(gradient, U * Y, *_bounds(xp, Y, C))
         del gradient
-        logger.debug("primal SVM: outer %d sigma %.3g Newton %d max violation %.3e",
-                     n_outer, sigma, n_newton, float(xp.max(violation)))
+        logger.debug(
+            "primal SVM: outer %d sigma %.3g Newton %d max violation %.3e",
+            n_outer,
+            sigma,
+            n_newton,
+            float(xp.max(violation)),
+        )
         active = active & (violation > tol)
         if not bool(xp.any(active)):
             break
@@ -349,8 +374,12 @@ def svm_duals_primal(features, Y, C, tol=1e-4, init=None, intercept=None, scale=
     objective = xp.sum(xp.abs(A), axis=0) - 0.5 * xp.sum(weights * weights, axis=0)
     duals = SVMDuals(_host(A), _host(_intercept(gradient, A, lo, hi)), _host(objective))
     release_free_memory()  # the N x tasks temporaries of the Newton steps
-    return duals, {"n_iter": n_newton, "n_outer": n_outer, "violation": _host(violation),
-                   "weights": _host(weights)}
+    return duals, {
+        "n_iter": n_newton,
+        "n_outer": n_outer,
+        "violation": _host(violation),
+        "weights": _host(weights),
+    }
 
 
 def _balance(A, lo, hi):
@@ -374,8 +403,7 @@ def _balance(A, lo, hi):
     snapped = xp.where(free, A, pinned_lo)
     n_free = xp.sum(xp.astype(free, A.dtype), axis=0)
     any_free = n_free > 0
-    shifted = xp.where(free, A - xp.sum(snapped, axis=0) / xp.clip(n_free, 1.0, None),
-                       snapped)
+    shifted = xp.where(free, A - xp.sum(snapped, axis=0) / xp.clip(n_free, 1.0, None), snapped)
     if bool(xp.all(any_free)) and bool(xp.all((shifted >= lo) & (shifted <= hi))):
         return shifted
     room = (xp.sum(pinned_lo, axis=0) <= 0.0) & (xp.sum(pinned_hi, axis=0) >= 0.0) & any_free
@@ -393,9 +421,15 @@ def _coarse_start(operator, Y, C, tol, max_iter, max_newton, n_threads):
     keep = stratified_subset(classes, int(_COARSE_FRACTION * n_samples))
     xp = operator.xp
     sample = operator.rows(xp.asarray(keep, device=operator.device))
-    duals, _ = svm_duals_primal(sample, Y[keep], C, tol=max(tol, _COARSE_TOL),
-                                max_iter=max_iter, max_newton=max_newton,
-                                n_threads=n_threads)
+    duals, _ = svm_duals_primal(
+        sample,
+        Y[keep],
+        C,
+        tol=max(tol, _COARSE_TOL),
+        max_iter=max_iter,
+        max_newton=max_newton,
+        n_threads=n_threads,
+    )
     init = np.zeros_like(Y)
     init[keep] = duals.coef
     return init, duals.intercept
@@ -464,8 +498,9 @@ def _outer_step(operator, Y, C, sigma, U, W, b, F, active, max_newton, n_threads
         ZD = operator.matmul(D_w)
         Q = ZD + D_b
         Q *= Yc
-        step = _chunked_line_search(xp, xp.sum(Wc * D_w, axis=0), xp.sum(D_w * D_w, axis=0),
-                                    T, Q, sigma, C)
+        step = _chunked_line_search(
+            xp, xp.sum(Wc * D_w, axis=0), xp.sum(D_w * D_w, axis=0), T, Q, sigma, C
+        )
         step = xp.where(moving, step, 0.0)
         stalled = stalled | (moving & (step == 0))
         del Q, T
@@ -492,6 +527,7 @@ def _newton_directions(operator, inside, tasks, sigma, G_w, G_b, n_threads):
     """
     xp = operator.xp
     if getattr(operator, "local", False):
+
         def rows_of(c):
             return operator.rows(xp.nonzero(inside[:, c])[0])
     else:
@@ -519,8 +555,18 @@ def _chunked_line_search(xp, w_dot_d, d_dot_d, T, Q, sigma, C):
     chunk = max(1, _LINE_SEARCH_CHUNK // (3 * n_samples))
     if chunk >= n_tasks:
         return _line_search(xp, w_dot_d, d_dot_d, T, Q, sigma, C)
-    parts = [_line_search(xp, w_dot_d[k:k + chunk], d_dot_d[k:k + chunk], T[:, k:k + chunk],
-                          Q[:, k:k + chunk], sigma, C) for k in range(0, n_tasks, chunk)]
+    parts = [
+        _line_search(
+            xp,
+            w_dot_d[k : k + chunk],
+            d_dot_d[k : k + chunk],
+            T[:, k : k + chunk],
+            Q[:, k : k + chunk],
+            sigma,
+            C,
+        )
+        for k in range(0, n_tasks, chunk)
+    ]
     return xp.concat(parts)
 
 
@@ -528,4 +574,3 @@ def _host(x):
     from array_api_compat import to_device
 
     return np.asarray(to_device(x, "cpu"), dtype=np.float64)
-

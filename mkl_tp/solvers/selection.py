@@ -22,8 +22,13 @@ from ..kernels.combine import block_decisions, node_weight_blocks
 from .gram import TrainingKernels
 from .svm import one_vs_rest_labels
 
-__all__ = ["MKL_NORM_CANDIDATES", "MAX_SELECTION_VIDEOS", "select_mkl_norm",
-           "one_standard_error_choice", "could_be_replaced"]
+__all__ = [
+    "MKL_NORM_CANDIDATES",
+    "MAX_SELECTION_VIDEOS",
+    "select_mkl_norm",
+    "one_standard_error_choice",
+    "could_be_replaced",
+]
 
 # From the simplest (uniform) to the sparsest weights: each is tried against the choice so
 # far, in this order.
@@ -34,20 +39,28 @@ MKL_NORM_CANDIDATES = (np.inf, 2.0, 1.0)
 MAX_SELECTION_VIDEOS = 3000
 
 
-
-
 def _predict(train_blocks, test_blocks, result, kernel, n_classes):
-    weights = node_weight_blocks(train_blocks, result.beta, result.duals.coef, kernel,
-                                 result.normaliser)
+    weights = node_weight_blocks(
+        train_blocks, result.beta, result.duals.coef, kernel, result.normaliser
+    )
     scores = block_decisions(test_blocks, weights) + result.duals.intercept
     if n_classes == 2:
         return (scores[:, 0] > 0).astype(int)
     return np.argmax(scores, axis=1)
 
 
-def select_mkl_norm(fit, blocks, y_index, n_classes, kernel, candidates=MKL_NORM_CANDIDATES,
-                    n_folds=3, max_videos=MAX_SELECTION_VIDEOS, kernels=None,
-                    cache_bytes=None):
+def select_mkl_norm(
+    fit,
+    blocks,
+    y_index,
+    n_classes,
+    kernel,
+    candidates=MKL_NORM_CANDIDATES,
+    n_folds=3,
+    max_videos=MAX_SELECTION_VIDEOS,
+    kernels=None,
+    cache_bytes=None,
+):
     """Choose ``p`` of lp-norm MKL by cross-validation with the one-standard-error rule.
 
     Parameters
@@ -119,7 +132,8 @@ def select_mkl_norm(fit, blocks, y_index, n_classes, kernel, candidates=MKL_NORM
     if could_be_replaced(correct[candidates[0]]):
         correct.update(judge(candidates[1:]))
     return one_standard_error_choice(correct, list(correct)), {
-        p: float(c.mean()) for p, c in correct.items()}
+        p: float(c.mean()) for p, c in correct.items()
+    }
 
 
 def _out_of_fold(fit, blocks, y_index, n_classes, kernel, kernels, folds, candidates):
@@ -173,8 +187,9 @@ def one_standard_error_choice(correct, candidates):
     """
     chosen = candidates[0]
     for candidate in candidates[1:]:
-        difference = (np.asarray(correct[candidate], dtype=np.int64)
-                      - np.asarray(correct[chosen], dtype=np.int64))
+        difference = np.asarray(correct[candidate], dtype=np.int64) - np.asarray(
+            correct[chosen], dtype=np.int64
+        )
         total = int(difference.sum())
         if total > 0 and total * total > int(np.count_nonzero(difference)):
             chosen = candidate

@@ -94,8 +94,13 @@ def one_vs_rest_labels(y_index, n_classes):
 
 
 def _binary_dual(kernel, labels, C, tol=_LIBSVM_TOL):
-    svc = SVC(kernel="precomputed", C=C, tol=tol, shrinking=True,
-              max_iter=libsvm_max_iter(kernel.shape[0]))
+    svc = SVC(
+        kernel="precomputed",
+        C=C,
+        tol=tol,
+        shrinking=True,
+        max_iter=libsvm_max_iter(kernel.shape[0]),
+    )
     # The kernel is built here from validated, finite features: skip scikit-learn's
     # finiteness scan of all N^2 entries, repeated for every task otherwise.
     with config_context(assume_finite=True):

@@ -25,12 +25,22 @@ __all__ = ["svm_duals_torch"]
 
 
 def _to_device(array, device, dtype):
-    return None if array is None else torch.as_tensor(np.asarray(array), device=device).to(
-        dtype)
+    return None if array is None else torch.as_tensor(np.asarray(array), device=device).to(dtype)
 
 
-def svm_duals_torch(kernel, Y, C, tol=1e-4, init=None, max_iter=5000, polish_every=25,
-                    max_free=3000, lipschitz=None, device=None, dtype=None):
+def svm_duals_torch(
+    kernel,
+    Y,
+    C,
+    tol=1e-4,
+    init=None,
+    max_iter=5000,
+    polish_every=25,
+    max_free=3000,
+    lipschitz=None,
+    device=None,
+    dtype=None,
+):
     """Solve all one-vs-rest SVM duals on one kernel at once, in torch.
 
     Parameters
@@ -60,13 +70,23 @@ def svm_duals_torch(kernel, Y, C, tol=1e-4, init=None, max_iter=5000, polish_eve
     device = resolve_device("auto" if device is None else device)
     dtype = torch.float64 if dtype is None else dtype
     if isinstance(kernel, KernelOperator):
-        operator = KernelOperator(kernel=_to_device(kernel.kernel, device, dtype),
-                                  features=_to_device(kernel.features, device, dtype),
-                                  scale=kernel.scale)
+        operator = KernelOperator(
+            kernel=_to_device(kernel.kernel, device, dtype),
+            features=_to_device(kernel.features, device, dtype),
+            scale=kernel.scale,
+        )
     else:
         operator = KernelOperator(_to_device(kernel, device, dtype))
-    duals, info = svm_duals_batch(operator, Y, C, tol=tol, init=init, max_iter=max_iter,
-                                  polish_every=polish_every, max_free=max_free,
-                                  lipschitz=lipschitz)
+    duals, info = svm_duals_batch(
+        operator,
+        Y,
+        C,
+        tol=tol,
+        init=init,
+        max_iter=max_iter,
+        polish_every=polish_every,
+        max_free=max_free,
+        lipschitz=lipschitz,
+    )
     info["device"] = str(device)
     return duals, info

@@ -10,7 +10,15 @@ Standard library and numpy only: every later stage may use it.
 
 from .samples import Dataset, basic_motions_paths, load_basic_motions, read_ts
 from .splits import SPLIT_FORMATS, Split, find_ids, guess_split_format, match_ids, read_split
-from .walk import ARRAY_EXTENSIONS, IMAGE_EXTENSIONS, VIDEO_EXTENSIONS, find_videos, natural_key, read_list, select_listed
+from .walk import (
+    ARRAY_EXTENSIONS,
+    IMAGE_EXTENSIONS,
+    VIDEO_EXTENSIONS,
+    find_videos,
+    natural_key,
+    read_list,
+    select_listed,
+)
 
 __all__ = [
     "ARRAY_EXTENSIONS",

@@ -84,8 +84,10 @@ def basic_motions_paths():
         (``video_id,label,subset``) with the archive's own train/test split.
     """
     data = resources.files("mkl_tp") / "data"
-    return {"features": [str(data / f"basic_motions_{s}.h5") for s in _BASIC_MOTIONS_STREAMS],
-            "split": str(data / "basic_motions_split1.csv")}
+    return {
+        "features": [str(data / f"basic_motions_{s}.h5") for s in _BASIC_MOTIONS_STREAMS],
+        "split": str(data / "basic_motions_split1.csv"),
+    }
 
 
 def load_basic_motions():
@@ -103,5 +105,7 @@ def load_basic_motions():
         ``X`` lists of ``(100, 6)`` arrays, string labels, ids ``train0000``... / ``test0000``...
     """
     data = resources.files("mkl_tp") / "data"
-    return (read_ts(data / "BasicMotions_TRAIN.ts", prefix="train"),
-            read_ts(data / "BasicMotions_TEST.ts", prefix="test"))
+    return (
+        read_ts(data / "BasicMotions_TRAIN.ts", prefix="train"),
+        read_ts(data / "BasicMotions_TEST.ts", prefix="test"),
+    )

@@ -64,12 +64,14 @@ def _read_ucf101(folder, split):
                 if not fields[1].isdigit() or int(fields[1]) not in classes:
                     raise ValueError(
                         f"{path}, line {number}: class index {fields[1]!r} is not in "
-                        f"{class_file.name}")
+                        f"{class_file.name}"
+                    )
                 label = classes[int(fields[1])]
             if label not in names:
                 raise ValueError(
                     f"{path}, line {number}: label {label!r} of {video!r} is not in "
-                    f"{class_file.name}")
+                    f"{class_file.name}"
+                )
             ids.append(_strip_extension(video))
             labels.append(label)
         subsets[subset] = (ids, labels)
@@ -82,15 +84,15 @@ def _read_hmdb_style(folder, split):
     pattern = re.compile(rf"^(?P<label>.+)_test_split{split}\.txt$")
     files = sorted(p for p in folder.iterdir() if pattern.match(p.name))
     if not files:
-        raise FileNotFoundError(
-            f"no '<class>_test_split{split}.txt' files in {folder}")
+        raise FileNotFoundError(f"no '<class>_test_split{split}.txt' files in {folder}")
     subsets = {"1": ([], []), "2": ([], [])}
     for path in files:
         label = pattern.match(path.name)["label"]
         for number, fields in _lines(path):
             if len(fields) != 2 or fields[1] not in ("0", "1", "2"):
                 raise ValueError(
-                    f"{path}, line {number}: expected '<video> <0|1|2>', got {' '.join(fields)!r}")
+                    f"{path}, line {number}: expected '<video> <0|1|2>', got {' '.join(fields)!r}"
+                )
             if fields[1] in subsets:
                 subsets[fields[1]][0].append(f"{label}/{_strip_extension(fields[0])}")
                 subsets[fields[1]][1].append(label)
@@ -172,8 +174,12 @@ def read_split(path, fmt, split=1):
     path = Path(path)
     if fmt != "csv" and not path.is_dir():
         raise FileNotFoundError(f"split folder not found: {path}")
-    reader = {"ucf101": _read_ucf101, "hmdb51": _read_hmdb_style, "jhmdb": _read_hmdb_style,
-              "csv": _read_csv}[fmt]
+    reader = {
+        "ucf101": _read_ucf101,
+        "hmdb51": _read_hmdb_style,
+        "jhmdb": _read_hmdb_style,
+        "csv": _read_csv,
+    }[fmt]
     result = reader(path, int(split))
     for subset, ids in (("train", result.train_ids), ("test", result.test_ids)):
         if not ids:
@@ -249,7 +255,6 @@ def match_ids(wanted, available, source="the feature file"):
     if missing:
         shown = ", ".join(missing[:5]) + (", ..." if len(missing) > 5 else "")
         raise ValueError(
-            f"{len(missing)} of {len(wanted)} split videos are not in {source}: {shown}")
+            f"{len(missing)} of {len(wanted)} split videos are not in {source}: {shown}"
+        )
     return matched
-
-

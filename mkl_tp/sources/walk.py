@@ -86,14 +86,20 @@ def find_videos(src, *, extensions=VIDEO_EXTENSIONS, image_folders=True):
             dirs[:] = []
         for name in sorted(files):
             if os.path.splitext(name)[1].lower() in extensions:
-                video_id = os.path.splitext(name)[0] if rel == "." else f"{rel}/{os.path.splitext(name)[0]}"
+                video_id = (
+                    os.path.splitext(name)[0]
+                    if rel == "."
+                    else f"{rel}/{os.path.splitext(name)[0]}"
+                )
                 add(video_id, os.path.join(root, name))
     for video_id in found:
         parts = video_id.split("/")
         for depth in range(1, len(parts)):
             prefix = "/".join(parts[:depth])
             if prefix in found:
-                clashes.append(f"video id {prefix!r} ({found[prefix]}) is also the folder of {video_id!r}")
+                clashes.append(
+                    f"video id {prefix!r} ({found[prefix]}) is also the folder of {video_id!r}"
+                )
     if clashes:
         raise ValueError("ambiguous video ids under " + src + ": " + "; ".join(clashes[:5]))
     return dict(sorted(found.items()))
@@ -129,7 +135,9 @@ def read_list(list_file):
             entry = fields[0].replace("\\", "/")
             norm = os.path.normpath(entry).replace(os.sep, "/")
             if os.path.isabs(entry) or norm == ".." or norm.startswith("../"):
-                raise ValueError(f"{list_file}:{number}: {entry!r} is not a path relative to the source folder")
+                raise ValueError(
+                    f"{list_file}:{number}: {entry!r} is not a path relative to the source folder"
+                )
             ids[_strip_video_ext(norm)] = None
     return list(ids)
 

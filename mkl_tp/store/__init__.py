@@ -29,7 +29,15 @@ The package's modules: ``_format`` (constants, checks, naming rules), ``_read`` 
 their public names from here.
 """
 
-from ._format import FORMAT, FORMAT_VERSION, VOLATILE_INFO, check_features, check_video_id, output_path, parse_shard
+from ._format import (
+    FORMAT,
+    FORMAT_VERSION,
+    VOLATILE_INFO,
+    check_features,
+    check_video_id,
+    output_path,
+    parse_shard,
+)
 from ._read import failed_videos, list_videos, load_features, read_info, video_attrs
 from ._runs import RunStoppedError, RunSummary, import_arrays
 from ._sequence import FeatureSequence

@@ -69,11 +69,15 @@ def check_features(features, video_id, *, feature_dim=None):
     """
     array = np.asarray(features)
     if array.ndim != 2:
-        raise ValueError(f"video {video_id!r}: expected features of shape (T, d), got {array.shape}")
+        raise ValueError(
+            f"video {video_id!r}: expected features of shape (T, d), got {array.shape}"
+        )
     if array.shape[0] == 0 or array.shape[1] == 0:
         raise ValueError(f"video {video_id!r}: empty features of shape {array.shape}")
     if array.dtype.kind not in "fiu":
-        raise ValueError(f"video {video_id!r}: features must be real numbers, got dtype {array.dtype}")
+        raise ValueError(
+            f"video {video_id!r}: features must be real numbers, got dtype {array.dtype}"
+        )
     if feature_dim is not None and array.shape[1] != feature_dim:
         raise ValueError(
             f"video {video_id!r}: features have d={array.shape[1]}, the cache holds d={feature_dim}"
@@ -180,5 +184,7 @@ def complete_ids(handle):
         )
     strict = is_ours(handle)
     return sorted(
-        vid for vid, ds in walk(handle, "videos") if not strict or bool(ds.attrs.get("complete", False))
+        vid
+        for vid, ds in walk(handle, "videos")
+        if not strict or bool(ds.attrs.get("complete", False))
     )

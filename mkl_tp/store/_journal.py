@@ -236,7 +236,9 @@ class JournaledFile(io.RawIOBase):
             page = self._pages.get(index)
             if page is not None:
                 lo, hi = max(start, index * PAGE_SIZE), min(end, (index + 1) * PAGE_SIZE)
-                data[lo - start : hi - start] = page[lo - index * PAGE_SIZE : hi - index * PAGE_SIZE]
+                data[lo - start : hi - start] = page[
+                    lo - index * PAGE_SIZE : hi - index * PAGE_SIZE
+                ]
         return data
 
     # -- commit -----------------------------------------------------------------
@@ -331,7 +333,9 @@ def _apply(fd, path, journal, base_size, final_size, zero_from, pages, *, durabl
             os.fsync(fd)
     except OSError as exc:
         if not rollback:
-            raise os_error(exc.errno, f"cannot finish the commit recorded in {journal}: {exc.strerror}") from exc
+            raise os_error(
+                exc.errno, f"cannot finish the commit recorded in {journal}: {exc.strerror}"
+            ) from exc
         try:
             os.ftruncate(fd, base_size)
         finally:

@@ -21,12 +21,16 @@ def _open_read(path):
         raise FileNotFoundError(f"feature cache {path} does not exist")
     recover(path)
     if os.path.getsize(path) == 0:
-        raise ValueError(f"{path} is empty: its extraction stopped before the first video was saved")
+        raise ValueError(
+            f"{path} is empty: its extraction stopped before the first video was saved"
+        )
     try:
         handle = h5py.File(path, "r")
     except OSError as exc:
         if "lock" in str(exc):
-            raise FileLockedError(f"{path} is being written by another process; wait for it to finish") from None
+            raise FileLockedError(
+                f"{path} is being written by another process; wait for it to finish"
+            ) from None
         raise ValueError(f"{path} is not a readable HDF5 file ({exc})") from None
     with handle:
         yield handle
@@ -119,7 +123,9 @@ def check_available(handle, ids, complete):
     absent = [i for i in missing if i not in present and i not in failed]
     if absent:
         reasons.append(f"not in the file: {_listing(absent)}")
-    raise ValueError(f"{handle.filename}: {len(missing)} requested videos unavailable; " + "; ".join(reasons))
+    raise ValueError(
+        f"{handle.filename}: {len(missing)} requested videos unavailable; " + "; ".join(reasons)
+    )
 
 
 def damaged_message(video_id, exc):
@@ -133,8 +139,11 @@ def damaged_message(video_id, exc):
         returned failure during read)".
     """
     reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-    what = ("fail their Fletcher-32 checksum" if "filter returned failure" in reason
-            else "cannot be read")
+    what = (
+        "fail their Fletcher-32 checksum"
+        if "filter returned failure" in reason
+        else "cannot be read"
+    )
     return f"video {video_id!r} is damaged: its stored features {what} ({reason})"
 
 
@@ -143,8 +152,11 @@ def _read_dataset(handle, video_id):
     try:
         return handle["videos/" + video_id][()]
     except OSError as exc:
-        repair = ("run the extraction again with --verify to extract it again" if is_ours(handle)
-                  else "the file is damaged")
+        repair = (
+            "run the extraction again with --verify to extract it again"
+            if is_ours(handle)
+            else "the file is damaged"
+        )
         raise ValueError(f"{damaged_message(video_id, exc)}; {repair}") from None
 
 
@@ -209,4 +221,3 @@ def video_attrs(path, video_id):
         if not isinstance(ds, h5py.Dataset):
             raise KeyError(f"{handle.filename}: no video {video_id!r}")
         return {key: plain(value) for key, value in ds.attrs.items()}
-

@@ -124,8 +124,12 @@ def import_arrays(src, out, *, stream, dtype="float32", progress=False):
     if not arrays:
         raise ValueError(f"no .npy or .npz files under {src}")
     path = output_path(out, stream)
-    info = {"stream": stream, "feature_dim": _common_dim(path, arrays), "dtype": dtype,
-            "extractor": "import"}
+    info = {
+        "stream": stream,
+        "feature_dim": _common_dim(path, arrays),
+        "dtype": dtype,
+        "extractor": "import",
+    }
     done = skipped = 0
     failures = {}
     writer = FeatureWriter(path, info).open()
@@ -140,7 +144,11 @@ def import_arrays(src, out, *, stream, dtype="float32", progress=False):
                 writer.write(video_id, features, fps=fps, source=os.path.abspath(file))
                 done += 1
             except ValueError as exc:
-                message = str(exc) if str(exc).startswith("video ") else f"video {video_id!r} ({file}): {exc}"
+                message = (
+                    str(exc)
+                    if str(exc).startswith("video ")
+                    else f"video {video_id!r} ({file}): {exc}"
+                )
                 failures[video_id] = message
                 try:
                     writer.record_failure(video_id, message, source=os.path.abspath(file))
@@ -148,5 +156,10 @@ def import_arrays(src, out, *, stream, dtype="float32", progress=False):
                     raise RunStoppedError(str(err)) from None
             except OSError as exc:
                 raise RunStoppedError(str(exc)) from None
-    return RunSummary(paths={stream: path}, done={stream: done}, skipped={stream: skipped},
-                      failed={stream: len(failures)}, failures=failures)
+    return RunSummary(
+        paths={stream: path},
+        done={stream: done},
+        skipped={stream: skipped},
+        failed={stream: len(failures)},
+        failures=failures,
+    )

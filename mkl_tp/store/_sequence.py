@@ -60,8 +60,9 @@ class FeatureSequence(Sequence):
                 raise ValueError(f"{self.path}: no videos to read")
             shape = handle["videos/" + self.ids[0]].shape
         if len(shape) != 2:
-            raise ValueError(f"video {self.ids[0]!r}: expected features of shape (T, d), "
-                             f"got {shape}")
+            raise ValueError(
+                f"video {self.ids[0]!r}: expected features of shape (T, d), got {shape}"
+            )
         self.n_features = int(shape[1])
 
     def __len__(self):
@@ -77,12 +78,14 @@ class FeatureSequence(Sequence):
     def __iter__(self):
         step = 256
         for start in range(0, len(self), step):
-            yield from self[start:start + step]
+            yield from self[start : start + step]
 
     def __repr__(self):
         return f"FeatureSequence({self.path!r}, {len(self)} videos, d={self.n_features})"
 
     def _read(self, keys):
         with _open_read(self.path) as handle:
-            return [check_features(_read_dataset(handle, key), key,
-                                   feature_dim=self.n_features) for key in keys]
+            return [
+                check_features(_read_dataset(handle, key), key, feature_dim=self.n_features)
+                for key in keys
+            ]

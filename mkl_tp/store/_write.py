@@ -14,7 +14,17 @@ import h5py
 import numpy as np
 
 from .. import __version__
-from ._format import FORMAT, FORMAT_VERSION, LIBVER, VOLATILE_INFO, check_features, check_video_id, complete_ids, parse_shard, plain
+from ._format import (
+    FORMAT,
+    FORMAT_VERSION,
+    LIBVER,
+    VOLATILE_INFO,
+    check_features,
+    check_video_id,
+    complete_ids,
+    parse_shard,
+    plain,
+)
 from ._journal import FileLockedError, JournaledFile, os_error
 from ._read import failed_videos, list_videos, read_info
 
@@ -93,7 +103,9 @@ class FeatureWriter:
                     # file of the default format keeps its existing groups as they are.
                     self._h5 = h5py.File(self._jf, "r+", libver=LIBVER)
                 except OSError as exc:
-                    raise ValueError(f"{self.path} exists and is not an HDF5 file ({exc})") from None
+                    raise ValueError(
+                        f"{self.path} exists and is not an HDF5 file ({exc})"
+                    ) from None
                 self._check_matches()
             self.completed = set(complete_ids(self._h5))
         except BaseException:
@@ -115,8 +127,10 @@ class FeatureWriter:
                 "choose another output"
             )
         differ = []
-        new = {key: plain(np.asarray(value)) if isinstance(value, (list, tuple)) else plain(value)
-               for key, value in self.info.items()}
+        new = {
+            key: plain(np.asarray(value)) if isinstance(value, (list, tuple)) else plain(value)
+            for key, value in self.info.items()
+        }
         # A description the file has and this run lacks counts too (a cache of sampled
         # frames must not be extended with every frame).
         for key in sorted(set(new) | (set(stored) - set(self._root_attrs()))):
@@ -145,7 +159,9 @@ class FeatureWriter:
         for depth in range(1, len(parts)):
             obj = self._h5.get(f"{group}/" + "/".join(parts[:depth]))
             if isinstance(obj, h5py.Dataset):
-                raise ValueError(f"video id {video_id!r} clashes with video {'/'.join(parts[:depth])!r}")
+                raise ValueError(
+                    f"video id {video_id!r} clashes with video {'/'.join(parts[:depth])!r}"
+                )
         if isinstance(self._h5.get(f"{group}/{video_id}"), h5py.Group):
             raise ValueError(f"video id {video_id!r} clashes with videos under {video_id + '/'!r}")
 
@@ -158,7 +174,9 @@ class FeatureWriter:
         except Exception as exc:
             self._broken = exc
             where = "" if self.path in str(exc) else f" to {self.path}"
-            raise os_error(getattr(exc, "errno", None), f"cannot write {what}{where}: {exc}") from exc
+            raise os_error(
+                getattr(exc, "errno", None), f"cannot write {what}{where}: {exc}"
+            ) from exc
         except BaseException as exc:  # KeyboardInterrupt: close() must not commit half of it
             self._broken = exc
             raise
@@ -195,12 +213,21 @@ class FeatureWriter:
         with self._transaction(f"video {video_id!r}"):
             # Fletcher-32: every chunk carries a checksum, so damaged bytes are detected on
             # read (store._read) instead of coming back as plausible numbers.
-            ds = self._h5.create_dataset(None, data=array, chunks=_chunk_shape(array.shape, array.itemsize),
-                                         fletcher32=True, track_order=True)
+            ds = self._h5.create_dataset(
+                None,
+                data=array,
+                chunks=_chunk_shape(array.shape, array.itemsize),
+                fletcher32=True,
+                track_order=True,
+            )
             ds.attrs["n_frames"] = array.shape[0]
             ds.attrs["fps"] = float(fps)
             ds.attrs["source"] = str(source)
-            for key, name in (("stream", "stream"), ("backbone", "arch"), ("weights_digest", "weights_digest")):
+            for key, name in (
+                ("stream", "stream"),
+                ("backbone", "arch"),
+                ("weights_digest", "weights_digest"),
+            ):
                 if name in self.info:
                     ds.attrs[key] = self.info[name]
             for key, value in attrs.items():
@@ -373,12 +400,16 @@ def merge_shards(shards, out, *, copy=False, allow_partial=False):
                 raise ValueError(f"{shard} and {seen[index]} are both shard {spec}")
             seen[index] = shard
         if len(counts) > 1:
-            raise ValueError(f"shards come from splits into different numbers of parts: {sorted(counts)}")
+            raise ValueError(
+                f"shards come from splits into different numbers of parts: {sorted(counts)}"
+            )
         missing = sorted(set(range(counts.pop())) - set(seen))
         if missing and not allow_partial:
             n = _file_shard(specs[0], shards[0])[1]
             raise ValueError(
-                "missing shards " + ", ".join(f"{i}/{n}" for i in missing) + " (pass --partial to merge anyway)"
+                "missing shards "
+                + ", ".join(f"{i}/{n}" for i in missing)
+                + " (pass --partial to merge anyway)"
             )
     owner, failures = {}, {}
     for shard in shards:
@@ -395,7 +426,9 @@ def merge_shards(shards, out, *, copy=False, allow_partial=False):
         except (OSError, ValueError):
             previous = {}
         if "merged_from" not in previous:
-            raise ValueError(f"refusing to replace {out}: it is not a merge of shards; remove it or choose another --out")
+            raise ValueError(
+                f"refusing to replace {out}: it is not a merge of shards; remove it or choose another --out"
+            )
     folder = os.path.dirname(os.path.abspath(out))
     os.makedirs(folder, exist_ok=True)
     tmp = f"{out}.tmp-{os.getpid()}"
