@@ -16,6 +16,8 @@ demo: $(VENV)/.stamp-plot
 	$(PY) -m mkl_tp.fit
 
 test: $(VENV)/.stamp-test,extract,deep,plot,docs,dask
+	$(PY) -m ruff check .
+	$(PY) -m ruff format --check .
 	$(PY) -m pytest -q
 
 docs: $(VENV)/.stamp-docs,deep

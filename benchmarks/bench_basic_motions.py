@@ -10,10 +10,9 @@ import argparse
 import time
 import warnings
 
+from _common import machine_line
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.model_selection import GridSearchCV, StratifiedKFold
-
-from _common import machine_line
 
 from mkl_tp import PyramidMKLClassifier, load_basic_motions
 

@@ -26,10 +26,9 @@ import warnings
 
 import numpy as np
 import torch
+from _common import machine_line
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.model_selection import GridSearchCV, StratifiedKFold
-
-from _common import machine_line
 
 from mkl_tp import DeepPyramidClassifier, PyramidMKLClassifier, load_basic_motions
 from mkl_tp.deep.finetune import finetune, resnet_trunk

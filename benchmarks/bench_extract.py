@@ -32,12 +32,12 @@ import torch
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), os.pardir))
 
-from mkl_tp.extraction.backbone import build_backbone  # noqa: E402
 from mkl_tp.extraction._workers import VideoInputs, loader  # noqa: E402
-from mkl_tp.extraction.run import default_workers  # noqa: E402
+from mkl_tp.extraction.backbone import build_backbone  # noqa: E402
 from mkl_tp.extraction.flow import FLOW_METHODS, OpticalFlow
-from mkl_tp.extraction.inputs import NetworkInputs, resize_short_side
 from mkl_tp.extraction.frames import VideoFrames  # noqa: E402
+from mkl_tp.extraction.inputs import NetworkInputs, resize_short_side
+from mkl_tp.extraction.run import default_workers  # noqa: E402
 
 
 def make_video(path, n_frames, size):
@@ -119,7 +119,7 @@ def warm_up(net, channels, args):
 
 def print_table(header, rows):
     widths = [max(len(str(r[i])) for r in [header] + rows) for i in range(len(header))]
-    line = "  ".join("{:>%d}" % w for w in widths)
+    line = "  ".join(f"{{:>{w}}}" for w in widths)
     print(line.format(*header))
     for row in rows:
         print(line.format(*row))
@@ -135,7 +135,8 @@ def machine():
     except (OSError, StopIteration):
         pass
     return (
-        f"{cpu}, {os.cpu_count()} cores, torch {torch.__version__} ({torch.get_num_threads()} threads), "
+        f"{cpu}, {os.cpu_count()} cores, torch {torch.__version__} "
+        f"({torch.get_num_threads()} threads), "
         f"load average {os.getloadavg()[0]:.1f}"
     )
 

@@ -31,8 +31,8 @@ from sklearn.exceptions import ConvergenceWarning
 from sklearn.svm import LinearSVC
 
 from mkl_tp import PyramidMKLClassifier
-from mkl_tp.kernels.feature_maps import normalize_nodes, unit_diagonal_scales
 from mkl_tp.kernels.combine import weighted_features
+from mkl_tp.kernels.feature_maps import normalize_nodes, unit_diagonal_scales
 from mkl_tp.pyramid.descriptors import n_nodes, node_descriptors_batch
 from mkl_tp.solvers import cost
 

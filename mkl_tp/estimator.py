@@ -8,15 +8,15 @@ from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_is_fitted
 
+from ._utils.params import ARRAY_LIKE, NONE, Exactly, Interval, Kind, Options, check_parameters
 from ._utils.persist import VersionedPickleMixin
-from ._utils.params import ARRAY_LIKE, NONE, check_parameters, Exactly, Interval, Kind, Options
-from .pyramid.inputs import SINGLE_STREAM, validate_labels, validate_streams
-from .kernels.streams import fit_reduction, fit_sample, stream_features
-from .kernels.feature_maps import BASE_KERNELS, NODE_NORMS, unit_diagonal_scales
 from .kernels.combine import block_decisions, node_weight_blocks
+from .kernels.feature_maps import BASE_KERNELS, NODE_NORMS, unit_diagonal_scales
+from .kernels.streams import fit_reduction, fit_sample, stream_features
 from .pyramid.descriptors import n_nodes
-from .solvers.mkl import BETA_STEPS, PYRAMIDS, SOLVERS, fit_mkl
+from .pyramid.inputs import SINGLE_STREAM, validate_labels, validate_streams
 from .solvers.gram import TrainingKernels
+from .solvers.mkl import BETA_STEPS, PYRAMIDS, SOLVERS, fit_mkl
 from .solvers.selection import MAX_SELECTION_VIDEOS, select_mkl_norm
 from .solvers.svm import one_vs_rest_labels
 

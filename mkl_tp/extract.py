@@ -36,10 +36,14 @@ from .extraction.run import (
     default_workers,
     extract_features,
     resolve_shard,
+    shard_of,  # noqa: F401 (public here too, where --shard is parsed)
 )
-from .extraction.run import shard_of  # noqa: F401 (public here too, where --shard is parsed)
-from .store import RunStoppedError, import_arrays, merge_shards
-from .store import output_path  # noqa: F401 (public here too, where --out is parsed)
+from .store import (
+    RunStoppedError,
+    import_arrays,
+    merge_shards,
+    output_path,  # noqa: F401 (public here too, where --out is parsed)
+)
 
 PROG = "python -m mkl_tp.extract"
 _MAX_SHOWN_FAILURES = 10
@@ -352,7 +356,8 @@ def _extract(argv):
         print(f"failed: {video_id}: {message}", file=sys.stderr)
     if len(summary.failures) > _MAX_SHOWN_FAILURES:
         print(
-            f"... and {len(summary.failures) - _MAX_SHOWN_FAILURES} more (see /failed in the files)",
+            f"... and {len(summary.failures) - _MAX_SHOWN_FAILURES} more "
+            "(see /failed in the files)",
             file=sys.stderr,
         )
     busy = sum(summary.busy_seconds.values())
@@ -378,7 +383,8 @@ def _merge(argv):
     )
     if not args.quiet:
         print(
-            f"merged {len(args.shards)} shards: {result['videos']} videos, {result['failed']} failed -> {args.out}"
+            f"merged {len(args.shards)} shards: {result['videos']} videos, "
+            f"{result['failed']} failed -> {args.out}"
         )
     return EXIT_OK
 

@@ -16,7 +16,6 @@ import numpy as np
 from tqdm.contrib.logging import logging_redirect_tqdm
 
 from . import __version__
-from .experiment import cells as _sweep
 from ._utils.cli import (
     EXIT_OK,
     UsageError,
@@ -27,6 +26,7 @@ from ._utils.cli import (
     run_cli,
     versions,
 )
+from .experiment import cells as _sweep
 from .experiment.inputs import (
     add_split_format_arguments,
     describe_features,
@@ -34,9 +34,9 @@ from .experiment.inputs import (
     match_split,
     split_format,
 )
+from .experiment.report import UNIFORM, write_json
 from .sources.samples import basic_motions_paths
 from .sources.splits import read_split
-from .experiment.report import UNIFORM, write_json
 
 __all__ = ["main", "build_parser"]
 
@@ -354,8 +354,8 @@ def _stream_weights(beta):
 
 
 def _fit_cell(config, column, level, data, args):
-    from .fusion import LateFusionClassifier
     from .experiment.report import classification_metrics
+    from .fusion import LateFusionClassifier
 
     X_train = data["train"][config]
     mkl_norm = None

@@ -7,10 +7,10 @@ from sklearn.base import BaseEstimator, ClassifierMixin, clone
 from sklearn.model_selection import StratifiedKFold
 from sklearn.utils.validation import check_is_fitted
 
+from ._utils.params import Interval, check_parameters
 from ._utils.persist import VersionedPickleMixin
-from ._utils.params import check_parameters, Interval
-from .pyramid.inputs import validate_labels, validate_streams
 from .estimator import PyramidMKLClassifier
+from .pyramid.inputs import validate_labels, validate_streams
 
 __all__ = ["LateFusionClassifier"]
 

@@ -15,13 +15,13 @@ import numpy as np
 
 from . import __version__
 from ._utils.cli import EXIT_OK, UserError, configure_logging, one_line_errors, run_cli
+from ._utils.persist import VersionedPickleMixin
 from .experiment.inputs import (
     add_split_format_arguments,
     describe_features,
     load_stream,
     split_format,
 )
-from ._utils.persist import VersionedPickleMixin
 from .sources.splits import read_split
 from .store import list_videos
 

@@ -1,4 +1,4 @@
-"""Tests for mkl_tp._utils.cli: one exit-code table for the three commands, and argparse kept in them."""
+"""Tests for mkl_tp._utils.cli: one exit-code table for the three commands, argparse in them."""
 
 import ast
 import subprocess
@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from mkl_tp._utils import cli as _cli
 from mkl_tp import extract, fit, predict
+from mkl_tp._utils import cli as _cli
 from mkl_tp._utils.cli import (
     EXIT_FAILURE,
     EXIT_INTERRUPTED,
@@ -48,7 +48,7 @@ def test_run_cli_maps_errors_to_one_line_and_a_code(capsys, raised, code, printe
 
 def test_run_cli_passes_the_code_through_and_warnings_as_one_line(capsys):
     def main(argv):
-        warnings.warn("careful")
+        warnings.warn("careful", stacklevel=1)
         return 3
 
     assert run_cli(main, [], "prog") == 3
@@ -135,7 +135,7 @@ def test_the_lazy_public_api_is_complete():
     assert mkl_tp.PyramidMKLClassifier.__module__ == "mkl_tp.estimator"
     assert "DeepPyramidClassifier" in dir(mkl_tp)
     with pytest.raises(AttributeError, match="has no attribute 'nothing'"):
-        mkl_tp.nothing
+        _ = mkl_tp.nothing
 
 
 @pytest.mark.parametrize(

@@ -136,8 +136,8 @@ def test_match_ids_ignores_extensions_case_and_class_folders():
 
 
 def test_shipped_caches_equal_a_fresh_build_from_the_ts_files(tmp_path):
-    from mkl_tp.sources.samples import basic_motions_paths
     from mkl_tp.experiment.bundled import write_basic_motions_cache
+    from mkl_tp.sources.samples import basic_motions_paths
     from mkl_tp.store import list_videos, load_features, read_info
 
     write_basic_motions_cache(tmp_path)

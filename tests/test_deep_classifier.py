@@ -10,13 +10,13 @@ import pytest
 
 torch = pytest.importorskip("torch", reason="mkl_tp.deep needs the 'deep' extra (torch)")
 
-import mkl_tp  # noqa: E402
-from mkl_tp import load_basic_motions  # noqa: E402
-from mkl_tp.deep import DeepPyramidClassifier  # noqa: E402
 from sklearn.base import clone  # noqa: E402
 from sklearn.exceptions import NotFittedError  # noqa: E402
 from sklearn.model_selection import GridSearchCV  # noqa: E402
 
+import mkl_tp  # noqa: E402
+from mkl_tp import load_basic_motions  # noqa: E402
+from mkl_tp.deep import DeepPyramidClassifier  # noqa: E402
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 

@@ -16,7 +16,6 @@ from mkl_tp.deep.finetune import (
     resnet_trunk,
 )
 
-
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 

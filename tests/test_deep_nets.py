@@ -9,7 +9,6 @@ torch = pytest.importorskip("torch", reason="mkl_tp.deep needs the 'deep' extra 
 from mkl_tp.deep import TemporalPyramidPool  # noqa: E402
 from mkl_tp.deep.nets import PyramidNet, StreamHead  # noqa: E402
 
-
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 

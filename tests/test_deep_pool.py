@@ -11,7 +11,6 @@ torch = pytest.importorskip("torch", reason="mkl_tp.deep needs the 'deep' extra 
 from mkl_tp import node_bounds, node_descriptors_batch  # noqa: E402
 from mkl_tp.deep import TemporalPyramidPool  # noqa: E402
 
-
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 

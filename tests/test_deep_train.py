@@ -9,7 +9,6 @@ torch = pytest.importorskip("torch", reason="mkl_tp.deep needs the 'deep' extra 
 from mkl_tp import load_basic_motions  # noqa: E402
 from mkl_tp.deep import DeepPyramidClassifier  # noqa: E402
 
-
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 

@@ -1,10 +1,13 @@
 """PyramidMKLClassifier: scikit-learn behaviour, references, bad input."""
 
 import pickle
+import subprocess
+import sys
 
 import joblib
 import numpy as np
 import pytest
+from _problems import videos as half_signal_videos
 from sklearn.base import clone
 from sklearn.exceptions import NotFittedError
 from sklearn.model_selection import GridSearchCV
@@ -14,10 +17,6 @@ from sklearn.preprocessing import FunctionTransformer
 from sklearn.svm import SVC
 
 from mkl_tp import PyramidMKLClassifier, load_basic_motions, node_descriptors
-import subprocess
-import sys
-
-from _problems import videos as half_signal_videos
 
 
 def make_videos(n=36, d=4, classes=3, seed=0, min_len=3, max_len=20):

@@ -13,11 +13,11 @@ import numpy as np
 import pytest
 import torch
 import torchvision
-
 from _videos import make_tree, write_video
-from mkl_tp.extraction import backbone
+
 from mkl_tp import store
 from mkl_tp.extract import main, output_path, shard_of
+from mkl_tp.extraction import backbone
 from mkl_tp.extraction.inputs import NetworkInputs
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))

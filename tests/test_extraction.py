@@ -7,8 +7,8 @@ test_extract.py.
 import h5py
 import numpy as np
 import pytest
-
 from _videos import make_tree
+
 from mkl_tp import store
 from mkl_tp.extraction.run import (
     STREAMS,

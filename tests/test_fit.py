@@ -7,10 +7,10 @@ import h5py
 import joblib
 import numpy as np
 import pytest
-
 from _caches import CLASSES, make_cache, write_ucf_split
-from mkl_tp.experiment import cells
+
 from mkl_tp import fit, predict
+from mkl_tp.experiment import cells
 
 
 @pytest.fixture
@@ -363,7 +363,7 @@ def test_from_generated_videos_through_extract_fit_and_predict(tmp_path, capsys)
 
     steps = {"Slow": 1, "Medium": 3, "Fast": 6}  # the square's speed in px per frame
     lines = []
-    for c, (name, step) in enumerate(steps.items()):
+    for name, step in steps.items():
         for g in range(4):
             write_video(
                 tmp_path / "videos" / name / f"v_{name}_g{g:02d}_c01.avi",

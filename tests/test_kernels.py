@@ -4,18 +4,18 @@ import numpy as np
 import pytest
 from sklearn.metrics.pairwise import rbf_kernel
 
-from mkl_tp.kernels.feature_maps import (
-    apply_feature_maps,
-    fit_feature_maps,
-    normalize_nodes,
-    unit_diagonal_scales,
-)
 from mkl_tp.kernels.combine import (
     combined_kernel,
     gram_matrix,
     node_gram,
     node_products,
     weighted_features,
+)
+from mkl_tp.kernels.feature_maps import (
+    apply_feature_maps,
+    fit_feature_maps,
+    normalize_nodes,
+    unit_diagonal_scales,
 )
 
 rng = np.random.default_rng(0)

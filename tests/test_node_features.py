@@ -2,16 +2,15 @@
 
 import numpy as np
 import pytest
+from _problems import videos
 
 from mkl_tp import PyramidMKLClassifier
 from mkl_tp.kernels import streams
-from mkl_tp.kernels.streams import fit_sample, stream_descriptors, stream_features
 from mkl_tp.kernels.feature_maps import fit_feature_maps, normalize_nodes
 from mkl_tp.kernels.node_pca import apply_node_projections, fit_node_projections
+from mkl_tp.kernels.streams import fit_sample, stream_descriptors, stream_features
 from mkl_tp.pyramid.descriptors import node_descriptors_batch
 from mkl_tp.store import FeatureSequence, FeatureWriter
-
-from _problems import videos
 
 
 @pytest.fixture

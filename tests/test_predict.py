@@ -8,9 +8,9 @@ from pathlib import Path
 import joblib
 import numpy as np
 import pytest
+from _caches import make_cache
 from sklearn.svm import SVC
 
-from _caches import make_cache
 from mkl_tp import PyramidMKLClassifier, predict
 
 ROOT = Path(__file__).resolve().parents[1]

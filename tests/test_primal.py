@@ -8,8 +8,8 @@ import warnings
 import cvxpy as cp
 import numpy as np
 import pytest
-from sklearn.exceptions import ConvergenceWarning
 from _problems import decisions, problem, videos
+from sklearn.exceptions import ConvergenceWarning
 
 from mkl_tp import PyramidMKLClassifier
 from mkl_tp.kernels.combine import combined_kernel, node_gram, weighted_features

@@ -3,6 +3,7 @@
 import cvxpy as cp
 import numpy as np
 import pytest
+from _problems import problem
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.model_selection import StratifiedKFold
 
@@ -21,7 +22,6 @@ from mkl_tp.solvers import (
 )
 from mkl_tp.solvers.mkl import resolve_beta_method
 from mkl_tp.solvers.svm import one_vs_rest_labels
-from _problems import problem
 
 
 def tiny_problem(seed=0, n=24, nodes=3, width=4, classes=3, informative=1):

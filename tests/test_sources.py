@@ -3,8 +3,8 @@
 import os
 
 import pytest
-
 from _videos import make_tree, write_garbage
+
 from mkl_tp.sources.walk import ARRAY_EXTENSIONS, find_videos, read_list, select_listed
 
 

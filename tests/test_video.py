@@ -10,7 +10,6 @@ import numpy as np
 import pytest
 import torch
 import torchvision.transforms.functional as TF
-
 from _videos import (
     moving_pattern,
     write_cut,
@@ -19,9 +18,10 @@ from _videos import (
     write_truncated,
     write_video,
 )
+
+from mkl_tp.extraction.flow import OpticalFlow, flow_stack_indices, flow_to_uint8
 from mkl_tp.extraction.frames import FrameSampler, VideoError, VideoFrames, sample_frame_indices
 from mkl_tp.extraction.inputs import NetworkInputs, center_crop, resize_short_side
-from mkl_tp.extraction.flow import OpticalFlow, flow_stack_indices, flow_to_uint8
 
 
 # -- decoding -------------------------------------------------------------------------

@@ -17,10 +17,10 @@ from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_is_fitted
 
-from .._utils.persist import VersionedPickleMixin
 from .._utils.devices import resolve_device
+from .._utils.params import Interval, Kind, Options, check_parameters
+from .._utils.persist import VersionedPickleMixin
 from ..pyramid.inputs import SINGLE_STREAM, validate_labels, validate_streams
-from .._utils.params import check_parameters, Interval, Kind, Options
 from .nets import PyramidNet, StreamHead
 from .pool import MODES, TemporalPyramidPool
 from .train import seeded, train_network

@@ -3,7 +3,6 @@
 import csv
 from pathlib import Path
 
-
 from ..sources.samples import _BASIC_MOTIONS_STREAMS, load_basic_motions
 
 

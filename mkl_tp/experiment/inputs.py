@@ -3,9 +3,9 @@
 import warnings
 from pathlib import Path
 
-from ..sources.splits import SPLIT_FORMATS, find_ids, guess_split_format
-from ..pyramid.descriptors import node_descriptors_batch
 from .._utils.cli import UserError
+from ..pyramid.descriptors import node_descriptors_batch
+from ..sources.splits import SPLIT_FORMATS, find_ids, guess_split_format
 from ..store import FORMAT, failed_videos, list_videos, load_features, read_info
 
 # Root attributes compared between the streams of one fit.
@@ -141,7 +141,8 @@ def load_stream(path, ids, levels, subset="requested"):
 
     Ids are matched extension-insensitively (:func:`match_split`: missing ids are named,
     with the reason of those that failed extraction). Each video's ``(T, d)`` frames are
-    replaced by its ``2**(levels-1)`` finest node descriptors, read ``_LOAD_CHUNK`` videos at a time.
+    replaced by its ``2**(levels-1)`` finest node descriptors, read ``_LOAD_CHUNK`` videos at
+    a time.
     This is exact for every pyramid of at most ``levels`` levels: each node is the mean of
     its two children, so the pyramid of the leaves equals the pyramid of the frames, and
     the memory does not grow with the number of frames.

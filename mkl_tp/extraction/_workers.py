@@ -20,8 +20,8 @@ import torch
 from tqdm.auto import tqdm
 
 from ..store import RunStoppedError
-from .inputs import NetworkInputs
 from .frames import VideoError
+from .inputs import NetworkInputs
 
 __all__ = ["Tally", "VideoInputs", "loader", "run"]
 

@@ -9,7 +9,7 @@ import time
 import cv2
 import numpy as np
 
-from .flow import FLOW_STACK, OpticalFlow, FlowStacker, flow_to_uint8
+from .flow import FLOW_STACK, FlowStacker, OpticalFlow, flow_to_uint8
 from .frames import FrameSampler, VideoError, VideoFrames
 
 

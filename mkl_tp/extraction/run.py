@@ -2,8 +2,8 @@
 
 :func:`extract_features` is the library behind ``python -m mkl_tp.extract``: it chooses the
 run's videos (:func:`mkl_tp.sources.find_videos`, a list file, :func:`shard_of`), builds the
-networks (:mod:`mkl_tp.extraction.backbone`), opens one :class:`mkl_tp.store.FeatureWriter` per stream
-and returns a :class:`mkl_tp.store.RunSummary`.
+networks (:mod:`mkl_tp.extraction.backbone`), opens one :class:`mkl_tp.store.FeatureWriter`
+per stream and returns a :class:`mkl_tp.store.RunSummary`.
 
 Worker processes (a torch ``DataLoader`` over videos) decode frames and compute optical
 flow, sending batches of network inputs; the main process runs batched inference and
@@ -187,8 +187,8 @@ def extract_features(
         Interrupted (a ``KeyboardInterrupt``); the videos saved before are kept.
     """
     from . import _workers as _pipeline
-    from .frames import FrameSampler
     from .flow import OpticalFlow
+    from .frames import FrameSampler
 
     streams = (
         STREAMS if streams == "both" else (streams,) if isinstance(streams, str) else tuple(streams)
@@ -376,7 +376,8 @@ def _stream_info(
             flow_stack=10,
             flow_encoding="flow from frame j to j+1 on grey resized frames, clipped to "
             "+-flow_bound px, u8 = round((f + bound) * 255 / (2 * bound)); stack of frame t = "
-            "flows min(t + k, T - 2), k = 0..9, x/y interleaved; a 1-frame video gets zero motion (128)",
+            "flows min(t + k, T - 2), k = 0..9, x/y interleaved; "
+            "a 1-frame video gets zero motion (128)",
         )
         if sample_fps is not None or sample_stride is not None:
             info["flow_sampling"] = (
@@ -395,7 +396,7 @@ def _remove_damaged(writers):
             damaged = writer.remove_damaged()
         except OSError as exc:
             raise RunStoppedError(str(exc)) from None
-        for video_id, message in damaged.items():
+        for message in damaged.values():
             logger.warning("%s: %s; extracting it again", stream, message)
 
 

@@ -11,11 +11,11 @@ reduced features ``N P k`` plus one chunk and the sample, never ``N P d`` nor al
 import numpy as np
 
 from .._utils.memory import release_free_memory
+from .._utils.sampling import stratified_subset
+from ..pyramid.descriptors import n_nodes, node_descriptors_batch
+from ..store import FeatureSequence
 from .feature_maps import apply_feature_maps, fit_feature_maps, normalize_nodes
 from .node_pca import apply_node_projections, fit_node_projections
-from ..pyramid.descriptors import n_nodes, node_descriptors_batch
-from .._utils.sampling import stratified_subset
-from ..store import FeatureSequence
 
 __all__ = ["fit_sample", "fit_reduction", "stream_descriptors", "reduce_nodes", "stream_features"]
 

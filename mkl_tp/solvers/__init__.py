@@ -4,6 +4,7 @@ The torch alpha-step (:mod:`mkl_tp.solvers.torch_svm`) is not imported here: tor
 loaded only when ``solver="torch"`` is selected.
 """
 
+from .batch_svm import svm_duals_batch
 from .beta import (
     SimplexProjection,
     beta_least_norm,
@@ -17,7 +18,6 @@ from .beta import (
     lp_dual_gap,
     lp_radius,
 )
-from .batch_svm import svm_duals_batch
 from .mkl import MKLResult, fit_mkl
 from .svm import SVMDuals, one_vs_rest_labels, svm_duals
 

@@ -129,6 +129,7 @@ def _warn_max_iter(max_iter, kind, gap):
         f"{'gap' if kind == 'linear' else 'decrease'} {gap:.2e} above tol; increase "
         "max_iter or tol",
         ConvergenceWarning,
+        stacklevel=3,
     )
 
 

@@ -42,12 +42,13 @@ import logging
 from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
-from array_api_compat import array_namespace, device as array_device, is_numpy_namespace
+from array_api_compat import array_namespace, is_numpy_namespace
+from array_api_compat import device as array_device
 
 from .._utils.blas import blas_threads, single_threaded_blas
 from .._utils.memory import release_free_memory
-from .batch_svm import _BOUND_EPS, _bound_masks, _bounds, _intercept, kkt_violation, project
 from .._utils.sampling import stratified_subset
+from .batch_svm import _BOUND_EPS, _bound_masks, _bounds, _intercept, kkt_violation, project
 from .svm import SVMDuals
 
 __all__ = ["FeatureOperator", "svm_duals_primal"]

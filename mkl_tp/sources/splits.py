@@ -6,7 +6,6 @@ import re
 from pathlib import Path
 from typing import NamedTuple
 
-
 __all__ = ["Split", "SPLIT_FORMATS", "read_split", "guess_split_format", "find_ids", "match_ids"]
 
 SPLIT_FORMATS = ("ucf101", "hmdb51", "jhmdb", "csv")
@@ -112,7 +111,7 @@ def _read_csv(path, split):
         missing = {"video_id", "label", "subset"} - set(reader.fieldnames or ())
         if missing:
             raise ValueError(f"{path}: missing column(s) {sorted(missing)} in the header")
-        for number, row in enumerate(reader, start=2):
+        for row in reader:
             subset = row["subset"].strip().lower()
             if subset in subsets:
                 subsets[subset][0].append(_strip_extension(row["video_id"]))

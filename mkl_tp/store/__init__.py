@@ -45,6 +45,8 @@ from ._write import FeatureWriter, merge_shards
 
 __all__ = [
     "FORMAT",
+    "FORMAT_VERSION",
+    "VOLATILE_INFO",
     "FeatureSequence",
     "FeatureWriter",
     "RunStoppedError",

@@ -427,7 +427,8 @@ def merge_shards(shards, out, *, copy=False, allow_partial=False):
             previous = {}
         if "merged_from" not in previous:
             raise ValueError(
-                f"refusing to replace {out}: it is not a merge of shards; remove it or choose another --out"
+                f"refusing to replace {out}: it is not a merge of shards; "
+                "remove it or choose another --out"
             )
     folder = os.path.dirname(os.path.abspath(out))
     os.makedirs(folder, exist_ok=True)
