@@ -23,10 +23,10 @@ Files without the ``format`` attribute ("bring your own features": only
 as complete.
 
 The package's modules: ``_format`` (constants, checks, naming rules), ``_read`` (readers),
-``_write`` (:class:`FeatureWriter`, :func:`merge_shards`), ``_journal`` (crash-safe commits),
-``_runs`` (:func:`import_arrays`, :class:`RunSummary`, :class:`RunStoppedError`),
-``_sequence`` (:class:`FeatureSequence`, videos read on access); import
-their public names from here.
+``_write`` (:class:`FeatureWriter`), ``_merge`` (:func:`merge_shards`), ``_journal``
+(crash-safe commits), ``_runs`` (:func:`import_arrays`, :class:`RunSummary`,
+:class:`RunStoppedError`), ``_sequence`` (:class:`FeatureSequence`, videos read on access);
+import their public names from here.
 """
 
 from ._format import (
@@ -38,10 +38,11 @@ from ._format import (
     output_path,
     parse_shard,
 )
+from ._merge import merge_shards
 from ._read import failed_videos, list_videos, load_features, read_info, video_attrs
 from ._runs import RunStoppedError, RunSummary, import_arrays
 from ._sequence import FeatureSequence
-from ._write import FeatureWriter, merge_shards
+from ._write import FeatureWriter
 
 __all__ = [
     "FORMAT",

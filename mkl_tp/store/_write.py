@@ -1,7 +1,7 @@
-"""Writing feature caches: :class:`FeatureWriter` adds videos, :func:`merge_shards` joins shards.
+"""Writing feature caches: :class:`FeatureWriter` adds videos and failure records.
 
-Both are re-exported by :mod:`mkl_tp.store`, which describes the layout; import them from
-there (its docstring also tells how writes stay atomic).
+Re-exported by :mod:`mkl_tp.store`, which describes the layout; import it from there (its
+docstring also tells how writes stay atomic).
 """
 
 import logging
@@ -22,17 +22,33 @@ from ._format import (
     check_features,
     check_video_id,
     complete_ids,
-    parse_shard,
     plain,
 )
 from ._journal import FileLockedError, JournaledFile, os_error
-from ._read import failed_videos, list_videos, read_info
 
 logger = logging.getLogger(__name__)
 
 _CHUNK_BYTES = 1 << 18
 # Root attributes of merged files (merge_shards), which no extraction writes.
 _MERGE_ATTRS = frozenset({"merged_from", "layout"})
+
+
+def written_attrs():
+    """Root attributes that say which mkl_tp wrote a file, and when."""
+    return {
+        "format_version": FORMAT_VERSION,
+        "mkl_tp_version": __version__,
+        "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+    }
+
+
+def _write_failure(h5, video_id, message, source):
+    """``/failed/<video_id>``: the reason as a string, the source path as an attribute."""
+    name = "failed/" + video_id
+    if name in h5:
+        del h5[name]
+    ds = h5.create_dataset(name, data=str(message), dtype=h5py.string_dtype())
+    ds.attrs["source"] = str(source)
 
 
 def _chunk_shape(shape, itemsize):
@@ -114,10 +130,7 @@ class FeatureWriter:
         return self
 
     def _root_attrs(self):
-        attrs = {"format": FORMAT, "format_version": FORMAT_VERSION, "mkl_tp_version": __version__}
-        attrs["created"] = datetime.now(timezone.utc).isoformat(timespec="seconds")
-        attrs.update(self.info)
-        return attrs
+        return {"format": FORMAT, **written_attrs(), **self.info}
 
     def _check_matches(self):
         stored = {k: plain(v) for k, v in self._h5.attrs.items()}
@@ -274,11 +287,7 @@ class FeatureWriter:
                 for video_id, message in damaged.items():
                     source = plain(self._h5["videos/" + video_id].attrs.get("source", ""))
                     del self._h5["videos/" + video_id]
-                    name = "failed/" + video_id
-                    if name in self._h5:
-                        del self._h5[name]
-                    ds = self._h5.create_dataset(name, data=message, dtype=h5py.string_dtype())
-                    ds.attrs["source"] = source
+                    _write_failure(self._h5, video_id, message, source)
             self.completed -= set(damaged)
         return damaged
 
@@ -295,11 +304,7 @@ class FeatureWriter:
         check_video_id(video_id)
         self._check_free_name("failed", video_id)
         with self._transaction(f"the failure of {video_id!r}"):
-            name = "failed/" + video_id
-            if name in self._h5:
-                del self._h5[name]
-            ds = self._h5.create_dataset(name, data=str(message), dtype=h5py.string_dtype())
-            ds.attrs["source"] = str(source)
+            _write_failure(self._h5, video_id, message, source)
 
     def _discard(self):
         if self._h5 is not None:
@@ -323,141 +328,3 @@ class FeatureWriter:
             self._jf.commit()
         finally:
             self._discard()
-
-
-# -- shards -----------------------------------------------------------------------
-def _file_shard(spec, path):
-    try:
-        return parse_shard(spec)
-    except ValueError as exc:
-        raise ValueError(f"{path}: shard attribute {exc}") from None
-
-
-def _copy_into(src, group, video_id, dest):
-    parent, _, leaf = f"{group}/{video_id}".rpartition("/")
-    src.copy(src[f"{group}/{video_id}"], dest.require_group(parent), name=leaf)
-
-
-def merge_shards(shards, out, *, copy=False, allow_partial=False):
-    """Join the shard files of one extraction into one cache file.
-
-    Parameters
-    ----------
-    shards : sequence of path
-        Caches written with ``--shard I/N`` (or any caches of the same extraction).
-    out : path
-        The merged file; written to a temporary name and renamed, so it appears whole.
-        An existing merged file is replaced; any other existing file is refused.
-    copy : bool, default False
-        Copy the features into ``out`` (a standalone file) instead of linking them
-        with HDF5 external links (paths relative to ``out``'s folder; keep the shards).
-    allow_partial : bool, default False
-        Merge even when some of the N shards are missing.
-
-    Returns
-    -------
-    dict
-        ``{"videos": count, "failed": count}``.
-
-    Raises
-    ------
-    ValueError
-        Shards of different extractions, a video in two shards, missing shards, or an
-        ``out`` that would overwrite real data; the message names the files.
-    """
-    shards = [os.fspath(s) for s in shards]
-    out = os.fspath(out)
-    if not shards:
-        raise ValueError("no shard files given")
-    real = [os.path.realpath(s) for s in shards]
-    if len(set(real)) != len(real):
-        raise ValueError("the same shard file is given twice")
-    if os.path.realpath(out) in real:
-        raise ValueError(f"the output {out} is one of the shards")
-    infos = [read_info(s) for s in shards]
-    for shard, info in zip(shards, infos):
-        if info.get("format") != FORMAT:
-            raise ValueError(f"{shard} is not an mkl_tp feature cache")
-    ignore = VOLATILE_INFO | {"shard"}
-    ref = infos[0]
-    for shard, info in zip(shards[1:], infos[1:]):
-        keys = (set(ref) | set(info)) - ignore
-        differ = sorted(k for k in keys if ref.get(k) != info.get(k))
-        if differ:
-            k = differ[0]
-            raise ValueError(
-                f"{shard} has {k}={info.get(k)!r} but {shards[0]} has {k}={ref.get(k)!r}: "
-                "only shards of one extraction can be merged"
-            )
-    specs = [info.get("shard") for info in infos]
-    if all(spec is not None for spec in specs):
-        seen = {}
-        counts = set()
-        for shard, spec in zip(shards, specs):
-            index, count = _file_shard(spec, shard)
-            counts.add(count)
-            if index in seen:
-                raise ValueError(f"{shard} and {seen[index]} are both shard {spec}")
-            seen[index] = shard
-        if len(counts) > 1:
-            raise ValueError(
-                f"shards come from splits into different numbers of parts: {sorted(counts)}"
-            )
-        missing = sorted(set(range(counts.pop())) - set(seen))
-        if missing and not allow_partial:
-            n = _file_shard(specs[0], shards[0])[1]
-            raise ValueError(
-                "missing shards "
-                + ", ".join(f"{i}/{n}" for i in missing)
-                + " (pass --partial to merge anyway)"
-            )
-    owner, failures = {}, {}
-    for shard in shards:
-        for vid in list_videos(shard):
-            if vid in owner:
-                raise ValueError(f"video {vid!r} is in both {owner[vid]} and {shard}")
-            owner[vid] = shard
-        for vid in failed_videos(shard):
-            failures.setdefault(vid, shard)
-    failures = {vid: shard for vid, shard in failures.items() if vid not in owner}
-    if os.path.exists(out):
-        try:
-            previous = read_info(out)
-        except (OSError, ValueError):
-            previous = {}
-        if "merged_from" not in previous:
-            raise ValueError(
-                f"refusing to replace {out}: it is not a merge of shards; "
-                "remove it or choose another --out"
-            )
-    folder = os.path.dirname(os.path.abspath(out))
-    os.makedirs(folder, exist_ok=True)
-    tmp = f"{out}.tmp-{os.getpid()}"
-    try:
-        with h5py.File(tmp, "w", libver=LIBVER) as dest:
-            for key, value in ref.items():
-                if key not in ignore:
-                    dest.attrs[key] = value
-            dest.attrs["format_version"] = FORMAT_VERSION
-            dest.attrs["mkl_tp_version"] = __version__
-            dest.attrs["created"] = datetime.now(timezone.utc).isoformat(timespec="seconds")
-            dest.attrs["merged_from"] = [os.path.relpath(s, folder) for s in shards]
-            dest.attrs["layout"] = "copy" if copy else "external-links"
-            videos = dest.create_group("videos")
-            dest.create_group("failed")
-            for shard in shards:
-                link_path = os.path.relpath(shard, folder)
-                with h5py.File(shard, "r") as src:
-                    for vid in sorted(v for v, s in owner.items() if s == shard):
-                        if copy:
-                            _copy_into(src, "videos", vid, dest)
-                        else:
-                            videos[vid] = h5py.ExternalLink(link_path, "/videos/" + vid)
-                    for vid in sorted(v for v, s in failures.items() if s == shard):
-                        _copy_into(src, "failed", vid, dest)
-        os.replace(tmp, out)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
-    return {"videos": len(owner), "failed": len(failures)}
