@@ -11,10 +11,10 @@ from sklearn.utils.validation import check_is_fitted
 from ._utils.params import ARRAY_LIKE, NONE, Exactly, Interval, Kind, Options, check_parameters
 from ._utils.persist import VersionedPickleMixin
 from .kernels.combine import block_decisions, node_weight_blocks
-from .kernels.feature_maps import BASE_KERNELS, NODE_NORMS, unit_diagonal_scales
-from .kernels.streams import fit_reduction, fit_sample, stream_features
-from .pyramid.descriptors import n_nodes
+from .kernels.feature_maps import BASE_KERNELS, NODE_NORMS
+from .kernels.streams import fit_stream_blocks, stream_blocks
 from .pyramid.inputs import SINGLE_STREAM, validate_labels, validate_streams
+from .pyramid.weights import coarse_start, initial_node_weights
 from .solvers.gram import TrainingKernels
 from .solvers.mkl import BETA_STEPS, PYRAMIDS, SOLVERS, fit_mkl
 from .solvers.selection import MAX_SELECTION_VIDEOS, select_mkl_norm
@@ -266,57 +266,6 @@ class PyramidMKLClassifier(VersionedPickleMixin, ClassifierMixin, BaseEstimator)
         "pyramids": [Options(("auto",) + PYRAMIDS)],
     }
 
-    def _initial_beta(self, n_streams):
-        """``(beta0, learn)`` from ``node_weights``; beta0 flat over streams, sums to 1."""
-        total = n_streams * n_nodes(self.levels)
-        if isinstance(self.node_weights, str):
-            if self.node_weights not in ("learn", "uniform"):
-                raise ValueError(
-                    "node_weights must be 'learn', 'uniform' or an array of weights, got "
-                    f"{self.node_weights!r}"
-                )
-            return np.full(total, 1.0 / total), self.node_weights == "learn"
-        beta = np.asarray(self.node_weights, dtype=float).ravel()
-        if (
-            beta.shape != (total,)
-            or not np.isfinite(beta).all()
-            or (beta < 0).any()
-            or beta.sum() <= 0
-        ):
-            raise ValueError(
-                f"node_weights must hold {total} non-negative finite weights "
-                f"({n_streams} stream(s) x {n_nodes(self.levels)} nodes) with a positive "
-                f"sum, got shape {np.shape(self.node_weights)}"
-            )
-        return beta / beta.sum(), False
-
-    def _start_beta(self, beta0, n_streams):
-        """``beta_init`` (possibly of a coarser pyramid) as a flat vector on the simplex."""
-        if self.beta_init is None:
-            return beta0
-        per_stream = n_nodes(self.levels)
-        init = np.asarray(self.beta_init, dtype=float)
-        coarse = init.size // n_streams
-        if init.size % n_streams == 0:
-            init = init.reshape(n_streams, coarse)
-        if (
-            init.size % n_streams
-            or coarse > per_stream
-            or (coarse + 1) & coarse
-            or not np.isfinite(init).all()
-            or (init < 0).any()
-            or init.sum() <= 0
-        ):
-            raise ValueError(
-                f"beta_init must hold non-negative finite weights of a pyramid with at most "
-                f"{self.levels} levels per stream ({n_streams} stream(s)), got shape "
-                f"{np.shape(self.beta_init)}"
-            )
-        extended = np.full((n_streams, per_stream), init.sum() / init.size)
-        extended[:, :coarse] = init
-        extended = extended.ravel()
-        return extended / extended.sum()
-
     def _mkl_norm(self, fit, blocks, y_index, n_classes, learn, kernels):
         """``(p, out-of-fold accuracy per candidate)``: ``mkl_norm`` or its ``"auto"`` choice."""
         if not learn:
@@ -340,51 +289,26 @@ class PyramidMKLClassifier(VersionedPickleMixin, ClassifierMixin, BaseEstimator)
         )
 
     def _node_blocks(self, data, fit, y_index=None):
-        """Scaled node features per stream; fits maps, PCA and scales when ``fit``.
-
-        Read and reduced a chunk of videos at a time (:mod:`mkl_tp.kernels.streams`), the
-        feature maps and the PCA fitted on ``subsample`` videos stratified by ``y_index``.
-        """
-        if fit:
-            rng = check_random_state(self.random_state)
-            self.feature_maps_, self.node_scales_, self.node_projections_ = {}, {}, {}
-        dtype = np.dtype(self.dtype)
-        settings = {"levels": self.levels, "norm": self.node_norm, "dtype": dtype}
-        blocks = []
-        for name, arrays in data.items():
-            if fit:
-                # Seeds drawn in a fixed order, whatever is fitted: a seed gives one model.
-                seeds = (
-                    rng.randint(np.iinfo(np.int32).max),
-                    None if self.pca_components is None else rng.randint(np.iinfo(np.int32).max),
-                )
-                sample = fit_sample(
-                    np.zeros(len(arrays), int) if y_index is None else y_index, self.subsample
-                )
-                self.feature_maps_[name], self.node_projections_[name], phi = fit_reduction(
-                    arrays,
-                    sample,
-                    base_kernel=self.base_kernel_,
-                    n_components=self.n_components,
-                    gamma=self.gamma,
-                    pca_components=self.pca_components,
-                    seeds=seeds,
-                    shared_pca=self.kernel == "cross",
-                    **settings,
-                )
-            if not fit or phi is None:
-                phi = stream_features(
-                    arrays,
-                    feature_map=self.feature_maps_[name],
-                    projections=self.node_projections_[name],
-                    **settings,
-                )
-            if fit:
-                self.node_scales_[name] = unit_diagonal_scales(phi)
-            if phi.dtype != dtype:
-                phi = phi.astype(dtype)
-            phi /= np.sqrt(self.node_scales_[name]).astype(dtype)[None, :, None]
-            blocks.append(phi)
+        """Scaled node blocks per stream (:func:`~mkl_tp.kernels.streams.stream_blocks`);
+        fits the feature maps, the PCA and the node scales when ``fit``."""
+        settings = {"levels": self.levels, "norm": self.node_norm, "dtype": np.dtype(self.dtype)}
+        if not fit:
+            return stream_blocks(
+                data, self.feature_maps_, self.node_projections_, self.node_scales_, **settings
+            )
+        fitted = fit_stream_blocks(
+            data,
+            y_index,
+            base_kernel=self.base_kernel_,
+            n_components=self.n_components,
+            gamma=self.gamma,
+            pca_components=self.pca_components,
+            subsample=self.subsample,
+            shared_pca=self.kernel == "cross",
+            random_state=check_random_state(self.random_state),
+            **settings,
+        )
+        blocks, self.feature_maps_, self.node_projections_, self.node_scales_ = fitted
         return blocks
 
     def fit(self, X, y):
@@ -409,9 +333,9 @@ class PyramidMKLClassifier(VersionedPickleMixin, ClassifierMixin, BaseEstimator)
         names, data = validate_streams(X)
         n_videos = len(next(iter(data.values())))
         classes, y_index = validate_labels(y, n_videos)
-        beta0, learn = self._initial_beta(len(data))
-        if learn:
-            beta0 = self._start_beta(beta0, len(data))
+        beta0, learn = initial_node_weights(self.node_weights, self.levels, len(data))
+        if learn and self.beta_init is not None:
+            beta0 = coarse_start(self.beta_init, self.levels, len(data))
         cross = self.kernel == "cross"
         self.base_kernel_ = (
             ("rbf" if cross else "linear") if self.base_kernel == "auto" else self.base_kernel

@@ -14,10 +14,23 @@ from .._utils.memory import release_free_memory
 from .._utils.sampling import stratified_subset
 from ..pyramid.descriptors import n_nodes, node_descriptors_batch
 from ..store import FeatureSequence
-from .feature_maps import apply_feature_maps, fit_feature_maps, normalize_nodes
+from .feature_maps import (
+    apply_feature_maps,
+    fit_feature_maps,
+    normalize_nodes,
+    unit_diagonal_scales,
+)
 from .node_pca import apply_node_projections, fit_node_projections
 
-__all__ = ["fit_sample", "fit_reduction", "stream_descriptors", "reduce_nodes", "stream_features"]
+__all__ = [
+    "fit_sample",
+    "fit_reduction",
+    "stream_descriptors",
+    "reduce_nodes",
+    "stream_features",
+    "fit_stream_blocks",
+    "stream_blocks",
+]
 
 # Bytes of float64 node descriptors per chunk of videos (the frames' own chunking inside
 # node_descriptors_batch uses the same bound): 64 MiB keeps the temporaries under 1 GiB.
@@ -147,3 +160,85 @@ def stream_features(arrays, levels, norm, dtype, feature_map, projections):
         out[start : start + len(part)] = phi
     release_free_memory()  # the chunks' descriptors
     return out
+
+
+def _scaled(phi, scales, dtype):
+    """``phi`` in ``dtype`` with node ``p`` divided by ``sqrt(scales[p])`` (in place)."""
+    if phi.dtype != dtype:
+        phi = phi.astype(dtype)
+    phi /= np.sqrt(scales).astype(dtype)[None, :, None]
+    return phi
+
+
+def fit_stream_blocks(
+    data,
+    y_index,
+    *,
+    levels,
+    norm,
+    dtype,
+    base_kernel,
+    n_components,
+    gamma,
+    pca_components,
+    subsample,
+    shared_pca,
+    random_state,
+):
+    """Fit each stream's feature map, PCA and node scales; its scaled node blocks.
+
+    Parameters
+    ----------
+    data : mapping of str to sequence of (T_i, d) arrays
+    y_index : ndarray of shape (N,) or None
+        Class indices; the fitting sample (:func:`fit_sample`) is stratified by them.
+    random_state : numpy.random.RandomState
+        Two seeds are drawn per stream in a fixed order, whatever is fitted, so one
+        ``random_state`` gives one model.
+
+    Returns
+    -------
+    blocks : list of ndarray, each (N, P, m_s)
+        Node blocks scaled so that every node kernel has unit mean diagonal.
+    feature_maps, projections, scales : dict of str
+        Per stream, for :func:`stream_blocks` on new videos.
+    """
+    blocks, feature_maps, projections, scales = [], {}, {}, {}
+    for name, arrays in data.items():
+        seeds = (
+            random_state.randint(np.iinfo(np.int32).max),
+            None if pca_components is None else random_state.randint(np.iinfo(np.int32).max),
+        )
+        sample = fit_sample(np.zeros(len(arrays), int) if y_index is None else y_index, subsample)
+        feature_maps[name], projections[name], phi = fit_reduction(
+            arrays,
+            sample,
+            base_kernel=base_kernel,
+            n_components=n_components,
+            gamma=gamma,
+            pca_components=pca_components,
+            seeds=seeds,
+            shared_pca=shared_pca,
+            levels=levels,
+            norm=norm,
+            dtype=dtype,
+        )
+        if phi is None:
+            phi = stream_features(
+                arrays, levels, norm, dtype, feature_maps[name], projections[name]
+            )
+        scales[name] = unit_diagonal_scales(phi)
+        blocks.append(_scaled(phi, scales[name], dtype))
+    return blocks, feature_maps, projections, scales
+
+
+def stream_blocks(data, feature_maps, projections, scales, *, levels, norm, dtype):
+    """Scaled node blocks of new videos with the maps fitted by :func:`fit_stream_blocks`."""
+    return [
+        _scaled(
+            stream_features(arrays, levels, norm, dtype, feature_maps[name], projections[name]),
+            scales[name],
+            dtype,
+        )
+        for name, arrays in data.items()
+    ]
