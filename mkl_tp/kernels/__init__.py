@@ -9,36 +9,8 @@
   kernels and decisions from node blocks (docs/maths.rst).
 """
 
-from .combine import (
-    block_decisions,
-    combined_kernel,
-    gram_matrix,
-    node_gram,
-    node_products,
-    node_weight_blocks,
-    weighted_features,
-)
-from .feature_maps import (
-    BASE_KERNELS,
-    NODE_NORMS,
-    apply_feature_maps,
-    fit_feature_maps,
-    normalize_nodes,
-    unit_diagonal_scales,
-)
+from . import combine, feature_maps
+from .combine import *  # noqa: F403 (each module's __all__)
+from .feature_maps import *  # noqa: F403 (each module's __all__)
 
-__all__ = [
-    "NODE_NORMS",
-    "BASE_KERNELS",
-    "normalize_nodes",
-    "fit_feature_maps",
-    "apply_feature_maps",
-    "unit_diagonal_scales",
-    "weighted_features",
-    "combined_kernel",
-    "gram_matrix",
-    "node_gram",
-    "node_products",
-    "node_weight_blocks",
-    "block_decisions",
-]
+__all__ = feature_maps.__all__ + combine.__all__

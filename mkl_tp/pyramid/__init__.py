@@ -6,22 +6,7 @@
   labels, done once at the boundary and trusted inside.
 """
 
-from .descriptors import (
-    n_nodes,
-    node_bounds,
-    node_descriptors,
-    node_descriptors_batch,
-    node_index,
-    node_level,
-    overlap_weights,
-)
+from . import descriptors
+from .descriptors import *  # noqa: F403 (each module's __all__)
 
-__all__ = [
-    "n_nodes",
-    "node_index",
-    "node_level",
-    "node_bounds",
-    "overlap_weights",
-    "node_descriptors",
-    "node_descriptors_batch",
-]
+__all__ = descriptors.__all__

@@ -8,34 +8,9 @@
 Standard library and numpy only: every later stage may use it.
 """
 
-from .samples import Dataset, basic_motions_paths, load_basic_motions, read_ts
-from .splits import SPLIT_FORMATS, Split, find_ids, guess_split_format, match_ids, read_split
-from .walk import (
-    ARRAY_EXTENSIONS,
-    IMAGE_EXTENSIONS,
-    VIDEO_EXTENSIONS,
-    find_videos,
-    natural_key,
-    read_list,
-    select_listed,
-)
+from . import samples, splits, walk
+from .samples import *  # noqa: F403 (each module's __all__)
+from .splits import *  # noqa: F403 (each module's __all__)
+from .walk import *  # noqa: F403 (each module's __all__)
 
-__all__ = [
-    "ARRAY_EXTENSIONS",
-    "IMAGE_EXTENSIONS",
-    "VIDEO_EXTENSIONS",
-    "find_videos",
-    "natural_key",
-    "read_list",
-    "select_listed",
-    "SPLIT_FORMATS",
-    "Split",
-    "read_split",
-    "guess_split_format",
-    "find_ids",
-    "match_ids",
-    "Dataset",
-    "read_ts",
-    "load_basic_motions",
-    "basic_motions_paths",
-]
+__all__ = walk.__all__ + splits.__all__ + samples.__all__
