@@ -186,7 +186,7 @@ def extract_features(
     ExtractionInterrupted
         Interrupted (a ``KeyboardInterrupt``); the videos saved before are kept.
     """
-    from . import _workers as _pipeline
+    from . import _workers
     from .flow import OpticalFlow
     from .frames import FrameSampler
 
@@ -202,33 +202,25 @@ def extract_features(
     paths = {s: output_path(out, s, shard) for s in streams}
     videos, missing = _plan(src, video_list, shard)
     nets = _build_nets(streams, arch, weights, flow_weights, seed, device, progress)
-    settings = dict(
-        dtype=dtype,
+    # How frames become inputs: recorded in each file and passed to the decoding workers.
+    inputs = dict(
         short_side=short_side,
         crop=crop,
         flow_method=flow_method,
         flow_bound=flow_bound,
         sample_fps=sample_fps,
         sample_stride=sample_stride,
-        shard=shard,
     )
-    writers = _open_writers(paths, {s: _stream_info(s, nets[s], **settings) for s in streams})
-    tally = _pipeline.Tally(streams)
-    options = dict(
-        short_side=short_side,
-        crop=crop,
-        flow_method=flow_method,
-        flow_bound=flow_bound,
-        sample_fps=sample_fps,
-        sample_stride=sample_stride,
-        keep_partial=keep_partial,
-    )
+    infos = {s: _stream_info(s, nets[s], dtype=dtype, shard=shard, **inputs) for s in streams}
+    writers = _open_writers(paths, infos)
+    tally = _workers.Tally(streams)
+    options = dict(keep_partial=keep_partial, **inputs)
     before = None
     try:
         if verify:
             _remove_damaged(writers)
         before = set.intersection(*(set(w.completed) for w in writers.values()))
-        _pipeline.run(
+        _workers.run(
             streams,
             nets,
             videos,
