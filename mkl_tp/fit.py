@@ -7,19 +7,15 @@ are imported once the arguments are parsed, so ``--help`` answers at once.
 """
 
 import argparse
-import math
-import time
 import warnings
 from pathlib import Path
 
-import numpy as np
 from tqdm.contrib.logging import logging_redirect_tqdm
 
 from . import __version__
 from ._utils.cli import (
     EXIT_OK,
     UsageError,
-    UserError,
     configure_logging,
     file_digest,
     one_line_errors,
@@ -27,29 +23,38 @@ from ._utils.cli import (
     versions,
 )
 from .experiment import cells as _sweep
+from .experiment import options, sweep
 from .experiment.inputs import (
     add_split_format_arguments,
     describe_features,
-    load_stream,
-    match_split,
     split_format,
 )
 from .experiment.report import UNIFORM, write_json
+from .experiment.sweep import C_GRID
 from .sources.samples import basic_motions_paths
 from .sources.splits import read_split
 
 __all__ = ["main", "build_parser"]
 
-COLUMNS = (UNIFORM, "linear", "cross")
-DEEP_COLUMNS = ("deep-concat", "deep-average")
-C_GRID = (0.1, 1.0, 10.0, 100.0)
 # The estimator's choices, spelled here so that --help needs no scikit-learn import;
 # tests/test_fit.py checks them against mkl_tp.kernels.feature_maps and mkl_tp.solvers.mkl.
 BASE_KERNELS = ("linear", "rbf", "chi2")
 NODE_NORMS = ("none", "l2", "power")
 PYRAMIDS = ("shared", "per_class")
-# Options passed to the estimator only when given, so that its defaults apply otherwise.
-_ESTIMATOR_DEFAULTS = ("base_kernel", "pyramids", "mkl_norm")
+# What the cells' models are made of (mkl_tp.experiment.sweep.fit_cell's keyword arguments).
+_MODEL_OPTIONS = (
+    "C",
+    "kernel",
+    "node_norm",
+    "tol",
+    "max_iter",
+    "n_jobs",
+    "seed",
+    "base_kernel",
+    "pyramids",
+    "mkl_norm",
+    "dask",
+)
 # Node kernels have unit mean diagonal, so the useful C lie in 0.1-100 (the --C auto grid);
 # from two orders of magnitude above, libsvm's solves grow long (its iterations grow with
 # C) while the model hardly changes: warn.
@@ -57,66 +62,17 @@ LARGE_C = 1e4
 
 
 # -- arguments ------------------------------------------------------------------------
-def _levels(text):
-    """``6`` -> [6]; ``1-6`` -> [1..6]; ``2,4,6`` -> [2, 4, 6]."""
-    try:
-        if "-" in text:
-            low, high = (int(v) for v in text.split("-"))
-            if low > high:
-                raise argparse.ArgumentTypeError(
-                    f"the range {text!r} is reversed; write {high}-{low}"
-                )
-            levels = list(range(low, high + 1))
-        else:
-            levels = sorted({int(v) for v in text.split(",")})
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected N, A-B or A,B,C, got {text!r}") from None
-    if not levels or min(levels) < 1 or max(levels) > 10:
-        raise argparse.ArgumentTypeError(f"levels must lie in 1..10, got {text!r}")
-    return levels
+def _argument(parse):
+    """An argparse type from an option parser of :mod:`mkl_tp.experiment.options`."""
 
+    def checked(text):
+        try:
+            return parse(text)
+        except ValueError as error:
+            raise argparse.ArgumentTypeError(str(error)) from None
 
-def _C(text):
-    return text if text == "auto" else _positive(text, alternative=" or 'auto'")
-
-
-def _positive(text, alternative=""):
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(
-            f"expected a positive number{alternative}, got {text!r}"
-        ) from None
-    if not (math.isfinite(value) and value > 0):
-        raise argparse.ArgumentTypeError(
-            f"expected a finite positive number{alternative}, got {text!r}"
-        )
-    return value
-
-
-def _at_least_one(text):
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected an integer, got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected at least 1, got {text!r}")
-    return value
-
-
-def _mkl_norm(text):
-    """``auto`` (the estimator's own rule), ``inf``, or a number >= 1."""
-    if text == "auto":
-        return text
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(
-            f"expected a number >= 1, 'inf' or 'auto', got {text!r}"
-        ) from None
-    if math.isnan(value) or value < 1:
-        raise argparse.ArgumentTypeError(f"the norm must be >= 1 (or inf), got {text!r}")
-    return value
+    checked.__name__ = parse.__name__
+    return checked
 
 
 def build_parser():
@@ -165,7 +121,7 @@ def build_parser():
     )
     model.add_argument(
         "--levels",
-        type=_levels,
+        type=_argument(options.levels),
         metavar="N|A-B|A,B,C",
         help="pyramid depth, a range to sweep (1-6) or a list (2,4,6) "
         "(default: 4; 1-4 on the bundled data)",
@@ -185,7 +141,7 @@ def build_parser():
     )
     model.add_argument(
         "--C",
-        type=_C,
+        type=_argument(options.C),
         default=1.0,
         metavar="C|auto",
         help=f"SVM box constraint, a finite positive number, or 'auto' for "
@@ -204,7 +160,7 @@ def build_parser():
     )
     model.add_argument(
         "--mkl-norm",
-        type=_mkl_norm,
+        type=_argument(options.mkl_norm),
         metavar="P|inf|auto",
         help="lp-norm MKL: p = 1 gives sparse node weights, larger p spreads "
         "them (inf: uniform), auto: the estimator's rule (default: the "
@@ -219,11 +175,14 @@ def build_parser():
         "(late) (default: %(default)s)",
     )
     model.add_argument(
-        "--tol", type=_positive, default=1e-3, help="solver tolerance (default: 1e-3)"
+        "--tol",
+        type=_argument(options.positive),
+        default=1e-3,
+        help="solver tolerance (default: 1e-3)",
     )
     model.add_argument(
         "--max-iter",
-        type=_at_least_one,
+        type=_argument(options.at_least_one),
         default=100,
         help="most alternating iterations (default: 100)",
     )
@@ -256,179 +215,6 @@ def build_parser():
     )
     run.add_argument("--quiet", action="store_true", help="no progress, only the table")
     return one_line_errors(parser)
-
-
-# -- fitting one cell -----------------------------------------------------------------
-def _subset(X, index):
-    if isinstance(X, dict):
-        return {name: [seqs[i] for i in index] for name, seqs in X.items()}
-    return [X[i] for i in index]
-
-
-def _make_model(config, column, level, C, args, mkl_norm=None):
-    from .fusion import LateFusionClassifier
-
-    if column in DEEP_COLUMNS:
-        from .deep import DeepPyramidClassifier
-
-        base = DeepPyramidClassifier(
-            levels=level, mode=column.split("-")[1], random_state=args.seed
-        )
-        return LateFusionClassifier(base, random_state=args.seed) if config == "late" else base
-    from .estimator import PyramidMKLClassifier
-
-    weights = "uniform" if column == UNIFORM else "learn"
-    kernel = args.kernel if column == UNIFORM else column
-    # Options left out keep the estimator's defaults (its "auto" rules).
-    extra = {k: getattr(args, k) for k in _ESTIMATOR_DEFAULTS if getattr(args, k) is not None}
-    if mkl_norm is not None:  # chosen with C by --C auto
-        extra["mkl_norm"] = mkl_norm
-    if args.dask:
-        extra.update(solver="primal", device=args.dask)
-    base = PyramidMKLClassifier(
-        levels=level,
-        kernel=kernel,
-        node_norm=args.node_norm,
-        C=C,
-        tol=args.tol,
-        max_iter=args.max_iter,
-        node_weights=weights,
-        n_jobs=args.n_jobs,
-        random_state=args.seed,
-        **extra,
-    )
-    if config == "late":
-        return LateFusionClassifier(base, random_state=args.seed)
-    return base
-
-
-def _select_C(config, column, level, X, y, args):
-    """``(C, mkl_norm)`` by 3-fold stratified cross-validation on the training videos.
-
-    C is the grid value of the best out-of-fold accuracy (the first of ties). For learned
-    linear weights whose ``--mkl-norm`` is ``auto`` the search is joint: every candidate
-    norm gets its best C, and the norms are compared as the estimator's own ``"auto"``
-    compares them, by the one-standard-error rule towards uniform weights
-    (:func:`~mkl_tp.solvers.selection.one_standard_error_choice`). ``mkl_norm`` is
-    ``None`` when the cell keeps its own setting.
-    """
-    from sklearn.model_selection import StratifiedKFold
-
-    from .solvers.selection import MKL_NORM_CANDIDATES, one_standard_error_choice
-
-    folds = list(
-        StratifiedKFold(3, shuffle=True, random_state=args.seed).split(np.zeros(len(y)), y)
-    )
-    joint = column == "linear" and args.mkl_norm in (None, "auto")
-    norms = MKL_NORM_CANDIDATES if joint else (None,)
-    best = {}
-    for norm in norms:
-        correct = {}
-        for C in C_GRID:
-            right = np.zeros(len(y), dtype=bool)
-            for train, test in folds:
-                model = _make_model(config, column, level, C, args, mkl_norm=norm)
-                right[test] = (
-                    model.fit(_subset(X, train), y[train]).predict(_subset(X, test)) == y[test]
-                )
-            correct[C] = right
-        C = max(C_GRID, key=lambda c: (correct[c].mean(), -C_GRID.index(c)))
-        best[norm] = (C, correct[C])
-    norm = one_standard_error_choice({n: r for n, (_, r) in best.items()}, norms)
-    return best[norm][0], norm
-
-
-def _chosen(model):
-    """What a fitted PyramidMKLClassifier's "auto" options became."""
-    return {
-        "base_kernel": model.base_kernel_,
-        "pyramids": model.pyramids_,
-        "mkl_norm": model.mkl_norm_,
-    }
-
-
-def _stream_weights(beta):
-    """Per-stream sums of shared weights, or their mean over the classes of per-class ones."""
-    sums = np.asarray(beta).sum(axis=-1)
-    return sums if sums.ndim == 1 else sums.mean(axis=0)
-
-
-def _fit_cell(config, column, level, data, args):
-    from .experiment.report import classification_metrics
-    from .fusion import LateFusionClassifier
-
-    X_train = data["train"][config]
-    mkl_norm = None
-    if column in DEEP_COLUMNS:
-        C = None  # the network has no box constraint
-    elif args.C == "auto":
-        C, mkl_norm = _select_C(config, column, level, X_train, data["y_train"], args)
-    else:
-        C = args.C
-    model = _make_model(config, column, level, C, args, mkl_norm=mkl_norm)
-    start = time.perf_counter()
-    model.fit(X_train, data["y_train"])
-    seconds = time.perf_counter() - start
-    predicted = model.predict(data["test"][config])
-    cell = {
-        "C": C,
-        "fit_seconds": round(seconds, 3),
-        **classification_metrics(data["y_test"], predicted, model.classes_),
-    }
-    if isinstance(model, LateFusionClassifier):
-        cell["stream_weights"] = dict(zip(model.streams_, model.stream_weights_.tolist()))
-        cell["beta"] = [model.estimators_[s].beta_.tolist() for s in model.streams_]
-        if column not in DEEP_COLUMNS:  # every stream's model follows the same rules
-            cell.update(_chosen(model.estimators_[model.streams_[0]]))
-    elif column in DEEP_COLUMNS:
-        cell.update(
-            beta=np.asarray(model.beta_).tolist(),
-            n_iter=model.n_iter_,
-            loss_curve=model.loss_curve_,
-        )
-        if config == "joint":
-            cell["stream_weights"] = dict(zip(model.streams_, model.stream_weights_.tolist()))
-    else:
-        cell.update(
-            beta=np.atleast_2d(model.beta_).tolist(),
-            **_chosen(model),
-            n_iter=model.n_iter_,
-            objective=model.objective_,
-            converged=model.converged_,
-        )
-        if config == "joint":
-            cell["stream_weights"] = dict(
-                zip(model.streams_, _stream_weights(model.beta_).tolist())
-            )
-    return model, cell
-
-
-# -- inputs ---------------------------------------------------------------------------
-def _load(args, described, split):
-    # Streams may differ in frame counts for a video: pyramid nodes live in normalised time,
-    # so they stay aligned without resampling.
-    unseen = sorted(set(split.test_labels) - set(split.train_labels))
-    if unseen:
-        raise UserError(f"test labels never seen in training: {unseen[:5]}")
-    data = {
-        "y_train": np.array(split.train_labels),
-        "y_test": np.array(split.test_labels),
-        "train": {},
-        "test": {},
-    }
-    subsets = {"train": split.train_ids, "test": split.test_ids}
-    for entry in described:
-        match_split(entry["path"], subsets)  # one error naming what both subsets miss
-        for subset, ids in subsets.items():
-            data[subset][entry["stream"]] = load_stream(
-                entry["path"], ids, max(args.levels), subset=subset
-            )
-    streams = [d["stream"] for d in described]
-    if len(streams) > 1:
-        for subset in ("train", "test"):
-            data[subset][args.fusion] = {s: data[subset][s] for s in streams}
-    configs = streams + ([args.fusion] if len(streams) > 1 else [])
-    return data, configs
 
 
 def _check_args(args):
@@ -478,7 +264,9 @@ def _main(argv):
     report = _sweep.previous_report(
         report_path, fingerprint, settings, described, split_info, args.overwrite
     )
-    data, configs = _load(args, described, split)
+    data, configs = sweep.load_data(
+        described, split, max_level=max(args.levels), fusion=args.fusion
+    )
     out.mkdir(parents=True, exist_ok=True)
     report.update(
         fingerprint=fingerprint,
@@ -489,34 +277,20 @@ def _main(argv):
     )
     cells = report.setdefault("cells", {})
     final_level, final_config = max(args.levels), configs[-1]
-    columns = COLUMNS + (DEEP_COLUMNS if args.model == "deep" else ())
-    saved = (
-        args.kernel
-        if args.model == "mkl"
-        else {"linear": "deep-concat", "cross": "deep-average"}[args.kernel]
-    )
-    final_model = None
-    todo = [
-        (lv, cf, col)
-        for lv in args.levels
-        for cf in configs
-        for col in columns
-        if not (lv == final_level and cf == final_config and col == saved)
-        and col not in cells.get(str(lv), {}).get(cf, {})
-    ]
-    todo.append((final_level, final_config, saved))  # the saved model, always refitted
+    columns, saved = sweep.columns_and_saved(args.model, args.kernel)
+    todo = sweep.pending_cells(cells, args.levels, configs, columns, saved)
+    options = {k: getattr(args, k) for k in _MODEL_OPTIONS}
     progress = _sweep.SweepProgress(len(todo), disable=args.quiet or None)
     try:
         with logging_redirect_tqdm():
-            for level, config, column in todo:
-                progress.start(level, config, column)
-                model, cell = _fit_cell(config, column, level, data, args)
-                cells.setdefault(str(level), {}).setdefault(config, {})[column] = cell
-                if (level, config, column) == (final_level, final_config, saved):
-                    final_model = model
-                _sweep.add_gains(cells)
-                write_json(report_path, report)
-                progress.done()
+            final_model = sweep.fit_cells(
+                todo,
+                data,
+                cells,
+                save=lambda: write_json(report_path, report),
+                progress=progress,
+                **options,
+            )
     finally:
         progress.close()
     import joblib

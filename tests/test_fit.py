@@ -10,7 +10,7 @@ import pytest
 from _caches import CLASSES, make_cache, write_ucf_split
 
 from mkl_tp import fit, predict
-from mkl_tp.experiment import cells
+from mkl_tp.experiment import cells, sweep
 
 
 @pytest.fixture
@@ -115,30 +115,56 @@ def test_compressed_leaves_give_the_same_model_as_raw_frames(toy):
     np.testing.assert_array_equal(a.predict(raw), b.predict(leaves))
 
 
-def test_interrupted_sweep_keeps_finished_cells(toy, monkeypatch):
+def test_interrupted_sweep_keeps_finished_cells(toy):
+    from mkl_tp.experiment.inputs import describe_features
+    from mkl_tp.sources.splits import read_split
+
     tmp, rgb, _, splits = toy
-    out = tmp / "run"
-    args = ["--features", rgb, "--splits", splits, "--levels", "1-2", "--out", out, "--quiet"]
-    real_fit_cell, calls = fit._fit_cell, []
+    split = read_split(splits, "ucf101", 1)
+    with pytest.warns(UserWarning, match="no mkl_tp extractor attributes"):
+        described = describe_features([rgb])
+    data, configs = sweep.load_data(described, split, max_level=2)
+    columns, saved = sweep.columns_and_saved("mkl", "linear")
+    todo = sweep.pending_cells({}, [1, 2], configs, columns, saved)
+    assert len(todo) == 6 and todo[-1] == (2, "rgb", "linear")  # the saved model's cell last
 
-    def interrupted(config, column, level, data, args):
-        if len(calls) == 4:
-            raise KeyboardInterrupt
-        calls.append((level, config, column))
-        return real_fit_cell(config, column, level, data, args)
+    class Interrupted:  # Ctrl-C as the fifth cell starts
+        started = 0
 
-    monkeypatch.setattr(fit, "_fit_cell", interrupted)
-    assert run_fit(*args) == 130
-    kept = json.loads((out / "report.json").read_text())["cells"]
+        def start(self, level, config, column):
+            if self.started == 4:
+                raise KeyboardInterrupt
+            self.started += 1
+
+        def done(self):
+            pass
+
+    kept, saves = {}, []
+    with pytest.raises(KeyboardInterrupt):
+        sweep.fit_cells(
+            todo,
+            data,
+            kept,
+            save=lambda: saves.append(json.dumps(kept)),
+            progress=Interrupted(),
+            C=1.0,
+        )
     assert sum(len(row["rgb"]) for row in kept.values()) == 4
-
-    calls.clear()
-    monkeypatch.setattr(fit, "_fit_cell", lambda *a: (calls.append(a[:3]), real_fit_cell(*a))[1])
-    assert run_fit(*args) == 0
+    assert len(saves) == 4 and json.loads(saves[-1]) == kept  # saved after every cell
     # 6 cells in all: 4 kept, 2 left (the saved model's cell is always refitted)
-    assert len(calls) == 2
-    report = json.loads((out / "report.json").read_text())
-    assert sum(len(row["rgb"]) for row in report["cells"].values()) == 6
+    left = sweep.pending_cells(kept, [1, 2], configs, columns, saved)
+    assert left == [(2, "rgb", "cross"), (2, "rgb", "linear")]
+    model = sweep.fit_cells(left, data, kept, C=1.0)
+    assert sum(len(row["rgb"]) for row in kept.values()) == 6
+    assert (model.levels, model.kernel) == (2, "linear")
+
+    # the command line resumes: a deeper sweep keeps the finished cells of the same settings
+    args = ["--features", rgb, "--splits", splits, "--out", tmp / "run", "--quiet"]
+    assert run_fit(*args, "--levels", "1") == 0
+    first = json.loads((tmp / "run" / "report.json").read_text())["cells"]
+    assert run_fit(*args, "--levels", "1-2") == 0
+    report = json.loads((tmp / "run" / "report.json").read_text())["cells"]
+    assert report["1"] == first["1"] and set(report["2"]["rgb"]) == set(columns)
 
 
 def test_late_fusion_and_csv_split(tmp_path):
@@ -192,13 +218,12 @@ def test_C_auto_picks_from_the_grid(toy):
         == 0
     )
     report = json.loads((tmp / "auto" / "report.json").read_text())
-    assert report["model"]["C"] in fit.C_GRID
+    assert report["model"]["C"] in sweep.C_GRID
 
 
-def test_C_auto_chooses_the_norm_with_C_by_the_one_standard_error_rule(monkeypatch):
+def test_C_auto_chooses_the_norm_with_C_by_the_one_standard_error_rule():
     """The joint search gives each norm its best C and keeps uniform weights unless a
     learned norm is better by more than one standard error (fits faked: known answers)."""
-    from types import SimpleNamespace
 
     y = np.repeat([0, 1, 2], 40)
     i = np.arange(len(y))
@@ -221,18 +246,18 @@ def test_C_auto_chooses_the_norm_with_C_by_the_one_standard_error_rule(monkeypat
             hit = right.get(self.key, i % 10 < 3)[index]
             return np.where(hit, y[index], (y[index] + 1) % 3)
 
-    monkeypatch.setattr(
-        fit, "_make_model", lambda config, column, level, C, args, mkl_norm=None: Fake(C, mkl_norm)
-    )
-    args = SimpleNamespace(seed=0, mkl_norm=None)
+    def build(C, norm):
+        return Fake(C, norm)
+
     X = list(i)
-    assert fit._select_C("rgb", "linear", 2, X, y, args) == (100.0, 1.0)
+    assert sweep.select_C(X, y, build, search_norm=True) == (100.0, 1.0)
     right[(1.0, 100.0)] = (i + 5) % 20 < 15  # 0.75: +0.05 against an error of 0.07
-    assert fit._select_C("rgb", "linear", 2, X, y, args) == (10.0, np.inf)
+    assert sweep.select_C(X, y, build, search_norm=True) == (10.0, np.inf)
     right[(None, 10.0)] = i % 10 < 7  # other columns search C alone
-    assert fit._select_C("rgb", "cross", 2, X, y, args) == (10.0, None)
-    args.mkl_norm = 2.0  # a norm given on the command line is kept
-    assert fit._select_C("rgb", "linear", 2, X, y, args)[1] is None
+    assert not sweep.searches_norm("cross", None)
+    assert sweep.select_C(X, y, build, search_norm=False) == (10.0, None)
+    assert sweep.searches_norm("linear", None) and sweep.searches_norm("linear", "auto")
+    assert not sweep.searches_norm("linear", 2.0)  # a norm given on the command line is kept
 
 
 def test_user_errors_exit_1_with_one_line(toy, capsys):
@@ -536,16 +561,16 @@ def test_large_C_warns_and_the_report_is_strict_json(toy, capsys):
 
 
 def test_mkl_norm_and_pyramids_reach_the_estimator(toy):
-    args = fit.build_parser().parse_args(["--mkl-norm", "auto", "--pyramids", "per_class"])
-    model = fit._make_model("rgb", "linear", 2, 1.0, args)
+    model = sweep.make_model("rgb", "linear", 2, C=1.0, mkl_norm="auto", pyramids="per_class")
     assert model.mkl_norm == "auto" and model.pyramids == "per_class"
     assert fit.build_parser().parse_args(["--mkl-norm", "inf"]).mkl_norm == float("inf")
-    default = fit._make_model("rgb", "linear", 2, 1.0, fit.build_parser().parse_args([]))
+    args = fit.build_parser().parse_args([])
+    assert (args.mkl_norm, args.pyramids, args.base_kernel) == (None, None, None)
+    default = sweep.make_model("rgb", "linear", 2, C=1.0)
     defaults = type(default)().get_params()  # options left out keep the estimator's defaults
     for name in ("mkl_norm", "pyramids", "base_kernel"):
         assert getattr(default, name) == defaults[name]
-    args = fit.build_parser().parse_args(["--base-kernel", "rbf", "--pyramids", "auto"])
-    model = fit._make_model("rgb", "cross", 2, 1.0, args)
+    model = sweep.make_model("rgb", "cross", 2, C=1.0, base_kernel="rbf", pyramids="auto")
     assert model.base_kernel == "rbf" and model.pyramids == "auto"
 
 

@@ -3,7 +3,7 @@
 report.json's settings and fingerprint, resuming a previous report or refusing an ``--out``
 that holds results of other inputs or settings, the bar over the cells, and what is written
 from the cells: the level tables on stdout, levels.png, the beta plots and confusion.png.
-:mod:`mkl_tp.fit` (the command line) fits the cells.
+:mod:`~mkl_tp.experiment.sweep` fits the cells.
 """
 
 import hashlib
