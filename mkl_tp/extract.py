@@ -6,6 +6,9 @@ Three commands share this entry point (``mkl-tp-extract`` once installed)::
     python -m mkl_tp.extract merge features/NAME_rgb.shard-*.h5 --out features/NAME_rgb.h5
     python -m mkl_tp.extract import DIR --out features/NAME_rgb.h5
 
+A bare ``--out`` name (no folder part) is written under ``./features/`` of the current
+working directory: ``--out ucf101`` -> ``features/ucf101_rgb.h5``.
+
 This module is the command line only: it parses the arguments and calls
 :func:`mkl_tp.extraction.extract_features`, :func:`mkl_tp.store.merge_shards` or
 :func:`mkl_tp.store.import_arrays`, then prints their summary. Exit codes are those of
@@ -15,6 +18,7 @@ This module is the command line only: it parses the arguments and calls
 import argparse
 import logging
 import math
+import os
 import signal
 import sys
 
@@ -46,8 +50,27 @@ from .store import (
 )
 
 PROG = "python -m mkl_tp.extract"
+#: Folder, relative to the current directory, that a bare ``--out`` NAME is written to.
+FEATURES_DIR = "features"
 _MAX_SHOWN_FAILURES = 10
+_BARE_OUT = (
+    f"; a bare NAME (no folder part) goes to ./{FEATURES_DIR}/ under the current directory "
+    "(the repository root when run from a checkout): pass ./NAME to write here"
+)
 logger = logging.getLogger(__name__)
+
+
+def resolve_out(out):
+    """Return where ``--out`` writes: a bare name (no folder part) under ``./features/``.
+
+    ``"ucf101"`` -> ``"features/ucf101"`` (hence ``features/ucf101_rgb.h5``), relative to
+    the current working directory; ``"./ucf101"``, ``"data/ucf101"`` or an absolute path
+    are kept as given.
+    """
+    out = str(out)
+    if out and not os.path.dirname(out):
+        return os.path.join(FEATURES_DIR, out)
+    return out
 
 
 # -- arguments ------------------------------------------------------------------------
@@ -96,7 +119,7 @@ def _extract_parser():
         required=True,
         metavar="NAME",
         help="output name: writes NAME_rgb.h5 and/or NAME_flow.h5 (a NAME ending "
-        "in .h5 is used as the file name when one stream is extracted)",
+        "in .h5 is used as the file name when one stream is extracted)" + _BARE_OUT,
     )
     parser.add_argument(
         "--stream",
@@ -230,7 +253,9 @@ def _merge_parser():
         formatter_class=_HelpFormatter,
     )
     parser.add_argument("shards", nargs="+", metavar="SHARD", help="shard files of one stream")
-    parser.add_argument("--out", required=True, metavar="FILE", help="merged cache file")
+    parser.add_argument(
+        "--out", required=True, metavar="FILE", help="merged cache file" + _BARE_OUT
+    )
     parser.add_argument("--copy", action="store_true", help="copy the features instead of linking")
     parser.add_argument(
         "--partial", action="store_true", help="merge even if some shards are missing"
@@ -256,7 +281,7 @@ def _import_parser():
         "--out",
         required=True,
         metavar="FILE",
-        help="cache file (NAME ending in .h5), or NAME to write NAME_<stream>.h5",
+        help="cache file (NAME ending in .h5), or NAME to write NAME_<stream>.h5" + _BARE_OUT,
     )
     parser.add_argument(
         "--stream",
@@ -310,6 +335,7 @@ def _library_call(function, *args, **kwargs):
 # -- the three commands ---------------------------------------------------------------
 def _extract(argv):
     args = _extract_parser().parse_args(argv)
+    args.out = resolve_out(args.out)
     _setup_logging(args.verbose)
     _check_args(args)
     try:
@@ -377,6 +403,7 @@ def _raise_interrupt(signum, frame):
 
 def _merge(argv):
     args = _merge_parser().parse_args(argv)
+    args.out = resolve_out(args.out)
     _setup_logging(False)
     result = _library_call(
         merge_shards, args.shards, args.out, copy=args.copy, allow_partial=args.partial
@@ -391,6 +418,7 @@ def _merge(argv):
 
 def _import(argv):
     args = _import_parser().parse_args(argv)
+    args.out = resolve_out(args.out)
     _setup_logging(False)
     stream = args.stream or next((s for s in STREAMS if args.out.endswith(f"_{s}.h5")), None)
     if stream is None:

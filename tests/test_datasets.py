@@ -30,7 +30,7 @@ def test_read_ts_names_file_and_line_of_a_bad_series(tmp_path):
         read_ts(path)
 
 
-from mkl_tp.sources.splits import match_ids, read_split  # noqa: E402
+from mkl_tp.sources.splits import find_ids, match_ids, read_split  # noqa: E402
 
 
 def write(path, text):
@@ -133,6 +133,21 @@ def test_match_ids_ignores_extensions_case_and_class_folders():
     assert match_ids(wanted, available) == available
     with pytest.raises(ValueError, match=r"2 of 3 split videos are not in features.h5: a, b"):
         match_ids(["a", "b", "x"], available, source="features.h5")
+
+
+def test_an_id_whose_last_component_names_two_videos_is_ambiguous():
+    # "v_x" could be either cached "A/v_x" or "B/v_x": refused, never one of them picked
+    available = ["A/v_x", "B/v_x", "A/v_y"]
+    matched, missing = find_ids(["v_x", "other/v_x.avi", "v_y", "b/V_X"], available)
+    assert matched == [None, None, "A/v_y", "B/v_x"]
+    assert missing == ["v_x", "other/v_x.avi"]
+    with pytest.raises(ValueError) as error:
+        match_ids(["v_x", "v_y"], available, source="features.h5")
+    message = str(error.value)
+    assert message.startswith("1 of 2 split videos are not in features.h5: v_x")
+    assert "ambiguous" in message and "'v_x' could be any of A/v_x, B/v_x" in message
+    # the other way round, a class-folder id whose name one cached video has, still matches
+    assert match_ids(["A/v_x"], ["v_x"]) == ["v_x"]
 
 
 def test_shipped_caches_equal_a_fresh_build_from_the_ts_files(tmp_path):

@@ -266,6 +266,30 @@ def test_streams_share_one_simplex():
         clf.predict(X)
 
 
+def test_streams_keep_the_fit_order_not_sorted():
+    # Stream names given in reverse alphabetical order: streams_, beta_'s stream blocks and
+    # n_features_per_stream_ follow the mapping's order ("z" first), never a sorted one.
+    X, y = make_videos(d=4)
+    rng = np.random.default_rng(1)
+    noise = [rng.normal(size=(x.shape[0], 3)) for x in X]  # carries no class, d = 3
+    params = dict(levels=2, kernel="cross", pyramids="shared")
+    za = PyramidMKLClassifier(**params).fit({"z": X, "a": noise}, y)
+    assert za.streams_ == ["z", "a"] and isinstance(za.streams_, list)
+    assert list(za.n_features_per_stream_) == ["z", "a"]
+    assert za.n_features_per_stream_ == {"z": 4, "a": 3}
+    assert za.beta_.shape == (2, 3)
+    # block 0 is "z", the stream that carries the class: it takes most of the weight
+    assert za.beta_[0].sum() > 0.9 > 0.1 > za.beta_[1].sum()
+    # the same streams passed in the other order give the same weights, blocks swapped
+    az = PyramidMKLClassifier(**params).fit({"a": noise, "z": X}, y)
+    assert az.streams_ == ["a", "z"]
+    np.testing.assert_allclose(za.beta_, az.beta_[::-1], rtol=0, atol=1e-6)
+    # predicting reorders the caller's mapping to the fitted order
+    np.testing.assert_array_equal(
+        za.decision_function({"a": noise, "z": X}), za.decision_function({"z": X, "a": noise})
+    )
+
+
 def bad(message, X, y=None, **params):
     _, y_ok = make_videos(n=12)
     with pytest.raises(ValueError, match=message):

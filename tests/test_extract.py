@@ -464,6 +464,34 @@ def test_import_needs_a_stream_name(tmp_path, capsys):
     _one_line_error(stderr, "nothing does not exist")
 
 
+def test_a_bare_out_name_lands_in_features(tmp_path, monkeypatch, capsys):
+    src = tmp_path / "arrays"
+    src.mkdir()
+    np.save(src / "a.npy", np.ones((3, 4)))
+    monkeypatch.chdir(tmp_path)
+    code, stdout, _ = _run(capsys, "import", "arrays", "--out", "ucf101", "--stream", "rgb")
+    assert code == 0
+    cache = tmp_path / "features" / "ucf101_rgb.h5"
+    assert cache.is_file() and not (tmp_path / "ucf101_rgb.h5").exists()
+    assert os.path.join("features", "ucf101_rgb.h5") in stdout
+    assert store.list_videos(cache) == ["a"]
+    # a bare FILE name too; a name with a folder part ("./", "sub/") is kept as given
+    code, _, _ = _run(capsys, "import", "arrays", "--out", "other_rgb.h5", "--quiet")
+    assert code == 0 and (tmp_path / "features" / "other_rgb.h5").is_file()
+    code, _, _ = _run(capsys, "import", "arrays", "--out", "./here_rgb.h5", "--quiet")
+    assert code == 0 and (tmp_path / "here_rgb.h5").is_file()
+    code, _, _ = _run(capsys, "import", "arrays", "--out", "sub/x_rgb.h5", "--quiet")
+    assert code == 0 and (tmp_path / "sub" / "x_rgb.h5").is_file()
+
+
+def test_help_says_where_a_bare_out_goes(capsys):
+    for args in ([], ["merge"], ["import"]):
+        with pytest.raises(SystemExit):
+            main([*args, "--help"])
+        text = " ".join(capsys.readouterr().out.split())
+        assert "./features/" in text and "current directory" in text, args
+
+
 # -- interruptions --------------------------------------------------------------------
 def _cli(*args, **kwargs):
     env = dict(os.environ, PYTHONPATH=ROOT)

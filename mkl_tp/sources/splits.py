@@ -195,7 +195,9 @@ def find_ids(wanted, available):
 
     An id matches exactly (after dropping the extension), or else by its last path
     component when that is unique among ``available`` (so ``brush_hair/clip`` finds a
-    feature id ``clip`` and vice versa).
+    feature id ``clip`` and vice versa). A last component shared by several ``available``
+    ids (``A/clip`` and ``B/clip`` for a wanted ``clip``) is ambiguous: no match, never
+    one picked at random; :func:`match_ids` names the candidates.
 
     Parameters
     ----------
@@ -211,21 +213,42 @@ def find_ids(wanted, available):
     missing : list of str
         The ``wanted`` ids without a match, in order.
     """
-    exact = {_key(v): v for v in available}
-    by_name = {}
-    for v in available:
-        by_name.setdefault(_key(v).rsplit("/", 1)[-1], []).append(v)
+    exact, by_name = _indexes(available)
     matched, missing = [], []
     for w in wanted:
         key = _key(w)
         hit = exact.get(key)
         if hit is None:
-            candidates = by_name.get(key.rsplit("/", 1)[-1], [])
+            candidates = by_name.get(_name(key), [])
             hit = candidates[0] if len(candidates) == 1 else None
         if hit is None:
             missing.append(w)
         matched.append(hit)
     return matched, missing
+
+
+def _name(key):
+    return key.rsplit("/", 1)[-1]
+
+
+def _indexes(available):
+    """``available`` by exact key and by last path component (all ids sharing it)."""
+    exact = {_key(v): v for v in available}
+    by_name = {}
+    for v in available:
+        by_name.setdefault(_name(_key(v)), []).append(v)
+    return exact, by_name
+
+
+def _ambiguous(missing, available):
+    """``{wanted id: candidates}`` for the unmatched ids whose last component several share."""
+    _, by_name = _indexes(available)
+    found = {}
+    for w in missing:
+        candidates = by_name.get(_name(_key(w)), [])
+        if len(candidates) > 1:
+            found[w] = candidates
+    return found
 
 
 def match_ids(wanted, available, source="the feature file"):
@@ -248,12 +271,21 @@ def match_ids(wanted, available, source="the feature file"):
     Raises
     ------
     ValueError
-        Listing (a few of) the ids that have no match.
+        Listing (a few of) the ids that have no match, and for those whose last path
+        component matches several ids of ``available`` (ambiguous), the candidates.
     """
     matched, missing = find_ids(wanted, available)
     if missing:
         shown = ", ".join(missing[:5]) + (", ..." if len(missing) > 5 else "")
-        raise ValueError(
-            f"{len(missing)} of {len(wanted)} split videos are not in {source}: {shown}"
-        )
+        message = f"{len(missing)} of {len(wanted)} split videos are not in {source}: {shown}"
+        ambiguous = _ambiguous(missing, available)
+        if ambiguous:
+            listed = [
+                f"{w!r} could be any of {', '.join(c)}" for w, c in list(ambiguous.items())[:5]
+            ]
+            message += (
+                f". {len(ambiguous)} of them are ambiguous (their last path component names "
+                "several videos): " + "; ".join(listed) + ("; ..." if len(ambiguous) > 5 else "")
+            )
+        raise ValueError(message)
     return matched
