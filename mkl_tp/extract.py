@@ -18,7 +18,6 @@ This module is the command line only: it parses the arguments and calls
 import argparse
 import logging
 import math
-import os
 import signal
 import sys
 
@@ -43,34 +42,21 @@ from .extraction.run import (
     shard_of,  # noqa: F401 (public here too, where --shard is parsed)
 )
 from .store import (
+    FEATURES_DIR,
     RunStoppedError,
     import_arrays,
     merge_shards,
     output_path,  # noqa: F401 (public here too, where --out is parsed)
+    resolve_out,
 )
 
 PROG = "python -m mkl_tp.extract"
-#: Folder, relative to the current directory, that a bare ``--out`` NAME is written to.
-FEATURES_DIR = "features"
 _MAX_SHOWN_FAILURES = 10
 _BARE_OUT = (
     f"; a bare NAME (no folder part) goes to ./{FEATURES_DIR}/ under the current directory "
     "(the repository root when run from a checkout): pass ./NAME to write here"
 )
 logger = logging.getLogger(__name__)
-
-
-def resolve_out(out):
-    """Return where ``--out`` writes: a bare name (no folder part) under ``./features/``.
-
-    ``"ucf101"`` -> ``"features/ucf101"`` (hence ``features/ucf101_rgb.h5``), relative to
-    the current working directory; ``"./ucf101"``, ``"data/ucf101"`` or an absolute path
-    are kept as given.
-    """
-    out = str(out)
-    if out and not os.path.dirname(out):
-        return os.path.join(FEATURES_DIR, out)
-    return out
 
 
 # -- arguments ------------------------------------------------------------------------
@@ -314,12 +300,20 @@ def _check_args(args):
         raise UsageError(f"--stride must be at least 1, got {args.stride}")
 
 
-def _print_summary(summary):
+def _print_summary(summary, with_ids):
+    """Counts per stream on stdout; the first failures on stderr."""
     for stream, path in summary.paths.items():
         print(
             f"{stream}: {summary.done[stream]} done, {summary.skipped[stream]} skipped, "
             f"{summary.failed[stream]} failed -> {path}"
         )
+    for video_id, message in list(summary.failures.items())[:_MAX_SHOWN_FAILURES]:
+        print(
+            f"failed: {video_id}: {message}" if with_ids else f"failed: {message}", file=sys.stderr
+        )
+    if len(summary.failures) > _MAX_SHOWN_FAILURES:
+        more = len(summary.failures) - _MAX_SHOWN_FAILURES
+        print(f"... and {more} more (see /failed in the files)", file=sys.stderr)
 
 
 def _library_call(function, *args, **kwargs):
@@ -377,15 +371,7 @@ def _extract(argv):
         return EXIT_INTERRUPTED
     finally:
         signal.signal(signal.SIGTERM, previous)
-    _print_summary(summary)
-    for video_id, message in list(summary.failures.items())[:_MAX_SHOWN_FAILURES]:
-        print(f"failed: {video_id}: {message}", file=sys.stderr)
-    if len(summary.failures) > _MAX_SHOWN_FAILURES:
-        print(
-            f"... and {len(summary.failures) - _MAX_SHOWN_FAILURES} more "
-            "(see /failed in the files)",
-            file=sys.stderr,
-        )
+    _print_summary(summary, with_ids=True)
     busy = sum(summary.busy_seconds.values())
     if busy:
         logger.info(
@@ -432,9 +418,7 @@ def _import(argv):
             dtype=args.dtype,
             progress=not args.quiet,
         )
-    _print_summary(summary)
-    for message in list(summary.failures.values())[:_MAX_SHOWN_FAILURES]:
-        print(f"failed: {message}", file=sys.stderr)
+    _print_summary(summary, with_ids=False)
     return EXIT_FAILURE if summary.failures else EXIT_OK
 
 

@@ -30,6 +30,7 @@ import their public names from here.
 """
 
 from ._format import (
+    FEATURES_DIR,
     FORMAT,
     FORMAT_VERSION,
     VOLATILE_INFO,
@@ -37,6 +38,7 @@ from ._format import (
     check_video_id,
     output_path,
     parse_shard,
+    resolve_out,
 )
 from ._merge import merge_shards
 from ._read import failed_videos, list_videos, load_features, read_info, video_attrs
@@ -45,6 +47,7 @@ from ._sequence import FeatureSequence
 from ._write import FeatureWriter
 
 __all__ = [
+    "FEATURES_DIR",
     "FORMAT",
     "FORMAT_VERSION",
     "VOLATILE_INFO",
@@ -61,6 +64,7 @@ __all__ = [
     "merge_shards",
     "output_path",
     "parse_shard",
+    "resolve_out",
     "read_info",
     "video_attrs",
 ]

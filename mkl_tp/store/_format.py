@@ -5,6 +5,8 @@
 :func:`complete_ids` are package-internal: they serve ``_read``, ``_write`` and ``_import``.
 """
 
+import os
+
 import h5py
 import numpy as np
 
@@ -15,8 +17,8 @@ VOLATILE_INFO = frozenset({"mkl_tp_version", "created", "format_version"})
 # HDF5 file format of new caches: 1.8's (readable by HDF5 1.8 and later). Its groups keep
 # their links in a B-tree and a fractal heap, so adding a video rewrites a bounded number
 # of pages. The library's default ("earliest") keeps every name of a group in one local
-# heap, rewritten whole at each commit: at 240,000 videos in one group some 3 MB of journal
-# per video (benchmarks/bench_store.py).
+# heap, rewritten whole at each commit, so a commit's cost would grow with the number of
+# videos in the group (docs/performance.rst, "Writing a large cache").
 LIBVER = ("v108", "v108")
 
 
@@ -89,6 +91,23 @@ def check_features(features, video_id, *, feature_dim=None):
 
 
 # -- names ------------------------------------------------------------------------
+#: Folder, relative to the current directory, that a bare ``--out`` NAME is written to.
+FEATURES_DIR = "features"
+
+
+def resolve_out(out):
+    """Return where ``--out`` writes: a bare name (no folder part) under ``./features/``.
+
+    ``"ucf101"`` -> ``"features/ucf101"`` (hence ``features/ucf101_rgb.h5``), relative to
+    the current working directory; ``"./ucf101"``, ``"data/ucf101"`` or an absolute path
+    are kept as given.
+    """
+    out = str(out)
+    if out and not os.path.dirname(out):
+        return os.path.join(FEATURES_DIR, out)
+    return out
+
+
 def output_path(out, stream, shard=None):
     """Return the cache file of one stream: ``NAME_<stream>[.shard-I-of-N].h5``.
 
@@ -146,7 +165,8 @@ def walk(handle, group_name):
     """Yield (id, dataset) under ``group_name``, following links, in name order.
 
     Datasets are opened one at a time as they are yielded: every open dataset holds its
-    own HDF5 metadata (some 50 KB), which for all of a 14,000-video cache took 0.75 GB.
+    own HDF5 metadata, so holding them all would make a listing's memory grow with the
+    cache (docs/performance.rst, "Out of core").
     """
     root = handle.get(group_name)
     if root is None:
