@@ -60,7 +60,8 @@ def main():
     for name, threads, smallest in settings:
         primal._COARSE_MIN_VIDEOS = smallest
         start = time.perf_counter()
-        duals, info = primal.svm_duals_primal(Z, Y, args.C, tol=args.tol, n_threads=threads)
+        duals = primal.svm_duals_primal(Z, Y, args.C, tol=args.tol, n_threads=threads)
+        info = duals.info
         seconds = time.perf_counter() - start
         rows.append(
             {

@@ -79,10 +79,12 @@ def main():
                 solvers.append(("torch cpu", svm_duals_torch, {"device": "cpu"}))
             for name, solve, options in solvers:
                 start = time.perf_counter()
-                first, info = solve(K, Y, 1.0, **options)
+                first = solve(K, Y, 1.0, **options)
+                info = first.info
                 cold = time.perf_counter() - start
                 start = time.perf_counter()
-                second, info2 = solve(K2, Y, 1.0, init=first.coef, **options)
+                second = solve(K2, Y, 1.0, init=first.coef, **options)
+                info2 = second.info
                 warm = time.perf_counter() - start
                 obj = np.abs(second.objective / reference2.objective - 1).max()
                 dec = np.abs(

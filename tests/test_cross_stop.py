@@ -1,5 +1,5 @@
 """The cross kernel's stop is scale-invariant: it compares the *relative* decrease of ``J``,
-``(J_prev - J) / |J_prev|``, with ``tol`` (mkl_tp.solvers._alternation._fit_cross).
+``(J_prev - J) / |J_prev|``, with ``tol`` (mkl_tp.solvers._alternation.fit_cross).
 
 Repeating every one-vs-rest task ``k`` times multiplies ``J`` and its gradient by ``k`` and
 changes nothing else: the same duals per task, the same steps (``step * gradient`` does not

@@ -51,8 +51,8 @@ def test_sharded_products_and_rows_equal_the_local_ones(client, kind):
 def test_sharded_svm_duals_equal_the_local_solve(client):
     blocks, Y = problem(seed=5, n=60)
     beta = np.full(4, 0.25)
-    local, _ = svm_duals_primal(weighted_features(blocks, beta, "linear"), Y, 1.0, tol=1e-8)
-    sharded, _ = svm_duals_primal(
+    local = svm_duals_primal(weighted_features(blocks, beta, "linear"), Y, 1.0, tol=1e-8)
+    sharded = svm_duals_primal(
         ShardedBlocks(client, blocks).features(beta, "linear"), Y, 1.0, tol=1e-8
     )
     np.testing.assert_allclose(sharded.objective, local.objective, rtol=1e-10)

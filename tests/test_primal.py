@@ -39,7 +39,8 @@ def test_primal_duals_match_libsvm(kind, C):
     blocks, Y = problem()
     Z, D, K = features_of(blocks, np.full(4, 0.25), kind)
     reference = svm_duals(K, Y, C, tol=1e-5)
-    duals, info = svm_duals_primal(Z, Y, C, tol=1e-9, scale=D)
+    duals = svm_duals_primal(Z, Y, C, tol=1e-9, scale=D)
+    info = duals.info
     assert info["violation"].max() <= 1e-9
     lo, hi = np.where(Y > 0, 0.0, -C), np.where(Y > 0, C, 0.0)
     assert (duals.coef >= lo).all() and (duals.coef <= hi).all()
@@ -52,7 +53,7 @@ def test_primal_duals_match_libsvm(kind, C):
 def test_primal_duals_match_cvxpy_dual_tightly():
     blocks, Y = problem(seed=3, n=30)
     Z, _, K = features_of(blocks, np.full(4, 0.25), "linear")
-    duals, _ = svm_duals_primal(Z, Y, 1.0, tol=1e-10)
+    duals = svm_duals_primal(Z, Y, 1.0, tol=1e-10)
     for c in range(Y.shape[1]):
         alpha = cp.Variable(30)
         objective = cp.sum(alpha) - 0.5 * cp.sum_squares(Z.T @ cp.multiply(alpha, Y[:, c]))
@@ -70,7 +71,7 @@ def test_primal_intercept_without_free_variables_is_libsvms():
     blocks, _ = problem(seed=4)
     Y = one_vs_rest_labels(np.arange(40) % 2, 2)
     Z, _, K = features_of(blocks, np.full(4, 0.25), "linear")
-    duals, _ = svm_duals_primal(Z, Y, 1e-3, tol=1e-10)
+    duals = svm_duals_primal(Z, Y, 1e-3, tol=1e-10)
     reference = svm_duals(K, Y, 1e-3)
     np.testing.assert_allclose(duals.intercept, reference.intercept, atol=1e-6)
     np.testing.assert_allclose(decisions(K, duals), decisions(K, reference), atol=1e-6)
@@ -80,9 +81,11 @@ def test_primal_warm_start_reaches_the_same_optimum_in_fewer_newton_steps():
     blocks, Y = problem(seed=2, n=60)
     first = weighted_features(blocks, np.array([0.4, 0.3, 0.2, 0.1]), "linear")
     second = weighted_features(blocks, np.array([0.35, 0.35, 0.2, 0.1]), "linear")
-    start, _ = svm_duals_primal(first, Y, 1.0, tol=1e-8)
-    cold, cold_info = svm_duals_primal(second, Y, 1.0, tol=1e-8)
-    warm, warm_info = svm_duals_primal(second, Y, 1.0, tol=1e-8, init=start.coef)
+    start = svm_duals_primal(first, Y, 1.0, tol=1e-8)
+    cold = svm_duals_primal(second, Y, 1.0, tol=1e-8)
+    cold_info = cold.info
+    warm = svm_duals_primal(second, Y, 1.0, tol=1e-8, init=start.coef)
+    warm_info = warm.info
     np.testing.assert_allclose(warm.objective, cold.objective, rtol=1e-10)
     K = second @ second.T
     np.testing.assert_allclose(decisions(K, warm), decisions(K, cold), atol=1e-6)
@@ -131,8 +134,8 @@ def test_feature_operator_scales_products_and_rows():
 def test_primal_on_float32_features_agrees_with_float64():
     blocks, Y = problem(seed=6)
     Z, _, K = features_of(blocks, np.full(4, 0.25), "linear")
-    single, _ = svm_duals_primal(Z.astype(np.float32), Y, 1.0, tol=1e-5)
-    double, _ = svm_duals_primal(Z, Y, 1.0, tol=1e-5)
+    single = svm_duals_primal(Z.astype(np.float32), Y, 1.0, tol=1e-5)
+    double = svm_duals_primal(Z, Y, 1.0, tol=1e-5)
     np.testing.assert_allclose(single.objective, double.objective, rtol=1e-5)
 
 
@@ -140,8 +143,9 @@ def test_primal_in_torch_on_cpu_matches_numpy():
     torch = pytest.importorskip("torch", reason="torch (the 'deep' extra) is not installed")
     blocks, Y = problem(seed=10)
     Z, D, K = features_of(blocks, np.full(4, 0.25), "cross")
-    numpy_duals, _ = svm_duals_primal(Z, Y, 1.0, tol=1e-9, scale=D)
-    torch_duals, info = svm_duals_primal(torch.as_tensor(Z), Y, 1.0, tol=1e-9, scale=D)
+    numpy_duals = svm_duals_primal(Z, Y, 1.0, tol=1e-9, scale=D)
+    torch_duals = svm_duals_primal(torch.as_tensor(Z), Y, 1.0, tol=1e-9, scale=D)
+    info = torch_duals.info
     assert info["violation"].max() <= 1e-9
     np.testing.assert_allclose(torch_duals.objective, numpy_duals.objective, rtol=1e-10)
     np.testing.assert_allclose(decisions(K, torch_duals), decisions(K, numpy_duals), atol=1e-6)
@@ -153,8 +157,8 @@ def test_primal_on_gpu_matches_cpu():
         pytest.skip("no CUDA device on this machine: the GPU path cannot run here")
     blocks, Y = problem(seed=11)
     Z, _, _ = features_of(blocks, np.full(4, 0.25), "linear")
-    cpu, _ = svm_duals_primal(Z, Y, 1.0, tol=1e-9)
-    gpu, info = svm_duals_primal(torch.as_tensor(Z, device="cuda"), Y, 1.0, tol=1e-9)
+    cpu = svm_duals_primal(Z, Y, 1.0, tol=1e-9)
+    gpu = svm_duals_primal(torch.as_tensor(Z, device="cuda"), Y, 1.0, tol=1e-9)
     np.testing.assert_allclose(gpu.objective, cpu.objective, rtol=1e-9)
     np.testing.assert_allclose(gpu.coef, cpu.coef, atol=1e-6)
 
@@ -211,7 +215,8 @@ def test_estimator_primal_solver_matches_libsvm(kernel):
 def test_primal_kkt_of_the_returned_duals_is_below_tol():
     blocks, Y = problem(seed=7, n=80)
     Z, D, K = features_of(blocks, np.full(4, 0.25), "cross")
-    duals, info = svm_duals_primal(Z, Y, 1.0, tol=1e-6, scale=D)
+    duals = svm_duals_primal(Z, Y, 1.0, tol=1e-6, scale=D)
+    info = duals.info
     lo, hi = np.where(Y > 0, 0.0, -1.0), np.where(Y > 0, 1.0, 0.0)
     assert kkt_violation(K @ duals.coef - Y, duals.coef, lo, hi).max() <= 1e-6
     np.testing.assert_allclose(
@@ -224,9 +229,9 @@ def test_line_search_in_chunks_of_tasks_gives_the_same_duals(monkeypatch):
 
     blocks, Y = problem()
     Z, _, K = features_of(blocks, np.full(4, 0.25), "linear")
-    whole, _ = svm_duals_primal(Z, Y, 1.0, tol=1e-9)
+    whole = svm_duals_primal(Z, Y, 1.0, tol=1e-9)
     monkeypatch.setattr(primal, "_LINE_SEARCH_CHUNK", 3 * len(Z))  # one task per chunk
-    chunked, _ = svm_duals_primal(Z, Y, 1.0, tol=1e-9)
+    chunked = svm_duals_primal(Z, Y, 1.0, tol=1e-9)
     np.testing.assert_allclose(chunked.objective, whole.objective, rtol=1e-12)
     np.testing.assert_allclose(decisions(K, chunked), decisions(K, whole), atol=1e-9)
 
@@ -248,7 +253,8 @@ def test_coarse_start_reaches_the_libsvm_optimum(monkeypatch, classes):
         return solve(features, *args, **kwargs)
 
     monkeypatch.setattr(primal, "svm_duals_primal", counted)
-    duals, info = solve(Z, Y, 1.0, tol=1e-8)
+    duals = solve(Z, Y, 1.0, tol=1e-8)
+    info = duals.info
     assert starts[0] == 100 and len(starts) == 2 and 20 <= starts[1] <= 30
     reference = svm_duals(K, Y, 1.0, tol=1e-6)
     assert info["violation"].max() <= 1e-8
@@ -259,8 +265,10 @@ def test_coarse_start_reaches_the_libsvm_optimum(monkeypatch, classes):
 def test_newton_systems_in_threads_give_the_one_thread_duals():
     blocks, Y = problem(seed=6, n=120, classes=5)
     Z, _, K = features_of(blocks, np.full(4, 0.25), "cross")
-    one, one_info = svm_duals_primal(Z, Y, 1.0, tol=1e-9, n_threads=1)
-    three, three_info = svm_duals_primal(Z, Y, 1.0, tol=1e-9, n_threads=3)
+    one = svm_duals_primal(Z, Y, 1.0, tol=1e-9, n_threads=1)
+    one_info = one.info
+    three = svm_duals_primal(Z, Y, 1.0, tol=1e-9, n_threads=3)
+    three_info = three.info
     assert three_info["n_iter"] == one_info["n_iter"]
     np.testing.assert_allclose(three.coef, one.coef, rtol=0, atol=1e-12)
     np.testing.assert_allclose(three.intercept, one.intercept, rtol=0, atol=1e-12)
@@ -314,7 +322,8 @@ def test_newton_stops_a_task_whose_line_search_finds_no_descent(monkeypatch):
         return directions(operator, inside, tasks, sigma, G_w, G_b, n_threads)
 
     monkeypatch.setattr(primal, "_newton_directions", recording)
-    duals, info = svm_duals_primal(Z, Y, 1.0, tol=1e-4)
+    duals = svm_duals_primal(Z, Y, 1.0, tol=1e-4)
+    info = duals.info
     assert repeats == 0
     assert info["n_iter"] < 50 * info["n_outer"]
 
@@ -324,7 +333,8 @@ def test_returned_duals_keep_bounded_coordinates_on_their_bounds():
     # coordinates (the Euclidean projection) moved them a rounding error off C, and the
     # maximal violating pair then read 2 on a solve that had converged.
     Z, Y = nearly_constant_rows()
-    duals, info = svm_duals_primal(Z, Y, 1.0, tol=1e-4)
+    duals = svm_duals_primal(Z, Y, 1.0, tol=1e-4)
+    info = duals.info
     K = Z.astype(np.float64) @ Z.T.astype(np.float64)
     lo, hi = np.where(Y > 0, 0.0, -1.0), np.where(Y > 0, 1.0, 0.0)
     A = duals.coef

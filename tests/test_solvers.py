@@ -568,3 +568,24 @@ def test_select_mkl_norm_computes_the_subsets_node_kernels_once_within_the_budge
     given.clear()
     select_mkl_norm(fit, blocks, y, 3, "linear", max_videos=90, cache_bytes=1e3)
     assert given == [None] * 9
+
+
+def test_solver_modules_share_private_helpers_only_through_common():
+    # One solver contract: a solver module takes private names (``_x``) of another only
+    # from mkl_tp/solvers/_common.py, so no solver depends on another's internals.
+    import ast
+    from pathlib import Path
+
+    import mkl_tp.solvers
+
+    package = Path(mkl_tp.solvers.__file__).parent
+    offending = []
+    for path in sorted(package.glob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.ImportFrom) and node.level == 1 and node.module != "_common":
+                offending += [
+                    f"{path.name}: {node.module}.{a.name}"
+                    for a in node.names
+                    if a.name.startswith("_")
+                ]
+    assert offending == []

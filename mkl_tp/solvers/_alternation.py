@@ -101,7 +101,7 @@ class MKLResult(NamedTuple):
     kernel_cached: bool = False
 
 
-class _Iterate(NamedTuple):
+class Iterate(NamedTuple):
     """One alpha-step's outcome at weights ``beta``."""
 
     beta: np.ndarray
@@ -110,7 +110,7 @@ class _Iterate(NamedTuple):
     objective: float
 
 
-def _result(iterate, history, n_iter, gap, converged):
+def make_result(iterate, history, n_iter, gap, converged):
     return MKLResult(
         beta=iterate.beta,
         duals=iterate.duals,
@@ -148,7 +148,7 @@ def _least_norm_refinement(alpha_step, offsets, slopes, theta, best, tol):
     return (refined if refined.objective <= best.objective + slack else best), 1
 
 
-def _fit_linear(alpha_step, beta, tol, max_iter, level, method):
+def fit_linear(alpha_step, beta, tol, max_iter, level, method):
     offsets, slopes, history = [], [], []
     best, gap = None, np.inf
     for iteration in range(1, max_iter + 1):
@@ -175,7 +175,7 @@ def _fit_linear(alpha_step, beta, tol, max_iter, level, method):
                 # tied nodes tied by symmetry (the QP's minimiser is unique), so only SILP
                 # needs the tie-break.
                 best, extra = _least_norm_refinement(alpha_step, offsets, slopes, theta, best, tol)
-            return _result(best, history, iteration + extra, gap, True)
+            return make_result(best, history, iteration + extra, gap, True)
         if method == "level":
             target = theta + _LEVEL_LAMBDA * (best.objective - theta)
             projected = beta_step_level(offsets, slopes, target, center=beta)
@@ -183,10 +183,10 @@ def _fit_linear(alpha_step, beta, tol, max_iter, level, method):
         else:
             beta = lp_beta
     _warn_max_iter(max_iter, "linear", gap)
-    return _result(best, history, max_iter, gap, False)
+    return make_result(best, history, max_iter, gap, False)
 
 
-def _fit_linear_lp(alpha_step, beta, p, tol, max_iter, level):
+def fit_linear_lp(alpha_step, beta, p, tol, max_iter, level):
     """lp-norm MKL (``p > 1``) by alternating SVM duals and the closed-form weights.
 
     Block-coordinate descent on Kloft et al.'s jointly convex primal, so ``J`` decreases;
@@ -221,7 +221,7 @@ def _fit_linear_lp(alpha_step, beta, p, tol, max_iter, level):
         _warn_max_iter(max_iter, "linear", gap)
     scale = best.beta.sum()
     best = best._replace(beta=best.beta / scale, normaliser=1.0 / scale)
-    return _result(best, history, iteration, gap, gap < tol)
+    return make_result(best, history, iteration, gap, gap < tol)
 
 
 def mirror_ready(beta):
@@ -252,7 +252,7 @@ def task_iterate(iterates, objectives, task):
     return best._replace(duals=duals, objective=float(duals.objective[0]))
 
 
-def _fit_cross(alpha_step, first, tol, max_iter, level, method, spent=1):
+def fit_cross(alpha_step, first, tol, max_iter, level, method, spent=1):
     """Descend from the evaluated iterate ``first`` (``spent`` alpha-steps so far)."""
     gram = alpha_step.kernels.gram()
     if method == "mirror":
@@ -277,7 +277,7 @@ def _fit_cross(alpha_step, first, tol, max_iter, level, method, spent=1):
         spread = gradient.max() - gradient.min()
         if spread <= 0:
             # Equal partial derivatives: no feasible direction decreases J (stationary).
-            return _result(current, history, iteration, 0.0, True)
+            return make_result(current, history, iteration, 0.0, True)
         step = first_step / spread if step is None else min(step, longest / spread)
         accepted, trials = None, 0
         while step * spread >= _MIN_STEP and iteration < max_iter:
@@ -295,7 +295,7 @@ def _fit_cross(alpha_step, first, tol, max_iter, level, method, spent=1):
             if iteration >= max_iter:
                 break  # out of alpha-steps while backtracking: not a stationary point
             # No measurable decrease along the descent path: stationary point.
-            return _result(current, history, iteration, 0.0, True)
+            return make_result(current, history, iteration, 0.0, True)
         decrease = (current.objective - accepted.objective) / max(
             abs(current.objective), np.finfo(float).tiny
         )
@@ -311,10 +311,10 @@ def _fit_cross(alpha_step, first, tol, max_iter, level, method, spent=1):
             decrease,
         )
         if decrease < tol:
-            return _result(current, history, iteration, decrease, True)
+            return make_result(current, history, iteration, decrease, True)
         if trials == 1:
             # Accepted at once: try a longer step next; after a backtrack keep the step
             # that worked (fewer rejected alpha-steps, benchmarks/bench_core.py).
             step *= 2.0
     _warn_max_iter(max_iter, "cross", decrease)
-    return _result(current, history, iteration, decrease, False)
+    return make_result(current, history, iteration, decrease, False)

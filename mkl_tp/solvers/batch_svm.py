@@ -41,174 +41,20 @@ from array_api_compat import array_namespace, to_device
 from array_api_compat import device as array_device
 from scipy import linalg
 
-from .svm import SVMDuals
+from ._common import (
+    KernelOperator,
+    SVMDuals,
+    bound_masks,
+    box_bounds,
+    host,
+    kkt_violation,
+    libsvm_intercept,
+    project,
+)
 
 __all__ = ["KernelOperator", "svm_duals_batch", "kkt_violation", "project"]
 
 logger = logging.getLogger(__name__)
-
-# Relative margin under which a coordinate counts as at its bound.
-_BOUND_EPS = 1e-12
-
-
-class KernelOperator:
-    """The training kernel as an explicit matrix or as features ``K = Z Z' / scale``.
-
-    The feature form never holds the ``N x N`` matrix: a product costs ``4 N m C`` flops
-    instead of ``2 N^2 C``, cheaper when ``m < N / 2`` (e.g. the cross kernel, whose ``Z``
-    has one node-width). Either form may be a numpy array or a torch tensor.
-
-    Parameters
-    ----------
-    kernel : array of shape (N, N), optional
-    features : array of shape (N, m), optional
-        Exactly one of ``kernel`` and ``features``.
-    scale : float, default=1.0
-        Divides ``Z Z'``.
-    """
-
-    def __init__(self, kernel=None, features=None, scale=1.0):
-        if (kernel is None) == (features is None):
-            raise ValueError("give exactly one of kernel and features")
-        self.kernel = kernel
-        self.features = features
-        self.scale = float(scale)
-        data = kernel if kernel is not None else features
-        self.xp = array_namespace(data)
-        self.n = data.shape[0]
-        self.dtype = data.dtype
-        self.device = array_device(data)
-
-    def matmul(self, coef):
-        """``K @ coef`` for ``coef`` of shape (N, C)."""
-        if self.kernel is not None:
-            return self.kernel @ coef
-        return self.features @ (self.features.T @ coef) / self.scale
-
-    def submatrix(self, rows, cols):
-        """``K[rows][:, cols]`` as float64."""
-        xp = self.xp
-        if self.kernel is not None:
-            block = xp.take(xp.take(self.kernel, rows, axis=0), cols, axis=1)
-            return xp.astype(block, xp.float64)
-        left = xp.take(self.features, rows, axis=0)
-        right = xp.take(self.features, cols, axis=0)
-        return xp.astype(left @ right.T, xp.float64) / self.scale
-
-    def top_centred_eigenvalue(self, n_iter=30, seed=0):
-        """Largest eigenvalue of ``(I - 11'/N) K (I - 11'/N)`` by power iteration."""
-        xp = self.xp
-        start = np.random.default_rng(seed).normal(size=(self.n, 1))
-        v = xp.asarray(start, dtype=self.dtype, device=self.device)
-        value = 0.0
-        for _ in range(n_iter):
-            v = v - xp.mean(v)
-            w = self.matmul(v)
-            w = w - xp.mean(w)
-            value = float(xp.linalg.vector_norm(w))
-            if value == 0:
-                return 0.0
-            v = w / value
-        # Rayleigh quotient of the last iterate; 5% margin for the unconverged tail.
-        return 1.05 * float(xp.sum(v * self.matmul(v - xp.mean(v))))
-
-
-def _bounds(xp, Y, C):
-    zero = xp.zeros_like(Y)
-    return xp.where(Y > 0, zero, zero - C), xp.where(Y > 0, zero + C, zero)
-
-
-def project(V, lo, hi, n_bisect=60):
-    """Euclidean projection of every column onto ``{lo <= a <= hi, 1'a = 0}``.
-
-    Parameters
-    ----------
-    V : array of shape (N, C)
-    lo, hi : array of shape (N, C)
-        Bounds with ``sum(lo) <= 0 <= sum(hi)`` per column.
-    n_bisect : int, default=60
-        Most bisection steps (they stop once the bracket is below ``1e-13`` relative).
-
-    Returns
-    -------
-    array of shape (N, C)
-
-    Notes
-    -----
-    ``a = clip(v - nu, lo, hi)`` with ``nu`` the root of the non-increasing piecewise-linear
-    ``s(nu) = 1' clip(v - nu, lo, hi)``. Bisection brackets the root's linear piece; the
-    exact root on that piece follows from the free coordinates.
-    """
-    xp = array_namespace(V)
-    low = xp.min(V - hi, axis=0)
-    high = xp.max(V - lo, axis=0)
-    for _ in range(n_bisect):
-        mid = 0.5 * (low + high)
-        above = xp.sum(xp.clip(V - mid, lo, hi), axis=0) > 0
-        low = xp.where(above, mid, low)
-        high = xp.where(above, high, mid)
-        if bool(xp.all(high - low <= 1e-13 * (1.0 + xp.abs(high)))):
-            break
-    nu = 0.5 * (low + high)
-    # Exact root on the linear piece around nu: free coordinates move one for one with nu.
-    shifted = V - nu
-    free = (shifted > lo) & (shifted < hi)
-    clipped = xp.clip(shifted, lo, hi)
-    n_free = xp.astype(xp.sum(xp.astype(free, V.dtype), axis=0), V.dtype)
-    correction = xp.where(
-        n_free > 0, xp.sum(clipped, axis=0) / xp.clip(n_free, 1, None), xp.zeros_like(nu)
-    )
-    refined = xp.clip(V - (nu + correction), lo, hi)
-    # Keep the refinement only where it is at least as feasible (it is, on the right piece).
-    better = xp.abs(xp.sum(refined, axis=0)) <= xp.abs(xp.sum(clipped, axis=0))
-    return xp.where(better, refined, clipped)
-
-
-def _bound_masks(A, lo, hi, eps):
-    """``(at_lo, at_hi)``: coordinates within ``eps`` (relative) of their bounds."""
-    xp = array_namespace(A)
-    span = xp.clip(hi - lo, 1.0, None)
-    return A <= lo + eps * span, A >= hi - eps * span
-
-
-def kkt_violation(gradient, A, lo, hi):
-    """libsvm's maximal violating pair per task, ``max_{up} -g - min_{low} -g``.
-
-    Parameters
-    ----------
-    gradient : array of shape (N, C)
-        ``K A - Y``.
-    A, lo, hi : array of shape (N, C)
-
-    Returns
-    -------
-    array of shape (C,); 0 at an exact optimum
-    """
-    xp = array_namespace(gradient)
-    at_lo, at_hi = _bound_masks(A, lo, hi, _BOUND_EPS)
-    top = xp.max(xp.where(~at_hi, -gradient, -xp.inf), axis=0)
-    bottom = xp.min(xp.where(~at_lo, -gradient, xp.inf), axis=0)
-    return xp.clip(top - bottom, 0.0, None)
-
-
-def _intercept(gradient, A, lo, hi):
-    """libsvm's bias ``b = -rho``: ``rho`` the mean of ``g`` over free variables, else the
-    middle of ``[max g at upper bounds, min g at lower bounds]`` (``calculate_rho``)."""
-    xp = array_namespace(gradient)
-    at_lo, at_hi = _bound_masks(A, lo, hi, _BOUND_EPS)
-    free = ~at_lo & ~at_hi
-    n_free = xp.sum(xp.astype(free, gradient.dtype), axis=0)
-    mean_free = xp.sum(xp.where(free, gradient, 0.0), axis=0) / xp.clip(n_free, 1, None)
-    upper = xp.min(xp.where(at_lo, gradient, xp.inf), axis=0)
-    lower = xp.max(xp.where(at_hi, gradient, -xp.inf), axis=0)
-    upper, lower = (
-        xp.where(xp.isfinite(upper), upper, lower),
-        xp.where(xp.isfinite(lower), lower, upper),
-    )
-    # Both infinite only when no variable is bounded: every one is free, mean_free serves.
-    finite = xp.isfinite(upper) & xp.isfinite(lower)
-    middle = 0.5 * (xp.where(finite, upper, 0.0) + xp.where(finite, lower, 0.0))
-    return -xp.where(n_free > 0, mean_free, middle)
 
 
 def _solve_kkt(system, right):
@@ -240,7 +86,7 @@ def _polish(operator, A, Y, lo, hi, max_free):
     -1'a_B]``.
     """
     xp = operator.xp
-    at_lo, at_hi = _bound_masks(A, lo, hi, 1e-9)
+    at_lo, at_hi = bound_masks(A, lo, hi, 1e-9)
     free_mask = ~at_lo & ~at_hi
     columns = []
     for c in range(A.shape[1]):
@@ -274,10 +120,6 @@ def _objective(A, KA, Y):
     return 0.5 * xp.sum(A * KA, axis=0) - xp.sum(Y * A, axis=0)
 
 
-def _host(x):
-    return np.asarray(to_device(x, "cpu"), dtype=np.float64)
-
-
 def svm_duals_batch(
     kernel, Y, C, tol=1e-4, init=None, max_iter=5000, polish_every=25, max_free=3000, lipschitz=None
 ):
@@ -308,9 +150,8 @@ def svm_duals_batch(
 
     Returns
     -------
-    duals : SVMDuals
-        As :func:`mkl_tp.solvers.svm.svm_duals` (numpy arrays).
-    info : dict
+    SVMDuals
+        As :func:`mkl_tp.solvers.svm.svm_duals` (numpy arrays), with ``info``:
         ``n_iter`` (gradient iterations), ``violation`` (final gap per task, numpy),
         ``lipschitz``.
 
@@ -323,7 +164,7 @@ def svm_duals_batch(
     operator = kernel if isinstance(kernel, KernelOperator) else KernelOperator(kernel)
     xp, dtype = operator.xp, operator.dtype
     Y = xp.asarray(np.asarray(Y, dtype=np.float64), device=operator.device)
-    lo, hi = _bounds(xp, Y, float(C))
+    lo, hi = box_bounds(xp, Y, float(C))
     if lipschitz is None:
         lipschitz = operator.top_centred_eigenvalue()
     step = 1.0 / max(lipschitz, np.finfo(float).tiny)
@@ -367,7 +208,7 @@ def svm_duals_batch(
         KA = gradient_of(A) + Y
         violation = kkt_violation(KA - Y, A, lo, hi)
     gradient = KA - Y
-    intercept = _intercept(gradient, A, lo, hi)
+    intercept = libsvm_intercept(gradient, A, lo, hi)
     objective = -_objective(A, KA, Y)
-    duals = SVMDuals(_host(A), _host(intercept), _host(objective))
-    return duals, {"n_iter": n_iter, "violation": _host(violation), "lipschitz": lipschitz}
+    info = {"n_iter": n_iter, "violation": host(violation), "lipschitz": lipschitz}
+    return SVMDuals(host(A), host(intercept), host(objective), info)

@@ -14,9 +14,9 @@ fit), ``"tcp://host:8786"`` (any scheduler address) connects to that scheduler.
 """
 
 import numpy as np
-from array_api_compat import array_namespace
 
 from ..kernels.combine import weighted_features
+from ._common import ShardedFeatures
 
 __all__ = ["ShardedBlocks", "ShardedFeatures", "dask_client", "is_dask_device"]
 
@@ -57,22 +57,6 @@ def _shard_features(shard, beta, kind, root):
     return weighted_features(shard, beta, kind) * root
 
 
-def _matmul(features, W):
-    return (features @ W.astype(features.dtype)).astype(np.float64)
-
-
-def _rmatmul(features, V):
-    return (features.T @ V.astype(features.dtype)).astype(np.float64)
-
-
-def _rows(features, index):
-    return features[index].astype(np.float64)
-
-
-def _max_row_norm(features):
-    return float(np.max(np.einsum("nm,nm->n", features, features)))
-
-
 class ShardedBlocks:
     """Node blocks scattered to the workers of ``client`` in row shards (once per fit).
 
@@ -109,63 +93,3 @@ class ShardedBlocks:
             for shard in self.shards
         ]
         return ShardedFeatures(self.client, shards, self.bounds)
-
-
-class ShardedFeatures:
-    """A :class:`~mkl_tp.solvers.primal.FeatureOperator` over row shards on Dask workers.
-
-    Parameters
-    ----------
-    client : distributed.Client
-    shards : list of Future
-        Row shards of ``Z`` (already divided by ``sqrt(scale)``).
-    bounds : ndarray of shape (n_shards + 1,)
-        First row of every shard, then ``N``.
-    """
-
-    def __init__(self, client, shards, bounds):
-        self.client, self.shards, self.bounds = client, shards, np.asarray(bounds)
-        self.xp = array_namespace(np.zeros(1))
-        self.device = "cpu"
-        self._max_row_norm = None
-
-    def matmul(self, W):
-        W = np.asarray(W)
-        parts = self.client.gather(
-            [self.client.submit(_matmul, s, W, pure=False) for s in self.shards]
-        )
-        return np.concatenate(parts, axis=0)
-
-    def rmatmul(self, V):
-        V = np.asarray(V)
-        futures = [
-            self.client.submit(_rmatmul, s, V[a:b], pure=False)
-            for s, a, b in zip(self.shards, self.bounds[:-1], self.bounds[1:])
-        ]
-        return sum(self.client.gather(futures))
-
-    def rows(self, index):
-        index = np.asarray(index)
-        shard_of = np.searchsorted(self.bounds, index, side="right") - 1
-        order = np.argsort(shard_of, kind="stable")
-        sorted_index, sorted_shard = index[order], shard_of[order]
-        futures = []
-        for k, shard in enumerate(self.shards):
-            local = sorted_index[sorted_shard == k] - self.bounds[k]
-            if local.size:
-                futures.append(self.client.submit(_rows, shard, local, pure=False))
-        gathered = self.client.gather(futures)
-        width = gathered[0].shape[1] if gathered else 0
-        stacked = np.concatenate(gathered, axis=0) if gathered else np.zeros((0, width))
-        out = np.empty_like(stacked)
-        out[order] = stacked
-        return out
-
-    def max_row_norm(self):
-        if self._max_row_norm is None:
-            self._max_row_norm = max(
-                self.client.gather(
-                    [self.client.submit(_max_row_norm, s, pure=False) for s in self.shards]
-                )
-            )
-        return self._max_row_norm

@@ -17,6 +17,8 @@ from ..kernels.combine import (
     node_products,
     weighted_features,
 )
+from ._common import FeatureOperator
+from .distributed import ShardedBlocks, dask_client, is_dask_device
 
 __all__ = ["node_kernels", "TrainingKernels"]
 
@@ -118,9 +120,6 @@ class TrainingKernels:
         scheduler address, see :mod:`~mkl_tp.solvers.distributed`); the normaliser is
         ``D(beta) = beta' G beta`` for the cross kernel.
         """
-        from .distributed import ShardedBlocks, dask_client, is_dask_device
-        from .primal import FeatureOperator
-
         normaliser = 1.0
         if self.kind == "cross":
             if self._node_gram is None:

@@ -13,13 +13,13 @@ import numpy as np
 from joblib import Parallel, delayed
 
 from ._alternation import (
+    Iterate,
     MKLResult,
-    _fit_cross,
-    _fit_linear,
-    _fit_linear_lp,
-    _Iterate,
-    _result,
     evaluate_starts,
+    fit_cross,
+    fit_linear,
+    fit_linear_lp,
+    make_result,
     mirror_ready,
     task_iterate,
 )
@@ -65,13 +65,30 @@ class _AlphaStep:
         self.libsvm_tol = libsvm_tolerance(tol)
         self.solver = solver
         self.options = dict(solver_options or {})
-        if solver == "primal":
+        # Every solver returns SVMDuals (its diagnostics in ``info``); all but libsvm warm
+        # start from the previous duals and take solver_options.
+        self._warm_starts = solver != "libsvm"
+        if solver == "libsvm":
+            self._solve = svm_duals
+            self.options = {"n_jobs": n_jobs, "tol": self.libsvm_tol}
+        elif solver == "batch":
+            from .batch_svm import svm_duals_batch as solve
+
+            self._solve = solve
+        elif solver == "primal":
+            from .primal import svm_duals_primal as solve
+
+            self._solve = solve
             self._device = self.options.pop("device", None)
             self.options.setdefault("tol", self.libsvm_tol)
             # The cross kernel's J is not convex: its descent ends where the alpha-steps'
             # exact duals lead, and from coarse-start duals (equal within tol) it ended at
             # a 24% higher J at N = 30,000 (docs/performance.rst); the linear J is convex.
             self.options.setdefault("coarse_start", kernels.kind == "linear")
+        else:
+            from .torch_svm import svm_duals_torch as solve
+
+            self._solve = solve
         self.n_solves = 0
         self.inner_iterations = 0
         self._warm = None
@@ -82,20 +99,14 @@ class _AlphaStep:
             kernel, normaliser = self.kernels.features(beta, self._device)
         else:
             kernel, normaliser = self.kernels.combined(beta)
-        if self.solver == "libsvm":
-            duals = svm_duals(kernel, self.Y, self.C, n_jobs=self.n_jobs, tol=self.libsvm_tol)
-        else:
-            if self.solver == "batch":
-                from .batch_svm import svm_duals_batch as solve
-            elif self.solver == "primal":
-                from .primal import svm_duals_primal as solve
-            else:
-                from .torch_svm import svm_duals_torch as solve
-            duals, info = solve(kernel, self.Y, self.C, init=self._warm, **self.options)
-            self._warm = duals.coef
-            self.inner_iterations += info["n_iter"]
+        warm = {"init": self._warm} if self._warm_starts else {}
+        duals = self._solve(kernel, self.Y, self.C, **warm, **self.options)
+        self._warm = duals.coef
+        self.inner_iterations += duals.info.get("n_iter", 0)
         self.n_solves += self.Y.shape[1]
-        return _Iterate(beta, duals, normaliser, float(duals.objective.sum()))
+        # The iterates keep the duals only: info can be large (the primal's weights).
+        duals = duals._replace(info=None)
+        return Iterate(beta, duals, normaliser, float(duals.objective.sum()))
 
 
 def fit_mkl(
@@ -329,14 +340,14 @@ def _fit_tasks(
         if kernels.kind == "linear":
             scale = beta.sum()
             current = current._replace(beta=beta / scale, normaliser=1.0 / scale)
-        result = _result(current, [current.objective], 1, 0.0, True)
+        result = make_result(current, [current.objective], 1, 0.0, True)
     elif kernels.kind == "cross":
         if first is None:
             (iterates, _), spent = _cross_starts(alpha_step, beta, method, level)
             first = min(iterates, key=lambda it: it.objective)
-        result = _fit_cross(alpha_step, first, tol, max_iter, level, method, spent)
+        result = fit_cross(alpha_step, first, tol, max_iter, level, method, spent)
     elif mkl_norm == 1:
-        result = _fit_linear(alpha_step, beta, tol, max_iter, level, method)
+        result = fit_linear(alpha_step, beta, tol, max_iter, level, method)
     else:
-        result = _fit_linear_lp(alpha_step, beta, mkl_norm, tol, max_iter, level)
+        result = fit_linear_lp(alpha_step, beta, mkl_norm, tol, max_iter, level)
     return result, alpha_step

@@ -48,8 +48,17 @@ from array_api_compat import device as array_device
 from .._utils.blas import blas_threads, single_threaded_blas
 from .._utils.memory import release_free_memory
 from .._utils.sampling import stratified_subset
-from .batch_svm import _BOUND_EPS, _bound_masks, _bounds, _intercept, kkt_violation, project
-from .svm import SVMDuals
+from ._common import (
+    BOUND_EPS,
+    FeatureOperator,
+    SVMDuals,
+    bound_masks,
+    box_bounds,
+    host,
+    kkt_violation,
+    libsvm_intercept,
+    project,
+)
 
 __all__ = ["FeatureOperator", "svm_duals_primal"]
 
@@ -66,60 +75,6 @@ _COARSE_MIN_VIDEOS, _COARSE_FRACTION, _COARSE_TOL = 8000, 0.25, 1e-2
 # Elements of the line search's (3 N, tasks) work arrays per chunk of tasks; some fifteen
 # live at once, so 2**22 bounds them near 0.5 GB (docs/performance.rst, "Out of core").
 _LINE_SEARCH_CHUNK = 2**22
-
-
-class FeatureOperator:
-    """The features ``Z`` of a kernel ``K = Z Z' / scale``: products and row gathers.
-
-    ``Z`` is local (``local = True``): the solver gathers each task's rows from it
-    directly; operators without the flag (a row-sharded ``Z``) are asked once per Newton
-    step for the rows any task needs.
-
-    Parameters
-    ----------
-    features : array of shape (N, m)
-        numpy array or torch tensor (any float dtype; products run in it, results are
-        float64).
-    scale : float, default=1.0
-        Divides ``Z Z'`` (the cross kernel's normaliser ``D(beta)``).
-    """
-
-    local = True
-
-    def __init__(self, features, scale=1.0):
-        self.features = features
-        self.xp = array_namespace(features)
-        self.device = array_device(features)
-        self.shape = tuple(features.shape)
-        self._root = 1.0 / float(np.sqrt(scale))
-        self._max_row_norm = None
-
-    def matmul(self, W):
-        """``Z W / sqrt(scale)`` for ``W`` of shape (m, k): (N, k), float64."""
-        xp = self.xp
-        product = self.features @ xp.astype(W, self.features.dtype)
-        return xp.astype(product, xp.float64) * self._root
-
-    def rmatmul(self, V):
-        """``Z' V / sqrt(scale)`` for ``V`` of shape (N, k): (m, k), float64."""
-        xp = self.xp
-        product = self.features.T @ xp.astype(V, self.features.dtype)
-        return xp.astype(product, xp.float64) * self._root
-
-    def max_row_norm(self):
-        """``max_i ||z_i||^2 / scale``, the kernel's largest diagonal entry."""
-        if self._max_row_norm is None:
-            xp, largest = self.xp, 0.0
-            for start in range(0, self.shape[0], 4096):  # no copy of all of Z
-                part = xp.astype(self.features[start : start + 4096, :], xp.float64)
-                largest = max(largest, float(xp.max(xp.sum(part * part, axis=1))))
-            self._max_row_norm = largest * self._root**2
-        return self._max_row_norm
-
-    def rows(self, index):
-        """``Z[index] / sqrt(scale)``, float64."""
-        xp = self.xp
-        return xp.astype(xp.take(self.features, index, axis=0), xp.float64) * self._root
 
 
 def _sorted_line_search(xp, w_dot_d, d_dot_d, T0, Q, sigma, C):
@@ -296,9 +251,8 @@ def svm_duals_primal(
 
     Returns
     -------
-    duals : SVMDuals
-        As :func:`mkl_tp.solvers.svm.svm_duals` (numpy arrays).
-    info : dict
+    SVMDuals
+        As :func:`mkl_tp.solvers.svm.svm_duals` (numpy arrays), with ``info``:
         ``n_iter`` (Newton steps), ``n_outer``, ``violation`` (per task), ``weights``
         (``w = Z'a / sqrt(scale)``, shape (m, n_tasks), numpy).
 
@@ -334,7 +288,7 @@ def svm_duals_primal(
         b = xp.asarray(np.asarray(intercept, dtype=np.float64), device=device)
     elif warm:
         # libsvm's bias of the starting duals: the first subproblem starts near its optimum.
-        b = _intercept(F - Y, U * Y, *_bounds(xp, Y, C))
+        b = libsvm_intercept(F - Y, U * Y, *box_bounds(xp, Y, C))
     else:
         b = xp.zeros(Y.shape[1], dtype=xp.float64, device=device)
     active = xp.ones(Y.shape[1], dtype=xp.bool, device=device)
@@ -352,7 +306,7 @@ def svm_duals_primal(
         gradient = F - Y
         if float(xp.max(xp.sum(G_w * G_w, axis=0))) * row_norm > (1e-3 * tol) ** 2:
             gradient -= operator.matmul(G_w)
-        violation = kkt_violation(gradient, U * Y, *_bounds(xp, Y, C))
+        violation = kkt_violation(gradient, U * Y, *box_bounds(xp, Y, C))
         del gradient
         logger.debug(
             "primal SVM: outer %d sigma %.3g Newton %d max violation %.3e",
@@ -367,27 +321,28 @@ def svm_duals_primal(
         sigma = min(sigma * _SIGMA_GROWTH, _SIGMA_MOST * C)
     del F
     # The bounds once for the three uses below (F gone, so no more arrays than in the loop).
-    lo, hi = _bounds(xp, Y, C)
+    lo, hi = box_bounds(xp, Y, C)
     A = _balance(U * Y, lo, hi)
     weights = operator.rmatmul(A)
     gradient = operator.matmul(weights) - Y
     violation = kkt_violation(gradient, A, lo, hi)
     objective = xp.sum(xp.abs(A), axis=0) - 0.5 * xp.sum(weights * weights, axis=0)
-    duals = SVMDuals(_host(A), _host(_intercept(gradient, A, lo, hi)), _host(objective))
+    coef, bias, objective = host(A), host(libsvm_intercept(gradient, A, lo, hi)), host(objective)
     release_free_memory()  # the N x tasks temporaries of the Newton steps
-    return duals, {
+    info = {
         "n_iter": n_newton,
         "n_outer": n_outer,
-        "violation": _host(violation),
-        "weights": _host(weights),
+        "violation": host(violation),
+        "weights": host(weights),
     }
+    return SVMDuals(coef, bias, objective, info)
 
 
 def _balance(A, lo, hi):
     """``A`` made feasible (``1'a = 0``) by moving only its free coordinates.
 
     The multipliers satisfy ``1'a = 0`` only as closely as the bias's gradient vanishes.
-    The Euclidean projection (:func:`~mkl_tp.solvers.batch_svm.project`) would shift every
+    The Euclidean projection (:func:`~mkl_tp.solvers._common.project`) would shift every
     coordinate, taking the bounded ones a rounding error off their bounds: libsvm's
     maximal violating pair then counts them as free (a violation of 2 on a task where
     nothing separates) and the intercept averages their gradients. Here the bounded
@@ -396,7 +351,7 @@ def _balance(A, lo, hi):
     take the full projection.
     """
     xp = array_namespace(A)
-    at_lo, at_hi = _bound_masks(A, lo, hi, _BOUND_EPS)
+    at_lo, at_hi = bound_masks(A, lo, hi, BOUND_EPS)
     free = ~at_lo & ~at_hi
     pinned_lo = xp.where(at_lo, lo, xp.where(at_hi, hi, lo))
     pinned_hi = xp.where(at_hi, hi, xp.where(at_lo, lo, hi))
@@ -422,7 +377,7 @@ def _coarse_start(operator, Y, C, tol, max_iter, max_newton, n_threads):
     keep = stratified_subset(classes, int(_COARSE_FRACTION * n_samples))
     xp = operator.xp
     sample = operator.rows(xp.asarray(keep, device=operator.device))
-    duals, _ = svm_duals_primal(
+    duals = svm_duals_primal(
         sample,
         Y[keep],
         C,
@@ -488,7 +443,7 @@ def _outer_step(operator, Y, C, sigma, U, W, b, F, active, max_newton, n_threads
             whole = False
         n_steps += 1
         inside = (T > 0) & (T < C)
-        tasks = [int(c) for c in np.flatnonzero(_host(xp.astype(moving, xp.float64)))]
+        tasks = [int(c) for c in np.flatnonzero(host(xp.astype(moving, xp.float64)))]
         directions = _newton_directions(operator, inside, tasks, sigma, G_w, G_b, n_threads)
         del inside, multipliers
         D_w = xp.zeros_like(Wc)
@@ -569,9 +524,3 @@ def _chunked_line_search(xp, w_dot_d, d_dot_d, T, Q, sigma, C):
         for k in range(0, n_tasks, chunk)
     ]
     return xp.concat(parts)
-
-
-def _host(x):
-    from array_api_compat import to_device
-
-    return np.asarray(to_device(x, "cpu"), dtype=np.float64)

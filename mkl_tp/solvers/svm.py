@@ -15,12 +15,12 @@ converges). A solve that reaches the bound stops with scikit-learn's ``Convergen
 ("Solver terminated early"), passed through unchanged.
 """
 
-from typing import NamedTuple
-
 import numpy as np
 from joblib import Parallel, delayed
 from sklearn import config_context
 from sklearn.svm import SVC
+
+from ._common import SVMDuals
 
 __all__ = ["SVMDuals", "svm_duals", "one_vs_rest_labels", "libsvm_tolerance", "libsvm_max_iter"]
 
@@ -55,24 +55,6 @@ def libsvm_max_iter(n_samples):
     so a solve needs a multiple of N), with a floor that keeps small problems exact.
     """
     return max(_MIN_MAX_ITER, _MAX_ITER_PER_VIDEO * int(n_samples))
-
-
-class SVMDuals(NamedTuple):
-    """Solution of the alpha-step for all classes.
-
-    Attributes
-    ----------
-    coef : ndarray of shape (N, C)
-        Signed dual coefficients ``a_c = alpha_c * y_c``; decision ``K(x, .) a_c + b_c``.
-    intercept : ndarray of shape (C,)
-        Biases ``b_c``.
-    objective : ndarray of shape (C,)
-        Dual optima ``1'alpha_c - 1/2 a_c' K a_c``.
-    """
-
-    coef: np.ndarray
-    intercept: np.ndarray
-    objective: np.ndarray
 
 
 def one_vs_rest_labels(y_index, n_classes):
@@ -129,6 +111,7 @@ def svm_duals(kernel, Y, C, n_jobs=None, tol=_LIBSVM_TOL):
     Returns
     -------
     SVMDuals
+        ``info`` is empty: libsvm reports no diagnostics here.
 
     Warns
     -----
@@ -145,4 +128,4 @@ def svm_duals(kernel, Y, C, n_jobs=None, tol=_LIBSVM_TOL):
     intercept = np.array([r[1] for r in results])
     # One (N, N) x (N, C) product; einsum's own path for the triple product is slower.
     objective = np.abs(coef).sum(axis=0) - 0.5 * np.einsum("ic,ic->c", coef, kernel @ coef)
-    return SVMDuals(coef, intercept, objective)
+    return SVMDuals(coef, intercept, objective, {})

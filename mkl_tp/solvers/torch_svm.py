@@ -19,7 +19,8 @@ except ImportError as exc:  # pragma: no cover - exercised only without torch
     ) from exc
 
 from .._utils.devices import resolve_device  # noqa: E402  (after torch's friendly ImportError)
-from .batch_svm import KernelOperator, svm_duals_batch  # noqa: E402
+from ._common import KernelOperator  # noqa: E402
+from .batch_svm import svm_duals_batch  # noqa: E402
 
 __all__ = ["svm_duals_torch"]
 
@@ -62,10 +63,9 @@ def svm_duals_torch(
 
     Returns
     -------
-    duals : SVMDuals
-        numpy arrays, as :func:`mkl_tp.solvers.svm.svm_duals`.
-    info : dict
-        As :func:`~mkl_tp.solvers.batch_svm.svm_duals_batch`, plus ``device``.
+    SVMDuals
+        numpy arrays, as :func:`mkl_tp.solvers.svm.svm_duals`, with ``info`` as
+        :func:`~mkl_tp.solvers.batch_svm.svm_duals_batch` gives it, plus ``device``.
     """
     device = resolve_device("auto" if device is None else device)
     dtype = torch.float64 if dtype is None else dtype
@@ -77,7 +77,7 @@ def svm_duals_torch(
         )
     else:
         operator = KernelOperator(_to_device(kernel, device, dtype))
-    duals, info = svm_duals_batch(
+    duals = svm_duals_batch(
         operator,
         Y,
         C,
@@ -88,5 +88,5 @@ def svm_duals_torch(
         max_free=max_free,
         lipschitz=lipschitz,
     )
-    info["device"] = str(device)
-    return duals, info
+    duals.info["device"] = str(device)
+    return duals
