@@ -50,7 +50,7 @@ class PyramidMKLClassifier(VersionedPickleMixin, ClassifierMixin, BaseEstimator)
         ``kernel="linear"``, ``"rbf"`` for ``kernel="cross"`` -- with a linear ``k`` the
         cross kernel is the kernel of one weighted-mean descriptor and its cross-node terms
         add nothing; a non-linear ``k`` compares every node with every other
-        (docs/maths.rst, measured in ``benchmarks/bench_weights.py``).
+        (docs/maths.rst, "What learning bought, measured").
     node_norm : {"none", "l2", "power"}, default="l2"
         Per-node normalisation before the base kernel (``power`` = signed square root then
         l2). l2 makes every node comparable regardless of its length.
@@ -82,12 +82,14 @@ class PyramidMKLClassifier(VersionedPickleMixin, ClassifierMixin, BaseEstimator)
         Seeds the Nystroem landmarks and the per-node PCA (the only randomness).
     beta_method : {"auto", "level", "silp", "mirror", "projected"}, default="auto"
         beta-step. ``kernel="linear"``: the extended level method (``"level"``, chosen by
-        ``"auto"``; 5-10x fewer alpha-steps than SILP at 63 nodes) or plain SILP, both to
+        ``"auto"``; it projects onto a level set instead of jumping between LP vertices, the
+        cause of SILP's slow convergence at many nodes, docs/maths.rst) or plain SILP, both to
         the same certified duality gap. ``kernel="cross"``: entropic mirror descent
-        (``"mirror"``, chosen by ``"auto"``) or DESIGN.md's projected-gradient QP step
-        (``"projected"``); ``J`` is not convex there and they reach different stationary
-        points (docs/performance.rst). A step name of the other kernel is ignored, so a
-        grid can vary ``kernel`` with ``beta_method`` fixed.
+        (``"mirror"``, chosen by ``"auto"``) or the projected-gradient QP step
+        (``"projected"``, docs/maths.rst); ``J`` is not convex there and they reach
+        different stationary points (docs/performance.rst, "Choosing the settings"). A step
+        name of the other kernel is ignored, so a grid can vary ``kernel`` with
+        ``beta_method`` fixed.
     solver : {"auto", "libsvm", "batch", "torch", "primal"}, default="auto"
         alpha-step. ``"libsvm"``: one scikit-learn ``SVC`` per one-vs-rest task on the
         ``N x N`` kernel (the exact reference, and the fastest on CPU for small ``N``).

@@ -14,8 +14,9 @@ def _controller():
 
 def single_threaded_blas():
     """Context manager limiting BLAS to one thread: small factorisations and solves are far
-    too small to share, and multi-threaded OpenBLAS spins badly on tiny problems when the
-    cores are busy (docs/performance.rst)."""
+    too small to share, and multi-threaded OpenBLAS spins on tiny problems while the other
+    cores are busy, so they must run on one thread (docs/performance.rst, "Choosing the
+    settings")."""
     return _controller().limit(limits=1, user_api="blas")
 
 

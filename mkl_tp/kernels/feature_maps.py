@@ -84,8 +84,8 @@ def _default_gamma(node, base_kernel, rng):
 def _total_variance(x, chunk=2**22):
     """``sum_j var_j`` (``ddof=1``) of the rows of ``x``, in float64, a block of rows at a time.
 
-    ``x.var(axis=0)`` would take a temporary as large as ``x`` (5 GB for the N P = 630,000
-    descriptors of 2048 dims at UCF scale) and accumulate in ``x``'s dtype.
+    ``x.var(axis=0)`` would take a temporary as large as ``x``, the largest array of a fit
+    (docs/performance.rst, "Memory model"), and accumulate in ``x``'s dtype.
     """
     if x.shape[0] < 2:
         return 0.0  # no pair of rows: no spread (the width then falls back to 1)
@@ -173,8 +173,8 @@ def apply_feature_maps(psi, feature_map):
     if feature_map.kernel == "chi2":
         _check_non_negative(psi)
     first = feature_map.transform(psi[:, 0])
-    # Written node by node into one array: a list of the nodes' maps, then np.stack, held
-    # both at once (2.6 GB beside the descriptors at UCF scale, docs/performance.rst).
+    # Written node by node into one array: the nodes' maps must never be held twice (as a
+    # list and its stacked copy) beside the descriptors (docs/performance.rst, "Memory model").
     out = np.empty((psi.shape[0], psi.shape[1], first.shape[1]), dtype=first.dtype)
     out[:, 0] = first
     del first
