@@ -4,16 +4,16 @@
 is an upper bound and the cutting-plane LP optimum a lower bound on ``min J``, so the
 relative gap
 ``(J_best - theta) / |J_best|`` certifies the solution; stop when it is below ``tol``.
-(Certified up to the SVM solver's accuracy: libsvm's dual objectives, at a tenth of
-``tol`` as its tolerance, were within ~1e-7 relative of the optimum in our measurements,
-and the upper bound can only be that much too low.)
+(Certified up to the SVM solver's accuracy: libsvm runs at a tenth of ``tol``, so the
+upper bound can be too low only by that solver's error, well below ``tol``.)
 
 ``kernel="linear"``, ``p > 1`` (lp-norm MKL): closed-form weights between alpha-steps,
 stopping on the certified duality gap of :func:`~mkl_tp.solvers.beta.lp_dual_gap`.
 
 ``kernel="cross"``: a gradient step on the simplex with backtracking, either entropic mirror
-descent (``"mirror"``, the default) or projected gradient (``"projected"``, DESIGN.md's QP
-step). A step is accepted when ``J(beta+) <= J(beta) + g.(beta+ - beta) + dist / eta``,
+descent (``"mirror"``, the default) or projected gradient (``"projected"``, the QP
+step of docs/maths.rst). A step is accepted when
+``J(beta+) <= J(beta) + g.(beta+ - beta) + dist / eta``,
 ``dist = KL(beta+ || beta)`` or ``||beta+ - beta||^2 / 2``, which makes ``J`` decrease
 monotonically (``eta`` halves after a rejected trial and doubles after a step accepted at
 its first trial); ``J`` is not convex, so this reaches a stationary point. Stop when the

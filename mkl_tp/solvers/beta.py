@@ -1,6 +1,6 @@
 """beta-step: node weights on the simplex with the SVM duals fixed.
 
-Objective (DESIGN.md; the min-max reading of the paper's Eq. 3):
+Objective (docs/maths.rst; the min-max reading of the paper's Eq. 3):
 
     J(beta) = sum_c max_{0 <= alpha_c <= C, y_c' alpha_c = 0}
               1'alpha_c - 1/2 a_c' K_beta a_c,           a_c = alpha_c * y_c,
@@ -13,7 +13,7 @@ minimised over the simplex ``{beta >= 0, 1'beta = 1}``.
   cutting-plane LP (SILP; Sonnenburg et al., JMLR 2006) minimises ``theta`` over all cuts.
 - ``kernel="cross"``: ``K_beta = A(beta) / D(beta)`` with ``a' A(beta) a = beta' M beta`` and
   ``D(beta) = beta' G beta`` (see :mod:`mkl_tp.kernels`). ``J`` is not convex; its gradient
-  by Danskin's theorem drives either a projected-gradient QP step (DESIGN.md's step,
+  by Danskin's theorem drives either a projected-gradient QP step (docs/maths.rst,
   :func:`beta_step_qp`) or the entropic mirror step (:func:`beta_step_mirror`).
 """
 

@@ -3,8 +3,7 @@
 The dual path (libsvm, or the batched dual solvers) holds the ``N x N`` float64 kernel
 ``K_beta`` of every alpha-step: ``8 N^2`` bytes, and as much again for the one ``N x N``
 temporary that forming it may take (the node-kernel cache's float32 product, converted
-to float64), on top of the node-kernel cache itself when it is used. At N = 30,000 that is
-7.2 GB per kernel; at 240,000, 460 GB. The primal path
+to float64), on top of the node-kernel cache itself when it is used. The primal path
 (:mod:`mkl_tp.solvers.primal`) holds the weighted features ``Z`` (``N x m``) and a few
 ``N x n_tasks`` arrays instead.
 
@@ -13,12 +12,9 @@ budget, or when it is cheaper by this model: an alpha-step of the dual path cost
 ``N^2 m`` flops to form ``K_beta`` and grows as ``N^2`` in libsvm; one of the primal path
 about ``6 N m n_tasks`` flops per Newton step (some 40 steps cold, 20 warm) plus Newton
 systems of up to ``m + 1`` unknowns per task, so it wins for large ``N`` and narrow ``Z``.
-Measured (``benchmarks/bench_primal.py --crossover``, docs/performance.rst), whole fits,
-primal time over libsvm's: linear kernel (m = 960) 2.42 at N = 2000, 1.21 at 5000, 0.49 at
-10,000; cross kernel (m = 64) 5.42, 1.71, 0.77. Hence the primal path from
-``PRIMAL_MIN_SAMPLES = 8000`` videos on, when ``m <= N / WIDTH_RATIO`` (wider ``Z``, e.g.
-63 nodes of 128 dims at N = 10,000, makes its Newton systems dearer than the kernel: not
-measured, so the dual path is kept there).
+The crossover is measured by ``benchmarks/bench_primal.py --crossover`` (docs/performance.rst,
+"Primal or dual"): the primal path from ``PRIMAL_MIN_SAMPLES`` videos on, when
+``m <= N / WIDTH_RATIO`` (a wider ``Z`` makes its Newton systems dearer than the kernel).
 """
 
 import os

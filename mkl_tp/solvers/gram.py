@@ -1,7 +1,8 @@
 """Training-kernel algebra of one MKL fit: per-node kernels cached within a memory budget.
 
-DESIGN.md's memory rule: keep the per-node kernels only while ``P N^2`` entries fit a
-budget, otherwise recompute every combined kernel from the (scaled) node blocks by GEMMs.
+The memory rule (docs/performance.rst, "Out of core"): keep the per-node kernels only
+while ``P N^2`` entries fit a budget, otherwise recompute every combined kernel from the
+(scaled) node blocks by GEMMs.
 :class:`TrainingKernels` makes that choice once per fit and gives the MKL loop the three
 quantities it needs: ``K_beta`` (or, for the primal alpha-step, features ``Z`` with
 ``K_beta = Z Z' / D``), the linear beta-step's ``a_c' K_p a_c`` and the cross beta-step's
@@ -22,8 +23,8 @@ from .distributed import ShardedBlocks, dask_client, is_dask_device
 
 __all__ = ["node_kernels", "TrainingKernels"]
 
-# Relative cost of reading one byte of the node-kernel cache and one flop of a GEMM on this
-# class of machine (a memory-bound pass reads ~7 GB/s, a GEMM runs at ~50 GFLOP/s).
+# Relative cost of reading one byte of the node-kernel cache and of one GEMM flop: the
+# cache is used only while a memory-bound pass over it is cheaper than the GEMMs it saves.
 _FLOPS_PER_BYTE = 8.0
 
 
@@ -147,7 +148,7 @@ class TrainingKernels:
         """
         stack = None
         if self._stack is not None:
-            # One node at a time (4x faster than fancy indexing of the whole stack), into
+            # One node at a time (not fancy indexing of the whole stack, which copies it), into
             # one C-ordered array that combined() reads as a (P, n^2) matrix.
             rows = np.asarray(rows)
             stack = np.empty((self._stack.shape[0], rows.size, rows.size), dtype=self._stack.dtype)

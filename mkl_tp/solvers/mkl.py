@@ -82,8 +82,8 @@ class _AlphaStep:
             self._device = self.options.pop("device", None)
             self.options.setdefault("tol", self.libsvm_tol)
             # The cross kernel's J is not convex: its descent ends where the alpha-steps'
-            # exact duals lead, and from coarse-start duals (equal within tol) it ended at
-            # a 24% higher J at N = 30,000 (docs/performance.rst); the linear J is convex.
+            # duals lead, so it starts from exact duals, not coarse-start ones (equal only
+            # within tol); the linear J is convex, so a coarse start cannot change its optimum.
             self.options.setdefault("coarse_start", kernels.kind == "linear")
         else:
             from .torch_svm import svm_duals_torch as solve
@@ -158,8 +158,8 @@ def fit_mkl(
         ``"auto"`` choice; a regularised cutting plane,
         :func:`~mkl_tp.solvers.beta.beta_step_level`) or plain SILP; both stop on the
         same certified gap. ``kernel="cross"``: entropic mirror descent (``"mirror"``, the
-        ``"auto"`` choice, :func:`~mkl_tp.solvers.beta.beta_step_mirror`) or DESIGN.md's
-        projected-gradient QP step (``"projected"``).
+        ``"auto"`` choice, :func:`~mkl_tp.solvers.beta.beta_step_mirror`) or the
+        projected-gradient QP step of docs/maths.rst (``"projected"``).
     solver : {"libsvm", "batch", "torch", "primal", "auto"}, default="libsvm"
         alpha-step: libsvm per task (the reference), or the warm-started batched dual
         solver over all tasks at once in numpy (:mod:`~mkl_tp.solvers.batch_svm`) or
@@ -201,7 +201,7 @@ def fit_mkl(
     Notes
     -----
     Minimises ``J(beta) = sum_c max_alpha 1'alpha_c - 1/2 a_c' K_beta a_c`` over the simplex
-    (the paper's Eq. 3 read as min over ``beta`` of the SVM dual optimum; see DESIGN.md).
+    (the paper's Eq. 3 read as min over ``beta`` of the SVM dual optimum; see docs/maths.rst).
     """
     n_total = sum(b.shape[1] for b in blocks)
     beta = np.full(n_total, 1.0 / n_total) if beta is None else np.asarray(beta, float)

@@ -73,7 +73,7 @@ _NEWTON_RTOL = 1e-9
 # Newton steps put thousands of videos in every task's system (docs/performance.rst).
 _COARSE_MIN_VIDEOS, _COARSE_FRACTION, _COARSE_TOL = 8000, 0.25, 1e-2
 # Elements of the line search's (3 N, tasks) work arrays per chunk of tasks; some fifteen
-# live at once, so 2**22 bounds them near 0.5 GB (docs/performance.rst, "Out of core").
+# live at once, so 2**22 elements bounds them (docs/performance.rst, "Out of core").
 _LINE_SEARCH_CHUNK = 2**22
 
 

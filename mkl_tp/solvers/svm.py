@@ -26,9 +26,8 @@ __all__ = ["SVMDuals", "svm_duals", "one_vs_rest_labels", "libsvm_tolerance", "l
 
 # libsvm's default stopping tolerance (on the KKT violation). Tighter than SVC's 1e-3
 # because the beta-step reads the dual objective and its gradient from alpha: a loose alpha
-# makes the duality gap noisy. The MKL loop passes libsvm_tolerance(its own tol); the cost
-# and accuracy of each tolerance are measured by benchmarks/bench_libsvm_tol.py
-# (docs/performance.rst).
+# makes the duality gap noisy. The MKL loop passes libsvm_tolerance(its own tol), so the
+# alpha-step's error stays a tenth of the loop's (benchmarks/bench_libsvm_tol.py).
 _LIBSVM_TOL = 1e-4
 
 
@@ -41,8 +40,8 @@ def libsvm_tolerance(tol):
 
 
 # Iterations per training video, and the least bound: far above what a converging solve
-# needs for C up to 100, the --C auto grid's largest (benchmarks/bench_libsvm_iters.py,
-# figures in docs/performance.rst), while every iteration costs O(N), so a runaway solve
+# needs for C up to 100, the --C auto grid's largest (benchmarks/bench_libsvm_iters.py),
+# while every iteration costs O(N), so a runaway solve
 # (huge C on data that is not separable) ends in seconds at N in the thousands.
 _MAX_ITER_PER_VIDEO = 1000
 _MIN_MAX_ITER = 1_000_000
