@@ -15,14 +15,8 @@ torch, torchvision, OpenCV and PyAV (the ``extract`` extra) are imported when a 
 starts, not with this package, so the command line answers ``--help`` at once.
 """
 
-from .run import (
-    STREAMS,
-    ExtractionInterrupted,
-    default_workers,
-    extract_features,
-    resolve_shard,
-    shard_of,
-)
+from . import run
+from .run import *  # noqa: F403 (run.__all__)
 
 # Names of the modules that need OpenCV or PyAV, imported on first access (PEP 562) so that
 # importing the package (and ``extract --help``) does not load them.
@@ -44,27 +38,7 @@ _LAZY = {
     **dict.fromkeys(["NetworkInputs", "center_crop", "resize_short_side"], "inputs"),
 }
 
-__all__ = [
-    "STREAMS",
-    "ExtractionInterrupted",
-    "default_workers",
-    "extract_features",
-    "resolve_shard",
-    "shard_of",
-    "FLOW_METHODS",
-    "FLOW_STACK",
-    "ZERO_FLOW",
-    "FrameSampler",
-    "NetworkInputs",
-    "OpticalFlow",
-    "VideoError",
-    "VideoFrames",
-    "center_crop",
-    "flow_stack_indices",
-    "flow_to_uint8",
-    "resize_short_side",
-    "sample_frame_indices",
-]
+__all__ = run.__all__ + list(_LAZY)
 
 
 def __getattr__(name):
