@@ -4,6 +4,8 @@ Per-frame CNN features are pooled over the nodes of a temporal pyramid and a
 multiple-kernel SVM learns how much each node (each temporal granularity) matters.
 """
 
+from ._utils.lazy import lazy_attributes
+
 __version__ = "0.1.0"
 
 __all__ = [
@@ -45,20 +47,12 @@ _LAZY = {
 }
 
 
-def __getattr__(name):
-    if name not in _LAZY:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+def _needs_torch(name):
     if _LAZY[name] == "deep":
         try:
             import torch  # noqa: F401
         except ImportError as exc:
             raise ImportError(f"mkl_tp.{name} needs torch: pip install mkl_tp[deep]") from exc
-    from importlib import import_module
-
-    value = getattr(import_module(f".{_LAZY[name]}", __name__), name)
-    globals()[name] = value
-    return value
 
 
-def __dir__():
-    return sorted(set(globals()) | set(_LAZY))
+__getattr__, __dir__ = lazy_attributes(__name__, _LAZY, check=_needs_torch)

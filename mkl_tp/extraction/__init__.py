@@ -15,6 +15,7 @@ torch, torchvision, OpenCV and PyAV (the ``extract`` extra) are imported when a 
 starts, not with this package, so the command line answers ``--help`` at once.
 """
 
+from .._utils.lazy import lazy_attributes
 from . import run
 from .run import *  # noqa: F403 (run.__all__)
 
@@ -41,15 +42,4 @@ _LAZY = {
 __all__ = run.__all__ + list(_LAZY)
 
 
-def __getattr__(name):
-    if name not in _LAZY:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    from importlib import import_module
-
-    value = getattr(import_module(f".{_LAZY[name]}", __name__), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__():
-    return sorted(set(globals()) | set(_LAZY))
+__getattr__, __dir__ = lazy_attributes(__name__, _LAZY)
