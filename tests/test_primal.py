@@ -14,13 +14,9 @@ from sklearn.exceptions import ConvergenceWarning
 from mkl_tp import PyramidMKLClassifier
 from mkl_tp.kernels.combine import combined_kernel, node_gram, weighted_features
 from mkl_tp.solvers import fit_mkl, svm_duals
+from mkl_tp.solvers._line_search import line_search, sorted_line_search
 from mkl_tp.solvers.batch_svm import kkt_violation
-from mkl_tp.solvers.primal import (
-    FeatureOperator,
-    _line_search,
-    _sorted_line_search,
-    svm_duals_primal,
-)
+from mkl_tp.solvers.primal import FeatureOperator, svm_duals_primal
 from mkl_tp.solvers.svm import one_vs_rest_labels
 
 
@@ -102,9 +98,9 @@ def test_line_search_finds_the_minimum_along_the_direction():
     def psi(t):
         return np.where(t <= 0, 0.0, np.where(t >= C, C * t - C * C / 2, t * t / 2))
 
-    step = _line_search(np, (w * d).sum(0), (d * d).sum(0), T0, Q, sigma, C)
-    few = _line_search(np, (w * d).sum(0), (d * d).sum(0), T0, Q, sigma, C, n_trials=1)
-    exact = _sorted_line_search(np, (w * d).sum(0), (d * d).sum(0), T0, Q, sigma, C)
+    step = line_search(np, (w * d).sum(0), (d * d).sum(0), T0, Q, sigma, C)
+    few = line_search(np, (w * d).sum(0), (d * d).sum(0), T0, Q, sigma, C, n_trials=1)
+    exact = sorted_line_search(np, (w * d).sum(0), (d * d).sum(0), T0, Q, sigma, C)
     descent = (w * d).sum(0) - (np.clip(T0, 0, C) * Q).sum(0) < 0
     assert descent.any()
     grid = np.linspace(0, 3, 30001)
@@ -225,12 +221,12 @@ def test_primal_kkt_of_the_returned_duals_is_below_tol():
 
 
 def test_line_search_in_chunks_of_tasks_gives_the_same_duals(monkeypatch):
-    from mkl_tp.solvers import primal
+    from mkl_tp.solvers import _line_search
 
     blocks, Y = problem()
     Z, _, K = features_of(blocks, np.full(4, 0.25), "linear")
     whole = svm_duals_primal(Z, Y, 1.0, tol=1e-9)
-    monkeypatch.setattr(primal, "_LINE_SEARCH_CHUNK", 3 * len(Z))  # one task per chunk
+    monkeypatch.setattr(_line_search, "_LINE_SEARCH_CHUNK", 3 * len(Z))  # one task per chunk
     chunked = svm_duals_primal(Z, Y, 1.0, tol=1e-9)
     np.testing.assert_allclose(chunked.objective, whole.objective, rtol=1e-12)
     np.testing.assert_allclose(decisions(K, chunked), decisions(K, whole), atol=1e-9)
