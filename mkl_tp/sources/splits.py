@@ -3,10 +3,19 @@
 import csv
 import os
 import re
+import warnings
 from pathlib import Path
 from typing import NamedTuple
 
-__all__ = ["Split", "SPLIT_FORMATS", "read_split", "guess_split_format", "find_ids", "match_ids"]
+__all__ = [
+    "Split",
+    "SPLIT_FORMATS",
+    "read_split",
+    "guess_split_format",
+    "find_ids",
+    "match_ids",
+    "describe_ambiguous",
+]
 
 SPLIT_FORMATS = ("ucf101", "hmdb51", "jhmdb", "csv")
 
@@ -38,10 +47,52 @@ def _strip_extension(video):
 def _lines(path):
     if not path.is_file():
         raise FileNotFoundError(f"split file not found: {path}")
-    with open(path, encoding="utf-8") as handle:
+    with open(path, encoding="utf-8-sig") as handle:  # a byte order mark is not a field
         for number, line in enumerate(handle, start=1):
             if line.strip():
                 yield number, line.split()
+
+
+class _Rows:
+    """The rows of one split as they are read, checked: one label per video.
+
+    A video listed again with another label is refused (naming both rows); listed again
+    in the same subset with the same label, it is read once, with a warning. The same
+    video in train and test with one label is kept: an overlap, which the fit refuses
+    unless allowed (:func:`mkl_tp.experiment.inputs.match_split`).
+    """
+
+    def __init__(self):
+        self.subsets = {"train": ([], []), "test": ([], [])}
+        self._first = {}
+
+    def add(self, subset, video, label, path, number):
+        """Add ``video`` with ``label`` to ``subset``, read from ``path`` at line ``number``."""
+        seen = self._first.get(video)
+        if seen is None:
+            self._first[video] = (subset, label, path, number)
+        else:
+            first_subset, first_label, first_path, first_number = seen
+            where = f"line {first_number}"
+            if first_path != path:
+                where = f"{first_path}, {where}"
+            if first_label != label:
+                raise ValueError(
+                    f"{path}, line {number}: video {video!r} has two labels: {first_label!r} "
+                    f"({where}) and {label!r}"
+                )
+            if first_subset == subset:
+                warnings.warn(
+                    f"{path}, line {number}: video {video!r} is listed again ({where}); read once",
+                    stacklevel=4,
+                )
+                return
+        ids, labels = self.subsets[subset]
+        ids.append(video)
+        labels.append(label)
+
+    def split(self, classes):
+        return Split(*self.subsets["train"], *self.subsets["test"], classes)
 
 
 def _read_ucf101(folder, split):
@@ -52,10 +103,9 @@ def _read_ucf101(folder, split):
             raise ValueError(f"{class_file}, line {number}: expected '<index> <class name>'")
         classes[int(fields[0])] = fields[1]
     names = set(classes.values())
-    subsets = {}
+    rows = _Rows()
     for subset in ("train", "test"):
         path = folder / f"{subset}list{split:02d}.txt"
-        ids, labels = [], []
         for number, fields in _lines(path):
             video = fields[0].replace("\\", "/")
             label = video.split("/")[0] if "/" in video else None
@@ -71,11 +121,8 @@ def _read_ucf101(folder, split):
                     f"{path}, line {number}: label {label!r} of {video!r} is not in "
                     f"{class_file.name}"
                 )
-            ids.append(_strip_extension(video))
-            labels.append(label)
-        subsets[subset] = (ids, labels)
-    ordered = [classes[k] for k in sorted(classes)]
-    return Split(*subsets["train"], *subsets["test"], ordered)
+            rows.add(subset, _strip_extension(video), label, path, number)
+    return rows.split([classes[k] for k in sorted(classes)])
 
 
 def _read_hmdb_style(folder, split):
@@ -84,7 +131,7 @@ def _read_hmdb_style(folder, split):
     files = sorted(p for p in folder.iterdir() if pattern.match(p.name))
     if not files:
         raise FileNotFoundError(f"no '<class>_test_split{split}.txt' files in {folder}")
-    subsets = {"1": ([], []), "2": ([], [])}
+    rows, subsets = _Rows(), {"1": "train", "2": "test"}
     for path in files:
         label = pattern.match(path.name)["label"]
         for number, fields in _lines(path):
@@ -93,31 +140,57 @@ def _read_hmdb_style(folder, split):
                     f"{path}, line {number}: expected '<video> <0|1|2>', got {' '.join(fields)!r}"
                 )
             if fields[1] in subsets:
-                subsets[fields[1]][0].append(f"{label}/{_strip_extension(fields[0])}")
-                subsets[fields[1]][1].append(label)
-    classes = [pattern.match(p.name)["label"] for p in files]
-    return Split(*subsets["1"], *subsets["2"], classes)
+                video = f"{label}/{_strip_extension(fields[0])}"
+                rows.add(subsets[fields[1]], video, label, path, number)
+    return rows.split([pattern.match(p.name)["label"] for p in files])
+
+
+_CSV_COLUMNS = ("video_id", "label", "subset")
 
 
 def _read_csv(path, split):
-    """``video_id,label,subset`` with subset ``train`` or ``test`` (other subsets ignored)."""
+    """``video_id,label,subset`` with subset ``train`` or ``test`` (other subsets ignored).
+
+    Read as UTF-8 with or without a byte order mark (as spreadsheets save it). A row whose
+    number of fields is not the header's, or with an empty ``video_id`` or ``label``, is
+    refused with its line number; so is a split number other than 1 for a single file.
+    """
     if path.is_dir():
         path = path / f"split{split}.csv"
+    elif split != 1 and path.is_file():
+        raise ValueError(
+            f"{path} holds one split: split {split} needs a folder of split<N>.csv files "
+            "(a single CSV file is split 1)"
+        )
     if not path.is_file():
         raise FileNotFoundError(f"split file not found: {path}")
-    subsets = {"train": ([], []), "test": ([], [])}
-    with open(path, newline="", encoding="utf-8") as handle:
-        reader = csv.DictReader(handle)
-        missing = {"video_id", "label", "subset"} - set(reader.fieldnames or ())
+    rows = _Rows()
+    with open(path, newline="", encoding="utf-8-sig") as handle:
+        reader = csv.reader(handle)
+        header = [name.strip() for name in next(reader, [])]
+        missing = [c for c in _CSV_COLUMNS if c not in header]
         if missing:
-            raise ValueError(f"{path}: missing column(s) {sorted(missing)} in the header")
-        for row in reader:
-            subset = row["subset"].strip().lower()
-            if subset in subsets:
-                subsets[subset][0].append(_strip_extension(row["video_id"]))
-                subsets[subset][1].append(row["label"].strip())
-    classes = sorted(set(subsets["train"][1]) | set(subsets["test"][1]))
-    return Split(*subsets["train"], *subsets["test"], classes)
+            raise ValueError(f"{path}: missing column(s) {missing} in the header")
+        column = {c: header.index(c) for c in _CSV_COLUMNS}
+        number = reader.line_num
+        for fields in reader:
+            number, start = reader.line_num, number + 1  # a quoted field may span lines
+            if not any(f.strip() for f in fields):  # blank, or only commas (spreadsheets)
+                continue
+            if len(fields) != len(header):
+                raise ValueError(
+                    f"{path}, line {start}: {len(fields)} fields, expected {len(header)} "
+                    f"({','.join(header)})"
+                )
+            video, label, subset = (fields[column[c]].strip() for c in _CSV_COLUMNS)
+            for name, value in (("video_id", video), ("label", label)):
+                if not value:
+                    raise ValueError(f"{path}, line {start}: empty {name}")
+            subset = subset.lower()
+            if subset in rows.subsets:
+                rows.add(subset, _strip_extension(video), label, path, start)
+    train, test = rows.subsets["train"][1], rows.subsets["test"][1]
+    return rows.split(sorted(set(train) | set(test)))
 
 
 def guess_split_format(path):
@@ -166,7 +239,20 @@ def read_split(path, fmt, split=1):
     -------
     Split
         Ids without extension. HMDB-51/JHMDB ids are ``<class>/<video>``, the layout of
-        their class folders; :func:`match_ids` also matches plain ``<video>`` ids.
+        their class folders; :func:`match_ids` also matches plain ``<video>`` ids. A video
+        listed twice in one subset with one label is kept once (with a warning naming both
+        lines); one in train and test is kept in both (the fit refuses that overlap unless
+        allowed, :func:`mkl_tp.experiment.inputs.match_split`).
+
+    Raises
+    ------
+    FileNotFoundError
+        A split file or folder is missing.
+    ValueError
+        Naming the file and line: a malformed line or CSV row (fields missing or extra,
+        an empty id or label), a label not in the class list, a video listed with two
+        labels; or a ``split`` other than 1 for a single CSV file; or a subset without
+        videos.
     """
     if fmt not in SPLIT_FORMATS:
         raise ValueError(f"unknown split format {fmt!r}; expected one of {SPLIT_FORMATS}")
@@ -187,17 +273,50 @@ def read_split(path, fmt, split=1):
 
 
 def _key(video):
-    return _strip_extension(video.replace("\\", "/")).lower()
+    return _strip_extension(video.replace("\\", "/"))
+
+
+def _name(key):
+    return key.rsplit("/", 1)[-1]
+
+
+def _keys(video):
+    """The keys :func:`find_ids` tries for ``video``, in order: the id, the id case-folded,
+    the last path component, the last path component case-folded."""
+    key = _key(video)
+    return key, key.lower(), _name(key), _name(key).lower()
+
+
+def _indexes(available):
+    """One index of ``available`` per key of :func:`_keys`: key -> every id giving it."""
+    indexes = ({}, {}, {}, {})
+    for v in available:
+        for index, key in zip(indexes, _keys(v)):
+            index.setdefault(key, []).append(v)
+    return indexes
+
+
+def _candidates(video, available, indexes):
+    """The ``available`` ids that ``video`` matches at the first key that matches any."""
+    if video in available:
+        return [video]
+    for index, key in zip(indexes, _keys(video)):
+        if key in index:
+            return index[key]
+    return []
 
 
 def find_ids(wanted, available):
-    """Map split ids to feature-file ids, ignoring extensions and case; ``None`` where none.
+    """Map split ids to feature-file ids; ``None`` where none or several match.
 
-    An id matches exactly (after dropping the extension), or else by its last path
-    component when that is unique among ``available`` (so ``brush_hair/clip`` finds a
-    feature id ``clip`` and vice versa). A last component shared by several ``available``
-    ids (``A/clip`` and ``B/clip`` for a wanted ``clip``) is ambiguous: no match, never
-    one picked at random; :func:`match_ids` names the candidates.
+    Extensions are ignored (``v.avi`` matches ``v``). Each id is looked up in turn by
+    itself, by itself ignoring case, by its last path component (so ``brush_hair/clip``
+    finds a feature id ``clip`` and vice versa), and by that ignoring case; the first
+    look-up that finds anything decides. An exact match is never lost to an id that differs
+    only in case (``Run`` finds ``Run`` when ``run`` is there too); a look-up that finds
+    several ids (``RUN`` with ``Run`` and ``run``, ``clip`` with ``A/clip`` and ``B/clip``)
+    is ambiguous: no match, never one picked at random; :func:`match_ids` names the
+    candidates.
 
     Parameters
     ----------
@@ -213,42 +332,55 @@ def find_ids(wanted, available):
     missing : list of str
         The ``wanted`` ids without a match, in order.
     """
-    exact, by_name = _indexes(available)
+    indexes, exact = _indexes(available), set(available)
     matched, missing = [], []
     for w in wanted:
-        key = _key(w)
-        hit = exact.get(key)
-        if hit is None:
-            candidates = by_name.get(_name(key), [])
-            hit = candidates[0] if len(candidates) == 1 else None
+        candidates = _candidates(w, exact, indexes)
+        hit = candidates[0] if len(candidates) == 1 else None
         if hit is None:
             missing.append(w)
         matched.append(hit)
     return matched, missing
 
 
-def _name(key):
-    return key.rsplit("/", 1)[-1]
-
-
-def _indexes(available):
-    """``available`` by exact key and by last path component (all ids sharing it)."""
-    exact = {_key(v): v for v in available}
-    by_name = {}
-    for v in available:
-        by_name.setdefault(_name(_key(v)), []).append(v)
-    return exact, by_name
-
-
 def _ambiguous(missing, available):
-    """``{wanted id: candidates}`` for the unmatched ids whose last component several share."""
-    _, by_name = _indexes(available)
+    """``{split id: candidates}`` for the ``missing`` ids that several ``available`` match."""
+    indexes, exact = _indexes(available), set(available)
     found = {}
     for w in missing:
-        candidates = by_name.get(_name(_key(w)), [])
+        candidates = _candidates(w, exact, indexes)
         if len(candidates) > 1:
             found[w] = candidates
     return found
+
+
+def describe_ambiguous(missing, available, shown=5):
+    """The split ids that :func:`find_ids` left unmatched because several ids match them,
+    with their candidates, in words for an error message.
+
+    Parameters
+    ----------
+    missing : list of str
+        Split ids without a match (``find_ids(...)[1]``).
+    available : list of str
+        Ids in the feature file.
+    shown : int, default 5
+        Ids listed at most.
+
+    Returns
+    -------
+    str
+        ``"N of them are ambiguous ...: 'RUN' could be any of Run, run"``; ``""`` when
+        none is.
+    """
+    ambiguous = _ambiguous(missing, available)
+    if not ambiguous:
+        return ""
+    listed = [f"{w!r} could be any of {', '.join(c)}" for w, c in list(ambiguous.items())[:shown]]
+    return (
+        f"{len(ambiguous)} of them are ambiguous (several videos differ from them only in "
+        "case or folder): " + "; ".join(listed) + ("; ..." if len(ambiguous) > shown else "")
+    )
 
 
 def match_ids(wanted, available, source="the feature file"):
@@ -271,21 +403,13 @@ def match_ids(wanted, available, source="the feature file"):
     Raises
     ------
     ValueError
-        Listing (a few of) the ids that have no match, and for those whose last path
-        component matches several ids of ``available`` (ambiguous), the candidates.
+        Listing (a few of) the ids that have no match, and for those that match several
+        ids of ``available`` (ambiguous: differing in case or folder only), the candidates.
     """
     matched, missing = find_ids(wanted, available)
     if missing:
         shown = ", ".join(missing[:5]) + (", ..." if len(missing) > 5 else "")
         message = f"{len(missing)} of {len(wanted)} split videos are not in {source}: {shown}"
-        ambiguous = _ambiguous(missing, available)
-        if ambiguous:
-            listed = [
-                f"{w!r} could be any of {', '.join(c)}" for w, c in list(ambiguous.items())[:5]
-            ]
-            message += (
-                f". {len(ambiguous)} of them are ambiguous (their last path component names "
-                "several videos): " + "; ".join(listed) + ("; ..." if len(ambiguous) > 5 else "")
-            )
-        raise ValueError(message)
+        ambiguous = describe_ambiguous(missing, available)
+        raise ValueError(message + (f". {ambiguous}" if ambiguous else ""))
     return matched
