@@ -100,6 +100,12 @@ def build_parser():
         "--splits", metavar="PATH", help="folder of split files (or the CSV file for --format csv)"
     )
     add_split_format_arguments(data)
+    data.add_argument(
+        "--allow-overlap",
+        action="store_true",
+        help="accept videos that are in both train and test (refused by default: the test "
+        "accuracy would count videos trained on); report.json records them",
+    )
     model = parser.add_argument_group("model")
     model.add_argument(
         "--kernel",
@@ -259,14 +265,20 @@ def _main(argv):
         "n_train": len(split.train_ids),
         "n_test": len(split.test_ids),
         "classes": split.classes,
+        "allow_overlap": args.allow_overlap,
     }
     fingerprint = _sweep.fingerprint(settings, described, split)
     report = _sweep.previous_report(
         report_path, fingerprint, settings, described, split_info, args.overwrite
     )
     data, configs = sweep.load_data(
-        described, split, max_level=max(args.levels), fusion=args.fusion
+        described,
+        split,
+        max_level=max(args.levels),
+        fusion=args.fusion,
+        allow_overlap=args.allow_overlap,
     )
+    split_info["overlap"] = data["overlap"]
     out.mkdir(parents=True, exist_ok=True)
     report.update(
         fingerprint=fingerprint,

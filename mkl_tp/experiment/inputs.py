@@ -5,7 +5,7 @@ from pathlib import Path
 
 from .._utils.cli import UserError
 from ..pyramid.descriptors import node_descriptors_batch
-from ..sources.splits import SPLIT_FORMATS, find_ids, guess_split_format
+from ..sources.splits import SPLIT_FORMATS, describe_ambiguous, find_ids, guess_split_format
 from ..store import FORMAT, failed_videos, list_videos, load_features, read_info
 
 # Root attributes compared between the streams of one fit.
@@ -85,7 +85,7 @@ def _shown(ids):
     return ", ".join(ids[:_MAX_SHOWN_IDS]) + (", ..." if len(ids) > _MAX_SHOWN_IDS else "")
 
 
-def match_split(path, subsets):
+def match_split(path, subsets, *, allow_overlap=False):
     """Feature-file ids of every subset of a split; one error for all that are missing.
 
     Parameters
@@ -94,6 +94,9 @@ def match_split(path, subsets):
         Feature cache.
     subsets : dict of str to list of str
         Subset name (``train``, ``test``) -> split ids.
+    allow_overlap : bool, default False
+        Accept videos that are in more than one subset (a test video also trained on:
+        its accuracy is not a test's). Refused by default.
 
     Returns
     -------
@@ -104,7 +107,10 @@ def match_split(path, subsets):
     ------
     UserError
         Naming the file and, for every subset, how many and which ids it lacks; ids that
-        the file records under ``/failed`` come with the reason their extraction failed.
+        the file records under ``/failed`` come with the reason their extraction failed,
+        ids that several of the file's ids match come with those candidates. Or naming the
+        videos that two different split ids of one subset both match, or (unless
+        ``allow_overlap``) the videos that are in two subsets.
     """
     available = list_videos(path)
     matched, missing = {}, {}
@@ -113,6 +119,9 @@ def match_split(path, subsets):
         if absent:
             missing[subset] = absent
     if not missing:
+        _check_one_video_per_id(path, subsets, matched)
+        if not allow_overlap:
+            _check_no_overlap(path, subsets, matched)
         return matched
     total = sum(len(m) for m in missing.values())
     parts = [
@@ -123,8 +132,11 @@ def match_split(path, subsets):
         f"{total} of {sum(len(i) for i in subsets.values())} split videos are not in "
         f"{path}: " + "; ".join(parts)
     )
-    failed = failed_videos(path)
     wanted = [i for ids in missing.values() for i in ids]
+    ambiguous = describe_ambiguous(wanted, available, shown=_MAX_SHOWN_IDS)
+    if ambiguous:
+        message += f". {ambiguous}"
+    failed = failed_videos(path)
     found, _ = find_ids(wanted, list(failed))
     reasons = [f"{key!r}: {failed[key]}" for key in dict.fromkeys(k for k in found if k)]
     if reasons:
@@ -134,6 +146,57 @@ def match_split(path, subsets):
             + ("; ..." if len(reasons) > _MAX_SHOWN_REASONS else "")
         )
     raise UserError(message)
+
+
+def split_overlap(matched):
+    """The videos in more than one subset of a matched split, sorted.
+
+    Parameters
+    ----------
+    matched : dict of str to list of str
+        Subset -> feature-file ids (:func:`match_split`).
+
+    Returns
+    -------
+    list of str
+    """
+    seen, shared = {}, set()
+    for subset, keys in matched.items():
+        for key in keys:
+            if seen.setdefault(key, subset) != subset:
+                shared.add(key)
+    return sorted(shared)
+
+
+def _videos_are(count):
+    return f"{count} video{'s are' if count != 1 else ' is'}"
+
+
+def _check_no_overlap(path, subsets, matched):
+    shared = split_overlap(matched)
+    if shared:
+        raise UserError(
+            f"{_videos_are(len(shared))} in both {' and '.join(subsets)} (ids of {path}): "
+            f"{_shown(shared)}; the test accuracy would count videos the model was trained "
+            "on. Fix the split, or pass --allow-overlap (allow_overlap=True) to accept it"
+        )
+
+
+def _check_one_video_per_id(path, subsets, matched):
+    """Two different split ids of one subset that match one video: refused."""
+    clashes = []
+    for subset, keys in matched.items():
+        first = {}
+        for split_id, key in zip(subsets[subset], keys):
+            other = first.setdefault(key, split_id)
+            if other != split_id:
+                clashes.append(f"{subset} ids {other!r} and {split_id!r} both match {key!r}")
+    if clashes:
+        raise UserError(
+            f"{len(clashes)} video(s) of {path} are listed twice under different ids: "
+            + "; ".join(clashes[:_MAX_SHOWN_IDS])
+            + ("; ..." if len(clashes) > _MAX_SHOWN_IDS else "")
+        )
 
 
 def load_stream(path, ids, levels, subset="requested"):

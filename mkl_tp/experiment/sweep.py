@@ -6,12 +6,13 @@ line into them. scikit-learn, the estimator and torch are imported when a model 
 """
 
 import time
+import warnings
 
 import numpy as np
 
 from .._utils.cli import UserError
 from .cells import add_gains
-from .inputs import load_stream, match_split
+from .inputs import load_stream, match_split, split_overlap
 from .report import UNIFORM
 
 __all__ = [
@@ -219,12 +220,15 @@ def fit_cell(config, column, level, data, *, C, seed=0, mkl_norm=None, **options
 
 
 # -- the sweep --------------------------------------------------------------------------
-def load_data(described, split, *, max_level, fusion="joint"):
+def load_data(described, split, *, max_level, fusion="joint", allow_overlap=False):
     """Every stream's train and test sequences, and the configurations to fit.
 
-    Returns ``(data, configs)``: ``data`` holds ``y_train``, ``y_test`` and per subset one
-    entry per stream (and, for two streams, one named ``fusion`` holding both); ``configs``
-    are the streams, then ``fusion`` for two.
+    Returns ``(data, configs)``: ``data`` holds ``y_train``, ``y_test``, per subset one
+    entry per stream (and, for two streams, one named ``fusion`` holding both) and
+    ``overlap``, the videos in both train and test (empty unless ``allow_overlap``: a split
+    with any is refused otherwise, :func:`mkl_tp.experiment.inputs.match_split`, and
+    accepted with a warning naming them); ``configs`` are the streams, then ``fusion`` for
+    two.
     """
     # Streams may differ in frame counts for a video: pyramid nodes live in normalised time,
     # so they stay aligned without resampling.
@@ -236,14 +240,25 @@ def load_data(described, split, *, max_level, fusion="joint"):
         "y_test": np.array(split.test_labels),
         "train": {},
         "test": {},
+        "overlap": [],
     }
     subsets = {"train": split.train_ids, "test": split.test_ids}
     for entry in described:
-        match_split(entry["path"], subsets)  # one error naming what both subsets miss
+        # one error naming what both subsets miss, or the videos in both
+        matched = match_split(entry["path"], subsets, allow_overlap=allow_overlap)
+        data["overlap"] = data["overlap"] or split_overlap(matched)
         for subset, ids in subsets.items():
             data[subset][entry["stream"]] = load_stream(
                 entry["path"], ids, max_level, subset=subset
             )
+    if data["overlap"]:
+        count, shown = len(data["overlap"]), ", ".join(data["overlap"][:5])
+        warnings.warn(
+            f"{count} video{'s are' if count != 1 else ' is'} in both train and test, "
+            f"allowed: {shown}{', ...' if count > 5 else ''}; the test accuracy counts videos "
+            "the model was trained on",
+            stacklevel=2,
+        )
     streams = [d["stream"] for d in described]
     if len(streams) > 1:
         for subset in ("train", "test"):
