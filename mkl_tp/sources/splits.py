@@ -14,7 +14,6 @@ __all__ = [
     "guess_split_format",
     "find_ids",
     "match_ids",
-    "describe_ambiguous",
 ]
 
 SPLIT_FORMATS = ("ucf101", "hmdb51", "jhmdb", "csv")
@@ -242,7 +241,7 @@ def read_split(path, fmt, split=1):
         their class folders; :func:`match_ids` also matches plain ``<video>`` ids. A video
         listed twice in one subset with one label is kept once (with a warning naming both
         lines); one in train and test is kept in both (the fit refuses that overlap unless
-        allowed, :func:`mkl_tp.experiment.inputs.match_split`).
+        allowed: ``mkl_tp.experiment.inputs.match_split``).
 
     Raises
     ------
