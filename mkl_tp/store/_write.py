@@ -51,6 +51,25 @@ def _write_failure(h5, video_id, message, source):
     ds.attrs["source"] = str(source)
 
 
+def _stored(array, dtype, video_id):
+    """``array`` converted to the storage ``dtype``; ``ValueError`` if a value does not fit.
+
+    ``check_features`` has refused NaN/inf already, so a non-finite value here is one that
+    overflowed the cast (float16 holds up to 65504): stored, it would read back as inf.
+    """
+    with np.errstate(over="ignore", invalid="ignore"):
+        stored = np.ascontiguousarray(array, dtype=dtype)
+    if dtype.kind == "f" and not np.isfinite(stored).all():
+        bad = int(np.count_nonzero(~np.isfinite(stored)))
+        largest = float(np.max(np.abs(np.asarray(array, dtype=np.float64))))
+        raise ValueError(
+            f"video {video_id!r}: {bad} feature values (largest |x| = {largest:.4g}) are "
+            f"outside the range of {dtype} (|x| <= {float(np.finfo(dtype).max):.6g}) and would "
+            "be stored as inf; store the cache as float32 (--dtype float32)"
+        )
+    return stored
+
+
 def _chunk_shape(shape, itemsize):
     frames = max(1, min(shape[0], _CHUNK_BYTES // (shape[1] * itemsize)))
     return (frames, shape[1])
@@ -212,7 +231,9 @@ class FeatureWriter:
         Raises
         ------
         ValueError
-            Invalid id or features, or the video is already complete: nothing written.
+            Invalid id or features (including values beyond the storage dtype's range,
+            such as ``|x| > 65504`` for float16), or the video is already complete: nothing
+            written. Extraction and import record it under ``/failed`` and go on.
         OSError
             The file could not be written; the writer is then closed to writes.
         """
@@ -222,7 +243,7 @@ class FeatureWriter:
         if video_id in self.completed:
             raise ValueError(f"video {video_id!r} is already complete in {self.path}")
         self._check_free_name("videos", video_id)
-        array = np.ascontiguousarray(array, dtype=self.dtype)
+        array = _stored(array, self.dtype, video_id)
         with self._transaction(f"video {video_id!r}"):
             # Fletcher-32: every chunk carries a checksum, so damaged bytes are detected on
             # read (store._read) instead of coming back as plausible numbers.
