@@ -161,12 +161,24 @@ def is_ours(handle):
     return plain(handle.attrs.get("format", "")) == FORMAT
 
 
+def _group_key(group):
+    """Identity of an HDF5 group, the same whichever link reached it."""
+    return (group.file.filename, h5py.h5o.get_info(group.id).addr)
+
+
 def walk(handle, group_name):
     """Yield (id, dataset) under ``group_name``, following links, in name order.
 
     Datasets are opened one at a time as they are yielded: every open dataset holds its
     own HDF5 metadata, so holding them all would make a listing's memory grow with the
     cache (docs/performance.rst, "Out of core").
+
+    Raises
+    ------
+    ValueError
+        Naming the file and the link: a link that cannot be followed (dangling, a soft
+        link loop, an external file that is missing), or a group reached a second time (a
+        hard link back to a group above it would make the listing endless).
     """
     root = handle.get(group_name)
     if root is None:
@@ -175,13 +187,20 @@ def walk(handle, group_name):
     def open_child(group, prefix, name):
         try:
             return group[name]
-        except (KeyError, OSError) as exc:
+        except (KeyError, OSError, RuntimeError) as exc:
+            # RuntimeError: HDF5's "too many links" for a soft link that loops.
             link = group.get(name, getlink=True)
-            target = f" -> {link.filename}" if isinstance(link, h5py.ExternalLink) else ""
+            target = ""
+            if isinstance(link, h5py.ExternalLink):
+                target = f" -> {link.filename}:{link.path}"
+            elif isinstance(link, h5py.SoftLink):
+                target = f" -> {link.path}"
+            what = "is a link that loops" if "too many links" in str(exc) else "cannot be opened"
             raise ValueError(
-                f"{handle.filename}: {group_name}/{prefix}{name}{target} cannot be opened ({exc})"
+                f"{handle.filename}: {group_name}/{prefix}{name}{target} {what} ({exc})"
             ) from None
 
+    seen = {_group_key(root)}
     stack = [("", root)]
     while stack:
         prefix, group = stack.pop()
@@ -189,6 +208,14 @@ def walk(handle, group_name):
         for name in group:
             obj = open_child(group, prefix, name)
             if isinstance(obj, h5py.Group):
+                key = _group_key(obj)
+                if key in seen:
+                    raise ValueError(
+                        f"{handle.filename}: {group_name}/{prefix}{name} links to a group "
+                        "already listed: a link cycle or a group linked twice; "
+                        "each group of videos must be reached by one path"
+                    )
+                seen.add(key)
                 subgroups.append((prefix + name + "/", obj))
             elif isinstance(obj, h5py.Dataset):
                 yield prefix + name, obj

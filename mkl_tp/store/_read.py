@@ -3,6 +3,7 @@
 Re-exported by :mod:`mkl_tp.store`, which describes the layout; import them from there.
 """
 
+import math
 import os
 from contextlib import contextmanager
 
@@ -12,6 +13,8 @@ from ._format import check_features, check_video_id, complete_ids, is_ours, plai
 from ._journal import FileLockedError, recover
 
 _MAX_LISTED = 5
+# Arrays up to this size are read without asking how much memory is available.
+_ASK_MEMORY_ABOVE = 1 << 26
 
 
 @contextmanager
@@ -86,6 +89,7 @@ def load_features(path, ids=None):
             ids = complete
         ids = [str(i) for i in ids]
         check_available(handle, ids, complete)
+        _check_total(handle, ids)
         arrays, problems, dims = [], [], {}
         for vid in ids:
             try:
@@ -102,6 +106,31 @@ def load_features(path, ids=None):
         if problems:
             raise ValueError(f"{handle.filename}: " + "; ".join(problems[:_MAX_LISTED]))
         return ids, arrays
+
+
+def _check_total(handle, ids):
+    """``ValueError`` when the videos requested together declare more than memory holds."""
+    total, largest = 0, (0, None)
+    for vid in ids:
+        ds = handle["videos/" + vid]
+        try:
+            _check_shape(vid, ds)
+        except ValueError:
+            continue  # reported with the other problems of the videos, when it is read
+        nbytes = check_declared(handle.filename, f"videos/{vid}", ds.shape, ds.dtype)
+        total += nbytes
+        largest = max(largest, (nbytes, vid))
+    if total > _ASK_MEMORY_ABOVE:
+        from ..solvers.cost import available_memory
+
+        available = available_memory()
+        if available is not None and total > available:
+            raise ValueError(
+                f"{handle.filename}: the {len(ids)} videos requested declare "
+                f"{format_bytes(total)} of features (the largest, {largest[1]!r}, "
+                f"{format_bytes(largest[0])}), more than the {format_bytes(available)} of "
+                "memory available; read them a chunk at a time with FeatureSequence"
+            )
 
 
 def check_available(handle, ids, complete):
@@ -147,10 +176,69 @@ def damaged_message(video_id, exc):
     return f"video {video_id!r} is damaged: its stored features {what} ({reason})"
 
 
+def format_bytes(n):
+    """``29.1 TiB``: a byte count for messages."""
+    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
+        if n < 1024 or unit == "TiB":
+            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+        n /= 1024
+    return f"{n:.1f} TiB"  # pragma: no cover
+
+
+def check_declared(filename, what, shape, dtype, available=None):
+    """``ValueError`` unless an array declared as ``shape``/``dtype`` fits in memory.
+
+    A file states its arrays' shapes in a header read before any data: a hostile or
+    damaged one can declare 10^12 rows, which reading would try to allocate whole.
+
+    Parameters
+    ----------
+    filename : str or None
+        The file, named first in the message (``None``: the caller names it).
+    what : str
+        The dataset or array, as the message names it (``"videos/v1"``).
+    shape : tuple of int
+    dtype : numpy.dtype
+    available : int, optional
+        Bytes available; :func:`mkl_tp.solvers.cost.available_memory` when omitted (and
+        only asked for arrays over 64 MiB).
+
+    Returns
+    -------
+    int
+        The declared size in bytes.
+    """
+    nbytes = math.prod(int(n) for n in shape) * dtype.itemsize
+    if available is None and nbytes > _ASK_MEMORY_ABOVE:
+        from ..solvers.cost import available_memory
+
+        available = available_memory()
+    if available is not None and nbytes > available:
+        where = what if filename is None else f"{filename}: {what}"
+        raise ValueError(
+            f"{where} declares shape {tuple(shape)} of {dtype} "
+            f"({format_bytes(nbytes)}), more than the {format_bytes(available)} of memory "
+            "available: a damaged or wrong file, not read"
+        )
+    return nbytes
+
+
+def _check_shape(video_id, ds):
+    """Rank and dtype of a stored video, checked before its data is read."""
+    if ds.ndim != 2:
+        raise ValueError(f"video {video_id!r}: expected features of shape (T, d), got {ds.shape}")
+    if ds.dtype.kind not in "fiu":
+        raise ValueError(f"video {video_id!r}: features must be real numbers, got dtype {ds.dtype}")
+
+
 def _read_dataset(handle, video_id):
-    """One video's features; a damaged chunk becomes a ValueError naming the video."""
+    """One video's features; a damaged chunk becomes a ValueError naming the video, and a
+    dataset declaring more rows than memory holds is refused before it is read."""
+    ds = handle["videos/" + video_id]
+    _check_shape(video_id, ds)
+    check_declared(handle.filename, f"videos/{video_id}", ds.shape, ds.dtype)
     try:
-        return handle["videos/" + video_id][()]
+        return ds[()]
     except OSError as exc:
         repair = (
             "run the extraction again with --verify to extract it again"

@@ -6,14 +6,16 @@ Re-exported by :mod:`mkl_tp.store`; :mod:`mkl_tp.extraction` reports its runs th
 
 import math
 import os
+import zipfile
 from dataclasses import dataclass, field
 
 import numpy as np
+from numpy.lib import format as npy_format
 from tqdm.auto import tqdm
 
 from ..sources.walk import ARRAY_EXTENSIONS, find_videos
 from ._format import output_path
-from ._read import read_info
+from ._read import check_declared, format_bytes, read_info
 from ._write import FeatureWriter
 
 
@@ -48,8 +50,65 @@ class RunSummary:
     busy_seconds: dict = field(default_factory=dict)
 
 
+def _npy_header(handle):
+    """``(shape, dtype)`` from the header of an open .npy stream; ``None`` if unreadable."""
+    try:
+        version = npy_format.read_magic(handle)
+        if version == (1, 0):
+            shape, _, dtype = npy_format.read_array_header_1_0(handle)
+        elif version == (2, 0):
+            shape, _, dtype = npy_format.read_array_header_2_0(handle)
+        else:
+            return None
+    except (ValueError, OSError, EOFError):
+        return None  # np.load says what is wrong
+    return shape, dtype
+
+
+def _headers(path):
+    """Array name -> ``(shape, dtype, bytes stored)`` from the headers of a .npy (name
+    ``None``) or .npz file, read without reading the data; unreadable headers are left out
+    (``np.load`` then says what is wrong)."""
+    headers = {}
+    try:
+        if path.endswith(".npy"):
+            with open(path, "rb") as handle:
+                header = _npy_header(handle)
+                stored = os.path.getsize(path) - handle.tell()
+            if header is not None:
+                headers[None] = (*header, stored)
+            return headers
+        with zipfile.ZipFile(path) as archive:
+            for info in archive.infolist():
+                if info.filename.endswith(".npy"):
+                    with archive.open(info) as handle:
+                        header = _npy_header(handle)
+                        stored = info.file_size - handle.tell()
+                    if header is not None:
+                        headers[info.filename[: -len(".npy")]] = (*header, stored)
+    except (zipfile.BadZipFile, OSError, EOFError):
+        pass
+    return headers
+
+
+def _check_header(path):
+    """``ValueError`` before reading when an array's header declares more data than the
+    file holds or than memory holds (a damaged or hostile file claiming 10^12 rows)."""
+    for name, (shape, dtype, stored) in _headers(path).items():
+        if dtype.hasobject:
+            continue  # refused by np.load(allow_pickle=False)
+        what = "the array" if name is None else f"the array {name!r}"
+        nbytes = check_declared(None, what, shape, dtype)
+        if nbytes > stored:
+            raise ValueError(
+                f"{what} declares shape {tuple(shape)} of {dtype} ({format_bytes(nbytes)}) "
+                f"but the file holds {format_bytes(max(stored, 0))}: truncated or damaged"
+            )
+
+
 def _load_array(path):
     """Return (features, fps) from a .npy or .npz file; ValueError names the problem."""
+    _check_header(path)
     try:
         loaded = np.load(path, allow_pickle=False)
         if path.endswith(".npy"):
@@ -74,10 +133,8 @@ def _common_dim(out, arrays):
             return dim
     dims = []
     for path in arrays.values():
-        try:
-            shape = _load_array(path)[0].shape
-        except ValueError:
-            continue
+        headers = {name: h[0] for name, h in _headers(path).items() if name != "fps"}
+        shape = headers.get("features", next(iter(headers.values())) if len(headers) == 1 else ())
         if len(shape) == 2:
             dims.append(shape[1])
     if not dims:
@@ -108,8 +165,10 @@ def import_arrays(src, out, *, stream, dtype="float32", progress=False):
     -------
     RunSummary
         Videos already in the cache are skipped; arrays that are not (T, d) real and
-        finite, or whose d differs from the cache's, are recorded under ``/failed`` and
-        the import goes on.
+        finite, hold values beyond ``dtype``'s range (``|x| > 65504`` for float16), whose d
+        differs from the cache's, or whose header declares more data than the file or
+        the memory holds (checked before the data is read), are recorded under
+        ``/failed`` and the import goes on.
 
     Raises
     ------
