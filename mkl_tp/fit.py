@@ -80,8 +80,9 @@ def build_parser():
         prog="python -m mkl_tp.fit",
         description="Learn temporal-pyramid node weights (multiple-kernel SVM) from cached "
         "per-frame features and a train/test split; print the level table and write "
-        "model.joblib, report.json, levels.png, beta.png (and beta/ for every learned cell) "
-        "and confusion.png. Without --features it runs on the bundled BasicMotions data.",
+        "model.skops (model.joblib, a pickle, with --model deep), report.json, levels.png, "
+        "beta.png (and beta/ for every learned cell) and confusion.png. Without --features it "
+        "runs on the bundled BasicMotions data.",
         epilog="Example: python -m mkl_tp.fit --features features/ucf101_rgb.h5 --features "
         "features/ucf101_flow.h5 --splits ucfTrainTestlist --format ucf101 --split 1 "
         "--kernel linear --levels 1-6 --out runs/ucf101_s1. Exit status: 0 done; 1 a "
@@ -305,12 +306,12 @@ def _main(argv):
             )
     finally:
         progress.close()
-    import joblib
+    from ._utils.persist import save_model
 
-    joblib.dump(final_model, out / "model.joblib")
+    model_path = save_model(final_model, out)  # model.skops; model.joblib (a pickle) if deep
     final = cells[str(final_level)][final_config][saved]
     report["model"] = {
-        "path": str(out / "model.joblib"),
+        "path": str(model_path),
         "level": final_level,
         "config": final_config,
         "model": args.model,
@@ -337,7 +338,7 @@ def _main(argv):
             "stream weights: "
             + ", ".join(f"{k} {v:.2f}" for k, v in final["stream_weights"].items())
         )
-    written = [out / "model.joblib", report_path]
+    written = [model_path, report_path]
     streams = [d["stream"] for d in described]
     try:
         written += _sweep.write_plots(

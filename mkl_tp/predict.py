@@ -1,21 +1,27 @@
 """``python -m mkl_tp.predict`` (``mkl-tp-predict``): apply a saved model to HDF5 feature
 caches.
 
-model.joblib is a pickle: load only files you trust (unpickling can run arbitrary code).
-scikit-learn and joblib are imported when a model is loaded, so ``--help`` answers at once.
+A ``model.skops`` loads without running code from the file: types off an allow-list are
+refused before anything is built. A ``model.joblib`` (a deep model, or an older fit) is a
+pickle, which runs whatever code it holds, so it is loaded only with ``--trust``
+(:mod:`mkl_tp._utils.persist`). scikit-learn, skops and joblib are imported when a model is
+loaded, so ``--help`` answers at once.
 """
 
 import argparse
 import csv
+import os
+import signal
 import sys
 import warnings
+import zipfile
 from pathlib import Path
 
 import numpy as np
 
 from . import __version__
 from ._utils.cli import EXIT_OK, UserError, configure_logging, one_line_errors, run_cli
-from ._utils.persist import VersionedPickleMixin
+from ._utils.persist import UnsafeModelError, VersionedPickleMixin, load_model_file
 from .experiment.inputs import (
     add_split_format_arguments,
     describe_features,
@@ -27,20 +33,38 @@ from .store import list_videos
 
 __all__ = ["main", "build_parser", "load_model", "model_feature_dims", "model_levels"]
 
-_EXPECTED = "expected a model.joblib written by python -m mkl_tp.fit"
+_EXPECTED = (
+    "expected a model.skops (or, with --trust, a model.joblib) written by python -m mkl_tp.fit"
+)
+#: Exit status when the reader of standard output goes away (``predict ... | head``): what
+#: a shell reports for a tool that SIGPIPE ends, without an error message.
+EXIT_BROKEN_PIPE = 128 + signal.SIGPIPE
 
 
 def build_parser():
     parser = argparse.ArgumentParser(
         prog="python -m mkl_tp.predict",
         description="Predict labels of videos from their cached features with a model "
-        "written by python -m mkl_tp.fit. SECURITY: model.joblib is a pickle; loading it can "
-        "run arbitrary code, so load only models you made or trust.",
-        epilog="Example: python -m mkl_tp.predict runs/ucf101_s1/model.joblib --features "
+        "written by python -m mkl_tp.fit. A model.skops loads without running code from the "
+        "file (types other than mkl_tp's, scikit-learn's and numpy's are refused before "
+        "anything is built). SECURITY: a model.joblib (deep models) is a pickle; loading it "
+        "runs whatever code it holds, so it needs --trust: pass it only for models you made "
+        "or trust.",
+        epilog="Example: python -m mkl_tp.predict runs/ucf101_s1/model.skops --features "
         "features/ucf101_rgb.h5 --features features/ucf101_flow.h5 --splits "
-        "ucfTrainTestlist --format ucf101 --split 1 --out preds.csv",
+        "ucfTrainTestlist --format ucf101 --split 1 --out preds.csv. Exit status: 0 done; "
+        "1 an unusable model or input; 2 usage; 141 the reader of standard output went "
+        "away (| head), with no message.",
     )
-    parser.add_argument("model", help="model.joblib written by mkl_tp.fit (trusted files only)")
+    parser.add_argument(
+        "model", help="model.skops (or model.joblib with --trust) written by mkl_tp.fit"
+    )
+    parser.add_argument(
+        "--trust",
+        action="store_true",
+        help="load a pickle (model.joblib): it runs whatever code the file holds, so only for "
+        "a file you made or trust",
+    )
     parser.add_argument(
         "--features",
         action="append",
@@ -66,13 +90,17 @@ def build_parser():
     return one_line_errors(parser)
 
 
-def load_model(path):
+def load_model(path, trust=False):
     """Load a model written by ``python -m mkl_tp.fit``.
 
     Parameters
     ----------
     path : str or os.PathLike
-        A model.joblib (a pickle: load only files you trust).
+        A model.skops, which loads without running code from the file, or with ``trust`` a
+        model.joblib (a pickle).
+    trust : bool, default False
+        Load a pickle. Unpickling runs whatever code the file holds: only for files you
+        made or trust.
 
     Returns
     -------
@@ -83,18 +111,20 @@ def load_model(path):
     Raises
     ------
     UserError
-        One line saying what the file is instead (missing, empty, not a pickle, a pickle
-        of another object, an unfitted model, or a model whose modules are not installed).
+        One line saying what the file is instead (missing, empty, a pickle without
+        ``trust``, a .skops file naming types off the allow-list, not a model file, a file
+        of another object, an unfitted model, or a model whose modules are not installed);
+        nothing from an untrusted file was run.
     """
-    import joblib
-
     path = Path(path)
     if not path.is_file():
         raise UserError(f"model file not found: {path}")
     if path.stat().st_size == 0:
         raise UserError(f"{path} is empty (0 bytes); {_EXPECTED}")
     try:
-        model = joblib.load(path)
+        model = load_model_file(path, trust=trust)
+    except UnsafeModelError as exc:
+        raise UserError(f"{exc}; {_EXPECTED}") from None
     except ModuleNotFoundError as exc:
         extra = " (pip install mkl_tp[deep])" if exc.name == "torch" else ""
         raise UserError(
@@ -102,8 +132,9 @@ def load_model(path):
         ) from None
     except Exception as exc:  # unpickling garbage raises almost any exception type
         reason = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+        kind = "a readable .skops model" if zipfile.is_zipfile(path) else "a joblib/pickle file"
         raise UserError(
-            f"{path} is not a joblib/pickle file ({type(exc).__name__}"
+            f"{path} is not {kind} ({type(exc).__name__}"
             f"{': ' + reason if reason else ''}); {_EXPECTED}"
         ) from None
     if not isinstance(model, VersionedPickleMixin):
@@ -155,7 +186,7 @@ def _check_version(model, path):
 def _main(argv):
     args = build_parser().parse_args(argv)
     configure_logging(args.quiet)
-    model = load_model(args.model)
+    model = load_model(args.model, trust=args.trust)
     _check_version(model, args.model)
     dims = model_feature_dims(model)
     described = describe_features(args.features)
@@ -202,14 +233,8 @@ def _main(argv):
         for i, p, t in zip(ids, predictions, labels if labels is not None else ids)
     ]
     header = ["video_id", "prediction"] + (["label"] if labels is not None else [])
-    handle = open(args.out, "w", newline="", encoding="utf-8") if args.out else sys.stdout
-    try:
-        writer = csv.writer(handle)
-        writer.writerow(header)
-        writer.writerows(rows)
-    finally:
-        if args.out:
-            handle.close()
+    if not _write_rows(args.out, [header] + rows):
+        return EXIT_BROKEN_PIPE
     if labels is not None:
         from .experiment.report import classification_metrics
 
@@ -220,6 +245,47 @@ def _main(argv):
             file=sys.stderr,
         )
     return EXIT_OK
+
+
+def _write_rows(out, rows):
+    """Write CSV rows to the file ``out``, or to standard output when ``None``.
+
+    Returns ``False`` when standard output's reader went away (``| head``): like a unix
+    tool ended by SIGPIPE, that is no error to report.
+
+    Raises
+    ------
+    UserError
+        The rows could not be written (a full disk, no such folder); names where.
+    """
+    if out is None:
+        try:
+            csv.writer(sys.stdout).writerows(rows)
+            sys.stdout.flush()
+        except BrokenPipeError:
+            _discard_stdout()
+            return False
+        except OSError as exc:
+            raise UserError(
+                f"cannot write the predictions to standard output: {exc.strerror or exc}"
+            ) from None
+        return True
+    try:
+        with open(out, "w", newline="", encoding="utf-8") as handle:
+            csv.writer(handle).writerows(rows)
+    except OSError as exc:
+        raise UserError(f"cannot write the predictions to {out}: {exc.strerror or exc}") from None
+    return True
+
+
+def _discard_stdout():
+    """Point standard output at /dev/null, so Python's flush at exit finds no broken pipe."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+    except (OSError, ValueError):  # a captured stdout without a file descriptor
+        pass
 
 
 def main(argv=None):

@@ -113,4 +113,4 @@ def test_fit_command_runs_on_a_dask_scheduler(client, tmp_path, capsys):
         ]
     )
     assert code == 0
-    assert (tmp_path / "model.joblib").exists()
+    assert (tmp_path / "model.skops").exists()

@@ -58,16 +58,16 @@ def test_two_streams_end_to_end_and_predict_reproduces(toy, capsys):
     assert sum(model_cell["stream_weights"].values()) == pytest.approx(1.0)
     assert len(report["features"][0]["sha256"]) == 64
     assert np.array(model_cell["confusion_matrix"]).sum() == report["split"]["n_test"]
-    for name in ("model.joblib", "beta.png", "confusion.png"):
+    for name in ("model.skops", "beta.png", "confusion.png"):
         assert (out / name).is_file()
-    model = joblib.load(out / "model.joblib")
+    model = predict.load_model(out / "model.skops")
     assert model.streams_ == ["rgb", "flow"]
     assert model._mkl_tp_version == report["versions"]["mkl_tp"]
 
     preds = tmp / "preds.csv"
     code = predict.main(
         [
-            str(out / "model.joblib"),
+            str(out / "model.skops"),
             "--features",
             str(rgb),
             "--features",
@@ -306,11 +306,11 @@ def test_predict_checks_the_feature_dimension_and_version(toy, capsys, monkeypat
         )
         == 0
     )
-    code = predict.main([str(tmp / "one" / "model.joblib"), "--features", str(flow)])
+    code = predict.main([str(tmp / "one" / "model.skops"), "--features", str(flow)])
     assert code == 1
     assert "has d=3 features but the model expects d=4" in capsys.readouterr().err
     monkeypatch.setattr(predict, "__version__", "99.0")
-    assert predict.main([str(tmp / "one" / "model.joblib"), "--features", str(rgb)]) == 0
+    assert predict.main([str(tmp / "one" / "model.skops"), "--features", str(rgb)]) == 0
     assert "was made with mkl_tp 0.1.0, this is 99.0" in capsys.readouterr().err
 
 
@@ -362,7 +362,8 @@ def test_deep_model_columns_and_predict(toy, capsys):
     assert (
         predict.main(
             [
-                str(out / "model.joblib"),
+                str(out / "model.joblib"),  # a pickle: deep models hold torch modules
+                "--trust",
                 "--features",
                 str(rgb),
                 "--splits",
@@ -456,7 +457,7 @@ def test_from_generated_videos_through_extract_fit_and_predict(tmp_path, capsys)
     assert (
         predict.main(
             [
-                str(out / "model.joblib"),
+                str(out / "model.skops"),
                 "--features",
                 rgb,
                 "--features",
