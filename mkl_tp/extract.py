@@ -17,7 +17,6 @@ This module is the command line only: it parses the arguments and calls
 
 import argparse
 import logging
-import math
 import signal
 import sys
 
@@ -30,12 +29,14 @@ from ._utils.cli import (
     EXIT_OK,
     UsageError,
     UserError,
+    configure_logging,
     one_line_errors,
     run_cli,
 )
 from .extraction.run import (
     STREAMS,
     ExtractionInterrupted,
+    check_options,
     default_workers,
     extract_features,
     resolve_shard,
@@ -96,9 +97,8 @@ def _extract_parser():
     parser.add_argument(
         "src",
         metavar="SRC",
-        help="folder of videos (.avi .mp4 .mkv .webm .mov ...) "
-        "or of frame-image folders, searched recursively; the video id is the path "
-        "relative to SRC without extension",
+        help="folder of videos (.avi .mp4 .mkv .webm .mov ...) or of frame-image folders, "
+        "searched recursively; the video id is the path relative to SRC without extension",
     )
     parser.add_argument(
         "--out",
@@ -116,8 +116,8 @@ def _extract_parser():
     parser.add_argument(
         "--list",
         metavar="FILE",
-        help="only the videos listed (one relative path "
-        "per line, first field; UCF-101 split files work)",
+        help="only the videos listed (one relative path per line, first field; UCF-101 split "
+        "files work)",
     )
     parser.add_argument(
         "--arch",
@@ -130,14 +130,14 @@ def _extract_parser():
         default="imagenet",
         metavar="PATH|imagenet|random",
         help="imagenet: torchvision's ImageNet weights from its cache "
-        "($TORCH_HOME/hub/checkpoints), downloaded if missing; PATH: a local "
-        "state dict; random: seeded random weights, for tests only (recorded)",
+        "($TORCH_HOME/hub/checkpoints), downloaded if missing; PATH: a local state dict; random: "
+        "seeded random weights, for tests only (recorded)",
     )
     parser.add_argument(
         "--flow-weights",
         metavar="PATH|imagenet|random",
-        help="weights of the motion network (default: --weights); 3-channel "
-        "weights get the cross-modality 20-channel first layer",
+        help="weights of the motion network (default: --weights); 3-channel weights get the "
+        "cross-modality 20-channel first layer",
     )
     parser.add_argument("--seed", type=int, default=0, help="seed of --weights random")
     parser.add_argument(
@@ -182,47 +182,45 @@ def _extract_parser():
         "--fps",
         type=float,
         metavar="F",
-        help="keep the frames on screen every 1/F seconds, by the decoded "
-        "frames' timestamps (resampling to F frames per second; frame "
-        "folders have no timestamps: use --stride); recorded as the files' "
-        "sample_fps attribute (default: every frame)",
+        help="keep the frames on screen every 1/F seconds, by the decoded frames' timestamps "
+        "(resampling to F frames per second; frame folders have no timestamps: use --stride); "
+        "recorded as the files' sample_fps attribute (default: every frame)",
     )
     sampling.add_argument(
         "--stride",
         type=int,
         metavar="K",
-        help="keep every K-th decoded frame; recorded as sample_stride "
-        "(default: every frame). Either way a kept frame's motion input "
-        "stacks the flows between the decoded frames from it on",
+        help="keep every K-th decoded frame; recorded as sample_stride (default: every frame). "
+        "Either way a kept frame's motion input stacks the flows between the decoded frames from "
+        "it on",
     )
     parser.add_argument(
         "--keep-partial",
         action="store_true",
-        help="store what decodes of a truncated video (fewer frames or a "
-        "shorter span than its container declares), marked partial=True; by "
-        "default such videos are recorded under /failed",
+        help="store what decodes of a truncated video (fewer frames or a shorter span than its "
+        "container declares), marked partial=True; by default such videos are recorded under "
+        "/failed",
     )
     parser.add_argument(
         "--verify",
         action="store_true",
-        help="first read every video already in the output files and extract "
-        "again those whose stored features fail their checksum (reads the "
-        "whole files)",
+        help="first read every video already in the output files and extract again those whose "
+        "stored features fail their checksum (reads the whole files)",
     )
     parser.add_argument(
         "--workers",
         type=int,
         default=default_workers(),
         metavar="N",
-        help="processes that decode videos and compute flow, overlapped with inference "
-        "(0: in the main process; the default is the cores less one, at most 8)",
+        help="processes that decode videos and compute flow, overlapped with inference (0: in the "
+        "main process; the default is the cores less one, at most 8)",
     )
     parser.add_argument(
         "--shard",
         metavar="I/N",
-        help="process only part I of N (0 <= I < N; videos assigned by a hash of "
-        "their id) into NAME_<stream>.shard-I-of-N.h5; 'auto' reads "
-        "RANK/WORLD_SIZE (torchrun) or SLURM_ARRAY_TASK_ID/SLURM_ARRAY_TASK_COUNT",
+        help="process only part I of N (0 <= I < N; videos assigned by a hash of their id) into "
+        "NAME_<stream>.shard-I-of-N.h5; 'auto' reads RANK/WORLD_SIZE (torchrun) or "
+        "SLURM_ARRAY_TASK_ID/SLURM_ARRAY_TASK_COUNT",
     )
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
     parser.add_argument("-v", "--verbose", action="store_true", help="log each saved video")
@@ -281,23 +279,31 @@ def _import_parser():
     return one_line_errors(parser)
 
 
+# The command line's name of each option check_options speaks of.
+_FLAGS = {"sample_fps": "--fps", "sample_stride": "--stride"}
+
+
+def _flag(name):
+    return _FLAGS.get(name, "--" + name.replace("_", "-"))
+
+
 def _check_args(args):
-    if args.batch_size < 1:
-        raise UsageError("--batch-size must be at least 1")
-    if args.short_side < 1 or args.crop < 0:
-        raise UsageError("--short-side must be positive and --crop not negative")
-    if args.crop > args.short_side:
-        raise UsageError(f"--crop {args.crop} is larger than --short-side {args.short_side}")
-    if args.workers < 0:
-        raise UsageError("--workers must be 0 or more")
-    if not args.flow_bound > 0:
-        raise UsageError("--flow-bound must be positive")
-    if args.stream == "both" and args.out.endswith(".h5"):
-        raise UsageError("--stream both writes two files: give --out a NAME without .h5")
-    if args.fps is not None and not (math.isfinite(args.fps) and args.fps > 0):
-        raise UsageError(f"--fps must be a positive number of frames per second, got {args.fps}")
-    if args.stride is not None and args.stride < 1:
-        raise UsageError(f"--stride must be at least 1, got {args.stride}")
+    streams = STREAMS if args.stream == "both" else (args.stream,)
+    try:
+        check_options(
+            streams,
+            args.out,
+            args.batch_size,
+            args.short_side,
+            args.crop,
+            args.workers,
+            args.flow_bound,
+            args.fps,
+            args.stride,
+            spell=_flag,
+        )
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
 
 
 def _print_summary(summary, with_ids):
@@ -308,9 +314,7 @@ def _print_summary(summary, with_ids):
             f"{summary.failed[stream]} failed -> {path}"
         )
     for video_id, message in list(summary.failures.items())[:_MAX_SHOWN_FAILURES]:
-        print(
-            f"failed: {video_id}: {message}" if with_ids else f"failed: {message}", file=sys.stderr
-        )
+        print(f"failed: {video_id + ': ' if with_ids else ''}{message}", file=sys.stderr)
     if len(summary.failures) > _MAX_SHOWN_FAILURES:
         more = len(summary.failures) - _MAX_SHOWN_FAILURES
         print(f"... and {more} more (see /failed in the files)", file=sys.stderr)
@@ -330,31 +334,20 @@ def _library_call(function, *args, **kwargs):
 def _extract(argv):
     args = _extract_parser().parse_args(argv)
     args.out = resolve_out(args.out)
-    _setup_logging(args.verbose)
+    configure_logging(quiet=not args.verbose)
     _check_args(args)
     try:
         shard = resolve_shard(args.shard)
     except ValueError as exc:
         raise UsageError(f"--shard {exc}") from None
-    options = dict(
+    same = ("arch", "weights", "flow_weights", "seed", "device", "batch_size", "dtype")
+    same += ("short_side", "crop", "flow_method", "flow_bound", "keep_partial", "verify", "workers")
+    options = {name: getattr(args, name) for name in same}
+    options.update(
         streams=args.stream,
         video_list=args.list,
-        arch=args.arch,
-        weights=args.weights,
-        flow_weights=args.flow_weights,
-        seed=args.seed,
-        device=args.device,
-        batch_size=args.batch_size,
-        dtype=args.dtype,
-        short_side=args.short_side,
-        crop=args.crop,
-        flow_method=args.flow_method,
-        flow_bound=args.flow_bound,
         sample_fps=args.fps,
         sample_stride=args.stride,
-        keep_partial=args.keep_partial,
-        verify=args.verify,
-        workers=args.workers,
         shard=shard,
         progress=not args.quiet,
     )
@@ -373,13 +366,9 @@ def _extract(argv):
         signal.signal(signal.SIGTERM, previous)
     _print_summary(summary, with_ids=True)
     busy = sum(summary.busy_seconds.values())
+    shares = (f"{k} {v:.1f} s ({100 * v / busy:.0f}%)" for k, v in summary.busy_seconds.items())
     if busy:
-        logger.info(
-            "busy time: "
-            + ", ".join(
-                f"{k} {v:.1f} s ({100 * v / busy:.0f}%)" for k, v in summary.busy_seconds.items()
-            )
-        )
+        logger.info("busy time: " + ", ".join(shares))
     return EXIT_FAILURE if summary.failures else EXIT_OK
 
 
@@ -390,7 +379,7 @@ def _raise_interrupt(signum, frame):
 def _merge(argv):
     args = _merge_parser().parse_args(argv)
     args.out = resolve_out(args.out)
-    _setup_logging(False)
+    configure_logging(quiet=True)
     result = _library_call(
         merge_shards, args.shards, args.out, copy=args.copy, allow_partial=args.partial
     )
@@ -405,7 +394,7 @@ def _merge(argv):
 def _import(argv):
     args = _import_parser().parse_args(argv)
     args.out = resolve_out(args.out)
-    _setup_logging(False)
+    configure_logging(quiet=True)
     stream = args.stream or next((s for s in STREAMS if args.out.endswith(f"_{s}.h5")), None)
     if stream is None:
         raise UsageError("cannot tell the stream from --out; pass --stream (e.g. rgb)")
@@ -423,14 +412,6 @@ def _import(argv):
 
 
 # -- entry point ----------------------------------------------------------------------
-def _setup_logging(verbose):
-    logging.basicConfig(
-        level=logging.INFO if verbose else logging.WARNING, format="%(levelname)s: %(message)s"
-    )
-    if verbose:
-        logging.getLogger("mkl_tp").setLevel(logging.INFO)
-
-
 def _main(argv):
     argv = list(argv)
     command = {"merge": _merge, "import": _import}.get(argv[0] if argv else None)

@@ -338,7 +338,7 @@ def test_bad_source_and_outputs(tree, tmp_path, capsys):
     _one_line_error(stderr, "source folder", "nowhere does not exist")
     code, _, stderr = _run(capsys, root, "--out", tmp_path / "e.h5", *SMALL)
     assert code == 2
-    _one_line_error(stderr, "--stream both writes two files")
+    _one_line_error(stderr, "two streams write two files: give --out a NAME")
     blocker = tmp_path / "file"
     blocker.write_text("")
     code, _, stderr = _run(capsys, root, "--out", blocker / "e", "--stream", "rgb", *SMALL)

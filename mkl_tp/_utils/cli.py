@@ -76,9 +76,20 @@ def one_line_errors(parser):
 
 
 def configure_logging(quiet):
-    logging.basicConfig(
-        level=logging.WARNING if quiet else logging.INFO, format="%(message)s", stream=sys.stderr
-    )
+    """Log lines on stderr: the package's progress (INFO) unless ``quiet``, warnings always.
+
+    Warnings and errors carry their level (``WARNING: ...``); progress lines are bare.
+    """
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(_LevelFormatter())
+    logging.basicConfig(level=logging.WARNING, handlers=[handler])
+    logging.getLogger("mkl_tp").setLevel(logging.WARNING if quiet else logging.INFO)
+
+
+class _LevelFormatter(logging.Formatter):
+    def format(self, record):
+        message = super().format(record)
+        return message if record.levelno < logging.WARNING else f"{record.levelname}: {message}"
 
 
 def file_digest(path, chunk=1 << 24):

@@ -16,6 +16,7 @@ starts, not with this module, so the command line answers ``--help`` at once.
 
 import hashlib
 import logging
+import math
 import os
 
 from ..sources.walk import find_videos, select_listed
@@ -188,14 +189,22 @@ def extract_features(
     """
     from . import _workers
     from .flow import OpticalFlow
-    from .frames import FrameSampler
 
     streams = (
         STREAMS if streams == "both" else (streams,) if isinstance(streams, str) else tuple(streams)
     )
     workers = default_workers() if workers is None else workers
-    _check_options(streams, out, batch_size, short_side, crop, workers, flow_bound)
-    FrameSampler(sample_fps, sample_stride)
+    check_options(
+        streams,
+        out,
+        batch_size,
+        short_side,
+        crop,
+        workers,
+        flow_bound,
+        sample_fps,
+        sample_stride,
+    )
     shard = resolve_shard(shard)
     if "flow" in streams:
         OpticalFlow(flow_method)
@@ -254,22 +263,49 @@ def extract_features(
 
 
 # -- setting up a run ------------------------------------------------------------------
-def _check_options(streams, out, batch_size, short_side, crop, workers, flow_bound):
+def check_options(
+    streams,
+    out,
+    batch_size,
+    short_side,
+    crop,
+    workers,
+    flow_bound,
+    sample_fps=None,
+    sample_stride=None,
+    spell=str,
+):
+    """Refuse options :func:`extract_features` cannot run with, before anything is built.
+
+    ``spell`` turns a parameter name into the name the caller's user knows (the command
+    line passes ``batch_size -> --batch-size``), so both speak of the option they were given.
+    """
     unknown = set(streams) - set(STREAMS)
     if unknown or not streams:
         raise ValueError(f"streams must be 'both' or some of {STREAMS}, got {streams!r}")
     if batch_size < 1:
-        raise ValueError("batch_size must be at least 1")
+        raise ValueError(f"{spell('batch_size')} must be at least 1")
     if short_side < 1 or crop < 0:
-        raise ValueError("short_side must be positive and crop not negative")
+        raise ValueError(f"{spell('short_side')} must be positive and {spell('crop')} not negative")
     if crop > short_side:
-        raise ValueError(f"crop {crop} is larger than short_side {short_side}")
+        raise ValueError(
+            f"{spell('crop')} {crop} is larger than {spell('short_side')} {short_side}"
+        )
     if workers < 0:
-        raise ValueError("workers must be 0 or more")
+        raise ValueError(f"{spell('workers')} must be 0 or more")
     if not flow_bound > 0:
-        raise ValueError("flow_bound must be positive")
+        raise ValueError(f"{spell('flow_bound')} must be positive")
     if len(streams) > 1 and str(out).endswith(".h5"):
-        raise ValueError("two streams write two files: give out a NAME without .h5")
+        raise ValueError(f"two streams write two files: give {spell('out')} a NAME without .h5")
+    if sample_fps is not None and sample_stride is not None:
+        raise ValueError(f"sample by {spell('sample_fps')} or {spell('sample_stride')}, not both")
+    if sample_fps is not None and not (math.isfinite(sample_fps) and sample_fps > 0):
+        raise ValueError(
+            f"{spell('sample_fps')} must be a positive number of frames per second, "
+            f"got {sample_fps}"
+        )
+    if sample_stride is not None and (int(sample_stride) != sample_stride or sample_stride < 1):
+        raise ValueError(f"{spell('sample_stride')} must be at least 1, got {sample_stride}")
 
 
 def _plan(src, video_list, shard):
