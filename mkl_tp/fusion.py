@@ -4,11 +4,11 @@ from numbers import Integral, Real
 
 import numpy as np
 from sklearn.base import BaseEstimator, ClassifierMixin, clone
-from sklearn.model_selection import StratifiedKFold
 from sklearn.utils.validation import check_is_fitted
 
 from ._utils.params import Interval, check_parameters
 from ._utils.persist import VersionedPickleMixin
+from ._utils.sampling import stratified_folds
 from .estimator import PyramidMKLClassifier
 from .pyramid.inputs import validate_labels, validate_streams
 
@@ -46,7 +46,7 @@ class LateFusionClassifier(VersionedPickleMixin, ClassifierMixin, BaseEstimator)
     grid_step : float, default=0.05
         Spacing of the weight grid on the simplex (two streams: 21 candidates).
     random_state : int or None, default=None
-        Shuffles the folds.
+        Shuffles the folds; ``None`` keeps them in the videos' order (deterministic).
 
     Attributes
     ----------
@@ -97,9 +97,11 @@ class LateFusionClassifier(VersionedPickleMixin, ClassifierMixin, BaseEstimator)
             raise ValueError("LateFusionClassifier needs a mapping stream name -> sequences")
         classes, y_index = validate_labels(y, len(data[names[0]]))
         base = PyramidMKLClassifier() if self.estimator is None else self.estimator
-        folds = StratifiedKFold(self.cv, shuffle=True, random_state=self.random_state)
+        folds = stratified_folds(y_index, self.cv, self.random_state)
+        if not folds:
+            raise ValueError("learning the fusion weights needs at least 2 videos of every class")
         held_out = {name: np.zeros((len(y_index), classes.shape[0])) for name in names}
-        for train, test in folds.split(np.zeros(len(y_index)), y_index):
+        for train, test in folds:
             for name in names:
                 model = clone(base).fit([data[name][i] for i in train], y_index[train])
                 scores = _scores(model, [data[name][i] for i in test])

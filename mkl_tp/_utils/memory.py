@@ -1,6 +1,7 @@
-"""Handing freed memory back to the system between the stages of a fit."""
+"""Memory: what this process can still allocate; freed memory handed back between stages."""
 
 import ctypes
+import os
 import sys
 from functools import lru_cache
 
@@ -27,3 +28,24 @@ def release_free_memory():
     trim = _trim()
     if trim is not None:
         trim(0)
+
+
+def available_memory():
+    """Bytes this process can still allocate: ``MemAvailable`` (Linux), else physical memory.
+
+    Returns
+    -------
+    int or None
+        ``None`` when the platform tells neither.
+    """
+    try:
+        with open("/proc/meminfo") as info:
+            for line in info:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    try:
+        return os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    except (ValueError, OSError, AttributeError):
+        return None

@@ -1,8 +1,8 @@
-"""Deterministic class-stratified subsets of training videos."""
+"""Class-stratified subsets and cross-validation folds of training videos."""
 
 import numpy as np
 
-__all__ = ["stratified_subset"]
+__all__ = ["stratified_folds", "stratified_subset"]
 
 
 def stratified_subset(y_index, size):
@@ -15,3 +15,21 @@ def stratified_subset(y_index, size):
             members[np.linspace(0, members.size - 1, min(count, members.size)).round().astype(int)]
         )
     return np.sort(np.concatenate(keep))
+
+
+def stratified_folds(y_index, n_folds=3, random_state=None):
+    """The package's one cross-validation convention: ``(train, test)`` index pairs.
+
+    ``StratifiedKFold`` with ``min(n_folds, smallest class)`` folds, shuffled by
+    ``random_state`` when one is given and in the videos' order otherwise (as scikit-learn's
+    ``cv=int``), so every fit without a seed is deterministic. Returns no folds when some
+    class has fewer than two videos (none can be held out).
+    """
+    from sklearn.model_selection import StratifiedKFold
+
+    y_index = np.asarray(y_index)
+    n_folds = min(n_folds, int(np.unique(y_index, return_counts=True)[1].min()))
+    if n_folds < 2:
+        return []
+    splitter = StratifiedKFold(n_folds, shuffle=random_state is not None, random_state=random_state)
+    return list(splitter.split(np.zeros(len(y_index)), y_index))

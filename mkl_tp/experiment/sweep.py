@@ -11,6 +11,7 @@ import warnings
 import numpy as np
 
 from .._utils.cli import UserError
+from .._utils.sampling import stratified_folds
 from .cells import add_gains
 from .inputs import load_stream, match_split, split_overlap
 from .report import UNIFORM
@@ -96,16 +97,10 @@ def make_model(
 
 
 def cv_folds(y, seed):
-    """The sweep's cross-validation folds: ``(train, test)`` index pairs of 3-fold
-    ``StratifiedKFold(shuffle=True, random_state=seed)`` over the training videos.
-
-    (:func:`mkl_tp.solvers.selection.select_mkl_norm`, the estimator's own ``"auto"`` norm,
-    uses unshuffled ``StratifiedKFold(min(3, smallest class))`` folds instead.)
+    """The sweep's folds: :func:`~mkl_tp._utils.sampling.stratified_folds`, 3 of them,
+    shuffled by ``seed`` (the estimator's own ``"auto"`` norm uses the same folds unshuffled).
     """
-    from sklearn.model_selection import StratifiedKFold
-
-    splitter = StratifiedKFold(N_FOLDS, shuffle=True, random_state=seed)
-    return list(splitter.split(np.zeros(len(y)), y))
+    return stratified_folds(y, N_FOLDS, random_state=seed)
 
 
 def searches_norm(column, mkl_norm):

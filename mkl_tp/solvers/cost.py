@@ -17,7 +17,7 @@ The crossover is measured by ``benchmarks/bench_primal.py --crossover`` (docs/pe
 ``m <= N / WIDTH_RATIO`` (a wider ``Z`` makes its Newton systems dearer than the kernel).
 """
 
-import os
+from .._utils.memory import available_memory
 
 __all__ = [
     "PRIMAL_MIN_SAMPLES",
@@ -33,27 +33,6 @@ __all__ = [
 # See the module docstring and docs/performance.rst ("Primal or dual").
 PRIMAL_MIN_SAMPLES = 8000
 WIDTH_RATIO = 2.0
-
-
-def available_memory():
-    """Bytes this process can still allocate: ``MemAvailable`` (Linux), else physical memory.
-
-    Returns
-    -------
-    int or None
-        ``None`` when the platform tells neither.
-    """
-    try:
-        with open("/proc/meminfo") as info:
-            for line in info:
-                if line.startswith("MemAvailable:"):
-                    return int(line.split()[1]) * 1024
-    except (OSError, ValueError, IndexError):
-        pass
-    try:
-        return os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
-    except (ValueError, OSError, AttributeError):
-        return None
 
 
 def dual_memory_bytes(n_samples, cache_bytes=0):

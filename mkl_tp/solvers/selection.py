@@ -15,9 +15,8 @@ videos a real gain is kept.
 from functools import partial
 
 import numpy as np
-from sklearn.model_selection import StratifiedKFold
 
-from .._utils.sampling import stratified_subset
+from .._utils.sampling import stratified_folds, stratified_subset
 from ..kernels.combine import block_decisions, node_weight_blocks
 from .gram import TrainingKernels
 from .svm import one_vs_rest_labels
@@ -120,11 +119,9 @@ def select_mkl_norm(
     if kernels is None and cache_bytes is not None and kernel == "linear":
         kernels = TrainingKernels(blocks, "linear", cache_bytes=cache_bytes)
         kernels = kernels if kernels.cached else None
-    smallest = int(np.bincount(y_index, minlength=n_classes).min())
-    n_folds = min(n_folds, smallest)
-    if n_folds < 2:
+    if np.bincount(y_index, minlength=n_classes).min() < 2:
         return candidates[0], {}
-    folds = list(StratifiedKFold(n_folds).split(np.zeros(len(y_index)), y_index))
+    folds = stratified_folds(y_index, n_folds)
     judge = partial(_out_of_fold, fit, blocks, y_index, n_classes, kernel, kernels, folds)
     correct = judge(candidates[:1])
     # A candidate gains only on the videos the first one gets wrong: when no difference

@@ -121,7 +121,7 @@ def _check_total(handle, ids):
         total += nbytes
         largest = max(largest, (nbytes, vid))
     if total > _ASK_MEMORY_ABOVE:
-        from ..solvers.cost import available_memory
+        from .._utils.memory import available_memory
 
         available = available_memory()
         if available is not None and total > available:
@@ -200,7 +200,7 @@ def check_declared(filename, what, shape, dtype, available=None):
     shape : tuple of int
     dtype : numpy.dtype
     available : int, optional
-        Bytes available; :func:`mkl_tp.solvers.cost.available_memory` when omitted (and
+        Bytes available; :func:`mkl_tp._utils.memory.available_memory` when omitted (and
         only asked for arrays over 64 MiB).
 
     Returns
@@ -210,7 +210,7 @@ def check_declared(filename, what, shape, dtype, available=None):
     """
     nbytes = math.prod(int(n) for n in shape) * dtype.itemsize
     if available is None and nbytes > _ASK_MEMORY_ABOVE:
-        from ..solvers.cost import available_memory
+        from .._utils.memory import available_memory
 
         available = available_memory()
     if available is not None and nbytes > available:
