@@ -15,6 +15,8 @@ flat vector of ``sum_s P_s`` weights, stream after stream.
 import numpy as np
 
 __all__ = [
+    "n_nodes",
+    "node_cache_bytes",
     "weighted_features",
     "combined_kernel",
     "gram_matrix",
@@ -23,6 +25,16 @@ __all__ = [
     "node_weight_blocks",
     "block_decisions",
 ]
+
+
+def n_nodes(blocks):
+    """``P``: the pyramid nodes of all streams' blocks together."""
+    return sum(b.shape[1] for b in blocks)
+
+
+def node_cache_bytes(blocks):
+    """Bytes of the ``P`` float32 node kernels of the training videos, ``4 P N^2``."""
+    return n_nodes(blocks) * blocks[0].shape[0] ** 2 * np.dtype(np.float32).itemsize
 
 
 def _stream_slices(blocks):
@@ -243,7 +255,7 @@ def node_weight_blocks(blocks, beta, coef, kind, normaliser=1.0):
     list of ndarray, each (n_tasks, P_s, m_s)
     """
     n_tasks = coef.shape[1]
-    beta = np.broadcast_to(np.atleast_2d(beta), (n_tasks, sum(b.shape[1] for b in blocks)))
+    beta = np.broadcast_to(np.atleast_2d(beta), (n_tasks, n_nodes(blocks)))
     scale = 1.0 / np.broadcast_to(np.asarray(normaliser, dtype=float), (n_tasks,))
     weights = []
     for block, part in zip(blocks, _stream_slices(blocks)):

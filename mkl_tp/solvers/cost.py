@@ -18,6 +18,7 @@ The crossover is measured by ``benchmarks/bench_primal.py --crossover`` (docs/pe
 """
 
 from .._utils.memory import available_memory
+from ..kernels.combine import node_cache_bytes
 
 __all__ = [
     "PRIMAL_MIN_SAMPLES",
@@ -127,8 +128,7 @@ def resolve_solver(solver, blocks, kernel, beta, cache_bytes, memory_budget):
     if solver == "auto":
         return choose_solver(n_samples, weighted_width(blocks, beta, kernel), budget)
     if solver in ("libsvm", "batch", "torch"):
-        n_nodes_ = sum(b.shape[1] for b in blocks)
-        cache = 4 * n_nodes_ * n_samples**2
+        cache = node_cache_bytes(blocks)
         used = kernel == "linear" and cache_bytes and cache <= cache_bytes
         check_dual_memory(n_samples, budget, cache if used else 0)
     return solver

@@ -14,6 +14,8 @@ import numpy as np
 from ..kernels.combine import (
     combined_kernel,
     gram_matrix,
+    n_nodes,
+    node_cache_bytes,
     node_gram,
     node_products,
     weighted_features,
@@ -48,8 +50,7 @@ def node_kernels(blocks, dtype=np.float32):
     ndarray of shape (P, N, N), P = sum_s P_s
     """
     n_samples = blocks[0].shape[0]
-    total = sum(b.shape[1] for b in blocks)
-    stack = np.empty((total, n_samples, n_samples), dtype=dtype)
+    stack = np.empty((n_nodes(blocks), n_samples, n_samples), dtype=dtype)
     product = np.empty((n_samples, n_samples))
     p = 0
     for block in blocks:
@@ -84,9 +85,7 @@ class TrainingKernels:
             raise ValueError(f"kernel must be 'linear' or 'cross', got {kind!r}")
         self.blocks = blocks
         self.kind = kind
-        n_samples = blocks[0].shape[0]
-        total = sum(b.shape[1] for b in blocks)
-        self.cache_nbytes = total * n_samples * n_samples * np.dtype(np.float32).itemsize
+        self.cache_nbytes = node_cache_bytes(blocks)
         self.cached = _stack is not None or bool(
             kind == "linear" and cache_bytes and self.cache_nbytes <= cache_bytes
         )

@@ -12,6 +12,7 @@ import logging
 import numpy as np
 from joblib import Parallel, delayed
 
+from ..kernels.combine import n_nodes
 from ._alternation import (
     Iterate,
     MKLResult,
@@ -203,7 +204,7 @@ def fit_mkl(
     Minimises ``J(beta) = sum_c max_alpha 1'alpha_c - 1/2 a_c' K_beta a_c`` over the simplex
     (the paper's Eq. 3 read as min over ``beta`` of the SVM dual optimum; see docs/maths.rst).
     """
-    n_total = sum(b.shape[1] for b in blocks)
+    n_total = n_nodes(blocks)
     beta = np.full(n_total, 1.0 / n_total) if beta is None else np.asarray(beta, float)
     if max_iter < 1:
         raise ValueError(f"max_iter must be >= 1, got {max_iter}")
