@@ -234,6 +234,11 @@ def plot_beta(beta, streams, path, title=""):
         ax.bar(np.arange(n_nodes_), weights, color=colours[levels - 1])
         _level_ticks(ax, levels)
         ax.set_ylabel(f"{name}\nβ (sum {weights.sum():.2f})")
+    _save_node_figure(plt, figure, axes, title, path)
+
+
+def _save_node_figure(plt, figure, axes, title, path):
+    """Title on top, the node axis named at the bottom, written to ``path`` and closed."""
     axes[0, 0].set_title(title)
     axes[-1, 0].set_xlabel("pyramid level (nodes left to right in time)")
     figure.tight_layout()
@@ -276,11 +281,7 @@ def plot_beta_per_class(beta, streams, tasks, path, title=""):
         ax.set_yticks(np.arange(n_tasks), tasks, fontsize=fontsize)
         ax.set_ylabel(name)
         figure.colorbar(image, ax=ax, fraction=0.03, label="β")
-    axes[0, 0].set_title(title)
-    axes[-1, 0].set_xlabel("pyramid level (nodes left to right in time)")
-    figure.tight_layout()
-    figure.savefig(path, dpi=120)
-    plt.close(figure)
+    _save_node_figure(plt, figure, axes, title, path)
 
 
 def plot_levels(table, configs, columns, path, title=""):
