@@ -15,7 +15,6 @@ final weights, stored with the features.
 import hashlib
 import logging
 import os
-import urllib.error
 from dataclasses import dataclass
 
 import torch
@@ -43,7 +42,9 @@ __all__ = [
     "FEATURE_DIMS",
     "WeightsError",
     "build_backbone",
+    "check_weights",
     "cross_modality_weight",
+    "imagenet_weights_file",
     "resolve_device",
     "state_dict_digest",
 ]
@@ -89,25 +90,98 @@ def state_dict_digest(state_dict):
     return digest.hexdigest()
 
 
-def _imagenet_state_dict(arch, weights, progress):
+def _imagenet_entry(arch, weights):
     enum = torchvision.models.get_model_weights(arch)
     try:
-        entry = enum.DEFAULT if weights == "imagenet" else enum[weights.upper()]
+        return enum.DEFAULT if weights == "imagenet" else enum[weights.upper()]
     except KeyError:
         names = ", ".join(e.name for e in enum)
         raise WeightsError(
             f"{arch} has no torchvision weights {weights!r}; available: {names}"
         ) from None
+
+
+def _is_imagenet(weights):
+    return weights == "imagenet" or weights.upper().startswith("IMAGENET1K_")
+
+
+def imagenet_weights_file(arch, weights="imagenet", *, progress=False):
+    """Return the path of torchvision's cached ImageNet weights, downloading them if missing.
+
+    The cache is torchvision's own, ``$TORCH_HOME/hub/checkpoints`` (``torch.hub.get_dir()``);
+    a file already there is used without touching the network.
+
+    Parameters
+    ----------
+    arch : str
+    weights : str, default "imagenet"
+        ``"imagenet"`` (torchvision's default for ``arch``) or a name such as
+        ``"IMAGENET1K_V2"``.
+    progress : bool
+        Show the download bar.
+
+    Returns
+    -------
+    str
+
+    Raises
+    ------
+    WeightsError
+        Unknown weights, or the file is not cached and cannot be downloaded (offline): one
+        line naming the file to put there, its address, and ``--weights PATH``.
+    """
+    entry = _imagenet_entry(arch, weights)
     cached = os.path.join(torch.hub.get_dir(), "checkpoints", os.path.basename(entry.url))
+    if os.path.isfile(cached):
+        return cached
+    logger.info("%s is not in torchvision's cache: downloading %s to %s", entry, entry.url, cached)
+    hash_prefix = torch.hub.HASH_REGEX.search(os.path.basename(entry.url))
     try:
-        return torch.hub.load_state_dict_from_url(
-            entry.url, progress=progress, check_hash=True
-        ), str(entry)
-    except (urllib.error.URLError, OSError, RuntimeError) as exc:
+        os.makedirs(os.path.dirname(cached), exist_ok=True)
+        torch.hub.download_url_to_file(
+            entry.url, cached, hash_prefix.group(1) if hash_prefix else None, progress=progress
+        )
+    except Exception as exc:  # URLError, timeouts, HTTP and SSL errors, a bad hash, a full disk
+        reason = " ".join(str(exc).split()) or type(exc).__name__
         raise WeightsError(
             f"ImageNet weights for {arch} ({entry}) are not in torchvision's cache ({cached}) and "
-            f"could not be downloaded ({exc}); download {entry.url} to that file, "
+            f"could not be downloaded ({reason}); download {entry.url} to that file, "
             "or pass --weights PATH to a local checkpoint"
+        ) from None
+    return cached
+
+
+def check_weights(arch, weights, *, progress=False):
+    """Make sure ``weights`` can be loaded before any network is built.
+
+    ImageNet weights are looked up in (or downloaded to) torchvision's cache
+    (:func:`imagenet_weights_file`); a checkpoint path must be a file; ``"random"`` needs
+    nothing. The network itself (:func:`build_backbone`) may still refuse the file.
+
+    Raises
+    ------
+    WeightsError
+        One line saying what is missing and how to provide it.
+    """
+    if arch not in FEATURE_DIMS:
+        raise WeightsError(f"unknown arch {arch!r}; choose one of {', '.join(FEATURE_DIMS)}")
+    if weights == "random":
+        return
+    if _is_imagenet(weights):
+        imagenet_weights_file(arch, weights, progress=progress)
+    elif not os.path.isfile(weights):
+        raise WeightsError(f"weights file {weights} does not exist")
+
+
+def _imagenet_state_dict(arch, weights, progress):
+    entry = _imagenet_entry(arch, weights)
+    cached = imagenet_weights_file(arch, weights, progress=progress)
+    try:
+        return torch.load(cached, map_location="cpu", weights_only=True), str(entry)
+    except Exception as exc:
+        raise WeightsError(
+            f"cannot load ImageNet weights for {arch} from {cached} ({_load_reason(exc)}); "
+            f"remove it and download {entry.url} again, or pass --weights PATH"
         ) from None
 
 
@@ -263,7 +337,7 @@ def build_backbone(
         raise WeightsError(f"unknown arch {arch!r}; choose one of {', '.join(FEATURE_DIMS)}")
     if weights == "random":
         state, source = _random_state_dict(arch, seed), f"random(seed={seed})"
-    elif weights == "imagenet" or weights.upper().startswith("IMAGENET1K_"):
+    elif _is_imagenet(weights):
         state, source = _imagenet_state_dict(arch, weights, progress)
     else:
         state, source = _checkpoint_state_dict(weights), os.path.abspath(weights)

@@ -19,8 +19,21 @@ import logging
 import math
 import os
 
+import numpy as np
+
 from ..sources.walk import find_videos, select_listed
-from ..store import FeatureWriter, RunStoppedError, RunSummary, output_path, parse_shard
+from ..store import (
+    FORMAT,
+    VOLATILE_INFO,
+    FeatureWriter,
+    RunStoppedError,
+    RunSummary,
+    list_videos,
+    output_path,
+    parse_shard,
+    read_info,
+)
+from ..store._format import plain
 
 __all__ = [
     "STREAMS",
@@ -210,7 +223,6 @@ def extract_features(
         OpticalFlow(flow_method)
     paths = {s: output_path(out, s, shard) for s in streams}
     videos, missing = _plan(src, video_list, shard)
-    nets = _build_nets(streams, arch, weights, flow_weights, seed, device, progress)
     # How frames become inputs: recorded in each file and passed to the decoding workers.
     inputs = dict(
         short_side=short_side,
@@ -220,6 +232,26 @@ def extract_features(
         sample_fps=sample_fps,
         sample_stride=sample_stride,
     )
+    # The work is planned before the networks are built (seconds): an output written by
+    # another extraction is refused, and a resume with nothing left to do returns, first.
+    stored = _check_outputs(
+        paths, {s: _stream_info(s, None, dtype=dtype, shard=shard, **inputs) for s in streams}
+    )
+    requested = {
+        s: (arch, _weights_name(arch, weights if s == "rgb" else (flow_weights or weights), seed))
+        for s in streams
+    }
+    if not verify and _nothing_to_do(stored, requested, videos, missing):
+        logger.info("every video is already in %s: nothing to do", ", ".join(paths.values()))
+        return RunSummary(
+            paths=paths,
+            done=dict.fromkeys(streams, 0),
+            skipped=dict.fromkeys(streams, len(videos)),
+            failed=dict.fromkeys(streams, 0),
+            failures={},
+            busy_seconds={"decode": 0.0, "flow": 0.0, "resize": 0.0, "network": 0.0},
+        )
+    nets = _build_nets(streams, arch, weights, flow_weights, seed, device, progress)
     infos = {s: _stream_info(s, nets[s], dtype=dtype, shard=shard, **inputs) for s in streams}
     writers = _open_writers(paths, infos)
     tally = _workers.Tally(streams)
@@ -328,9 +360,88 @@ def _plan(src, video_list, shard):
     return videos, missing
 
 
-def _build_nets(streams, arch, weights, flow_weights, seed, device, progress):
-    from .backbone import build_backbone, resolve_device
+# Root attributes that only the built network knows; the others are known before it is built.
+_NET_INFO = frozenset({"arch", "weights", "weights_digest", "feature_dim", "input_channels"})
 
+
+def _check_outputs(paths, infos):
+    """Refuse outputs written by another extraction, before the networks are built.
+
+    ``infos`` are the streams' descriptions without the network's attributes
+    (:data:`_NET_INFO`, checked when the writers open). Returns ``{stream: (root
+    attributes, complete ids)}`` of the outputs that exist and can be read; an output
+    that cannot be read here is left to :class:`~mkl_tp.store.FeatureWriter` to explain.
+    """
+    stored = {}
+    for stream, path in paths.items():
+        if not os.path.isfile(path) or os.path.getsize(path) == 0:
+            continue
+        try:
+            attrs = read_info(path)
+            if attrs.get("format") != FORMAT:
+                continue
+            completed = set(list_videos(path))
+        except (OSError, ValueError):
+            continue
+        new = {
+            key: plain(np.asarray(value)) if isinstance(value, (list, tuple)) else plain(value)
+            for key, value in infos[stream].items()
+            if value is not None
+        }
+        ignored = _NET_INFO | VOLATILE_INFO | {"format", "merged_from", "layout"}
+        differ = [
+            f"{key}={attrs.get(key)!r} in the file, {new.get(key)!r} now"
+            for key in sorted((set(new) | set(attrs)) - ignored)
+            if attrs.get(key) != new.get(key)
+        ]
+        if differ:
+            raise ValueError(
+                f"{path} was written by a different extraction ({'; '.join(differ)}); "
+                "use another output name or remove the file"
+            )
+        stored[stream] = (attrs, completed)
+    return stored
+
+
+def _weights_name(arch, weights, seed):
+    """The ``weights`` attribute a network built from ``weights`` records, or None if unsure."""
+    if weights == "random":
+        return f"random(seed={seed})"
+    if weights == "imagenet" or weights.upper().startswith("IMAGENET1K_"):
+        return None  # torchvision's name for them needs torchvision: not worth it here
+    return os.path.abspath(weights)
+
+
+def _nothing_to_do(stored, requested, videos, missing):
+    """Whether every stream's output already holds every video, from the same networks.
+
+    ``requested`` maps a stream to ``(arch, weights name)``; a name of None matches the
+    recorded ImageNet weights of ``arch`` (``ResNet101_Weights.IMAGENET1K_V2``).
+    """
+    if missing or len(stored) < len(requested):
+        return False
+    for stream, (arch, weights) in requested.items():
+        attrs, completed = stored[stream]
+        if attrs.get("arch") != arch or not set(videos) <= completed:
+            return False
+        recorded = str(attrs.get("weights", ""))
+        if weights is None:
+            if not recorded.lower().startswith(arch + "_weights.imagenet1k_"):
+                return False
+        elif recorded != weights:
+            return False
+    return True
+
+
+def _build_nets(streams, arch, weights, flow_weights, seed, device, progress):
+    from .backbone import build_backbone, check_weights, resolve_device
+
+    # Every stream's weights are found first: a missing file is one line before any
+    # network is built, not after the first one.
+    for stream in streams:
+        check_weights(
+            arch, weights if stream == "rgb" else (flow_weights or weights), progress=progress
+        )
     device = resolve_device(device)
     nets = {}
     for stream in streams:
@@ -363,12 +474,7 @@ def _stream_info(
 
     info = {
         "stream": stream,
-        "arch": net.arch,
-        "weights": net.weights,
-        "weights_digest": net.digest,
-        "feature_dim": net.feature_dim,
         "dtype": dtype,
-        "input_channels": net.in_channels,
         "short_side": short_side,
         "crop": crop,
         "preprocessing": "every decoded frame; shorter side resized to short_side (OpenCV area "
@@ -414,6 +520,14 @@ def _stream_info(
             )
     if shard is not None:
         info["shard"] = "{}/{}".format(*shard)
+    if net is not None:
+        info.update(
+            arch=net.arch,
+            weights=net.weights,
+            weights_digest=net.digest,
+            feature_dim=net.feature_dim,
+            input_channels=net.in_channels,
+        )
     return info
 
 

@@ -1,0 +1,93 @@
+"""Issue 22, extraction runs: one test per fault, each failing on the code before its fix.
+
+The rows of ``docs/faults.rst`` ("Extraction runs") name these tests.
+"""
+
+import urllib.error
+
+import pytest
+from _videos import make_tree
+
+from mkl_tp.extraction import run as extraction_run
+from mkl_tp.extraction.run import extract_features
+
+SMALL = dict(arch="resnet18", weights="random", short_side=40, crop=32, batch_size=8, workers=0)
+
+
+@pytest.fixture(scope="module")
+def tree(tmp_path_factory):
+    root = tmp_path_factory.mktemp("videos")
+    make_tree(root)
+    return root
+
+
+def _refuse_to_build(*args, **kwargs):
+    raise AssertionError("the networks were built")
+
+
+def test_a_no_op_resume_does_not_build_the_network(tree, tmp_path, monkeypatch):
+    out = str(tmp_path / "cache")
+    listing = tmp_path / "two.txt"
+    listing.write_text("walk/v_walk_g02_c01\njump/single\n")
+    first = extract_features(
+        tree, out, streams=("rgb",), video_list=listing, dtype="float32", **SMALL
+    )
+    assert first.done == {"rgb": 2}
+    monkeypatch.setattr(extraction_run, "_build_nets", _refuse_to_build)
+    again = extract_features(
+        tree, out, streams=("rgb",), video_list=listing, dtype="float32", **SMALL
+    )
+    assert (again.done, again.skipped, again.failed) == ({"rgb": 0}, {"rgb": 2}, {"rgb": 0})
+    # A run the output refuses (another crop) is refused before the networks too.
+    with pytest.raises(ValueError, match=r"written by a different extraction \(crop=32"):
+        extract_features(
+            tree,
+            out,
+            streams=("rgb",),
+            video_list=listing,
+            dtype="float32",
+            **dict(SMALL, crop=24),
+        )
+    # Other weights are not a no-op: the networks are built (and the file refuses them).
+    with pytest.raises(AssertionError, match="networks were built"):
+        extract_features(
+            tree, out, streams=("rgb",), video_list=listing, dtype="float32", seed=1, **SMALL
+        )
+
+
+def test_missing_imagenet_weights_are_one_line_before_any_network(tree, tmp_path, monkeypatch):
+    import torch
+
+    from mkl_tp.extraction import backbone
+
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch"))
+
+    def offline(url, *args, **kwargs):
+        raise urllib.error.URLError("[Errno -3] Temporary failure in name resolution")
+
+    monkeypatch.setattr(torch.hub, "download_url_to_file", offline)
+    # Before, the RGB network was built, and only then were the flow weights looked for.
+    monkeypatch.setattr(backbone, "build_backbone", _refuse_to_build)
+    cached = tmp_path / "torch" / "hub" / "checkpoints" / "resnet18-f37072fd.pth"
+    with pytest.raises(backbone.WeightsError) as caught:
+        extract_features(
+            tree,
+            str(tmp_path / "cache"),
+            streams="both",
+            **dict(SMALL, flow_weights="IMAGENET1K_V1"),
+        )
+    message = str(caught.value)
+    assert "\n" not in message
+    assert str(cached) in message and "--weights PATH" in message
+    assert "Temporary failure in name resolution" in message
+    assert not list((tmp_path).glob("cache*"))
+    with pytest.raises(backbone.WeightsError, match="not in torchvision's cache"):
+        backbone.check_weights("resnet18", "IMAGENET1K_V1")
+    # Weights put where the message says are used without the network.
+    monkeypatch.undo()
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch"))
+    monkeypatch.setattr(torch.hub, "download_url_to_file", offline)
+    cached.parent.mkdir(parents=True, exist_ok=True)
+    torch.save(backbone._random_state_dict("resnet18", 0), cached)
+    net = backbone.build_backbone("resnet18", "IMAGENET1K_V1")
+    assert net.weights == "ResNet18_Weights.IMAGENET1K_V1" and net.feature_dim == 512
