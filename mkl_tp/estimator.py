@@ -1,5 +1,6 @@
 """PyramidMKLClassifier: the scikit-learn estimator over variable-length sequences."""
 
+import warnings
 from functools import partial
 from numbers import Integral, Real
 
@@ -15,6 +16,7 @@ from .kernels.feature_maps import BASE_KERNELS, NODE_NORMS
 from .kernels.streams import fit_stream_blocks, stream_blocks
 from .pyramid.inputs import SINGLE_STREAM, validate_labels, validate_streams
 from .pyramid.weights import coarse_start, initial_node_weights
+from .solvers.distributed import is_dask_device
 from .solvers.gram import TrainingKernels
 from .solvers.mkl import BETA_STEPS, PYRAMIDS, SOLVERS, fit_mkl
 from .solvers.selection import MAX_SELECTION_VIDEOS, select_mkl_norm
@@ -145,6 +147,11 @@ class PyramidMKLClassifier(VersionedPickleMixin, ClassifierMixin, BaseEstimator)
         ``"per_class"`` for ``kernel="cross"`` with learned weights (its one weighted pooling
         can then differ between classes) and at most ``PER_CLASS_MAX_CLASSES`` (20)
         classes, each its own alternation; else ``"shared"`` (docs/maths.rst).
+    dask : bool, str or None, default=None
+        Run the primal alpha-steps on a Dask cluster, the node blocks sharded by rows over
+        its workers (:mod:`mkl_tp.solvers.distributed`, docs/scale_out.rst): ``True`` uses
+        the session's client (``distributed.Client(...)`` made before), a string is a
+        scheduler address (``"tcp://host:8786"``). Needs ``solver="primal"`` or ``"auto"``.
 
     Attributes
     ----------
@@ -214,6 +221,7 @@ class PyramidMKLClassifier(VersionedPickleMixin, ClassifierMixin, BaseEstimator)
         beta_init=None,
         mkl_norm="auto",
         pyramids="auto",
+        dask=None,
     ):
         self.levels = levels
         self.kernel = kernel
@@ -238,6 +246,7 @@ class PyramidMKLClassifier(VersionedPickleMixin, ClassifierMixin, BaseEstimator)
         self.beta_init = beta_init
         self.mkl_norm = mkl_norm
         self.pyramids = pyramids
+        self.dask = dask
 
     _parameter_constraints = {
         "levels": [Interval(Integral, 1)],
@@ -255,6 +264,7 @@ class PyramidMKLClassifier(VersionedPickleMixin, ClassifierMixin, BaseEstimator)
         "beta_method": [Options(("auto",) + BETA_STEPS)],
         "solver": [Options(SOLVERS)],
         "device": [NONE, Kind(str, "a torch device name")],
+        "dask": [NONE, Kind((bool, str), "True (the session's client) or a scheduler address")],
         "cache_size": [Interval(Real, 0, None, closed="left")],
         "dtype": [Options(("float64", "float32"), dtype=True)],
         "pca_components": [NONE, Interval(Integral, 1)],
@@ -267,6 +277,25 @@ class PyramidMKLClassifier(VersionedPickleMixin, ClassifierMixin, BaseEstimator)
         ],
         "pyramids": [Options(("auto",) + PYRAMIDS)],
     }
+
+    def _solver_options(self):
+        """``device`` and ``dask`` for the alpha-step solver that uses them."""
+        dask, device = self.dask, self.device
+        if dask is None and is_dask_device(device):
+            warnings.warn(
+                f"device={device!r} for a Dask cluster is deprecated: pass dask="
+                f"{True if device == 'dask' else device!r}",
+                FutureWarning,
+                stacklevel=3,
+            )
+            dask, device = device, None
+        if dask not in (None, False):
+            if self.solver not in ("primal", "auto"):
+                raise ValueError(f"dask runs the primal solver; got solver={self.solver!r}")
+            return {"dask": "dask" if dask is True else dask}
+        if self.solver == "torch" or (self.solver in ("primal", "auto") and device is not None):
+            return {"device": device}
+        return None
 
     def _mkl_norm(self, fit, blocks, y_index, n_classes, learn, kernels):
         """``(p, out-of-fold accuracy per candidate)``: ``mkl_norm`` or its ``"auto"`` choice."""
@@ -365,10 +394,7 @@ class PyramidMKLClassifier(VersionedPickleMixin, ClassifierMixin, BaseEstimator)
             beta_method=self.beta_method,
             solver=self.solver,
             cache_bytes=cache_bytes,
-            solver_options={"device": self.device}
-            if self.solver == "torch"
-            or (self.solver in ("primal", "auto") and self.device is not None)
-            else None,
+            solver_options=self._solver_options(),
             pyramids=self.pyramids_,
         )
         kernels = None

@@ -77,7 +77,7 @@ def test_mkl_fit_on_dask_equals_the_local_fit(client, kernel):
         solver="primal",
         tol=1e-6,
         max_iter=_STEPS,
-        solver_options={"device": "dask"},
+        solver_options={"dask": "dask"},
     )
     assert remote.objective == pytest.approx(local.objective, rel=1e-9)
     np.testing.assert_allclose(remote.beta, local.beta, atol=1e-7)
@@ -88,9 +88,18 @@ def test_estimator_on_a_scheduler_address_equals_the_local_fit(client):
     X, y = videos(n=36, seed=2)
     options = dict(levels=2, solver="primal", mkl_norm=1.0, tol=1e-6, max_iter=_STEPS)
     local = PyramidMKLClassifier(**options).fit(X, y)
-    remote = PyramidMKLClassifier(device=client.scheduler.address, **options).fit(X, y)
+    remote = PyramidMKLClassifier(dask=client.scheduler.address, **options).fit(X, y)
     np.testing.assert_allclose(remote.beta_, local.beta_, atol=1e-7)
     np.testing.assert_allclose(remote.decision_function(X), local.decision_function(X), atol=1e-6)
+    with pytest.warns(FutureWarning, match="pass dask="):
+        old = PyramidMKLClassifier(device=client.scheduler.address, **options).fit(X, y)
+    np.testing.assert_allclose(old.beta_, local.beta_, atol=1e-7)
+
+
+def test_dask_needs_the_primal_solver():
+    X, y = videos(n=12, seed=0)
+    with pytest.raises(ValueError, match="dask runs the primal solver"):
+        PyramidMKLClassifier(levels=1, solver="libsvm", dask=True).fit(X, y)
 
 
 @pytest.mark.slow

@@ -80,7 +80,7 @@ def make_model(
     given = {"base_kernel": base_kernel, "pyramids": pyramids, "mkl_norm": mkl_norm}
     extra = {k: v for k, v in given.items() if v is not None}
     if dask:
-        extra.update(solver="primal", device=dask)
+        extra.update(solver="primal", dask=dask)
     base = PyramidMKLClassifier(
         levels=level,
         kernel=kernel if column == UNIFORM else column,

@@ -25,12 +25,14 @@ _SCHEMES = ("tcp://", "tls://", "inproc://", "ucx://", "ws://", "wss://")
 
 
 def is_dask_device(device):
-    """Whether ``device`` names a Dask cluster (``"dask"`` or a scheduler address)."""
+    """Whether a ``device`` string names a Dask cluster (``"dask"`` or a scheduler address):
+    the spelling before the estimator's ``dask`` parameter, still accepted with a warning."""
     return isinstance(device, str) and (device == "dask" or device.startswith(_SCHEMES))
 
 
-def dask_client(device):
-    """The ``distributed.Client`` that ``device`` names.
+def dask_client(address):
+    """The ``distributed.Client`` of ``address``: ``"dask"`` for the session's client, else a
+    scheduler address.
 
     Raises
     ------
@@ -41,16 +43,16 @@ def dask_client(device):
         from distributed import Client, get_client
     except ImportError as exc:  # pragma: no cover - exercised only without dask
         raise ImportError(
-            f"device={device!r} runs the primal fit on Dask, which needs "
+            f"dask={address!r} runs the primal fit on Dask, which needs "
             "pip install 'dask[distributed]'"
         ) from exc
-    if device == "dask":
+    if address == "dask":
         return get_client()
     # One connection per scheduler for the whole session (a fit per alpha-step loop would
     # otherwise open one each).
-    if device not in _CLIENTS or _CLIENTS[device].status not in ("running", "connecting"):
-        _CLIENTS[device] = Client(device, set_as_default=False)
-    return _CLIENTS[device]
+    if address not in _CLIENTS or _CLIENTS[address].status not in ("running", "connecting"):
+        _CLIENTS[address] = Client(address, set_as_default=False)
+    return _CLIENTS[address]
 
 
 def _shard_features(shard, beta, kind, root):

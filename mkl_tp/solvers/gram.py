@@ -21,7 +21,7 @@ from ..kernels.combine import (
     weighted_features,
 )
 from ._common import FeatureOperator
-from .distributed import ShardedBlocks, dask_client, is_dask_device
+from .distributed import ShardedBlocks, dask_client
 
 __all__ = ["node_kernels", "TrainingKernels"]
 
@@ -111,13 +111,14 @@ class TrainingKernels:
             kernel += beta[p] * self._stack[p]
         return kernel, 1.0
 
-    def features(self, beta, device=None):
+    def features(self, beta, device=None, dask=None):
         """``(Z, normaliser)`` with ``K_beta = Z Z' / normaliser``, never forming ``K_beta``.
 
         ``Z`` is :func:`~mkl_tp.kernels.weighted_features` as a
         :class:`~mkl_tp.solvers.primal.FeatureOperator` (a torch tensor on ``device`` when
-        one is given; row shards on Dask workers when ``device`` is ``"dask"`` or a
-        scheduler address, see :mod:`~mkl_tp.solvers.distributed`); the normaliser is
+        one is given; row shards on Dask workers when ``dask`` is ``"dask"`` (the session's
+        client) or a scheduler address, see :mod:`~mkl_tp.solvers.distributed`); the
+        normaliser is
         ``D(beta) = beta' G beta`` for the cross kernel.
         """
         normaliser = 1.0
@@ -125,10 +126,10 @@ class TrainingKernels:
             if self._node_gram is None:
                 self._node_gram = node_gram(self.blocks)
             normaliser = float(beta @ self._node_gram @ beta)
-        if is_dask_device(device):
+        if dask is not None:
             # Blocks scattered once per fit; each alpha-step forms Z on the workers.
             if self._sharded is None:
-                self._sharded = ShardedBlocks(dask_client(device), self.blocks)
+                self._sharded = ShardedBlocks(dask_client(dask), self.blocks)
             return self._sharded.features(beta, self.kind, normaliser), normaliser
         features = weighted_features(self.blocks, beta, self.kind)
         if device is not None:

@@ -81,6 +81,7 @@ class _AlphaStep:
 
             self._solve = solve
             self._device = self.options.pop("device", None)
+            self._dask = self.options.pop("dask", None)
             self.options.setdefault("tol", self.libsvm_tol)
             # The cross kernel's J is not convex: its descent ends where the alpha-steps'
             # duals lead, so it starts from exact duals, not coarse-start ones (equal only
@@ -97,7 +98,7 @@ class _AlphaStep:
     def __call__(self, beta):
         if self.solver == "primal":
             # Features Z with K_beta = Z Z' / D: no N x N kernel (solvers/primal.py).
-            kernel, normaliser = self.kernels.features(beta, self._device)
+            kernel, normaliser = self.kernels.features(beta, self._device, self._dask)
         else:
             kernel, normaliser = self.kernels.combined(beta)
         warm = {"init": self._warm} if self._warm_starts else {}
