@@ -306,8 +306,14 @@ def _main(argv):
             )
     finally:
         progress.close()
-    from ._utils.persist import save_model
+    from ._utils.persist import extractor_record, save_model
 
+    # How the training features were made, for predict to compare (a plain model of one
+    # stream is keyed by None, as its feature dimensions are).
+    final_model.feature_attrs_ = {
+        (d["stream"] if len(described) > 1 else None): extractor_record(d["info"])
+        for d in described
+    }
     model_path = save_model(final_model, out)  # model.skops; model.joblib (a pickle) if deep
     final = cells[str(final_level)][final_config][saved]
     report["model"] = {

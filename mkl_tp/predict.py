@@ -21,7 +21,13 @@ import numpy as np
 
 from . import __version__
 from ._utils.cli import EXIT_OK, UserError, configure_logging, one_line_errors, run_cli
-from ._utils.persist import UnsafeModelError, VersionedPickleMixin, load_model_file
+from ._utils.persist import (
+    EXTRACTOR_KEYS,
+    UnsafeModelError,
+    VersionedPickleMixin,
+    extractor_record,
+    load_model_file,
+)
 from .experiment.inputs import (
     add_split_format_arguments,
     describe_features,
@@ -85,6 +91,13 @@ def build_parser():
     add_split_format_arguments(parser)
     parser.add_argument(
         "--out", metavar="CSV", help="write video_id,prediction[,label] rows here (default: stdout)"
+    )
+    parser.add_argument(
+        "--allow-extractor-mismatch",
+        action="store_true",
+        help="predict even when the feature files were extracted otherwise than the model's "
+        "training features (another backbone, weights, crop, sampling or flow method); "
+        "the differences are printed as a warning",
     )
     parser.add_argument("--quiet", action="store_true", help="print only errors")
     return one_line_errors(parser)
@@ -183,6 +196,62 @@ def _check_version(model, path):
         warnings.warn(f"{path} was made with mkl_tp {saved}, this is {__version__}", stacklevel=2)
 
 
+def _extractor_differences(trained, given):
+    """``key=value`` differences between two extractor records (:func:`extractor_record`).
+
+    When either side was not written by mkl_tp's extractor (no ``weights_digest``: an
+    imported or bring-your-own file), only the keys both record are compared. The weights'
+    name (a path, which moves with the files) counts only when a digest is missing.
+    """
+    both = "weights_digest" in trained and "weights_digest" in given
+    differ = []
+    for key in EXTRACTOR_KEYS:
+        if not (both or (key in trained and key in given)) or (key == "weights" and both):
+            continue
+        if trained.get(key) != given.get(key):
+            differ.append((key, trained.get(key), given.get(key)))
+    return differ
+
+
+def _check_extractor(model, model_path, sources, allow):
+    """Refuse feature files extracted otherwise than the model's training features.
+
+    A model from an mkl_tp older than this check records nothing (``feature_attrs_``) and
+    is not checked.
+
+    Raises
+    ------
+    UserError
+        One line: the file, each differing attribute with the model's value and the file's,
+        and ``--allow-extractor-mismatch``; with ``allow`` a warning says it instead.
+    """
+    recorded = getattr(model, "feature_attrs_", None)
+    if not isinstance(recorded, dict):
+        return
+    for name, source in sources.items():
+        trained = recorded.get(name)
+        if trained is None and len(recorded) == 1 and len(sources) == 1:
+            trained = next(iter(recorded.values()))
+        if trained is None:
+            continue
+        differ = _extractor_differences(trained, extractor_record(source["info"]))
+        if not differ:
+            continue
+        listed = "; ".join(
+            f"{key}={given!r} in the file, {want!r} in the model's" for key, want, given in differ
+        )
+        message = (
+            f"{source['path']} was extracted otherwise than the features {model_path} was "
+            f"fitted on ({listed})"
+        )
+        if not allow:
+            raise UserError(
+                f"{message}; extract them as the training features were, or pass "
+                "--allow-extractor-mismatch"
+            )
+        warnings.warn(f"{message}; predicting anyway (--allow-extractor-mismatch)", stacklevel=2)
+
+
 def _main(argv):
     args = build_parser().parse_args(argv)
     configure_logging(args.quiet)
@@ -215,6 +284,7 @@ def _main(argv):
                 "the last '_' part of its name)"
             )
         sources = {name: by_name[name] for name in expected}
+    _check_extractor(model, args.model, sources, args.allow_extractor_mismatch)
     streams = {}
     for name, source in sources.items():
         arrays = load_stream(

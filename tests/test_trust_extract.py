@@ -5,6 +5,7 @@ The rows of ``docs/faults.rst`` ("Extraction runs") name these tests.
 
 import urllib.error
 
+import h5py
 import pytest
 from _videos import make_tree
 
@@ -91,3 +92,68 @@ def test_missing_imagenet_weights_are_one_line_before_any_network(tree, tmp_path
     torch.save(backbone._random_state_dict("resnet18", 0), cached)
     net = backbone.build_backbone("resnet18", "IMAGENET1K_V1")
     assert net.weights == "ResNet18_Weights.IMAGENET1K_V1" and net.feature_dim == 512
+
+
+def _extracted_like(path, **attrs):
+    """Give a bring-your-own cache the root attributes an extraction writes."""
+    info = dict(
+        stream="rgb",
+        arch="resnet101",
+        weights="ResNet101_Weights.IMAGENET1K_V2",
+        weights_digest="ab" * 32,
+        input_channels=3,
+        short_side=128,
+        crop=112,
+        normalisation_mean=[0.485, 0.456, 0.406],
+        normalisation_std=[0.229, 0.224, 0.225],
+        mkl_tp_version="0.1.0",
+    )
+    info.update(attrs)
+    with h5py.File(path, "a") as h5:
+        for key in list(h5.attrs):
+            del h5.attrs[key]
+        h5.attrs.update({k: v for k, v in info.items() if v is not None})
+    return path
+
+
+@pytest.mark.parametrize(
+    "attrs, fragment",
+    [
+        (dict(crop=96), "crop=96 in the file, 112 in the model's"),
+        (dict(arch="resnet50"), "arch='resnet50' in the file, 'resnet101' in the model's"),
+        (dict(weights_digest="cd" * 32), "weights_digest='cdcd"),
+        (dict(sample_fps=5.0), "sample_fps=5.0 in the file, None in the model's"),
+        (dict(stream="flow"), "stream='flow' in the file, 'rgb' in the model's"),
+    ],
+)
+def test_predict_refuses_features_extracted_otherwise(tmp_path, capsys, attrs, fragment):
+    from _caches import make_cache, write_ucf_split
+
+    from mkl_tp import fit, predict
+
+    train, ids = make_cache(tmp_path, stream="rgb", d=4)
+    _extracted_like(train)
+    splits = write_ucf_split(tmp_path / "splits", ids)
+    argv = ["--features", train, "--splits", splits, "--levels", "1", "--quiet"]
+    assert fit.main([str(a) for a in argv + ["--out", tmp_path / "run"]]) == 0
+    model = tmp_path / "run" / "model.skops"
+    assert predict.load_model(model).feature_attrs_[None]["crop"] == 112  # round-trips
+    other = tmp_path / "other" / "toy_rgb.h5"
+    other.parent.mkdir()
+    other.write_bytes(train.read_bytes())
+    _extracted_like(other, **attrs)
+    capsys.readouterr()
+    assert predict.main([str(model), "--features", str(other), "--quiet"]) == 1
+    errors = [line for line in capsys.readouterr().err.splitlines() if "error" in line]
+    assert len(errors) == 1
+    assert str(other) in errors[0] and fragment in errors[0]
+    assert "--allow-extractor-mismatch" in errors[0]
+    code = predict.main(
+        [str(model), "--features", str(other), "--quiet", "--allow-extractor-mismatch"]
+    )
+    warned = [line for line in capsys.readouterr().err.splitlines() if "warning" in line]
+    assert code == 0 and len(warned) == 1
+    assert fragment in warned[0] and "predicting anyway" in warned[0]
+    # The training features themselves, or a copy with another weights path, are accepted.
+    _extracted_like(other, weights="/elsewhere/resnet101.pth")
+    assert predict.main([str(model), "--features", str(other), "--quiet"]) == 0

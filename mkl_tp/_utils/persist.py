@@ -25,7 +25,9 @@ __all__ = [
     "SAFE_SUFFIX",
     "TRUSTED_SUFFIX",
     "UnsafeModelError",
+    "EXTRACTOR_KEYS",
     "VersionedPickleMixin",
+    "extractor_record",
     "load_model_file",
     "save_model",
 ]
@@ -35,6 +37,47 @@ TRUSTED_SUFFIX = ".joblib"
 #: mkl_tp's types that a ``.skops`` model may hold, besides skops' defaults (builtins,
 #: numpy, scipy and scikit-learn types).
 SAFE_TYPES = ("mkl_tp.estimator.PyramidMKLClassifier", "mkl_tp.fusion.LateFusionClassifier")
+
+#: Root attributes of a feature cache that say how its features were made, kept with a model
+#: (``feature_attrs_``) so that ``predict`` can refuse features made otherwise. ``weights``
+#: (a path, or torchvision's name) is kept too but compared only where a digest is missing.
+EXTRACTOR_KEYS = (
+    "stream",
+    "arch",
+    "weights",
+    "weights_digest",
+    "input_channels",
+    "short_side",
+    "crop",
+    "sample_fps",
+    "sample_stride",
+    "flow_method",
+    "flow_bound",
+    "flow_stack",
+    "normalisation_mean",
+    "normalisation_std",
+)
+
+
+def extractor_record(info):
+    """The :data:`EXTRACTOR_KEYS` of a cache's root attributes (``read_info``), as plain values.
+
+    Parameters
+    ----------
+    info : dict
+
+    Returns
+    -------
+    dict
+        Only the keys the cache has; ``{}`` for a file without extractor attributes.
+    """
+    record = {}
+    for key in EXTRACTOR_KEYS:
+        if key in info and info[key] is not None:
+            value = info[key]
+            record[key] = list(value) if isinstance(value, (list, tuple)) else value
+    return record
+
 
 # State key listing the attributes whose ``None`` key (the single stream of a plain list of
 # sequences) is stored as "": skops cannot store a dict keyed by None.
