@@ -9,16 +9,16 @@ from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_is_fitted
 
+from ._utils.choices import BASE_KERNELS, KERNELS, NODE_NORMS, PYRAMIDS
 from ._utils.params import ARRAY_LIKE, NONE, Exactly, Interval, Kind, Options, check_parameters
 from ._utils.persist import VersionedPickleMixin
 from .kernels.combine import block_decisions, node_weight_blocks
-from .kernels.feature_maps import BASE_KERNELS, NODE_NORMS
 from .kernels.streams import fit_stream_blocks, stream_blocks
 from .pyramid.inputs import SINGLE_STREAM, validate_labels, validate_streams
 from .pyramid.weights import coarse_start, initial_node_weights
 from .solvers.distributed import is_dask_device
 from .solvers.gram import TrainingKernels
-from .solvers.mkl import BETA_STEPS, PYRAMIDS, SOLVERS, fit_mkl
+from .solvers.mkl import BETA_STEPS, SOLVERS, fit_mkl
 from .solvers.selection import MAX_SELECTION_VIDEOS, select_mkl_norm
 from .solvers.svm import one_vs_rest_labels
 
@@ -250,7 +250,7 @@ class PyramidMKLClassifier(VersionedPickleMixin, ClassifierMixin, BaseEstimator)
 
     _parameter_constraints = {
         "levels": [Interval(Integral, 1)],
-        "kernel": [Options(("linear", "cross"))],
+        "kernel": [Options(KERNELS)],
         "base_kernel": [Options(("auto",) + BASE_KERNELS)],
         "node_norm": [Options(NODE_NORMS)],
         "C": [Interval(Real, 0, None, closed="neither")],

@@ -99,3 +99,11 @@ def check_parameters(estimator, constraints):
         if not any(rule.accepts(value) for rule in allowed):
             described = " or ".join(rule.description for rule in allowed)
             raise ValueError(f"{name} must be {described}, got {value!r}")
+
+
+def check_choice(name, value, choices):
+    """Raise ``ValueError`` unless ``value`` is one of ``choices``; return it."""
+    rule = Options(choices)
+    if not rule.accepts(value):
+        raise ValueError(f"{name} must be {rule.description}, got {value!r}")
+    return value

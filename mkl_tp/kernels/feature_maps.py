@@ -10,6 +10,9 @@ import numpy as np
 from sklearn.kernel_approximation import Nystroem
 from sklearn.metrics.pairwise import additive_chi2_kernel
 
+from .._utils.choices import BASE_KERNELS, NODE_NORMS
+from .._utils.params import check_choice
+
 __all__ = [
     "NODE_NORMS",
     "BASE_KERNELS",
@@ -18,9 +21,6 @@ __all__ = [
     "apply_feature_maps",
     "unit_diagonal_scales",
 ]
-
-NODE_NORMS = ("none", "l2", "power")
-BASE_KERNELS = ("linear", "rbf", "chi2")
 
 
 def normalize_nodes(psi, norm, copy=True):
@@ -41,8 +41,7 @@ def normalize_nodes(psi, norm, copy=True):
     -------
     ndarray of shape (N, P, d)
     """
-    if norm not in NODE_NORMS:
-        raise ValueError(f"node_norm must be one of {NODE_NORMS}, got {norm!r}")
+    check_choice("node_norm", norm, NODE_NORMS)
     if norm == "none":
         return psi
     if copy:
@@ -127,8 +126,7 @@ def fit_feature_maps(psi, base_kernel, n_components=512, gamma=None, random_stat
     -------
     fitted scikit-learn transformer, or None for ``"linear"``
     """
-    if base_kernel not in BASE_KERNELS:
-        raise ValueError(f"base_kernel must be one of {BASE_KERNELS}, got {base_kernel!r}")
+    check_choice("base_kernel", base_kernel, BASE_KERNELS)
     if base_kernel == "linear":
         return None
     if base_kernel == "chi2":

@@ -11,6 +11,8 @@ quantities it needs: ``K_beta`` (or, for the primal alpha-step, features ``Z`` w
 
 import numpy as np
 
+from .._utils.choices import KERNELS
+from .._utils.params import check_choice
 from ..kernels.combine import (
     combined_kernel,
     gram_matrix,
@@ -81,8 +83,7 @@ class TrainingKernels:
     """
 
     def __init__(self, blocks, kind, cache_bytes=None, *, _stack=None):
-        if kind not in ("linear", "cross"):
-            raise ValueError(f"kernel must be 'linear' or 'cross', got {kind!r}")
+        check_choice("kernel", kind, KERNELS)
         self.blocks = blocks
         self.kind = kind
         self.cache_nbytes = node_cache_bytes(blocks)

@@ -12,6 +12,8 @@ import logging
 import numpy as np
 from joblib import Parallel, delayed
 
+from .._utils.choices import KERNELS, PYRAMIDS
+from .._utils.params import check_choice
 from ..kernels.combine import n_nodes
 from ._alternation import (
     Iterate,
@@ -31,7 +33,6 @@ from .svm import SVMDuals, libsvm_tolerance, svm_duals
 __all__ = ["MKLResult", "fit_mkl", "resolve_beta_method"]
 
 SOLVERS = ("libsvm", "batch", "torch", "primal", "auto")
-PYRAMIDS = ("shared", "per_class")
 # beta-steps per kernel; "auto" takes the first.
 BETA_METHODS = {"linear": ("level", "silp"), "cross": ("mirror", "projected")}
 BETA_STEPS = tuple(name for names in BETA_METHODS.values() for name in names)
@@ -209,10 +210,8 @@ def fit_mkl(
     beta = np.full(n_total, 1.0 / n_total) if beta is None else np.asarray(beta, float)
     if max_iter < 1:
         raise ValueError(f"max_iter must be >= 1, got {max_iter}")
-    if kernel not in ("linear", "cross"):
-        raise ValueError(f"kernel must be 'linear' or 'cross', got {kernel!r}")
-    if pyramids not in PYRAMIDS:
-        raise ValueError(f"pyramids must be one of {PYRAMIDS}, got {pyramids!r}")
+    check_choice("kernel", kernel, KERNELS)
+    check_choice("pyramids", pyramids, PYRAMIDS)
     if not mkl_norm >= 1:
         raise ValueError(f"mkl_norm must be >= 1, got {mkl_norm!r}")
     method = resolve_beta_method(kernel, beta_method)
