@@ -13,6 +13,7 @@ from pathlib import Path
 from tqdm.contrib.logging import logging_redirect_tqdm
 
 from . import __version__
+from ._utils.choices import BASE_KERNELS, KERNELS, NODE_NORMS, PYRAMIDS
 from ._utils.cli import (
     EXIT_OK,
     UsageError,
@@ -36,11 +37,6 @@ from .sources.splits import read_split
 
 __all__ = ["main", "build_parser"]
 
-# The estimator's choices, spelled here so that --help needs no scikit-learn import;
-# tests/test_fit.py checks them against mkl_tp.kernels.feature_maps and mkl_tp.solvers.mkl.
-BASE_KERNELS = ("linear", "rbf", "chi2")
-NODE_NORMS = ("none", "l2", "power")
-PYRAMIDS = ("shared", "per_class")
 # What the cells' models are made of (mkl_tp.experiment.sweep.fit_cell's keyword arguments).
 _MODEL_OPTIONS = (
     "C",
@@ -110,7 +106,7 @@ def build_parser():
     model = parser.add_argument_group("model")
     model.add_argument(
         "--kernel",
-        choices=("linear", "cross"),
+        choices=KERNELS,
         default="linear",
         help="node-kernel combination of the saved model: linear = weighted "
         "sum of node kernels (concatenation), cross = kernel of the weighted "
