@@ -117,6 +117,23 @@ def test_compressed_leaves_give_the_same_model_as_raw_frames(toy):
     np.testing.assert_array_equal(a.predict(raw), b.predict(leaves))
 
 
+def test_an_interrupted_fit_exits_130_and_keeps_the_finished_cells(toy, monkeypatch, capsys):
+    tmp, rgb, _, splits = toy
+    real = sweep.fit_cells
+
+    def interrupted(todo, data, kept, save=None, **kwargs):  # Ctrl-C after the first cell
+        real(todo[:1], data, kept, save=save, **kwargs)
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(sweep, "fit_cells", interrupted)
+    out = tmp / "stopped"
+    args = ["--features", rgb, "--splits", splits, "--out", out, "--quiet", "--levels", "1"]
+    assert run_fit(*args) == 130
+    assert "interrupted; finished work is kept" in capsys.readouterr().err
+    cells = json.loads((out / "report.json").read_text())["cells"]
+    assert sum(len(row["rgb"]) for row in cells.values()) == 1
+
+
 def test_interrupted_sweep_keeps_finished_cells(toy):
     from mkl_tp.experiment.inputs import describe_features
     from mkl_tp.sources.splits import read_split
