@@ -3,7 +3,13 @@
 The rows of ``docs/faults.rst`` ("Extraction runs") name these tests.
 """
 
+import os
+import signal
+import subprocess
+import sys
+import time
 import urllib.error
+from pathlib import Path
 
 import h5py
 import pytest
@@ -12,6 +18,7 @@ from _videos import make_tree
 from mkl_tp.extraction import run as extraction_run
 from mkl_tp.extraction.run import extract_features
 
+ROOT = Path(__file__).resolve().parents[1]
 SMALL = dict(arch="resnet18", weights="random", short_side=40, crop=32, batch_size=8, workers=0)
 
 
@@ -157,3 +164,74 @@ def test_predict_refuses_features_extracted_otherwise(tmp_path, capsys, attrs, f
     # The training features themselves, or a copy with another weights path, are accepted.
     _extracted_like(other, weights="/elsewhere/resnet101.pth")
     assert predict.main([str(model), "--features", str(other), "--quiet"]) == 0
+
+
+def _descendants(pid):
+    """Processes below ``pid`` (psutil if installed, else /proc)."""
+    try:
+        import psutil
+    except ImportError:
+        children, frontier = [], [pid]
+        while frontier:
+            parent = frontier.pop()
+            for entry in os.listdir("/proc"):
+                if entry.isdigit():
+                    try:
+                        with open(f"/proc/{entry}/stat", "rb") as handle:
+                            ppid = int(handle.read().rsplit(b")", 1)[1].split()[1])
+                    except (OSError, ValueError, IndexError):
+                        continue
+                    if ppid == parent:
+                        children.append(int(entry))
+                        frontier.append(int(entry))
+        return children
+    return [p.pid for p in psutil.Process(pid).children(recursive=True)]
+
+
+def _running(pid):
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as handle:
+            return handle.read().rsplit(b")", 1)[1].split()[0] != b"Z"
+    except OSError:
+        return False
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not os.path.isdir("/proc/self"), reason="reads /proc")
+def test_workers_end_when_extract_is_killed(tmp_path):
+    from _videos import write_video
+
+    src = tmp_path / "videos"
+    for k in range(6):
+        write_video(src / f"c/v{k}.avi", 60, size=(32, 48))
+    args = ["--stream", "both", "--arch", "resnet18", "--weights", "random", "--short-side", "40"]
+    args += ["--crop", "32", "--batch-size", "8", "--workers", "1", "-v"]
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "mkl_tp.extract", str(src), "--out", str(tmp_path / "k"), *args],
+        env=dict(os.environ, PYTHONPATH=str(ROOT)),
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+    )
+    children = []
+    try:
+        for line in proc.stderr:
+            if "saved" in line:  # the forkserver, the resource tracker and a worker run
+                break
+        children = _descendants(proc.pid)
+        assert len(children) >= 2
+        os.kill(proc.pid, signal.SIGKILL)  # the main process only, as kill -9 PID does
+        proc.wait()
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline and any(map(_running, children)):
+            time.sleep(0.1)
+        left = [pid for pid in children if _running(pid)]
+        assert not left, f"still alive 10 s after kill -9 of extract: {left}"
+    finally:
+        for pid in children:
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+        proc.kill()
+        proc.wait()

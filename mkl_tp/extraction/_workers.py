@@ -8,10 +8,15 @@ recorded under ``/failed``; the run goes on. :func:`mkl_tp.extraction.extract_fe
 sets a run up and calls :func:`run`.
 """
 
+import ctypes
+import ctypes.util
 import inspect
 import logging
 import multiprocessing
 import os
+import signal
+import sys
+import threading
 import time
 
 import cv2
@@ -75,10 +80,15 @@ def _video_items(video_id, path, streams, options, batch_size):
 
 
 class VideoInputs(torch.utils.data.IterableDataset):
-    """Network inputs of a list of videos; each worker takes every n-th video, in order."""
+    """Network inputs of a list of videos; each worker takes every n-th video, in order.
+
+    ``owner`` is the process that made it (the run's main process): a decoding worker
+    ends when it dies (:func:`_init_worker`).
+    """
 
     def __init__(self, jobs, options, batch_size):
         self.jobs, self.options, self.batch_size = jobs, options, batch_size
+        self.owner = os.getpid()
 
     def __iter__(self):
         info = torch.utils.data.get_worker_info()
@@ -87,8 +97,56 @@ class VideoInputs(torch.utils.data.IterableDataset):
             yield from _video_items(video_id, path, streams, self.options, self.batch_size)
 
 
+#: Seconds between a worker's checks that the run's main process is still alive.
+_OWNER_POLL_S = 0.5
+_PR_SET_PDEATHSIG = 1
+
+
+def _alive(pid):
+    """Whether process ``pid`` runs (a zombie, dead but not yet reaped, does not)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as handle:
+            return handle.read().rsplit(b")", 1)[1].split()[0] != b"Z"
+    except (OSError, IndexError):
+        return True  # no /proc (macOS): os.kill said it exists
+
+
+def _watch_owner(owner):
+    """End this worker when ``owner`` (the run's main process) is gone.
+
+    Workers are forked by the forkserver, not by the main process, and hold the
+    forkserver's and the resource tracker's pipes open: after a ``kill -9`` of the main
+    process, torch's own check (its parent, the forkserver, is alive) kept the three of
+    them, and the memory they hold, alive indefinitely. On Linux the kernel also kills a
+    worker whose parent (the forkserver) dies.
+    """
+    if sys.platform.startswith("linux"):
+        try:
+            libc = ctypes.CDLL(ctypes.util.find_library("c") or None, use_errno=True)
+            libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+        except (OSError, AttributeError):
+            pass
+
+    def watch():
+        while _alive(owner):
+            time.sleep(_OWNER_POLL_S)
+        os._exit(1)
+
+    threading.Thread(target=watch, name="mkl_tp-owner-watch", daemon=True).start()
+
+
 def _init_worker(_):
     cv2.setNumThreads(1)  # the workers are the parallelism; OpenCV threads would oversubscribe
+    info = torch.utils.data.get_worker_info()
+    owner = getattr(info.dataset, "owner", None) if info is not None else None
+    if owner is not None and owner != os.getpid():
+        _watch_owner(owner)
 
 
 def loader(dataset, workers, pin_memory):
