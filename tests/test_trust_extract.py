@@ -235,3 +235,51 @@ def test_workers_end_when_extract_is_killed(tmp_path):
                 pass
         proc.kill()
         proc.wait()
+
+
+def test_a_frame_folder_of_mixed_sizes_is_a_failure(tmp_path):
+    from _videos import write_frame_folder
+
+    from mkl_tp import store
+    from mkl_tp.extraction import VideoError, VideoFrames
+
+    root = tmp_path / "videos"
+    folder = write_frame_folder(root / "frames" / "mixed", 4, size=(40, 56))
+    write_frame_folder(tmp_path / "other", 3, size=(48, 64))
+    os.replace(tmp_path / "other" / "img_3.png", os.path.join(folder, "img_3.png"))
+    write_frame_folder(root / "frames" / "even", 3, size=(40, 56))
+    with pytest.raises(VideoError) as caught:
+        list(VideoFrames(folder))
+    message = str(caught.value)
+    assert folder in message and "mixed sizes" in message
+    assert "img_1.png is 56x40" in message and "img_3.png is 64x48" in message
+    summary = extract_features(root, str(tmp_path / "c"), streams=("rgb",), **SMALL)
+    assert summary.done == {"rgb": 1} and list(summary.failures) == ["frames/mixed"]
+    assert "mixed sizes" in store.failed_videos(tmp_path / "c_rgb.h5")["frames/mixed"]
+
+
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="needs FIFOs")
+def test_a_fifo_in_a_frame_folder_is_skipped_not_opened(tmp_path, caplog):
+    import threading
+
+    from _videos import write_frame_folder
+
+    from mkl_tp.extraction import VideoFrames
+
+    folder = write_frame_folder(tmp_path / "frames", 3, size=(40, 56))
+    fifo = os.path.join(folder, "img_4.png")
+    os.mkfifo(fifo)
+    os.mkdir(os.path.join(folder, "img_5.jpg"))
+    frames = []
+    reader = threading.Thread(target=lambda: frames.extend(VideoFrames(folder)), daemon=True)
+    with caplog.at_level("WARNING", logger="mkl_tp.extraction.frames"):
+        reader.start()
+        reader.join(10)
+    if reader.is_alive():  # the old code blocks opening the FIFO: let it see an end
+        fd = os.open(fifo, os.O_WRONLY | os.O_NONBLOCK)
+        os.close(fd)
+        reader.join(10)
+        pytest.fail(f"reading {folder} opened the FIFO img_4.png and waited")
+    assert len(frames) == 3
+    skipped = [r.getMessage() for r in caplog.records if "not a regular file" in r.getMessage()]
+    assert len(skipped) == 2 and "img_4.png" in skipped[0] and folder in skipped[0]

@@ -28,8 +28,20 @@ class VideoError(Exception):
 
 # -- decoding -----------------------------------------------------------------------
 def _image_files(folder):
+    """The frames of an image folder in natural order: regular files named like images.
+
+    Anything else named like an image (a FIFO, socket, device, sub-folder or broken link)
+    is skipped with a warning naming it, never opened: reading a FIFO waits forever.
+    """
     names = [n for n in os.listdir(folder) if os.path.splitext(n)[1].lower() in IMAGE_EXTENSIONS]
-    return [os.path.join(folder, n) for n in sorted(names, key=natural_key)]
+    files = []
+    for name in sorted(names, key=natural_key):
+        path = os.path.join(folder, name)
+        if os.path.isfile(path):  # follows links: a link to an image is one
+            files.append(path)
+        else:
+            logger.warning("%s: skipped %s, which is not a regular file", folder, name)
+    return files
 
 
 def _reason(exc):
@@ -105,10 +117,21 @@ class VideoFrames:
     def _images(self):
         files = _image_files(self.path)
         self.declared_frames = len(files)
+        first = None
         for name in files:
             image = cv2.imread(name, cv2.IMREAD_COLOR)
             if image is None:
                 raise VideoError(f"cannot read image {name}")
+            # Every frame is resized like the first: one of another size would be stretched.
+            size = image.shape[:2]
+            if first is None:
+                first = (os.path.basename(name), size)
+            elif size != first[1]:
+                raise VideoError(
+                    f"frame folder {self.path} holds frames of mixed sizes: {first[0]} is "
+                    f"{first[1][1]}x{first[1][0]}, {os.path.basename(name)} is "
+                    f"{size[1]}x{size[0]} (width x height); give all its frames one size"
+                )
             yield float("nan"), cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
 
     def _decode(self):
