@@ -283,3 +283,24 @@ def test_a_fifo_in_a_frame_folder_is_skipped_not_opened(tmp_path, caplog):
     assert len(frames) == 3
     skipped = [r.getMessage() for r in caplog.records if "not a regular file" in r.getMessage()]
     assert len(skipped) == 2 and "img_4.png" in skipped[0] and folder in skipped[0]
+
+
+def test_writing_report_json_onto_a_full_disk_names_the_file(tmp_path, monkeypatch):
+    import errno
+    import json
+
+    from mkl_tp.experiment import report
+
+    path = tmp_path / "report.json"
+    report.write_json(path, {"a": 1})
+
+    def full(*args, **kwargs):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(report.os, "replace", full)
+    with pytest.raises(OSError) as caught:
+        report.write_json(path, {"a": 2})
+    assert str(caught.value) == f"cannot write {path}: No space left on device"
+    assert caught.value.errno == errno.ENOSPC
+    monkeypatch.undo()
+    assert json.loads(path.read_text()) == {"a": 1} and os.listdir(tmp_path) == ["report.json"]

@@ -170,19 +170,27 @@ def write_json(path, payload):
     ------
     TypeError
         ``payload`` holds something JSON cannot represent; the previous file is kept.
+    OSError
+        The file could not be written (a full disk, no permission): ``cannot write PATH:
+        reason``, with the errno; the previous file is kept.
     """
     path = os.fspath(path)
     folder = os.path.dirname(os.path.abspath(path))
     temporary = os.path.join(folder, f".{os.path.basename(path)}.{secrets.token_hex(6)}.tmp")
     text = json.dumps(jsonable(payload), indent=2, allow_nan=False) + "\n"
-    handle = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
     try:
-        with os.fdopen(handle, "w", encoding="utf-8") as out:
-            out.write(text)
-        os.replace(temporary, path)
-    except BaseException:
-        os.unlink(temporary)
-        raise
+        handle = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
+        try:
+            with os.fdopen(handle, "w", encoding="utf-8") as out:
+                out.write(text)
+            os.replace(temporary, path)
+        except BaseException:
+            os.unlink(temporary)
+            raise
+    except OSError as exc:
+        error = OSError(f"cannot write {path}: {exc.strerror or exc}")
+        error.errno = exc.errno
+        raise error from None
 
 
 def _pyplot():
