@@ -57,6 +57,8 @@ def test_a_no_op_resume_does_not_build_the_network(tree, tmp_path, monkeypatch):
             **dict(SMALL, crop=24),
         )
     # Other weights are not a no-op: the networks are built (and the file refuses them).
+    names = [extraction_run._weights_name("resnet101", w, 0) for w in ("imagenet", "IMAGENET1K_V1")]
+    assert names == ["ResNet101_Weights.IMAGENET1K_V2", "ResNet101_Weights.IMAGENET1K_V1"]
     with pytest.raises(AssertionError, match="networks were built"):
         extract_features(
             tree, out, streams=("rgb",), video_list=listing, dtype="float32", seed=1, **SMALL

@@ -404,31 +404,32 @@ def _check_outputs(paths, infos):
 
 
 def _weights_name(arch, weights, seed):
-    """The ``weights`` attribute a network built from ``weights`` records, or None if unsure."""
+    """The ``weights`` attribute a network built from ``weights`` records (None: unknown)."""
+    from .backbone import WeightsError, _imagenet_entry, _is_imagenet
+
     if weights == "random":
         return f"random(seed={seed})"
-    if weights == "imagenet" or weights.upper().startswith("IMAGENET1K_"):
-        return None  # torchvision's name for them needs torchvision: not worth it here
+    if _is_imagenet(weights):
+        try:  # torchvision's name, e.g. ResNet101_Weights.IMAGENET1K_V2: no download
+            return str(_imagenet_entry(arch, weights))
+        except (WeightsError, ValueError):
+            return None
     return os.path.abspath(weights)
 
 
 def _nothing_to_do(stored, requested, videos, missing):
     """Whether every stream's output already holds every video, from the same networks.
 
-    ``requested`` maps a stream to ``(arch, weights name)``; a name of None matches the
-    recorded ImageNet weights of ``arch`` (``ResNet101_Weights.IMAGENET1K_V2``).
+    ``requested`` maps a stream to ``(arch, weights name)`` (:func:`_weights_name`); an
+    unknown name (None) is never a match, so the networks are built and the writers decide.
     """
     if missing or len(stored) < len(requested):
         return False
     for stream, (arch, weights) in requested.items():
         attrs, completed = stored[stream]
-        if attrs.get("arch") != arch or not set(videos) <= completed:
+        if weights is None or (attrs.get("arch"), attrs.get("weights")) != (arch, weights):
             return False
-        recorded = str(attrs.get("weights", ""))
-        if weights is None:
-            if not recorded.lower().startswith(arch + "_weights.imagenet1k_"):
-                return False
-        elif recorded != weights:
+        if not set(videos) <= completed:
             return False
     return True
 
