@@ -1,5 +1,6 @@
 """PyramidMKLClassifier: the scikit-learn estimator over variable-length sequences."""
 
+import time
 import warnings
 from functools import partial
 from numbers import Integral, Real
@@ -165,7 +166,9 @@ class PyramidMKLClassifier(VersionedPickleMixin, ClassifierMixin, BaseEstimator)
     mkl_norm_scores_ : dict
         Out-of-fold accuracy of each candidate norm judged when ``mkl_norm="auto"``
         chose it (only ``inf`` when the others could not have replaced it, see
-        :func:`~mkl_tp.solvers.selection.select_mkl_norm`).
+        :func:`~mkl_tp.solvers.selection.select_mkl_norm`); empty when nothing was chosen.
+    mkl_norm_seconds_ : float
+        Seconds spent choosing the norm (0 when nothing was chosen).
     streams_ : list of str
         Stream names, when fitted on a mapping.
     objective_, objective_history_ : float, list of float
@@ -405,9 +408,11 @@ class PyramidMKLClassifier(VersionedPickleMixin, ClassifierMixin, BaseEstimator)
             and n_videos <= MAX_SELECTION_VIDEOS
         ):
             kernels = TrainingKernels(blocks, "linear", cache_bytes=cache_bytes)
+        start = time.perf_counter()
         self.mkl_norm_, self.mkl_norm_scores_ = self._mkl_norm(
             fit, blocks, y_index, classes.shape[0], learn, kernels
         )
+        self.mkl_norm_seconds_ = time.perf_counter() - start
         result = fit(
             blocks,
             one_vs_rest_labels(y_index, classes.shape[0]),

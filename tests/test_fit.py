@@ -269,12 +269,18 @@ def test_C_auto_chooses_the_norm_with_C_by_the_one_standard_error_rule():
         return Fake(C, norm)
 
     X = list(i)
-    assert sweep.select_C(X, y, build, search_norm=True) == (100.0, 1.0)
+    C, norm, record = sweep.select_C(X, y, build, search_norm=True)
+    assert (C, norm) == (100.0, 1.0)
+    assert record["chosen"] == "1" and set(record["candidates"]) == {"inf", "2", "1"}
+    assert record["C"]["1"] == 100.0 and record["decision"].startswith("p=1 chosen over p=inf")
     right[(1.0, 100.0)] = (i + 5) % 20 < 15  # 0.75: +0.05 against an error of 0.07
-    assert sweep.select_C(X, y, build, search_norm=True) == (10.0, np.inf)
+    C, norm, record = sweep.select_C(X, y, build, search_norm=True)
+    assert (C, norm) == (10.0, np.inf)
+    assert record["decision"].startswith("p=inf kept: no candidate beat it")
+    assert record["candidates"]["1"] == 0.75
     right[(None, 10.0)] = i % 10 < 7  # other columns search C alone
     assert not sweep.searches_norm("cross", None)
-    assert sweep.select_C(X, y, build, search_norm=False) == (10.0, None)
+    assert sweep.select_C(X, y, build, search_norm=False)[:2] == (10.0, None)
     assert sweep.searches_norm("linear", None) and sweep.searches_norm("linear", "auto")
     assert not sweep.searches_norm("linear", 2.0)  # a norm given on the command line is kept
 
@@ -656,7 +662,10 @@ def test_levels_plot_beta_for_every_learned_cell_and_gains(toy, capsys):
     defaults = PyramidMKLClassifier().get_params()
     for name in ("pyramids", "base_kernel", "mkl_norm"):  # recorded, and what auto chose
         assert report["settings"][name] == defaults[name]
-        assert name in report["cells"]["2"]["joint"]["cross"]
+        assert name in report["cells"]["2"]["joint"]["linear"]
+    # the normalised cross kernel ignores the norm: its cells do not record one
+    assert "mkl_norm" not in report["cells"]["2"]["joint"]["cross"]
+    assert "pyramids" in report["cells"]["2"]["joint"]["cross"]
 
 
 def test_per_class_pyramids(toy):

@@ -589,3 +589,19 @@ def test_solver_modules_share_private_helpers_only_through_common():
                     if a.name.startswith("_")
                 ]
     assert offending == []
+
+
+def test_describe_choice_states_the_gain_and_its_standard_error():
+    from mkl_tp.solvers.selection import describe_choice
+
+    first = np.array([1, 0, 0, 1, 0, 1, 0, 0], bool)
+    better = np.array([1, 1, 1, 1, 0, 1, 1, 0], bool)
+    correct = {np.inf: first, 1.0: better}
+    scores = {k: v.mean() for k, v in correct.items()}
+    record = describe_choice(scores, (np.inf, 2.0, 1.0), 1.0, correct)
+    d = better.astype(float) - first
+    gain, error = d.sum() / d.size, np.sqrt(((d - d.mean()) ** 2).sum() / (d.size - 1) / d.size)
+    assert record["candidates"] == {"inf": 0.375, "1": 0.75} and record["chosen"] == "1"
+    assert f"{gain:+.4f} out of fold, one standard error {error:.4f}" in record["decision"]
+    kept = describe_choice({np.inf: 0.9}, (np.inf, 2.0, 1.0), np.inf)
+    assert kept["candidates"] == {"inf": 0.9} and "were not fitted" in kept["decision"]

@@ -110,17 +110,25 @@ def searches_norm(column, mkl_norm):
 
 
 def select_C(X, y, build, *, seed=0, search_norm=False):
-    """``(C, mkl_norm)`` by cross-validation (:func:`cv_folds`) on the training videos.
+    """``(C, mkl_norm, record)`` by cross-validation (:func:`cv_folds`) on the training videos.
 
     ``build(C, mkl_norm)`` makes an unfitted model. C is the grid value of the best
     out-of-fold accuracy (the first of ties). With ``search_norm`` the search is joint:
     every candidate norm gets its best C, and the norms are compared as the estimator's own
     ``"auto"`` compares them, by the one-standard-error rule towards uniform weights
     (:func:`~mkl_tp.solvers.selection.one_standard_error_choice`). Without, ``mkl_norm`` is
-    ``None`` (the cell keeps its own setting).
+    ``None`` (the cell keeps its own setting). ``record`` says what was decided: every
+    candidate's C and out-of-fold accuracy, the choice and why
+    (:func:`~mkl_tp.solvers.selection.describe_choice`), and the seconds it took.
     """
-    from ..solvers.selection import MKL_NORM_CANDIDATES, one_standard_error_choice
+    from ..solvers.selection import (
+        MKL_NORM_CANDIDATES,
+        describe_choice,
+        norm_label,
+        one_standard_error_choice,
+    )
 
+    start = time.perf_counter()
     folds = cv_folds(y, seed)
     norms = MKL_NORM_CANDIDATES if search_norm else (None,)
     best = {}
@@ -136,17 +144,32 @@ def select_C(X, y, build, *, seed=0, search_norm=False):
             correct[C] = right
         C = max(C_GRID, key=lambda c: (correct[c].mean(), -C_GRID.index(c)))
         best[norm] = (C, correct[C])
-    norm = one_standard_error_choice({n: r for n, (_, r) in best.items()}, norms)
-    return best[norm][0], norm
+    right = {n: r for n, (_, r) in best.items()}
+    norm = one_standard_error_choice(right, norms)
+    record = {"C": {norm_label(n) if search_norm else "given": c for n, (c, _) in best.items()}}
+    if search_norm:
+        scores = {n: r.mean() for n, r in right.items()}
+        record.update(describe_choice(scores, norms, norm, right))
+    else:
+        record["cv_accuracy"] = round(float(best[None][1].mean()), 4)
+    record["seconds"] = round(time.perf_counter() - start, 3)
+    return best[norm][0], norm, record
 
 
 def _chosen(model):
-    """What a fitted PyramidMKLClassifier's "auto" options became."""
-    return {
-        "base_kernel": model.base_kernel_,
-        "pyramids": model.pyramids_,
-        "mkl_norm": model.mkl_norm_,
-    }
+    """What a fitted PyramidMKLClassifier's "auto" options became, and why: the lp norm only
+    where it acts (learned linear weights; the normalised cross kernel ignores it)."""
+    from ..solvers.selection import MKL_NORM_CANDIDATES, describe_choice
+
+    chosen = {"base_kernel": model.base_kernel_, "pyramids": model.pyramids_}
+    if model.kernel == "linear" and model.mkl_norm_ is not None:
+        chosen["mkl_norm"] = model.mkl_norm_
+        if model.mkl_norm_scores_:
+            chosen["mkl_norm_selection"] = {
+                **describe_choice(model.mkl_norm_scores_, MKL_NORM_CANDIDATES, model.mkl_norm_),
+                "seconds": round(model.mkl_norm_seconds_, 3),
+            }
+    return chosen
 
 
 def _stream_weights(beta):
@@ -170,12 +193,12 @@ def fit_cell(config, column, level, data, *, C, seed=0, mkl_norm=None, **options
         norm = mkl_norm if norm is None else norm  # a norm chosen with C replaces the given
         return make_model(config, column, level, C=C, seed=seed, mkl_norm=norm, **options)
 
-    chosen_norm = None
+    chosen_norm, selection = None, None
     if column in DEEP_COLUMNS:
         C = None  # the network has no box constraint
     elif C == "auto":
         search = searches_norm(column, mkl_norm)
-        C, chosen_norm = select_C(X_train, y_train, build, seed=seed, search_norm=search)
+        C, chosen_norm, selection = select_C(X_train, y_train, build, seed=seed, search_norm=search)
     model = build(C, chosen_norm)
     start = time.perf_counter()
     model.fit(X_train, y_train)
@@ -183,6 +206,7 @@ def fit_cell(config, column, level, data, *, C, seed=0, mkl_norm=None, **options
     predicted = model.predict(data["test"][config])
     cell = {
         "C": C,
+        **({} if selection is None else {"selection": selection}),
         "fit_seconds": round(seconds, 3),
         **classification_metrics(data["y_test"], predicted, model.classes_),
     }

@@ -27,6 +27,8 @@ __all__ = [
     "select_mkl_norm",
     "one_standard_error_choice",
     "could_be_replaced",
+    "describe_choice",
+    "norm_label",
 ]
 
 # From the simplest (uniform) to the sparsest weights: each is tried against the choice so
@@ -191,3 +193,53 @@ def one_standard_error_choice(correct, candidates):
         if total > 0 and total * total > int(np.count_nonzero(difference)):
             chosen = candidate
     return chosen
+
+
+def norm_label(p):
+    """How reports name a candidate norm: ``"inf"`` (uniform weights), ``"2"``, ``"1"``."""
+    return "inf" if p is None or np.isinf(p) else f"{float(p):g}"
+
+
+def describe_choice(scores, candidates, chosen, correct=None):
+    """What a one-standard-error choice decided, for the report and the log.
+
+    Parameters
+    ----------
+    scores : dict
+        Candidate -> out-of-fold accuracy of those judged (the first always).
+    candidates : sequence
+        As :func:`one_standard_error_choice`'s, from the simplest on.
+    chosen
+        The candidate kept.
+    correct : dict, optional
+        Candidate -> per-video correctness, to state the gain and its standard error.
+
+    Returns
+    -------
+    dict
+        ``candidates`` (label -> accuracy, rounded to 4 places), ``chosen`` (label) and
+        ``decision``, one sentence.
+    """
+    first = candidates[0]
+    judged = [c for c in candidates if c in scores]
+    record = {
+        "candidates": {norm_label(c): round(float(scores[c]), 4) for c in judged},
+        "chosen": norm_label(chosen),
+    }
+    if chosen == first and len(record["candidates"]) == 1:
+        record["decision"] = (
+            f"p={norm_label(first)} kept: at most one training video wrong out of fold, so no "
+            "candidate could beat it by one standard error (the others were not fitted)"
+        )
+    elif chosen == first:
+        record["decision"] = (
+            f"p={norm_label(first)} kept: no candidate beat it by more than one standard error"
+        )
+    else:
+        text = f"p={norm_label(chosen)} chosen over p={norm_label(first)}"
+        if correct is not None:
+            difference = np.asarray(correct[chosen], float) - np.asarray(correct[first], float)
+            error = difference.std(ddof=1) / np.sqrt(difference.size)
+            text += f": {difference.mean():+.4f} out of fold, one standard error {error:.4f}"
+        record["decision"] = text
+    return record
