@@ -306,3 +306,22 @@ def test_writing_report_json_onto_a_full_disk_names_the_file(tmp_path, monkeypat
     assert caught.value.errno == errno.ENOSPC
     monkeypatch.undo()
     assert json.loads(path.read_text()) == {"a": 1} and os.listdir(tmp_path) == ["report.json"]
+
+
+def test_resnet_trunk_offline_says_where_the_weights_go(tmp_path, monkeypatch):
+    import torch
+
+    from mkl_tp.deep.finetune import resnet_trunk
+    from mkl_tp.extraction.backbone import WeightsError
+
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch"))
+
+    def offline(url, *args, **kwargs):
+        raise urllib.error.URLError("[Errno -3] Temporary failure in name resolution")
+
+    monkeypatch.setattr(torch.hub, "download_url_to_file", offline)
+    with pytest.raises(WeightsError) as caught:
+        resnet_trunk("resnet18", weights="IMAGENET1K_V1")
+    message = str(caught.value)
+    assert "\n" not in message and "resnet18-f37072fd.pth" in message
+    assert "Temporary failure in name resolution" in message

@@ -48,7 +48,9 @@ def resnet_trunk(arch="resnet18", weights=None):
     arch : str, default="resnet18"
         A ``torchvision.models`` ResNet constructor name (``"resnet101"`` in the paper).
     weights : torchvision weights enum, str or None, default=None
-        ``None`` gives random initialisation (no download).
+        ``None`` gives random initialisation (no download). ImageNet weights come from
+        torchvision's cache, downloaded when missing; offline and not cached, a
+        :class:`~mkl_tp.extraction.backbone.WeightsError` names the file to put there.
 
     Returns
     -------
@@ -57,6 +59,13 @@ def resnet_trunk(arch="resnet18", weights=None):
     """
     import torchvision  # the 'extract' extra; fine-tuning itself only needs torch
 
+    from ..extraction.backbone import imagenet_weights_file
+
+    if weights is not None:
+        # Found in (or fetched to) torchvision's cache first: offline, one line naming the
+        # file to put there (WeightsError), not urllib's traceback from inside torchvision.
+        name = getattr(weights, "name", weights)
+        imagenet_weights_file(arch, "imagenet" if name == "DEFAULT" else name)
     model = getattr(torchvision.models, arch)(weights=weights)
     model.fc = nn.Identity()
     return model
