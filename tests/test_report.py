@@ -142,3 +142,23 @@ def test_levels_and_per_class_plots_are_png_files(tmp_path):
     )
     for name in ("levels.png", "classes.png"):
         assert (tmp_path / name).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_the_tables_say_what_learning_decided(capsys):
+    from mkl_tp.experiment.cells import print_tables
+
+    kept = {"candidates": {"inf": 0.8}, "chosen": "inf", "decision": "p=inf kept: x"}
+    chosen = {"candidates": {"inf": 0.6, "1": 0.7}, "chosen": "1", "decision": "p=1 chosen"}
+    cells = {
+        "2": {
+            "rgb": {
+                "uniform": {"accuracy": 0.5},
+                "linear": {"accuracy": 0.5, "mkl_norm_selection": {**kept, "seconds": 0.25}},
+                "cross": {"accuracy": 0.6, "selection": {**chosen, "seconds": 2.0}},
+            }
+        }
+    }
+    print_tables(cells, ["rgb"], ["uniform", "linear", "cross"], [2], "linear", 10)
+    out = capsys.readouterr().out
+    assert "L2 rgb linear: p=inf kept: x [p=inf 80.0; 0.2 s]" in out
+    assert "L2 rgb cross: p=1 chosen [p=inf 60.0, p=1 70.0; 2.0 s]" in out

@@ -291,3 +291,26 @@ def print_tables(cells, configs, columns, levels, kernel, n_test):
     if gains:
         print("\nlearned - uniform (percentage points; same level and streams)")
         print(format_level_table(gains, configs, learned, signed=True))
+    decisions = _norm_decisions(cells, levels)
+    if decisions:
+        print("\nwhat learning decided (lp norm of the node weights, by cross-validation):")
+        print("\n".join(decisions))
+
+
+def _norm_decisions(cells, levels):
+    """One line per cell whose lp norm was chosen: the candidates' out-of-fold accuracies
+    and the sentence of the choice (``selection`` from ``C auto``, else the estimator's)."""
+    lines = []
+    for level, row in sorted(cells.items(), key=lambda item: int(item[0])):
+        for config, columns in row.items():
+            for column, cell in columns.items():
+                record = cell.get("selection", {})
+                record = record if "decision" in record else cell.get("mkl_norm_selection")
+                if int(level) not in levels or not record:
+                    continue
+                scores = ", ".join(f"p={p} {100 * a:.1f}" for p, a in record["candidates"].items())
+                lines.append(
+                    f"  L{level} {config} {column}: {record['decision']} "
+                    f"[{scores}; {record.get('seconds', 0):.1f} s]"
+                )
+    return lines
