@@ -208,15 +208,7 @@ def extract_features(
     )
     workers = default_workers() if workers is None else workers
     check_options(
-        streams,
-        out,
-        batch_size,
-        short_side,
-        crop,
-        workers,
-        flow_bound,
-        sample_fps,
-        sample_stride,
+        streams, out, batch_size, short_side, crop, workers, flow_bound, sample_fps, sample_stride
     )
     shard = resolve_shard(shard)
     if "flow" in streams:
