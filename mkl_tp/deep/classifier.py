@@ -342,17 +342,9 @@ class DeepPyramidClassifier(VersionedPickleMixin, ClassifierMixin, BaseEstimator
         return np.exp(self.predict_log_proba(X))
 
     def decision_function(self, X):
-        """Class scores: log-probabilities, or ``log p_1 - log p_0`` for two classes.
-
-        Parameters
-        ----------
-        X : sequence of (T_i, d) arrays, or mapping of streams as in :meth:`fit`
-
-        Returns
-        -------
-        ndarray of shape (n_videos,) for two classes (positive favours ``classes_[1]``),
-        else (n_videos, n_classes)
-        """
+        """Class scores: log-probabilities, or ``log p_1 - log p_0`` for two classes; the
+        shapes of :meth:`mkl_tp.PyramidMKLClassifier.decision_function` (one column for two
+        classes, positive favouring ``classes_[1]``)."""
         scores = self.predict_log_proba(X)
         return scores[:, 1] - scores[:, 0] if scores.shape[1] == 2 else scores
 

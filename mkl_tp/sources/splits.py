@@ -387,10 +387,8 @@ def match_ids(wanted, available, source="the feature file"):
 
     Parameters
     ----------
-    wanted : list of str
-        Ids from a split file.
-    available : list of str
-        Ids in the feature file.
+    wanted, available : list of str
+        As :func:`find_ids`'s.
     source : str
         Named in the error message.
 
