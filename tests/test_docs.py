@@ -57,3 +57,27 @@ def test_readme_keeps_two_commands_and_tours_the_new_options():
     assert commands == ["make demo", "make test"]
     tour = readme.split("A tour")[1].split("Documentation")[0]
     assert "--fps" in tour and "levels.png" in tour
+
+
+def _python_blocks(text):
+    """The code of each ``.. code-block:: python`` of an .rst text, unindented."""
+    blocks = []
+    for part in text.split(".. code-block:: python\n\n")[1:]:
+        lines = []
+        for line in part.splitlines():
+            if line and not line.startswith("   "):
+                break
+            lines.append(line[3:])
+        blocks.append("\n".join(lines).strip())
+    return blocks
+
+
+def test_the_readme_python_runs_as_written_and_says_the_shape_of_beta():
+    readme = (DOCS.parent / "README.rst").read_text()
+    tour = next(b for b in _python_blocks(readme) if "load_basic_motions" in b)
+    namespace = {}
+    exec(tour, namespace)  # the snippet as a user pastes it
+    comment = next(line for line in tour.splitlines() if "clf.beta_.shape" in line)
+    assert f"# {namespace['clf'].beta_.shape}" in comment.replace("  ", " ")
+    extraction = next(b for b in _python_blocks(readme) if "extract_features" in b)
+    assert 'if __name__ == "__main__":' in extraction  # workers import the script again
