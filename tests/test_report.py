@@ -162,3 +162,27 @@ def test_the_tables_say_what_learning_decided(capsys):
     out = capsys.readouterr().out
     assert "L2 rgb linear: p=inf kept: x [p=inf 80.0; 0.2 s]" in out
     assert "L2 rgb cross: p=1 chosen [p=inf 60.0, p=1 70.0; 2.0 s]" in out
+
+
+def test_a_long_levels_title_fits_a_single_panel(tmp_path, monkeypatch):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from matplotlib import pyplot
+
+    from mkl_tp.experiment import report
+
+    shown = {}
+    close = pyplot.close
+
+    def keep(figure):  # measure the title before the figure is closed
+        figure.canvas.draw()
+        box = figure.texts[0].get_window_extent()
+        shown["inside"] = box.x0 >= 0 and box.x1 <= figure.bbox.width
+        close(figure)
+
+    monkeypatch.setattr(pyplot, "close", keep)
+    table = {"1": {"rgb": {"uniform": 0.5}}, "2": {"rgb": {"uniform": 0.6}}}
+    title = "BasicMotions: test accuracy against pyramid depth, kernel=linear, 40 test videos"
+    report.plot_levels(table, ["rgb"], ["uniform"], tmp_path / "levels.png", title=title)
+    assert shown["inside"]

@@ -343,10 +343,18 @@ def plot_levels(table, configs, columns, path, title=""):
     axes[0, 0].set_ylabel("test accuracy (%)")
     axes[0, -1].legend(fontsize=8, loc="best")
     if title:
-        figure.suptitle(title)
+        # Wrapped to the figure's width: one panel is narrower than most titles.
+        figure.suptitle(_wrapped(title, figure.get_figwidth()), fontsize=10)
     figure.tight_layout()
     figure.savefig(path, dpi=120)
     plt.close(figure)
+
+
+def _wrapped(title, width_inches):
+    """``title`` in lines that fit ``width_inches`` at 10 points (about 0.085 in a char)."""
+    import textwrap
+
+    return textwrap.fill(title, width=max(20, int(width_inches / 0.085)))
 
 
 def plot_confusion(matrix, classes, path, title=""):
