@@ -355,7 +355,9 @@ class PyramidMKLClassifier(VersionedPickleMixin, ClassifierMixin, BaseEstimator)
             ``{"appearance": ..., "motion": ...}``) over the same videos, whose nodes share
             one simplex. Streams may have different ``d``. A
             :class:`~mkl_tp.store.FeatureSequence` stands for a list and is read a chunk
-            of videos at a time.
+            of videos at a time. A 3-D array is ``(n_videos, T, d)``, frames first; aeon
+            and sktime collections are channels first: convert them with
+            :func:`mkl_tp.sources.from_channels_first`.
         y : array-like of shape (n_videos,)
             Labels (any type ``numpy.unique`` sorts).
 

@@ -2,6 +2,7 @@
 
 import os
 
+import numpy as np
 import pytest
 from _videos import make_tree, write_garbage
 
@@ -73,3 +74,17 @@ def test_the_same_walk_finds_arrays(tmp_path):
     (tmp_path / "a.npz").write_bytes(b"")
     with pytest.raises(ValueError, match=r"a\.npy and .*a\.npz both give video id 'a'"):
         find_videos(tmp_path, extensions=ARRAY_EXTENSIONS, image_folders=False)
+
+
+def test_channels_first_collections_become_frames_first_sequences():
+    from mkl_tp import from_channels_first
+
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((4, 3, 20))  # aeon: 4 cases, 3 channels, 20 time points
+    sequences = from_channels_first(X)
+    assert [s.shape for s in sequences] == [(20, 3)] * 4
+    np.testing.assert_array_equal(sequences[1][:, 2], X[1, 2])  # channel 2 of case 1
+    ragged = from_channels_first([np.ones((3, 5)), np.ones((3, 8))])
+    assert [s.shape for s in ragged] == [(5, 3), (8, 3)]
+    with pytest.raises(ValueError, match="case 1 has shape"):
+        from_channels_first([np.ones((3, 5)), np.ones(5)])

@@ -5,7 +5,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-__all__ = ["Dataset", "read_ts", "load_basic_motions", "basic_motions_paths"]
+__all__ = ["Dataset", "read_ts", "load_basic_motions", "basic_motions_paths", "from_channels_first"]
 
 
 class Dataset(NamedTuple):
@@ -109,3 +109,43 @@ def load_basic_motions():
         read_ts(data / "BasicMotions_TRAIN.ts", prefix="train"),
         read_ts(data / "BasicMotions_TEST.ts", prefix="test"),
     )
+
+
+def from_channels_first(X):
+    """Sequences of ``(T_i, d)`` frames from aeon's or sktime's ``(n_channels, n_timepoints)``.
+
+    Those libraries hold a collection as a 3-D array ``(n_cases, n_channels, n_timepoints)``
+    (or a list of 2-D ``(n_channels, n_timepoints_i)`` arrays when lengths differ), channels
+    first. mkl_tp's estimators read a 3-D array as ``(n_videos, T, d)``, frames first, so
+    such an array given as it is would be misread as ``n_channels`` frames of
+    ``n_timepoints`` features: convert it with this function first.
+
+    Parameters
+    ----------
+    X : ndarray of shape (n_cases, n_channels, n_timepoints), or list of 2-D arrays
+
+    Returns
+    -------
+    list of ndarray, each (n_timepoints_i, n_channels)
+
+    Raises
+    ------
+    ValueError
+        A case that is not 2-D, naming it.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> X = np.zeros((5, 3, 100))  # 5 cases, 3 channels, 100 time points
+    >>> [x.shape for x in from_channels_first(X)][:2]
+    [(100, 3), (100, 3)]
+    """
+    cases = []
+    for i, case in enumerate(X):
+        case = np.asarray(case)
+        if case.ndim != 2:
+            raise ValueError(
+                f"case {i} has shape {case.shape}: expected (n_channels, n_timepoints)"
+            )
+        cases.append(case.T)
+    return cases
