@@ -126,8 +126,8 @@ class LateFusionClassifier(VersionedPickleMixin, ClassifierMixin, BaseEstimator)
         self.streams_, self.classes_ = names, classes
         return self
 
-    def decision_function(self, X):
-        """Fused scores ``sum_s w_s z_s / r_s``, shape ``(n_videos, n_classes)``."""
+    def _fused(self, X):
+        """``sum_s w_s z_s / r_s`` as ``(n_videos, n_classes)``, two columns for two classes."""
         check_is_fitted(self, "stream_weights_")
         _, data = validate_streams(X, streams=self.streams_)
         return sum(
@@ -135,6 +135,18 @@ class LateFusionClassifier(VersionedPickleMixin, ClassifierMixin, BaseEstimator)
             for w, r, name in zip(self.stream_weights_, self.score_scales_, self.streams_)
         )
 
+    def decision_function(self, X):
+        """Fused scores ``sum_s w_s z_s / r_s``.
+
+        Returns
+        -------
+        ndarray of shape (n_videos,) for two classes (positive favours ``classes_[1]``, as
+        the per-stream estimators' and scikit-learn's), else (n_videos, n_classes)
+        """
+        scores = self._fused(X)
+        return scores[:, 1] if scores.shape[1] == 2 else scores
+
     def predict(self, X):
         """Predicted labels."""
-        return self.classes_[np.argmax(self.decision_function(X), axis=1)]
+        scores = self._fused(X)  # checks the fit before classes_ is read
+        return self.classes_[np.argmax(scores, axis=1)]

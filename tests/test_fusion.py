@@ -62,3 +62,18 @@ def test_needs_a_mapping():
     X, y = two_streams()
     with pytest.raises(ValueError, match="needs a mapping stream name -> sequences"):
         LateFusionClassifier().fit(X["good"], y)
+
+
+def test_late_fusion_follows_scikit_learns_conventions():
+    from sklearn.exceptions import NotFittedError
+
+    X, y = two_streams()
+    with pytest.raises(NotFittedError):
+        LateFusionClassifier().predict(X)
+    binary = np.isin(y, np.unique(y)[:2])
+    Xb = {s: [x for x, keep in zip(X[s], binary) if keep] for s in X}
+    model = LateFusionClassifier(PyramidMKLClassifier(levels=1)).fit(Xb, y[binary])
+    scores = model.decision_function(Xb)
+    assert scores.shape == (int(binary.sum()),)  # one column, as PyramidMKLClassifier's
+    expected = model.classes_[(scores > 0).astype(int)]
+    np.testing.assert_array_equal(model.predict(Xb), expected)
