@@ -30,6 +30,7 @@ __all__ = [
     "extractor_record",
     "load_model_file",
     "save_model",
+    "write_atomically",
 ]
 
 SAFE_SUFFIX = ".skops"
@@ -154,32 +155,44 @@ def save_model(model, folder, name="model"):
     """
     safe = _is_safe_type(model)
     path = Path(folder) / (name + (SAFE_SUFFIX if safe else TRUSTED_SUFFIX))
-    temporary = path.with_name(f".{path.name}.{secrets.token_hex(6)}.tmp")
-    try:
-        if safe:
-            import skops.io
-
-            skops.io.dump(model, temporary)
-        else:
-            import joblib
-
-            joblib.dump(model, temporary)
-        os.replace(temporary, path)
-        # The other format's file of an earlier fit into this folder is this model's past.
-        stale = path.with_suffix(TRUSTED_SUFFIX if safe else SAFE_SUFFIX)
-        if stale.is_file():
-            stale.unlink()
-    except OSError as exc:
-        if temporary.exists():
-            temporary.unlink()
-        error = OSError(f"cannot write the model {path}: {exc.strerror or exc}")
-        error.errno = exc.errno  # printed without "[Errno N]", as the store's write errors
-        raise error from None
-    except BaseException:
-        if temporary.exists():
-            temporary.unlink()
-        raise
+    if safe:
+        from skops.io import dump
+    else:
+        from joblib import dump
+    write_atomically(path, lambda temporary: dump(model, temporary), "the model ")
+    # The other format's file of an earlier fit into this folder is this model's past.
+    stale = path.with_suffix(TRUSTED_SUFFIX if safe else SAFE_SUFFIX)
+    if stale.is_file():
+        stale.unlink()
     return path
+
+
+def write_atomically(path, write, what=""):
+    """Write ``path`` through ``write(temporary)``, a file beside it, then rename it into place.
+
+    Readers see the previous file or the new one whole, never a part; a failure (a full
+    disk, an interrupt) leaves the previous file and no temporary one.
+
+    Raises
+    ------
+    OSError
+        ``cannot write {what}PATH: reason``, with the errno (printed without ``[Errno N]``,
+        as the store's write errors).
+    """
+    path = os.fspath(path)
+    folder, base = os.path.split(os.path.abspath(path))
+    temporary = os.path.join(folder, f".{base}.{secrets.token_hex(6)}.tmp")
+    try:
+        try:
+            write(temporary)
+            os.replace(temporary, path)
+        finally:
+            if os.path.exists(temporary):
+                os.unlink(temporary)
+    except OSError as exc:
+        error = OSError(f"cannot write {what}{path}: {exc.strerror or exc}")
+        error.errno = exc.errno
+        raise error from None
 
 
 def _untrusted_message(path, types):

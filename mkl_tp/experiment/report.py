@@ -7,10 +7,10 @@ scikit-learn when metrics are computed, so that the command lines answer ``--hel
 import json
 import math
 import os
-import secrets
 
 import numpy as np
 
+from .._utils.persist import write_atomically
 from ..pyramid.descriptors import node_level
 
 __all__ = [
@@ -174,23 +174,14 @@ def write_json(path, payload):
         The file could not be written (a full disk, no permission): ``cannot write PATH:
         reason``, with the errno; the previous file is kept.
     """
-    path = os.fspath(path)
-    folder = os.path.dirname(os.path.abspath(path))
-    temporary = os.path.join(folder, f".{os.path.basename(path)}.{secrets.token_hex(6)}.tmp")
     text = json.dumps(jsonable(payload), indent=2, allow_nan=False) + "\n"
-    try:
+
+    def write(temporary):
         handle = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
-        try:
-            with os.fdopen(handle, "w", encoding="utf-8") as out:
-                out.write(text)
-            os.replace(temporary, path)
-        except BaseException:
-            os.unlink(temporary)
-            raise
-    except OSError as exc:
-        error = OSError(f"cannot write {path}: {exc.strerror or exc}")
-        error.errno = exc.errno
-        raise error from None
+        with os.fdopen(handle, "w", encoding="utf-8") as out:
+            out.write(text)
+
+    write_atomically(path, write)
 
 
 def _pyplot():
