@@ -19,8 +19,6 @@ import logging
 import math
 import os
 
-import numpy as np
-
 from ..sources.walk import find_videos, select_listed
 from ..store import (
     FORMAT,
@@ -33,7 +31,7 @@ from ..store import (
     parse_shard,
     read_info,
 )
-from ..store._format import plain
+from ..store._format import check_same_extraction
 
 __all__ = [
     "STREAMS",
@@ -375,22 +373,9 @@ def _check_outputs(paths, infos):
             completed = set(list_videos(path))
         except (OSError, ValueError):
             continue
-        new = {
-            key: plain(np.asarray(value)) if isinstance(value, (list, tuple)) else plain(value)
-            for key, value in infos[stream].items()
-            if value is not None
-        }
+        info = {key: value for key, value in infos[stream].items() if value is not None}
         ignored = _NET_INFO | VOLATILE_INFO | {"format", "merged_from", "layout"}
-        differ = [
-            f"{key}={attrs.get(key)!r} in the file, {new.get(key)!r} now"
-            for key in sorted((set(new) | set(attrs)) - ignored)
-            if attrs.get(key) != new.get(key)
-        ]
-        if differ:
-            raise ValueError(
-                f"{path} was written by a different extraction ({'; '.join(differ)}); "
-                "use another output name or remove the file"
-            )
+        check_same_extraction(path, attrs, info, (set(info) | set(attrs)) - ignored)
         stored[stream] = (attrs, completed)
     return stored
 

@@ -157,6 +157,34 @@ def plain(value):
     return value
 
 
+def check_same_extraction(path, stored, info, keys):
+    """Refuse to add to ``path`` when its extraction differs from this run's.
+
+    ``stored`` are the file's root attributes (:func:`plain` values), ``info`` this run's
+    description and ``keys`` the attributes compared; a key one side lacks counts as
+    ``None``, so a description the file has and the run lacks differs too.
+
+    Raises
+    ------
+    ValueError
+        Naming every differing attribute with the file's value and the run's.
+    """
+    new = {
+        key: plain(np.asarray(value)) if isinstance(value, (list, tuple)) else plain(value)
+        for key, value in info.items()
+    }
+    differ = [
+        f"{key}={stored.get(key)!r} in the file, {new.get(key)!r} now"
+        for key in sorted(keys)
+        if stored.get(key) != new.get(key)
+    ]
+    if differ:
+        raise ValueError(
+            f"{path} was written by a different extraction ({'; '.join(differ)}); "
+            "use another output name or remove the file"
+        )
+
+
 def is_ours(handle):
     return plain(handle.attrs.get("format", "")) == FORMAT
 

@@ -20,6 +20,7 @@ from ._format import (
     LIBVER,
     VOLATILE_INFO,
     check_features,
+    check_same_extraction,
     check_video_id,
     complete_ids,
     plain,
@@ -158,23 +159,10 @@ class FeatureWriter:
                 f"{self.path} is not an mkl_tp feature cache (no format={FORMAT!r} attribute); "
                 "choose another output"
             )
-        differ = []
-        new = {
-            key: plain(np.asarray(value)) if isinstance(value, (list, tuple)) else plain(value)
-            for key, value in self.info.items()
-        }
         # A description the file has and this run lacks counts too (a cache of sampled
         # frames must not be extended with every frame).
-        for key in sorted(set(new) | (set(stored) - set(self._root_attrs()))):
-            if key in VOLATILE_INFO or key in _MERGE_ATTRS:
-                continue
-            if stored.get(key) != new.get(key):
-                differ.append(f"{key}={stored.get(key)!r} in the file, {new.get(key)!r} now")
-        if differ:
-            raise ValueError(
-                f"{self.path} was written by a different extraction ({'; '.join(differ)}); "
-                "use another output name or remove the file"
-            )
+        keys = set(self.info) | (set(stored) - set(self._root_attrs()))
+        check_same_extraction(self.path, stored, self.info, keys - VOLATILE_INFO - _MERGE_ATTRS)
 
     def _check_usable(self):
         if self._h5 is None:
