@@ -120,17 +120,24 @@ def _check_total(handle, ids):
         nbytes = check_declared(handle.filename, f"videos/{vid}", ds.shape, ds.dtype)
         total += nbytes
         largest = max(largest, (nbytes, vid))
-    if total > _ASK_MEMORY_ABOVE:
-        from .._utils.memory import available_memory
+    available = _memory_for(total)
+    if available is not None and total > available:
+        raise ValueError(
+            f"{handle.filename}: the {len(ids)} videos requested declare "
+            f"{format_bytes(total)} of features (the largest, {largest[1]!r}, "
+            f"{format_bytes(largest[0])}), more than the {format_bytes(available)} of "
+            "memory available; read them a chunk at a time with FeatureSequence"
+        )
 
-        available = available_memory()
-        if available is not None and total > available:
-            raise ValueError(
-                f"{handle.filename}: the {len(ids)} videos requested declare "
-                f"{format_bytes(total)} of features (the largest, {largest[1]!r}, "
-                f"{format_bytes(largest[0])}), more than the {format_bytes(available)} of "
-                "memory available; read them a chunk at a time with FeatureSequence"
-            )
+
+def _memory_for(nbytes):
+    """Bytes of memory available, asked only for more than ``_ASK_MEMORY_ABOVE`` bytes
+    (``None`` below it, or when the platform does not tell)."""
+    if nbytes <= _ASK_MEMORY_ABOVE:
+        return None
+    from .._utils.memory import available_memory
+
+    return available_memory()
 
 
 def check_available(handle, ids, complete):
@@ -209,10 +216,8 @@ def check_declared(filename, what, shape, dtype, available=None):
         The declared size in bytes.
     """
     nbytes = math.prod(int(n) for n in shape) * dtype.itemsize
-    if available is None and nbytes > _ASK_MEMORY_ABOVE:
-        from .._utils.memory import available_memory
-
-        available = available_memory()
+    if available is None:
+        available = _memory_for(nbytes)
     if available is not None and nbytes > available:
         where = what if filename is None else f"{filename}: {what}"
         raise ValueError(
