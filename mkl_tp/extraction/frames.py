@@ -10,7 +10,7 @@ from fractions import Fraction
 import cv2
 import numpy as np
 
-from ..sources.walk import IMAGE_EXTENSIONS, natural_key
+from ..sources.walk import IMAGE_EXTENSIONS, natural_key, why_not_regular
 
 logger = logging.getLogger(__name__)
 
@@ -37,10 +37,11 @@ def _image_files(folder):
     files = []
     for name in sorted(names, key=natural_key):
         path = os.path.join(folder, name)
-        if os.path.isfile(path):  # follows links: a link to an image is one
+        reason = why_not_regular(path)  # follows links: a link to an image is one
+        if reason is None:
             files.append(path)
         else:
-            logger.warning("%s: skipped %s, which is not a regular file", folder, name)
+            logger.warning("%s: skipped %s: %s", folder, name, reason)
     return files
 
 

@@ -55,7 +55,7 @@ _FILE_KINDS = (
 _MAX_SKIPPED_SHOWN = 10
 
 
-def _not_regular(path):
+def why_not_regular(path):
     """Why ``path`` is not read as a video file (``None`` for a regular file)."""
     try:
         mode = os.stat(path).st_mode  # through symbolic links
@@ -176,7 +176,7 @@ def find_videos(src, *, extensions=VIDEO_EXTENSIONS, image_folders=True):
                     else f"{rel}/{os.path.splitext(name)[0]}"
                 )
                 path = os.path.join(root, name)
-                reason = _not_regular(path)
+                reason = why_not_regular(path)
                 if reason is not None:
                     skipped.append((f"{video_id}{os.path.splitext(name)[1]}", reason))
                     continue
