@@ -81,8 +81,9 @@ def describe_features(paths):
 _LOAD_CHUNK = 256
 
 
-def _shown(ids):
-    return ", ".join(ids[:_MAX_SHOWN_IDS]) + (", ..." if len(ids) > _MAX_SHOWN_IDS else "")
+def _shown(items, limit=_MAX_SHOWN_IDS, sep=", "):
+    """The first ``limit`` of ``items`` joined by ``sep``, and ``...`` when there are more."""
+    return sep.join(items[:limit]) + (f"{sep}..." if len(items) > limit else "")
 
 
 def match_split(path, subsets, *, allow_overlap=False):
@@ -140,10 +141,8 @@ def match_split(path, subsets, *, allow_overlap=False):
     found, _ = find_ids(wanted, list(failed))
     reasons = [f"{key!r}: {failed[key]}" for key in dict.fromkeys(k for k in found if k)]
     if reasons:
-        message += (
-            f". {len(reasons)} of them failed extraction: "
-            + "; ".join(reasons[:_MAX_SHOWN_REASONS])
-            + ("; ..." if len(reasons) > _MAX_SHOWN_REASONS else "")
+        message += f". {len(reasons)} of them failed extraction: " + _shown(
+            reasons, _MAX_SHOWN_REASONS, "; "
         )
     raise UserError(message)
 
@@ -194,8 +193,7 @@ def _check_one_video_per_id(path, subsets, matched):
     if clashes:
         raise UserError(
             f"{len(clashes)} video(s) of {path} are listed twice under different ids: "
-            + "; ".join(clashes[:_MAX_SHOWN_IDS])
-            + ("; ..." if len(clashes) > _MAX_SHOWN_IDS else "")
+            + _shown(clashes, sep="; ")
         )
 
 
