@@ -233,14 +233,9 @@ def extract_features(
     }
     if not verify and _nothing_to_do(stored, requested, videos, missing):
         logger.info("every video is already in %s: nothing to do", ", ".join(paths.values()))
-        return RunSummary(
-            paths=paths,
-            done=dict.fromkeys(streams, 0),
-            skipped=dict.fromkeys(streams, len(videos)),
-            failed=dict.fromkeys(streams, 0),
-            failures={},
-            busy_seconds={"decode": 0.0, "flow": 0.0, "resize": 0.0, "network": 0.0},
-        )
+        tally = _workers.Tally(streams)
+        tally.skipped = dict.fromkeys(streams, len(videos))
+        return _summary(paths, tally)
     nets = _build_nets(streams, arch, weights, flow_weights, seed, device, progress)
     infos = {s: _stream_info(s, nets[s], dtype=dtype, shard=shard, **inputs) for s in streams}
     writers = _open_writers(paths, infos)
@@ -274,6 +269,11 @@ def extract_features(
     finally:
         for writer in writers.values():
             writer.close()
+    return _summary(paths, tally)
+
+
+def _summary(paths, tally):
+    """The :class:`~mkl_tp.store.RunSummary` of a run's counts (``_workers.Tally``)."""
     return RunSummary(
         paths=paths,
         done=tally.done,
