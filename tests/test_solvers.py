@@ -556,10 +556,10 @@ def test_select_mkl_norm_computes_the_subsets_node_kernels_once_within_the_budge
 
     blocks, y = noisy_node_problem(300)
     cached = select_mkl_norm(fit, blocks, y, 3, "linear", max_videos=90, cache_bytes=1e9)
-    # Every fold and candidate got node kernels cut from one cached set: one cut per fold
-    # for the first candidate, then one per fold shared by the other two...
+    # Every fold and candidate got node kernels cut from one cached set, one cut per fold
+    # shared by the three candidates (the first fold already has two videos wrong)...
     assert len(given) == 9 and all(k is not None and k.cached for k in given)
-    assert len({id(k) for k in given}) == 6
+    assert len({id(k) for k in given}) == 3
     # ... and chose as the fits that compute their own.
     given.clear()
     assert cached == select_mkl_norm(fit, blocks, y, 3, "linear", max_videos=90)
@@ -605,3 +605,51 @@ def test_describe_choice_states_the_gain_and_its_standard_error():
     assert f"{gain:+.4f} out of fold, one standard error {error:.4f}" in record["decision"]
     kept = describe_choice({np.inf: 0.9}, (np.inf, 2.0, 1.0), np.inf)
     assert kept["candidates"] == {"inf": 0.9} and "were not fitted" in kept["decision"]
+
+
+def test_select_mkl_norm_fits_later_candidates_on_every_fold_iff_two_videos_are_wrong(
+    monkeypatch,
+):
+    """Brute force over where the first candidate's errors fall (0-2 per fold): the later
+    candidates are fitted on every fold exactly when it is wrong on two videos or more, and
+    every fold's reused buffers hold the blocks and node kernels fancy indexing gives."""
+    from itertools import product
+
+    from mkl_tp._utils.sampling import stratified_folds
+    from mkl_tp.solvers import selection
+    from mkl_tp.solvers.gram import TrainingKernels
+
+    blocks, y = noisy_node_problem(30)
+    kernels = TrainingKernels(blocks, "linear", cache_bytes=1e9)
+    folds = stratified_folds(y, 3)
+    calls = []
+
+    def fit(train_blocks, Y, mkl_norm, kernels):
+        k = next(
+            k
+            for k, (train, _) in enumerate(folds)
+            if len(train) == len(Y) and np.array_equal(train_blocks[0], blocks[0][train])
+        )
+        train = folds[k][0]
+        np.testing.assert_array_equal(kernels._stack, full._stack[:, train][:, :, train])
+        calls.append((k, mkl_norm))
+        return k, mkl_norm
+
+    def predict(train_blocks, test_blocks, result, kernel, n_classes):
+        k, p = result
+        truth = y[folds[k][1]]
+        wrong = np.arange(truth.size) < (errors[k] if p == np.inf else 0)
+        return np.where(wrong, (truth + 1) % 3, truth)
+
+    full = kernels
+    monkeypatch.setattr(selection, "_predict", predict)
+    for errors in product([0, 1, 2], repeat=3):
+        calls.clear()
+        correct = selection._out_of_fold(
+            fit, blocks, y, 3, "linear", kernels, folds, (np.inf, 2.0, 1.0)
+        )
+        assert sorted(k for k, p in calls if p == np.inf) == [0, 1, 2]
+        later = sorted(k for k, p in calls if p != np.inf)
+        assert later == ([0, 0, 1, 1, 2, 2] if sum(errors) >= 2 else []), errors
+        assert (~correct[np.inf]).sum() == sum(errors)
+        assert set(correct) == ({np.inf, 2.0, 1.0} if sum(errors) >= 2 else {np.inf})

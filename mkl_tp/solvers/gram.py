@@ -141,21 +141,35 @@ class TrainingKernels:
             features = torch.as_tensor(features, device=resolve_device(device))
         return FeatureOperator(features, normaliser), normaliser
 
-    def subset(self, rows):
+    def subset_buffer(self, n_rows):
+        """Room for :meth:`subset`'s node kernels of up to ``n_rows`` videos (``None``
+        without a cache), to reuse from one subset to the next."""
+        if self._stack is None:
+            return None
+        return np.empty(self._stack.shape[0] * n_rows**2, dtype=self._stack.dtype)
+
+    def subset(self, rows, blocks=None, out=None):
         """The same algebra on the videos ``rows``, its node kernels cut from this cache.
 
         A fit on a subset (a cross-validation fold) then needs no ``P N^2`` products of its
-        own; without a cache only the blocks are cut.
+        own; without a cache only the blocks are cut. ``blocks``: the blocks' rows when
+        already cut; ``out``: a :meth:`subset_buffer` to cut the node kernels into.
         """
         stack = None
         if self._stack is not None:
             # One node at a time (not fancy indexing of the whole stack, which copies it), into
             # one C-ordered array that combined() reads as a (P, n^2) matrix.
             rows = np.asarray(rows)
-            stack = np.empty((self._stack.shape[0], rows.size, rows.size), dtype=self._stack.dtype)
-            for p in range(stack.shape[0]):
-                np.take(np.take(self._stack[p], rows, axis=0), rows, axis=1, out=stack[p])
-        return TrainingKernels([b[rows] for b in self.blocks], self.kind, _stack=stack)
+            n_nodes_, n_samples = self._stack.shape[:2]
+            size = n_nodes_ * rows.size**2
+            flat = np.empty(size, self._stack.dtype) if out is None else out[:size]
+            stack = flat.reshape(n_nodes_, rows.size, rows.size)
+            between = np.empty((rows.size, n_samples), dtype=self._stack.dtype)
+            for p in range(n_nodes_):
+                np.take(self._stack[p], rows, axis=0, out=between, mode="clip")
+                np.take(between, rows, axis=1, out=stack[p], mode="clip")
+        blocks = [b[rows] for b in self.blocks] if blocks is None else blocks
+        return TrainingKernels(blocks, self.kind, _stack=stack)
 
     def gram(self):
         """``G`` of :func:`~mkl_tp.kernels.node_gram` (the cross normaliser's matrix), once."""
