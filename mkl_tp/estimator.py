@@ -301,14 +301,15 @@ class PyramidMKLClassifier(VersionedPickleMixin, ClassifierMixin, BaseEstimator)
         return None
 
     def _mkl_norm(self, fit, blocks, y_index, n_classes, learn, kernels):
-        """``(p, out-of-fold accuracy per candidate)``: ``mkl_norm`` or its ``"auto"`` choice."""
+        """``(p, out-of-fold accuracy per candidate, start)``: ``mkl_norm`` or its ``"auto"``
+        choice, and the weights the final fit starts from (``None``: its own start)."""
         if not learn:
-            return None, {}
+            return None, {}, None
         if self.mkl_norm != "auto":
-            return float(self.mkl_norm), {}
+            return float(self.mkl_norm), {}, None
         if self.kernel == "cross":
             # Nothing to choose: the normalised cross kernel is blind to the weights' norm.
-            return 1.0, {}
+            return 1.0, {}, None
         # How far from uniform the data supports is judged with shared weights, whatever
         # the pyramids: per-class candidates would cost one binary MKL per class and fold.
         # The folds cut their node kernels from the full set's, which the final fit uses.
@@ -411,15 +412,18 @@ class PyramidMKLClassifier(VersionedPickleMixin, ClassifierMixin, BaseEstimator)
         ):
             kernels = TrainingKernels(blocks, "linear", cache_bytes=cache_bytes)
         start = time.perf_counter()
-        self.mkl_norm_, self.mkl_norm_scores_ = self._mkl_norm(
+        self.mkl_norm_, self.mkl_norm_scores_, warm = self._mkl_norm(
             fit, blocks, y_index, classes.shape[0], learn, kernels
         )
         self.mkl_norm_seconds_ = time.perf_counter() - start
+        # The selection's folds ended near the optimum: the final fit starts from their
+        # mean weights (the problem is convex; the start only shortens the certificate).
         result = fit(
             blocks,
             one_vs_rest_labels(y_index, classes.shape[0]),
             kernels=kernels,
             mkl_norm=1.0 if self.mkl_norm_ is None else self.mkl_norm_,
+            **({} if warm is None else {"beta": warm}),
         )
         self.coef_ = node_weight_blocks(
             blocks, result.beta, result.duals.coef, self.kernel, result.normaliser

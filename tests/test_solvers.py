@@ -1,5 +1,7 @@
 """Solvers against independent references: cvxpy QPs/QCQPs, finite differences."""
 
+from functools import partial
+
 import cvxpy as cp
 import numpy as np
 import pytest
@@ -437,9 +439,11 @@ def recording_fit(log, what):
     """A linear ``fit`` for :func:`select_mkl_norm` that appends ``what(Y, p, kernels)``
     of every call to ``log``."""
 
-    def fit(blocks, Y, mkl_norm, kernels=None):
+    def fit(blocks, Y, mkl_norm, kernels=None, beta=None):
         log.append(what(Y, mkl_norm, kernels))
-        return fit_mkl(blocks, Y, kernel="linear", tol=1e-3, mkl_norm=mkl_norm, kernels=kernels)
+        return fit_mkl(
+            blocks, Y, kernel="linear", tol=1e-3, mkl_norm=mkl_norm, kernels=kernels, beta=beta
+        )
 
     return fit
 
@@ -452,7 +456,7 @@ def test_select_mkl_norm_learns_only_when_the_folds_show_a_gain():
     fit = partial(fit_mkl, kernel="linear", tol=1e-4)
     # Plenty of videos and one informative node among noise: learning pays.
     blocks, y = noisy_node_problem(240)
-    p, accuracy = select_mkl_norm(fit, blocks, y, 3, "linear")
+    p, accuracy, _ = select_mkl_norm(fit, blocks, y, 3, "linear")
     assert p < np.inf
     assert accuracy[p] > accuracy[np.inf] + 0.05
     # The folds' accuracies are out-of-fold: check one candidate independently.
@@ -468,7 +472,7 @@ def test_select_mkl_norm_learns_only_when_the_folds_show_a_gain():
     blocks, y = noisy_node_problem(18, seed=1, signal=0.3)
     assert select_mkl_norm(fit, blocks, y, 3, "linear")[0] == np.inf
     # A class with a single video cannot be held out: uniform without folds.
-    assert select_mkl_norm(fit, blocks, np.r_[[0] * 17, 1], 2, "linear") == (np.inf, {})
+    assert select_mkl_norm(fit, blocks, np.r_[[0] * 17, 1], 2, "linear") == (np.inf, {}, None)
 
 
 def test_select_mkl_norm_judges_large_sets_on_astratified_subset():
@@ -496,9 +500,10 @@ def test_select_mkl_norm_judges_large_sets_on_astratified_subset():
         fold.combined(np.full(8, 1 / 8))[0],
         TrainingKernels(fold.blocks, "linear", cache_bytes=1e9).combined(np.full(8, 1 / 8))[0],
     )
-    assert select_mkl_norm(
-        fit, blocks, y, 3, "linear", max_videos=90, kernels=full
-    ) == select_mkl_norm(fit, blocks, y, 3, "linear", max_videos=90)
+    assert (
+        select_mkl_norm(fit, blocks, y, 3, "linear", max_videos=90, kernels=full)[:2]
+        == select_mkl_norm(fit, blocks, y, 3, "linear", max_videos=90)[:2]
+    )
 
 
 def test_could_be_replaced_is_the_rule_on_every_possible_candidate():
@@ -538,12 +543,12 @@ def test_select_mkl_norm_fits_no_other_candidate_when_uniform_is_right_out_of_fo
     fit = recording_fit(norms, lambda Y, mkl_norm, kernels: mkl_norm)
 
     blocks, y = noisy_node_problem(90, signal=8.0)  # every video right under uniform weights
-    p, accuracy = select_mkl_norm(fit, blocks, y, 3, "linear")
+    p, accuracy, _ = select_mkl_norm(fit, blocks, y, 3, "linear")
     assert (p, accuracy) == (np.inf, {np.inf: 1.0}) and norms == [np.inf] * 3
     # The weak signal leaves videos wrong: every candidate is judged.
     norms.clear()
     blocks, y = noisy_node_problem(90, signal=1.0)
-    p, accuracy = select_mkl_norm(fit, blocks, y, 3, "linear")
+    p, accuracy, _ = select_mkl_norm(fit, blocks, y, 3, "linear")
     assert set(accuracy) == {np.inf, 2.0, 1.0} and len(norms) == 9
 
 
@@ -555,14 +560,14 @@ def test_select_mkl_norm_computes_the_subsets_node_kernels_once_within_the_budge
     fit = recording_fit(given, lambda Y, mkl_norm, kernels: kernels)
 
     blocks, y = noisy_node_problem(300)
-    cached = select_mkl_norm(fit, blocks, y, 3, "linear", max_videos=90, cache_bytes=1e9)
+    cached = select_mkl_norm(fit, blocks, y, 3, "linear", max_videos=90, cache_bytes=1e9)[:2]
     # Every fold and candidate got node kernels cut from one cached set, one cut per fold
     # shared by the three candidates (the first fold already has two videos wrong)...
     assert len(given) == 9 and all(k is not None and k.cached for k in given)
     assert len({id(k) for k in given}) == 3
     # ... and chose as the fits that compute their own.
     given.clear()
-    assert cached == select_mkl_norm(fit, blocks, y, 3, "linear", max_videos=90)
+    assert cached == select_mkl_norm(fit, blocks, y, 3, "linear", max_videos=90)[:2]
     assert given == [None] * 9
     # A budget the kernels do not fit: every fit computes its own.
     given.clear()
@@ -614,6 +619,7 @@ def test_select_mkl_norm_fits_later_candidates_on_every_fold_iff_two_videos_are_
     candidates are fitted on every fold exactly when it is wrong on two videos or more, and
     every fold's reused buffers hold the blocks and node kernels fancy indexing gives."""
     from itertools import product
+    from types import SimpleNamespace
 
     from mkl_tp._utils.sampling import stratified_folds
     from mkl_tp.solvers import selection
@@ -624,7 +630,7 @@ def test_select_mkl_norm_fits_later_candidates_on_every_fold_iff_two_videos_are_
     folds = stratified_folds(y, 3)
     calls = []
 
-    def fit(train_blocks, Y, mkl_norm, kernels):
+    def fit(train_blocks, Y, mkl_norm, kernels, beta=None):
         k = next(
             k
             for k, (train, _) in enumerate(folds)
@@ -633,10 +639,10 @@ def test_select_mkl_norm_fits_later_candidates_on_every_fold_iff_two_videos_are_
         train = folds[k][0]
         np.testing.assert_array_equal(kernels._stack, full._stack[:, train][:, :, train])
         calls.append((k, mkl_norm))
-        return k, mkl_norm
+        return SimpleNamespace(fold=k, p=mkl_norm, beta=np.full(8, 1 / 8))
 
     def predict(train_blocks, test_blocks, result, kernel, n_classes):
-        k, p = result
+        k, p = result.fold, result.p
         truth = y[folds[k][1]]
         wrong = np.arange(truth.size) < (errors[k] if p == np.inf else 0)
         return np.where(wrong, (truth + 1) % 3, truth)
@@ -645,7 +651,7 @@ def test_select_mkl_norm_fits_later_candidates_on_every_fold_iff_two_videos_are_
     monkeypatch.setattr(selection, "_predict", predict)
     for errors in product([0, 1, 2], repeat=3):
         calls.clear()
-        correct = selection._out_of_fold(
+        correct, _ = selection._out_of_fold(
             fit, blocks, y, 3, "linear", kernels, folds, (np.inf, 2.0, 1.0)
         )
         assert sorted(k for k, p in calls if p == np.inf) == [0, 1, 2]
@@ -653,3 +659,26 @@ def test_select_mkl_norm_fits_later_candidates_on_every_fold_iff_two_videos_are_
         assert later == ([0, 0, 1, 1, 2, 2] if sum(errors) >= 2 else []), errors
         assert (~correct[np.inf]).sum() == sum(errors)
         assert set(correct) == ({np.inf, 2.0, 1.0} if sum(errors) >= 2 else {np.inf})
+
+
+@pytest.mark.parametrize("p", [1.0, 2.0])
+def test_fit_mkl_from_the_selections_start_reaches_the_cold_optimum_sooner(p):
+    """The fold weights' mean is a start, not an answer: the fit from it certifies the same
+    optimum to ``tol`` (both J within tol of the libsvm reference's cold fit) and the
+    start is where the folds' weights lie."""
+    from mkl_tp.solvers.selection import select_mkl_norm
+
+    blocks, y = noisy_node_problem(240, nodes=8, signal=1.0)
+    Y = one_vs_rest_labels(y, 3)
+    tol = 1e-4
+    fit = partial(fit_mkl, kernel="linear", tol=tol)
+    chosen, _, start = select_mkl_norm(fit, blocks, y, 3, "linear", candidates=(np.inf, p))
+    assert chosen == p and start.shape == (8,)
+    np.testing.assert_allclose(start.sum(), 1.0)
+    cold = fit(blocks, Y, mkl_norm=p)
+    warm = fit(blocks, Y, mkl_norm=p, beta=start)
+    assert warm.converged and cold.converged
+    assert abs(warm.objective - cold.objective) <= tol * abs(cold.objective)
+    assert warm.n_iter < cold.n_iter
+    # The folds found the informative node: the start weighs it most.
+    assert np.argmax(start) == 1

@@ -12,6 +12,8 @@ simpler model). With few videos that error is large and the weights stay uniform
 videos a real gain is kept.
 """
 
+from functools import partial
+
 import numpy as np
 
 from .._utils.sampling import stratified_folds, stratified_subset
@@ -99,6 +101,10 @@ def select_mkl_norm(
     accuracy : dict
         Out-of-fold accuracy of every candidate judged (empty when no folds could be
         made; only the first when the others could not have replaced it).
+    start : ndarray of shape (P,) or None
+        The mean of the chosen candidate's fold weights: a start for the fit on all
+        videos, which then needs a few alpha-steps instead of some twenty at ``p = 1``
+        (``None`` when the choice learned nothing, e.g. uniform weights).
 
     Notes
     -----
@@ -109,6 +115,12 @@ def select_mkl_norm(
     for ``w >= 2`` (:func:`could_be_replaced`). When the first candidate is wrong on at
     most one video the others are therefore not fitted: the choice is the same, and most
     of the selection's cost is saved on easy sets.
+
+    Each fold's fit of a candidate starts from the mean of its weights on the folds fitted
+    before (the first from the weights ``fit`` starts from). The linear MKL problem is
+    convex: a start changes how many alpha-steps the certificate at ``tol`` takes, not the
+    problem solved (at 3,000 videos, levels 6, ``p = 1``: 7-10 alpha-steps instead of
+    17-20).
     """
     if kernels is not None and not kernels.cached:
         kernels = None
@@ -120,16 +132,19 @@ def select_mkl_norm(
         kernels = TrainingKernels(blocks, "linear", cache_bytes=cache_bytes)
         kernels = kernels if kernels.cached else None
     if np.bincount(y_index, minlength=n_classes).min() < 2:
-        return candidates[0], {}
+        return candidates[0], {}, None
     folds = stratified_folds(y_index, n_folds)
-    correct = _out_of_fold(fit, blocks, y_index, n_classes, kernel, kernels, folds, candidates)
-    return one_standard_error_choice(correct, list(correct)), {
-        p: float(c.mean()) for p, c in correct.items()
-    }
+    correct, weights = _out_of_fold(
+        fit, blocks, y_index, n_classes, kernel, kernels, folds, candidates
+    )
+    chosen = one_standard_error_choice(correct, list(correct))
+    scores = {p: float(c.mean()) for p, c in correct.items()}
+    return chosen, scores, _mean_start(weights.get(chosen))
 
 
 def _out_of_fold(fit, blocks, y_index, n_classes, kernel, kernels, folds, candidates):
-    """Out-of-fold correctness per video of the candidates judged.
+    """Out-of-fold correctness per video of the candidates judged, and their weights
+    per fold (candidate -> list of ``beta``).
 
     Folds are cut one at a time into buffers that every fold reuses (:class:`_FoldCuts`).
     A fold's later candidates are fitted as soon as the first candidate is wrong on two
@@ -137,11 +152,13 @@ def _out_of_fold(fit, blocks, y_index, n_classes, kernel, kernels, folds, candid
     and when it never happens they are not fitted at all.
     """
     correct = {candidates[0]: np.zeros(len(y_index), dtype=bool)}
+    weights = {}
+    judge = partial(_judge, fit, y_index, n_classes, kernel, correct=correct, weights=weights)
     cuts = _FoldCuts(blocks, kernels, folds)
     waiting = []  # folds whose later candidates are not fitted (yet)
     for k, (train, test) in enumerate(folds):
         fold = cuts(train, test)
-        _judge(fit, fold, y_index, n_classes, kernel, candidates[:1], correct)
+        judge(fold, candidates[:1])
         waiting.append(k)
         if len(candidates) > 1 and could_be_replaced(correct[candidates[0]][cuts.seen]):
             for p in candidates[1:]:
@@ -149,19 +166,30 @@ def _out_of_fold(fit, blocks, y_index, n_classes, kernel, kernels, folds, candid
             # This fold first: cutting an earlier one again overwrites its buffers.
             for j in [k] + waiting[:-1]:
                 fold = fold if j == k else cuts(*folds[j])
-                _judge(fit, fold, y_index, n_classes, kernel, candidates[1:], correct)
+                judge(fold, candidates[1:])
             waiting = []
-    return correct
+    return correct, weights
 
 
-def _judge(fit, fold, y_index, n_classes, kernel, candidates, correct):
-    """Fit ``candidates`` on one fold's training videos; mark their test videos right."""
+def _judge(fit, y_index, n_classes, kernel, fold, candidates, correct, weights):
+    """Fit ``candidates`` on one fold's training videos, each from the mean of its
+    weights on the folds before; mark their test videos right and keep the weights."""
     train, test, train_blocks, test_blocks, fold_kernels = fold
     Y = one_vs_rest_labels(y_index[train], n_classes)
     for p in candidates:
-        result = fit(train_blocks, Y, mkl_norm=p, kernels=fold_kernels)
+        start = _mean_start(weights.get(p))
+        warm = {} if start is None else {"beta": start}
+        result = fit(train_blocks, Y, mkl_norm=p, kernels=fold_kernels, **warm)
         predicted = _predict(train_blocks, test_blocks, result, kernel, n_classes)
         correct[p][test] = predicted == y_index[test]
+        if not np.isinf(p):
+            weights.setdefault(p, []).append(result.beta)
+
+
+def _mean_start(betas):
+    """The mean of fold weights (``None`` for none): inside the simplex and the lp balls,
+    which are convex."""
+    return None if not betas else np.mean(betas, axis=0)
 
 
 class _FoldCuts:
