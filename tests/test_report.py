@@ -154,7 +154,17 @@ def test_the_tables_say_what_learning_decided(capsys):
             "rgb": {
                 "uniform": {"accuracy": 0.5},
                 "linear": {"accuracy": 0.5, "mkl_norm_selection": {**kept, "seconds": 0.25}},
-                "cross": {"accuracy": 0.6, "selection": {**chosen, "seconds": 2.0}},
+                "cross": {
+                    "accuracy": 0.6,
+                    "selection": {**chosen, "seconds": 2.0},
+                    "base_kernel_selection": {
+                        "candidates": {"linear": 0.4, "rbf": 0.55},
+                        "chosen": "rbf",
+                        "decision": "base kernel rbf chosen over base kernel linear",
+                        "linear_kernel": 0.7,
+                        "seconds": 1.5,
+                    },
+                },
             }
         }
     }
@@ -162,6 +172,10 @@ def test_the_tables_say_what_learning_decided(capsys):
     out = capsys.readouterr().out
     assert "L2 rgb linear: p=inf kept: x [p=inf 80.0; 0.2 s]" in out
     assert "L2 rgb cross: p=1 chosen [p=inf 60.0, p=1 70.0; 2.0 s]" in out
+    assert (
+        "L2 rgb cross: base kernel rbf chosen over base kernel linear "
+        "[linear 40.0, rbf 55.0; kernel='linear' 70.0; 1.5 s]"
+    ) in out
 
 
 def test_a_long_levels_title_fits_a_single_panel(tmp_path, monkeypatch):

@@ -682,3 +682,50 @@ def test_fit_mkl_from_the_selections_start_reaches_the_cold_optimum_sooner(p):
     assert warm.n_iter < cold.n_iter
     # The folds found the informative node: the start weighs it most.
     assert np.argmax(start) == 1
+
+
+def test_select_base_kernel_scores_are_independent_fold_svms_and_the_rule_decides():
+    """Each candidate's score is the out-of-fold accuracy of one-vs-rest SVCs on the fixed
+    uniform-weight kernel (scikit-learn, precomputed, per fold); the better candidate is
+    kept only by the one-standard-error rule from the first."""
+    from sklearn.multiclass import OneVsRestClassifier
+    from sklearn.svm import SVC
+
+    from mkl_tp.solvers.selection import select_base_kernel
+
+    y = np.arange(90) % 3
+    rng = np.random.default_rng(0)
+
+    def nodes(noise):
+        """Every node holds the class in 3 of its 6 features, under Gaussian noise."""
+        block = noise * rng.normal(size=(90, 8, 6))
+        block[:, :, :3] += np.eye(3)[y][:, None, :]
+        return block / np.sqrt(unit_diagonal_scales(block))[None, :, None]
+
+    weak, strong = nodes(4.0), nodes(0.5)
+    fit = partial(fit_mkl, learn=False, tol=1e-6, C=10.0)
+    beta = np.full(8, 1 / 8)
+
+    def reference(block, kernel):
+        right = np.zeros(90, dtype=bool)
+        for train, test in StratifiedKFold(3).split(np.zeros(90), y):
+            if kernel == "cross":
+                Z = np.tensordot(block, beta, axes=([1], [0]))
+                K = Z @ Z.T / np.mean(np.sum(Z[train] ** 2, axis=1))
+            else:
+                K = combined_kernel([block], beta, "linear")[0]
+            svc = OneVsRestClassifier(SVC(kernel="precomputed", C=10.0, tol=1e-8))
+            svc.fit(K[np.ix_(train, train)], y[train])
+            right[test] = svc.predict(K[np.ix_(test, train)]) == y[test]
+        return right
+
+    for linear, rbf, expected in ((weak, strong, "rbf"), (strong, weak, "linear")):
+        chosen, scores, correct = select_base_kernel(fit, {"linear": [linear], "rbf": [rbf]}, y, 3)
+        assert chosen == expected
+        assert scores[expected] > scores["rbf" if expected == "linear" else "linear"] + 0.2
+        for name, block in (("linear", linear), ("rbf", rbf)):
+            np.testing.assert_array_equal(correct[name], reference(block, "cross"))
+            assert scores[name] == pytest.approx(correct[name].mean())
+        np.testing.assert_array_equal(correct["linear kernel"], reference(linear, "linear"))
+    # Equal candidates: the simpler one stays.
+    assert select_base_kernel(fit, {"linear": [weak], "rbf": [weak]}, y, 3)[0] == "linear"

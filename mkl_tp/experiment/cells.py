@@ -291,26 +291,37 @@ def print_tables(cells, configs, columns, levels, kernel, n_test):
     if gains:
         print("\nlearned - uniform (percentage points; same level and streams)")
         print(format_level_table(gains, configs, learned, signed=True))
-    decisions = _norm_decisions(cells, levels)
+    decisions = _decisions(cells, levels)
     if decisions:
-        print("\nwhat learning decided (lp norm of the node weights, by cross-validation):")
+        print(
+            "\nwhat learning decided (by cross-validation on the training videos: the lp norm "
+            "of the node weights, the cross kernel's base kernel; out-of-fold accuracy %):"
+        )
         print("\n".join(decisions))
 
 
-def _norm_decisions(cells, levels):
-    """One line per cell whose lp norm was chosen: the candidates' out-of-fold accuracies
-    and the sentence of the choice (``selection`` from ``C auto``, else the estimator's)."""
+def _decisions(cells, levels):
+    """One line per choice made in a cell: the candidates' out-of-fold accuracies and the
+    sentence of the choice -- the lp norm (``selection`` from ``C auto``, else the
+    estimator's) and the cross kernel's base kernel."""
     lines = []
     for level, row in sorted(cells.items(), key=lambda item: int(item[0])):
+        if int(level) not in levels:
+            continue
         for config, columns in row.items():
             for column, cell in columns.items():
-                record = cell.get("selection", {})
-                record = record if "decision" in record else cell.get("mkl_norm_selection")
-                if int(level) not in levels or not record:
-                    continue
-                scores = ", ".join(f"p={p} {100 * a:.1f}" for p, a in record["candidates"].items())
-                lines.append(
-                    f"  L{level} {config} {column}: {record['decision']} "
-                    f"[{scores}; {record.get('seconds', 0):.1f} s]"
-                )
+                norm = cell.get("selection", {})
+                norm = norm if "decision" in norm else cell.get("mkl_norm_selection")
+                base = cell.get("base_kernel_selection") or {}
+                linear = f"; kernel='linear' {100 * base.get('linear_kernel', 0):.1f}"
+                for record, prefix, extra in ((norm, "p=", ""), (base, "", linear)):
+                    if not record:
+                        continue
+                    scores = ", ".join(
+                        f"{prefix}{c} {100 * a:.1f}" for c, a in record["candidates"].items()
+                    )
+                    lines.append(
+                        f"  L{level} {config} {column}: {record['decision']} "
+                        f"[{scores}{extra}; {record.get('seconds', 0):.1f} s]"
+                    )
     return lines

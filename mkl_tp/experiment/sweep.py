@@ -159,9 +159,21 @@ def select_C(X, y, build, *, seed=0, search_norm=False):
 def _chosen(model):
     """What a fitted PyramidMKLClassifier's "auto" options became, and why: the lp norm only
     where it acts (learned linear weights; the normalised cross kernel ignores it)."""
-    from ..solvers.selection import MKL_NORM_CANDIDATES, describe_choice
+    from ..solvers.selection import BASE_KERNEL_CANDIDATES, MKL_NORM_CANDIDATES, describe_choice
 
     chosen = {"base_kernel": model.base_kernel_, "pyramids": model.pyramids_}
+    if model.base_kernel_scores_:
+        chosen["base_kernel_selection"] = {
+            **describe_choice(
+                model.base_kernel_scores_,
+                BASE_KERNEL_CANDIDATES,
+                model.base_kernel_,
+                label=str,
+                name="base kernel ",
+            ),
+            "linear_kernel": round(model.linear_kernel_score_, 4),
+            "seconds": round(model.base_kernel_seconds_, 3),
+        }
     if model.kernel == "linear" and model.mkl_norm_ is not None:
         chosen["mkl_norm"] = model.mkl_norm_
         if model.mkl_norm_scores_:

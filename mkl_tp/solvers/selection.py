@@ -24,7 +24,9 @@ from .svm import one_vs_rest_labels
 __all__ = [
     "MKL_NORM_CANDIDATES",
     "MAX_SELECTION_VIDEOS",
+    "BASE_KERNEL_CANDIDATES",
     "select_mkl_norm",
+    "select_base_kernel",
     "one_standard_error_choice",
     "could_be_replaced",
     "describe_choice",
@@ -38,6 +40,9 @@ MKL_NORM_CANDIDATES = (np.inf, 2.0, 1.0)
 
 # Videos the selection looks at, at most (see select_mkl_norm).
 MAX_SELECTION_VIDEOS = 3000
+
+# The cross kernel's base kernels, from the simplest on (see select_base_kernel).
+BASE_KERNEL_CANDIDATES = ("linear", "rbf")
 
 
 def _predict(train_blocks, test_blocks, result, kernel, n_classes):
@@ -227,6 +232,68 @@ def _take_rows(blocks, rows, buffers):
     ]
 
 
+def select_base_kernel(fit, blocks, y_index, n_classes, n_folds=3, max_videos=MAX_SELECTION_VIDEOS):
+    """Choose the cross kernel's base kernel by cross-validation with the one-SE rule,
+    and measure the linear kernel beside it.
+
+    Each candidate's node blocks are judged with fixed uniform weights (one SVM per class
+    and fold, no MKL loop): the base kernel decides how well the nodes are represented,
+    whatever the weights. A candidate replaces the one before (from the simplest,
+    :data:`BASE_KERNEL_CANDIDATES`) only when its out-of-fold accuracy is higher by more
+    than one standard error (:func:`one_standard_error_choice`). The linear kernel
+    (``kernel="linear"``, the concatenation of the nodes) on the ``"linear"`` blocks is
+    judged on the same folds: Eq. 2 pools the nodes before comparing them, so with weights
+    even within a level it cannot tell sub-actions in a different order apart, and the gap
+    says when that costs accuracy.
+
+    Parameters
+    ----------
+    fit : callable
+        ``fit(blocks, Y, kernel=...) -> MKLResult`` with fixed uniform weights, e.g.
+        :func:`~mkl_tp.solvers.fit_mkl` with ``learn=False`` and the other settings bound.
+    blocks : dict
+        Base kernel -> its scaled node blocks (list of ndarray ``(N, P_s, m_s)``), the
+        same videos in the same order; ``"linear"`` among them for the linear kernel.
+    y_index : ndarray of shape (N,)
+    n_classes : int
+    n_folds, max_videos : int
+        As :func:`select_mkl_norm`'s.
+
+    Returns
+    -------
+    chosen : str
+        The base kernel kept (the first candidate when no folds can be made).
+    scores : dict
+        Candidate -> out-of-fold accuracy with the cross kernel (empty without folds).
+    correct : dict
+        Each candidate and ``"linear kernel"`` -> out-of-fold correctness per video judged
+        (empty without folds).
+    """
+    candidates = [c for c in BASE_KERNEL_CANDIDATES if c in blocks]
+    if len(y_index) > max_videos:
+        keep = stratified_subset(y_index, max_videos)
+        blocks = {base: [b[keep] for b in bs] for base, bs in blocks.items()}
+        y_index = y_index[keep]
+    if np.bincount(y_index, minlength=n_classes).min() < 2:
+        return candidates[0], {}, {}
+    folds = stratified_folds(y_index, n_folds)
+    correct = {}
+    judged = [("cross", base) for base in candidates] + [("linear", "linear")]
+    for kernel, base in judged:
+        fit_kernel = partial(_fixed_fit, fit, kernel)
+        right, _ = _out_of_fold(
+            fit_kernel, blocks[base], y_index, n_classes, kernel, None, folds, (np.inf,)
+        )
+        correct[base if kernel == "cross" else "linear kernel"] = right[np.inf]
+    chosen = one_standard_error_choice(correct, candidates)
+    scores = {base: float(correct[base].mean()) for base in candidates}
+    return chosen, scores, correct
+
+
+def _fixed_fit(fit, kernel, blocks, Y, mkl_norm, kernels=None):
+    return fit(blocks, Y, kernel=kernel)
+
+
 def could_be_replaced(correct):
     """Whether any candidate could replace a choice with this out-of-fold ``correct``.
 
@@ -275,7 +342,7 @@ def norm_label(p):
     return "inf" if p is None or np.isinf(p) else f"{float(p):g}"
 
 
-def describe_choice(scores, candidates, chosen, correct=None):
+def describe_choice(scores, candidates, chosen, correct=None, label=norm_label, name="p="):
     """What a one-standard-error choice decided, for the report and the log.
 
     Parameters
@@ -288,6 +355,10 @@ def describe_choice(scores, candidates, chosen, correct=None):
         The candidate kept.
     correct : dict, optional
         Candidate -> per-video correctness, to state the gain and its standard error.
+    label : callable, default=norm_label
+        How a candidate is written.
+    name : str, default="p="
+        What precedes a candidate in the sentence (e.g. ``"base kernel "``).
 
     Returns
     -------
@@ -298,20 +369,20 @@ def describe_choice(scores, candidates, chosen, correct=None):
     first = candidates[0]
     judged = [c for c in candidates if c in scores]
     record = {
-        "candidates": {norm_label(c): round(float(scores[c]), 4) for c in judged},
-        "chosen": norm_label(chosen),
+        "candidates": {label(c): round(float(scores[c]), 4) for c in judged},
+        "chosen": label(chosen),
     }
     if chosen == first and len(record["candidates"]) == 1:
         record["decision"] = (
-            f"p={norm_label(first)} kept: at most one training video wrong out of fold, so no "
+            f"{name}{label(first)} kept: at most one training video wrong out of fold, so no "
             "candidate could beat it by one standard error (the others were not fitted)"
         )
     elif chosen == first:
         record["decision"] = (
-            f"p={norm_label(first)} kept: no candidate beat it by more than one standard error"
+            f"{name}{label(first)} kept: no candidate beat it by more than one standard error"
         )
     else:
-        text = f"p={norm_label(chosen)} chosen over p={norm_label(first)}"
+        text = f"{name}{label(chosen)} chosen over {name}{label(first)}"
         if correct is not None:
             difference = np.asarray(correct[chosen], float) - np.asarray(correct[first], float)
             error = difference.std(ddof=1) / np.sqrt(difference.size)
