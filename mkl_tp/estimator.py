@@ -24,6 +24,8 @@ from .solvers.mkl import BETA_STEPS, SOLVERS, fit_mkl
 from .solvers.selection import (
     BASE_KERNEL_CANDIDATES,
     MAX_SELECTION_VIDEOS,
+    Depth,
+    norm_candidates,
     select_base_kernel,
     select_mkl_norm,
 )
@@ -148,10 +150,12 @@ class PyramidMKLClassifier(VersionedPickleMixin, ClassifierMixin, BaseEstimator)
     mkl_norm : "auto" or float in [1, inf], default="auto"
         ``p`` of lp-norm MKL (Kloft et al., JMLR 2011) for ``kernel="linear"``: ``1`` gives
         sparse weights, larger ``p`` spreads them, ``inf`` is the uniform weights.
-        ``"auto"`` chooses among ``inf``, ``2`` and ``1`` by 3-fold cross-validation on the
-        training videos, leaving the uniform weights only when the out-of-fold gain exceeds
-        one standard error (:func:`~mkl_tp.solvers.selection.select_mkl_norm`): sparse
-        weights overfit small training sets. Ignored by the cross kernel, which is
+        ``"auto"`` chooses by 3-fold cross-validation on the training videos among the
+        uniform weights, uniform weights on the coarse levels only (levels 1, 1-2, ...,
+        where depth hurts: ``depth_``), ``2`` and ``1``, in this order, a candidate
+        replacing the choice so far only when its out-of-fold gain exceeds one standard
+        error (:func:`~mkl_tp.solvers.selection.select_mkl_norm`): sparse weights overfit
+        small training sets. Ignored by the cross kernel, which is
         normalised and so blind to the weights' norm.
     pyramids : {"auto", "shared", "per_class"}, default="auto"
         One weight vector for all one-vs-rest classes, or one per class (the paper's
@@ -180,6 +184,10 @@ class PyramidMKLClassifier(VersionedPickleMixin, ClassifierMixin, BaseEstimator)
         :func:`~mkl_tp.solvers.selection.select_mkl_norm`); empty when nothing was chosen.
     mkl_norm_seconds_ : float
         Seconds spent choosing the norm (0 when nothing was chosen).
+    depth_ : int
+        Pyramid levels the weights use: ``levels``, or fewer when ``mkl_norm="auto"``
+        found that uniform weights on the coarse levels alone do better out of fold (then
+        ``mkl_norm_`` is ``inf`` and ``beta_`` is zero on the finer nodes).
     base_kernel_scores_ : dict
         ``kernel="cross"``, ``base_kernel="auto"``: out-of-fold accuracy of each candidate
         base kernel with the weights fixed (empty otherwise, or without folds).
@@ -337,6 +345,7 @@ class PyramidMKLClassifier(VersionedPickleMixin, ClassifierMixin, BaseEstimator)
             y_index,
             n_classes,
             self.kernel,
+            candidates=norm_candidates(self.levels),
             kernels=kernels,
             cache_bytes=fit.keywords["cache_bytes"],
         )
@@ -469,17 +478,24 @@ class PyramidMKLClassifier(VersionedPickleMixin, ClassifierMixin, BaseEstimator)
         ):
             kernels = TrainingKernels(blocks, "linear", cache_bytes=cache_bytes)
         start = time.perf_counter()
-        self.mkl_norm_, self.mkl_norm_scores_, warm = self._mkl_norm(
+        chosen, self.mkl_norm_scores_, warm = self._mkl_norm(
             fit, blocks, y_index, classes.shape[0], learn, kernels
         )
         self.mkl_norm_seconds_ = time.perf_counter() - start
+        self.depth_ = self.levels
+        options = {"mkl_norm": 1.0 if chosen is None else chosen}
+        if isinstance(chosen, Depth):
+            # The coarse levels alone did better out of fold: their uniform weights, fixed.
+            self.depth_, chosen = chosen.levels, np.inf
+            options = {"mkl_norm": 1.0, "learn": False}
+        self.mkl_norm_ = chosen
         # The selection's folds ended near the optimum: the final fit starts from their
         # mean weights (the problem is convex; the start only shortens the certificate).
         result = fit(
             blocks,
             one_vs_rest_labels(y_index, classes.shape[0]),
             kernels=kernels,
-            mkl_norm=1.0 if self.mkl_norm_ is None else self.mkl_norm_,
+            **options,
             **({} if warm is None else {"beta": warm}),
         )
         self.coef_ = node_weight_blocks(

@@ -729,3 +729,37 @@ def test_select_base_kernel_scores_are_independent_fold_svms_and_the_rule_decide
         np.testing.assert_array_equal(correct["linear kernel"], reference(linear, "linear"))
     # Equal candidates: the simpler one stays.
     assert select_base_kernel(fit, {"linear": [weak], "rbf": [weak]}, y, 3)[0] == "linear"
+
+
+def test_coarse_depth_is_kept_where_the_finer_levels_only_add_noise():
+    """Levels 3 (7 nodes), the class only in the level-1 node: uniform weights on level 1
+    alone beat the uniform pyramid out of fold, and the Depth candidate's score is that of
+    independent per-fold SVCs on the level-1 kernel."""
+    from sklearn.multiclass import OneVsRestClassifier
+    from sklearn.svm import SVC
+
+    from mkl_tp.pyramid.weights import coarse_levels
+    from mkl_tp.solvers.selection import Depth, norm_candidates, norm_label, select_mkl_norm
+
+    np.testing.assert_allclose(coarse_levels(2, 3, 2), np.tile([1, 1, 1, 0, 0, 0, 0], 2) / 6)
+    assert norm_candidates(3) == (np.inf, Depth(1), Depth(2), 2.0, 1.0)
+    assert [norm_label(c) for c in norm_candidates(3)] == ["inf", "level 1", "levels 1-2", "2", "1"]
+    rng = np.random.default_rng(0)
+    y = np.arange(120) % 3
+    block = rng.normal(size=(120, 7, 6))
+    block[:, 0, :3] += 1.2 * np.eye(3)[y]
+    block /= np.sqrt(unit_diagonal_scales(block))[None, :, None]
+    fit = partial(fit_mkl, kernel="linear", tol=1e-4)
+    chosen, scores, start = select_mkl_norm(
+        fit, [block], y, 3, "linear", candidates=norm_candidates(3)
+    )
+    assert chosen == Depth(1)
+    np.testing.assert_allclose(start, np.eye(7)[0])
+    assert scores[Depth(1)] > scores[np.inf] + 0.1
+    right = np.zeros(120, dtype=bool)
+    K = block[:, 0] @ block[:, 0].T
+    for train, test in StratifiedKFold(3).split(np.zeros(120), y):
+        svc = OneVsRestClassifier(SVC(kernel="precomputed", tol=1e-8))
+        svc.fit(K[np.ix_(train, train)], y[train])
+        right[test] = svc.predict(K[np.ix_(test, train)]) == y[test]
+    assert scores[Depth(1)] == pytest.approx(right.mean())

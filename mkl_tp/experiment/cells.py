@@ -318,7 +318,8 @@ def _decisions(cells, levels):
                     if not record:
                         continue
                     scores = ", ".join(
-                        f"{prefix}{c} {100 * a:.1f}" for c, a in record["candidates"].items()
+                        f"{'' if c.startswith('level') else prefix}{c} {100 * a:.1f}"
+                        for c, a in record["candidates"].items()
                     )
                     lines.append(
                         f"  L{level} {config} {column}: {record['decision']} "

@@ -159,7 +159,7 @@ def select_C(X, y, build, *, seed=0, search_norm=False):
 def _chosen(model):
     """What a fitted PyramidMKLClassifier's "auto" options became, and why: the lp norm only
     where it acts (learned linear weights; the normalised cross kernel ignores it)."""
-    from ..solvers.selection import BASE_KERNEL_CANDIDATES, MKL_NORM_CANDIDATES, describe_choice
+    from ..solvers.selection import BASE_KERNEL_CANDIDATES, Depth, describe_choice
 
     chosen = {"base_kernel": model.base_kernel_, "pyramids": model.pyramids_}
     if model.base_kernel_scores_:
@@ -176,9 +176,12 @@ def _chosen(model):
         }
     if model.kernel == "linear" and model.mkl_norm_ is not None:
         chosen["mkl_norm"] = model.mkl_norm_
+        if model.depth_ < model.levels:
+            chosen["depth"] = model.depth_
         if model.mkl_norm_scores_:
+            kept = Depth(model.depth_) if model.depth_ < model.levels else model.mkl_norm_
             chosen["mkl_norm_selection"] = {
-                **describe_choice(model.mkl_norm_scores_, MKL_NORM_CANDIDATES, model.mkl_norm_),
+                **describe_choice(model.mkl_norm_scores_, list(model.mkl_norm_scores_), kept),
                 "seconds": round(model.mkl_norm_seconds_, 3),
             }
     return chosen

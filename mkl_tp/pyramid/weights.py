@@ -8,7 +8,7 @@ import numpy as np
 
 from .descriptors import n_nodes
 
-__all__ = ["initial_node_weights", "coarse_start"]
+__all__ = ["initial_node_weights", "coarse_start", "coarse_levels"]
 
 
 def initial_node_weights(node_weights, levels, n_streams):
@@ -57,3 +57,14 @@ def coarse_start(beta_init, levels, n_streams):
     extended[:, :coarse] = init
     extended = extended.ravel()
     return extended / extended.sum()
+
+
+def coarse_levels(depth, levels, n_streams):
+    """Uniform weights on the nodes of levels ``1..depth`` of every stream's pyramid of
+    ``levels`` levels, zero on the finer nodes; flat over the streams, summing to 1."""
+    if not 1 <= depth <= levels:
+        raise ValueError(f"depth must be within 1..{levels}, got {depth}")
+    per_stream = np.zeros(n_nodes(levels))
+    per_stream[: n_nodes(depth)] = 1.0
+    beta = np.tile(per_stream, n_streams)
+    return beta / beta.sum()

@@ -13,16 +13,20 @@ videos a real gain is kept.
 """
 
 from functools import partial
+from typing import NamedTuple
 
 import numpy as np
 
 from .._utils.sampling import stratified_folds, stratified_subset
 from ..kernels.combine import block_decisions, node_weight_blocks
+from ..pyramid.weights import coarse_levels
 from .gram import TrainingKernels
 from .svm import one_vs_rest_labels
 
 __all__ = [
     "MKL_NORM_CANDIDATES",
+    "Depth",
+    "norm_candidates",
     "MAX_SELECTION_VIDEOS",
     "BASE_KERNEL_CANDIDATES",
     "select_mkl_norm",
@@ -36,6 +40,20 @@ __all__ = [
 # From the simplest (uniform) to the sparsest weights: each is tried against the choice so
 # far, in this order.
 MKL_NORM_CANDIDATES = (np.inf, 2.0, 1.0)
+
+
+class Depth(NamedTuple):
+    """A candidate of :func:`select_mkl_norm` that learns nothing: uniform weights on the
+    pyramid levels ``1..levels`` only, zero on the finer nodes (where depth hurts)."""
+
+    levels: int
+
+
+def norm_candidates(levels):
+    """The estimator's candidates for ``levels`` pyramid levels: uniform weights, then
+    every shallower pyramid (:class:`Depth` 1, 2, ..., ``levels - 1``), then ``p = 2`` and
+    ``p = 1`` on the whole pyramid."""
+    return (np.inf,) + tuple(Depth(k) for k in range(1, levels)) + MKL_NORM_CANDIDATES[1:]
 
 
 # Videos the selection looks at, at most (see select_mkl_norm).
@@ -144,6 +162,8 @@ def select_mkl_norm(
     )
     chosen = one_standard_error_choice(correct, list(correct))
     scores = {p: float(c.mean()) for p, c in correct.items()}
+    if isinstance(chosen, Depth):
+        return chosen, scores, _fit_options(chosen, blocks, weights)["beta"]
     return chosen, scores, _mean_start(weights.get(chosen))
 
 
@@ -182,13 +202,27 @@ def _judge(fit, y_index, n_classes, kernel, fold, candidates, correct, weights):
     train, test, train_blocks, test_blocks, fold_kernels = fold
     Y = one_vs_rest_labels(y_index[train], n_classes)
     for p in candidates:
-        start = _mean_start(weights.get(p))
-        warm = {} if start is None else {"beta": start}
-        result = fit(train_blocks, Y, mkl_norm=p, kernels=fold_kernels, **warm)
+        result = fit(
+            train_blocks, Y, kernels=fold_kernels, **_fit_options(p, train_blocks, weights)
+        )
         predicted = _predict(train_blocks, test_blocks, result, kernel, n_classes)
         correct[p][test] = predicted == y_index[test]
-        if not np.isinf(p):
+        if not isinstance(p, Depth) and not np.isinf(p):
             weights.setdefault(p, []).append(result.beta)
+
+
+def _fit_options(p, blocks, weights):
+    """``fit``'s keywords for candidate ``p``: a :class:`Depth` fixes its weights; a norm
+    starts from the mean of its weights on the folds before (``weights``), if any."""
+    if isinstance(p, Depth):
+        levels = int(np.log2(blocks[0].shape[1] + 1))
+        return {
+            "mkl_norm": 1.0,
+            "learn": False,
+            "beta": coarse_levels(p.levels, levels, len(blocks)),
+        }
+    start = _mean_start(weights.get(p))
+    return {"mkl_norm": p} if start is None else {"mkl_norm": p, "beta": start}
 
 
 def _mean_start(betas):
@@ -239,7 +273,7 @@ def select_base_kernel(fit, blocks, y_index, n_classes, n_folds=3, max_videos=MA
     Each candidate's node blocks are judged with fixed uniform weights (one SVM per class
     and fold, no MKL loop): the base kernel decides how well the nodes are represented,
     whatever the weights. A candidate replaces the one before (from the simplest,
-    :data:`BASE_KERNEL_CANDIDATES`) only when its out-of-fold accuracy is higher by more
+    ``BASE_KERNEL_CANDIDATES``: linear, rbf) only when its out-of-fold accuracy is higher by more
     than one standard error (:func:`one_standard_error_choice`). The linear kernel
     (``kernel="linear"``, the concatenation of the nodes) on the ``"linear"`` blocks is
     judged on the same folds: Eq. 2 pools the nodes before comparing them, so with weights
@@ -338,7 +372,10 @@ def one_standard_error_choice(correct, candidates):
 
 
 def norm_label(p):
-    """How reports name a candidate norm: ``"inf"`` (uniform weights), ``"2"``, ``"1"``."""
+    """How reports name a candidate norm: ``"inf"`` (uniform weights), ``"2"``, ``"1"``;
+    a :class:`Depth` ``"level 1"``, ``"levels 1-2"``, ..."""
+    if isinstance(p, Depth):
+        return "level 1" if p.levels == 1 else f"levels 1-{p.levels}"
     return "inf" if p is None or np.isinf(p) else f"{float(p):g}"
 
 
@@ -372,17 +409,21 @@ def describe_choice(scores, candidates, chosen, correct=None, label=norm_label, 
         "candidates": {label(c): round(float(scores[c]), 4) for c in judged},
         "chosen": label(chosen),
     }
+
+    def said(c):
+        return label(c) if isinstance(c, Depth) else f"{name}{label(c)}"
+
     if chosen == first and len(record["candidates"]) == 1:
         record["decision"] = (
-            f"{name}{label(first)} kept: at most one training video wrong out of fold, so no "
+            f"{said(first)} kept: at most one training video wrong out of fold, so no "
             "candidate could beat it by one standard error (the others were not fitted)"
         )
     elif chosen == first:
         record["decision"] = (
-            f"{name}{label(first)} kept: no candidate beat it by more than one standard error"
+            f"{said(first)} kept: no candidate beat it by more than one standard error"
         )
     else:
-        text = f"{name}{label(chosen)} chosen over {name}{label(first)}"
+        text = f"{said(chosen)} chosen over {said(first)}"
         if correct is not None:
             difference = np.asarray(correct[chosen], float) - np.asarray(correct[first], float)
             error = difference.std(ddof=1) / np.sqrt(difference.size)
