@@ -26,6 +26,7 @@ from .solvers.selection import (
     MAX_SELECTION_VIDEOS,
     Depth,
     norm_candidates,
+    score_key,
     select_base_kernel,
     select_mkl_norm,
 )
@@ -179,8 +180,9 @@ class PyramidMKLClassifier(VersionedPickleMixin, ClassifierMixin, BaseEstimator)
     base_kernel_, pyramids_, mkl_norm_ : str, str, float or None
         The resolved ``base_kernel``, ``pyramids`` and lp norm (``None``: fixed weights).
     mkl_norm_scores_ : dict
-        Out-of-fold accuracy of each candidate norm judged when ``mkl_norm="auto"``
-        chose it (only ``inf`` when the others could not have replaced it, see
+        Out-of-fold accuracy of each candidate judged when ``mkl_norm="auto"`` chose; keys:
+        the norms, and ``"level 1"``, ``"levels 1-2"``, ... for the coarse levels alone
+        (only ``inf`` when the others could not have replaced it, see
         :func:`~mkl_tp.solvers.selection.select_mkl_norm`); empty when nothing was chosen.
     mkl_norm_seconds_ : float
         Seconds spent choosing the norm (0 when nothing was chosen).
@@ -478,9 +480,10 @@ class PyramidMKLClassifier(VersionedPickleMixin, ClassifierMixin, BaseEstimator)
         ):
             kernels = TrainingKernels(blocks, "linear", cache_bytes=cache_bytes)
         start = time.perf_counter()
-        chosen, self.mkl_norm_scores_, warm = self._mkl_norm(
+        chosen, scores, warm = self._mkl_norm(
             fit, blocks, y_index, classes.shape[0], learn, kernels
         )
+        self.mkl_norm_scores_ = {score_key(c): accuracy for c, accuracy in scores.items()}
         self.mkl_norm_seconds_ = time.perf_counter() - start
         self.depth_ = self.levels
         options = {"mkl_norm": 1.0 if chosen is None else chosen}

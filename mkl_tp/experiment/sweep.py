@@ -159,7 +159,13 @@ def select_C(X, y, build, *, seed=0, search_norm=False):
 def _chosen(model):
     """What a fitted PyramidMKLClassifier's "auto" options became, and why: the lp norm only
     where it acts (learned linear weights; the normalised cross kernel ignores it)."""
-    from ..solvers.selection import BASE_KERNEL_CANDIDATES, Depth, describe_choice
+    from ..solvers.selection import (
+        BASE_KERNEL_CANDIDATES,
+        Depth,
+        describe_choice,
+        norm_candidates,
+        score_key,
+    )
 
     chosen = {"base_kernel": model.base_kernel_, "pyramids": model.pyramids_}
     if model.base_kernel_scores_:
@@ -180,8 +186,12 @@ def _chosen(model):
             chosen["depth"] = model.depth_
         if model.mkl_norm_scores_:
             kept = Depth(model.depth_) if model.depth_ < model.levels else model.mkl_norm_
+            judged = [
+                c for c in norm_candidates(model.levels) if score_key(c) in model.mkl_norm_scores_
+            ]
+            scores = {c: model.mkl_norm_scores_[score_key(c)] for c in judged}
             chosen["mkl_norm_selection"] = {
-                **describe_choice(model.mkl_norm_scores_, list(model.mkl_norm_scores_), kept),
+                **describe_choice(scores, judged, kept),
                 "seconds": round(model.mkl_norm_seconds_, 3),
             }
     return chosen

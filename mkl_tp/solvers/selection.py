@@ -27,6 +27,7 @@ __all__ = [
     "MKL_NORM_CANDIDATES",
     "Depth",
     "norm_candidates",
+    "score_key",
     "MAX_SELECTION_VIDEOS",
     "BASE_KERNEL_CANDIDATES",
     "select_mkl_norm",
@@ -54,6 +55,12 @@ def norm_candidates(levels):
     every shallower pyramid (:class:`Depth` 1, 2, ..., ``levels - 1``), then ``p = 2`` and
     ``p = 1`` on the whole pyramid."""
     return (np.inf,) + tuple(Depth(k) for k in range(1, levels)) + MKL_NORM_CANDIDATES[1:]
+
+
+def score_key(candidate):
+    """The key of ``candidate`` in a fitted model's ``mkl_norm_scores_``: the norm itself,
+    a :class:`Depth`'s label (``"level 1"``, ...) so that saved models hold plain keys."""
+    return norm_label(candidate) if isinstance(candidate, Depth) else candidate
 
 
 # Videos the selection looks at, at most (see select_mkl_norm).
