@@ -416,7 +416,10 @@ class PyramidMKLClassifier(VersionedPickleMixin, ClassifierMixin, BaseEstimator)
         X : sequence of array-like of shape (T_i, d), or mapping str -> such a sequence
             Per-frame features of each video; a mapping gives several streams (e.g.
             ``{"appearance": ..., "motion": ...}``) over the same videos, whose nodes share
-            one simplex. Streams may have different ``d``. A
+            one simplex. Streams may have different ``d``. Several streams may also come
+            video by video, ``[{"appearance": (T_i, d) array, "motion": (T_i', d')
+            array}, ...]`` (every video with the same stream names), which scikit-learn
+            can index by video (``cross_val_score``, ``GridSearchCV``). A
             :class:`~mkl_tp.store.FeatureSequence` stands for a list and is read a chunk
             of videos at a time. A 3-D array is ``(n_videos, T, d)``, frames first; aeon
             and sktime collections are channels first: convert them with
