@@ -1,4 +1,5 @@
-"""How much to learn: the lp-norm of the node weights chosen on the training set alone.
+"""How much to learn, chosen on the training set alone: the node weights' lp-norm (or the
+coarse levels alone), and the cross kernel's base kernel.
 
 Sparse (``p = 1``) weights fit small training sets too closely: on sequence sets of 36-270
 videos learned weights lost up to 13 points to uniform weights (docs/maths.rst,
@@ -9,7 +10,9 @@ candidate replaces the current choice only when its accuracy is higher by more t
 standard error of the paired per-video differences (the one-standard-error rule of
 Breiman et al. 1984 and Hastie, Tibshirani & Friedman, ESL 7.10, applied towards the
 simpler model). With few videos that error is large and the weights stay uniform; with many
-videos a real gain is kept.
+videos a real gain is kept. Where depth hurts, uniform weights on the coarse levels alone
+(:class:`Depth`) are candidates too (:func:`norm_candidates`). :func:`select_base_kernel`
+applies the same rule to the cross kernel's base kernel.
 """
 
 from functools import partial
