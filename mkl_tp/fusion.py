@@ -84,7 +84,11 @@ class LateFusionClassifier(VersionedPickleMixin, ClassifierMixin, BaseEstimator)
 
         Parameters
         ----------
-        X : mapping str -> sequence of (T_i, d_s) arrays
+        X : mapping str -> sequence of (T_i, d_s) arrays, or sequence of mappings
+            The streams' per-frame features: ``{"rgb": [...], "flow": [...]}``, or the same
+            videos one by one, ``[{"rgb": (T_i, d) array, "flow": (T_i', d') array},
+            ...]`` (every video with the same stream names), which scikit-learn can index
+            by video (``cross_val_score``, ``GridSearchCV``, ``CalibratedClassifierCV``).
         y : array-like of shape (n_videos,)
 
         Returns
@@ -94,7 +98,10 @@ class LateFusionClassifier(VersionedPickleMixin, ClassifierMixin, BaseEstimator)
         check_parameters(self, self._parameter_constraints)
         names, data = validate_streams(X)
         if names is None:
-            raise ValueError("LateFusionClassifier needs a mapping stream name -> sequences")
+            raise ValueError(
+                "LateFusionClassifier needs a mapping stream name -> sequences, or a list "
+                "of per-video mappings stream name -> (T, d) array"
+            )
         classes, y_index = validate_labels(y, len(data[names[0]]))
         base = PyramidMKLClassifier() if self.estimator is None else self.estimator
         folds = stratified_folds(y_index, self.cv, self.random_state)
@@ -138,6 +145,11 @@ class LateFusionClassifier(VersionedPickleMixin, ClassifierMixin, BaseEstimator)
     def decision_function(self, X):
         """Fused scores ``sum_s w_s z_s / r_s``.
 
+        Parameters
+        ----------
+        X : mapping str -> sequence of (T_i, d_s) arrays, or sequence of mappings
+            The streams of :meth:`fit`, in either form.
+
         Returns
         -------
         ndarray of shape (n_videos,) for two classes (positive favours ``classes_[1]``, as
@@ -147,6 +159,16 @@ class LateFusionClassifier(VersionedPickleMixin, ClassifierMixin, BaseEstimator)
         return scores[:, 1] if scores.shape[1] == 2 else scores
 
     def predict(self, X):
-        """Predicted labels."""
+        """Predicted labels.
+
+        Parameters
+        ----------
+        X : mapping str -> sequence of (T_i, d_s) arrays, or sequence of mappings
+            The streams of :meth:`fit`, in either form.
+
+        Returns
+        -------
+        ndarray of shape (n_videos,)
+        """
         scores = self._fused(X)  # checks the fit before classes_ is read
         return self.classes_[np.argmax(scores, axis=1)]

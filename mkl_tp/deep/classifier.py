@@ -237,7 +237,9 @@ class DeepPyramidClassifier(VersionedPickleMixin, ClassifierMixin, BaseEstimator
         X : sequence of array-like of shape (T_i, d), or mapping str -> such a sequence
             Per-frame features of each video, as for :class:`~mkl_tp.PyramidMKLClassifier`;
             a mapping gives several streams (their ``d`` may differ), fused with learned
-            weights.
+            weights. Several streams may also come video by video, as a sequence of
+            mappings ``[{"rgb": (T_i, d) array, "flow": (T_i', d') array}, ...]`` (every
+            video with the same stream names), which scikit-learn can index by video.
         y : array-like of shape (n_videos,)
 
         Returns
@@ -309,7 +311,8 @@ class DeepPyramidClassifier(VersionedPickleMixin, ClassifierMixin, BaseEstimator
 
         Parameters
         ----------
-        X : sequence of (T_i, d) arrays, or mapping of streams as in :meth:`fit`
+        X : sequence of (T_i, d) arrays, or streams (a mapping or a sequence of per-video
+            mappings) as in :meth:`fit`
         batch_size : int, default=1024
             Videos per forward pass.
 

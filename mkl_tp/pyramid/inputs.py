@@ -1,8 +1,11 @@
 """Input checks at the boundary: variable-length sequences, streams, labels.
 
 The canonical input is a list of ``(T_i, d)`` arrays (one stream) or a mapping
-``stream name -> list`` (several streams over the same videos). Everything is checked
-once here and trusted inside.
+``stream name -> list`` (several streams over the same videos). Several streams may also
+come as a list of per-video mappings ``[{"rgb": (T_i, d) array, "flow": ...}, ...]``, the
+form scikit-learn can index by video (``cross_val_score``, ``GridSearchCV``,
+``CalibratedClassifierCV``); :func:`validate_streams` turns it into the mapping. Everything
+is checked once here and trusted inside.
 """
 
 from collections.abc import Mapping
@@ -14,13 +17,15 @@ from ..store import FeatureSequence
 SINGLE_STREAM = None  # stream name used internally for plain-list input
 
 
-def validate_sequences(sequences, stream=None, n_features=None):
+def validate_sequences(sequences, stream=None, n_features=None, item="sequence"):
     """Check one stream's sequences; return a list of float arrays of shape (T_i, d)
     (a :class:`~mkl_tp.store.FeatureSequence` is returned as it is: its reads check it).
 
     Raises ``ValueError`` naming the sequence index (and stream) for an empty sequence,
     a wrong rank, complex or text values, NaN/inf, a ``d`` that differs from the first
     sequence's (or from ``n_features`` when given, e.g. the ``d`` seen at fit time).
+    ``item`` is the word the messages use for one sequence (``"video"`` for sequences
+    gathered from per-video mappings).
     """
     where = "" if stream is None else f" of stream {stream!r}"
     if isinstance(sequences, FeatureSequence):
@@ -44,11 +49,11 @@ def validate_sequences(sequences, stream=None, n_features=None):
         try:
             x = np.asarray(seq)
         except (TypeError, ValueError) as exc:
-            raise ValueError(f"sequence {i}{where} is not numeric: {exc}") from None
+            raise ValueError(f"{item} {i}{where} is not numeric: {exc}") from None
         if x.dtype.kind in "cUSV":
             # Casting would drop the imaginary part (numpy only warns) or parse text.
             raise ValueError(
-                f"sequence {i}{where} has dtype {x.dtype}: features must be real numbers"
+                f"{item} {i}{where} has dtype {x.dtype}: features must be real numbers"
             )
         # float32 stays float32 (half the memory of a cache-sized input); sums are
         # accumulated in float64 downstream. Anything else becomes float64.
@@ -56,38 +61,106 @@ def validate_sequences(sequences, stream=None, n_features=None):
             try:
                 x = x.astype(np.float64)
             except (TypeError, ValueError) as exc:
-                raise ValueError(f"sequence {i}{where} is not numeric: {exc}") from None
+                raise ValueError(f"{item} {i}{where} is not numeric: {exc}") from None
         if x.ndim != 2:
-            raise ValueError(f"sequence {i}{where} must be a 2-D (T, d) array, got shape {x.shape}")
+            raise ValueError(f"{item} {i}{where} must be a 2-D (T, d) array, got shape {x.shape}")
         if x.shape[0] == 0:
-            raise ValueError(f"sequence {i}{where} is empty (T = 0 frames)")
+            raise ValueError(f"{item} {i}{where} is empty (T = 0 frames)")
         expected = arrays[0].shape[1] if arrays else n_features
         if expected is not None and x.shape[1] != expected:
-            origin = "at fit time" if n_features is not None else "in sequence 0"
+            origin = "at fit time" if n_features is not None else f"in {item} 0"
             raise ValueError(
-                f"sequence {i}{where} has d={x.shape[1]} features, expected d={expected} "
-                f"as {origin}"
+                f"{item} {i}{where} has d={x.shape[1]} features, expected d={expected} as {origin}"
             )
         if not np.isfinite(x).all():
             bad = np.argwhere(~np.isfinite(x))[0]
             raise ValueError(
-                f"sequence {i}{where} contains NaN or inf (first at frame {bad[0]}, "
-                f"feature {bad[1]})"
+                f"{item} {i}{where} contains NaN or inf (first at frame {bad[0]}, feature {bad[1]})"
             )
         arrays.append(x)
     return arrays
+
+
+def _is_per_video(X):
+    """Whether ``X`` is a sequence of per-video mappings (any element a mapping).
+
+    A list, a tuple or a 1-D object array (what scikit-learn's ``_safe_indexing`` returns
+    for them) is looked at element by element; a mapping, a numeric array, a string or a
+    :class:`~mkl_tp.store.FeatureSequence` (whose items are read from a file) never is.
+    """
+    if isinstance(X, (Mapping, FeatureSequence, str, bytes)):
+        return False
+    if isinstance(X, np.ndarray):
+        return X.dtype == object and X.ndim == 1 and any(isinstance(v, Mapping) for v in X)
+    if not isinstance(X, (list, tuple)):
+        return False
+    return any(isinstance(v, Mapping) for v in X)
+
+
+def _per_video_to_mapping(X, streams=None):
+    """``[{name: (T_i, d) array}, ...]`` -> ``{name: [array, ...]}``, names in order.
+
+    Every video must be a mapping with exactly the stream names of video 0 (or
+    ``streams``, the names seen at fit time); a ``ValueError`` names the first video that
+    is not a mapping, lacks a stream or has one too many.
+    """
+    videos = list(X)
+    reference = None if streams is None else [str(name) for name in streams]
+    origin = "as at fit time" if streams is not None else "as in video 0"
+    per_video = []
+    for i, video in enumerate(videos):
+        if not isinstance(video, Mapping):
+            raise ValueError(
+                f"video {i} is not a mapping stream name -> (T, d) array (got "
+                f"{type(video).__name__}): in a list of per-video mappings every video "
+                "must be one"
+            )
+        named = {str(name): value for name, value in video.items()}
+        if reference is None:
+            if not named:
+                raise ValueError("video 0 has no streams: expected a mapping name -> (T, d) array")
+            reference = list(named)
+        missing = [name for name in reference if name not in named]
+        if missing:
+            raise ValueError(
+                f"video {i} lacks stream{'s' if len(missing) > 1 else ''} "
+                f"{', '.join(map(repr, missing))}: expected streams {reference} {origin}"
+            )
+        extra = [name for name in named if name not in reference]
+        if extra:
+            raise ValueError(
+                f"video {i} has unexpected stream{'s' if len(extra) > 1 else ''} "
+                f"{', '.join(map(repr, extra))}: expected streams {reference} {origin}"
+            )
+        per_video.append(named)
+    return {name: [named[name] for named in per_video] for name in reference}
 
 
 def validate_streams(X, streams=None, n_features=None):
     """Normalise ``X`` to ``(names, {name: arrays})``.
 
     ``names`` is ``None`` for a plain list of sequences (one anonymous stream). For a
-    mapping, every stream must hold the same number of videos. When ``streams`` is given
-    (at predict time) the mapping must have exactly those names; ``n_features`` maps each
-    name to the ``d`` seen at fit time. A mapping given to a model fitted on a plain list
-    (``n_features`` without ``streams``), or a list given to a model fitted on a mapping,
-    is a ``ValueError`` saying which the model expects.
+    mapping, every stream must hold the same number of videos. A sequence of per-video
+    mappings ``[{"rgb": (T_i, d) array, "flow": (T_i', d') array}, ...]`` (a list, a tuple
+    or a 1-D object array: what scikit-learn's indexing of such a list gives) is the same
+    videos video by video: it is turned into the mapping here, every video holding the same
+    stream names (frame counts may differ between the streams of one video), and errors
+    name the video. When ``streams`` is given (at predict time) the mapping, or every
+    video, must have exactly those names; ``n_features`` maps each name to the ``d`` seen at
+    fit time. Several streams given to a model fitted on a plain list (``n_features``
+    without ``streams``), or a list given to a model fitted on streams, is a ``ValueError``
+    saying which the model expects.
     """
+    item = "sequence"
+    if _is_per_video(X):
+        if streams is None and n_features is not None:
+            first = next(v for v in X if isinstance(v, Mapping))
+            raise ValueError(
+                f"this model was fitted on a plain list of sequences (one stream), got a "
+                f"list of per-video mappings of streams {[str(name) for name in first]}: "
+                "pass the list of sequences itself"
+            )
+        X, item = _per_video_to_mapping(X, streams), "video"
     if isinstance(X, Mapping):
         if not X:
             raise ValueError("expected at least one stream in the mapping, got none")
@@ -103,7 +176,7 @@ def validate_streams(X, streams=None, n_features=None):
         data = {}
         for name in order:
             d = None if n_features is None else n_features[name]
-            data[name] = validate_sequences(X[name], stream=name, n_features=d)
+            data[name] = validate_sequences(X[name], stream=name, n_features=d, item=item)
         counts = {name: len(arrays) for name, arrays in data.items()}
         if len(set(counts.values())) > 1:
             raise ValueError(f"streams hold different numbers of videos: {counts}")
@@ -111,7 +184,7 @@ def validate_streams(X, streams=None, n_features=None):
     if streams is not None:
         raise ValueError(
             f"this model was fitted on streams {list(streams)}: pass a mapping "
-            "stream name -> sequences"
+            "stream name -> sequences, or a list of per-video mappings name -> (T, d) array"
         )
     d = None if n_features is None else n_features[SINGLE_STREAM]
     return None, {SINGLE_STREAM: validate_sequences(X, n_features=d)}
