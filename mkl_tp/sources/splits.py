@@ -1,11 +1,13 @@
-"""Split and label files (UCF-101, HMDB-51, JHMDB, CSV) and matching their ids."""
+"""Split and label files (UCF-101, HMDB-51, JHMDB, CSV, Kinetics, SSv2, mmaction2 lists) and
+matching their ids."""
 
 import csv
-import os
 import re
-import warnings
 from pathlib import Path
 from typing import NamedTuple
+
+from . import _annotations
+from ._annotations import _lines, _Rows, _strip_extension
 
 __all__ = [
     "Split",
@@ -16,7 +18,7 @@ __all__ = [
     "match_ids",
 ]
 
-SPLIT_FORMATS = ("ucf101", "hmdb51", "jhmdb", "csv")
+SPLIT_FORMATS = ("ucf101", "hmdb51", "jhmdb", "csv", "kinetics_csv", "ssv2", "mmaction2")
 
 
 class Split(NamedTuple):
@@ -36,62 +38,6 @@ class Split(NamedTuple):
     test_ids: list
     test_labels: list
     classes: list
-
-
-def _strip_extension(video):
-    root, ext = os.path.splitext(video.strip())
-    return root if ext else video.strip()
-
-
-def _lines(path):
-    if not path.is_file():
-        raise FileNotFoundError(f"split file not found: {path}")
-    with open(path, encoding="utf-8-sig") as handle:  # a byte order mark is not a field
-        for number, line in enumerate(handle, start=1):
-            if line.strip():
-                yield number, line.split()
-
-
-class _Rows:
-    """The rows of one split as they are read, checked: one label per video.
-
-    A video listed again with another label is refused (naming both rows); listed again
-    in the same subset with the same label, it is read once, with a warning. The same
-    video in train and test with one label is kept: an overlap, which the fit refuses
-    unless allowed (:func:`mkl_tp.experiment.inputs.match_split`).
-    """
-
-    def __init__(self):
-        self.subsets = {"train": ([], []), "test": ([], [])}
-        self._first = {}
-
-    def add(self, subset, video, label, path, number):
-        """Add ``video`` with ``label`` to ``subset``, read from ``path`` at line ``number``."""
-        seen = self._first.get(video)
-        if seen is None:
-            self._first[video] = (subset, label, path, number)
-        else:
-            first_subset, first_label, first_path, first_number = seen
-            where = f"line {first_number}"
-            if first_path != path:
-                where = f"{first_path}, {where}"
-            if first_label != label:
-                raise ValueError(
-                    f"{path}, line {number}: video {video!r} has two labels: {first_label!r} "
-                    f"({where}) and {label!r}"
-                )
-            if first_subset == subset:
-                warnings.warn(
-                    f"{path}, line {number}: video {video!r} is listed again ({where}); read once",
-                    stacklevel=4,
-                )
-                return
-        ids, labels = self.subsets[subset]
-        ids.append(video)
-        labels.append(label)
-
-    def split(self, classes):
-        return Split(*self.subsets["train"], *self.subsets["test"], classes)
 
 
 def _read_ucf101(folder, split):
@@ -148,7 +94,8 @@ _CSV_COLUMNS = ("video_id", "label", "subset")
 
 
 def _read_csv(path, split):
-    """``video_id,label,subset`` with subset ``train`` or ``test`` (other subsets ignored).
+    """``video_id,label,subset`` with subset ``train`` or ``test``; ``val`` or ``validation``
+    is the test subset when there are no test rows, ignored otherwise (so are other subsets).
 
     Read as UTF-8 with or without a byte order mark (as spreadsheets save it). A row whose
     number of fields is not the header's, or with an empty ``video_id`` or ``label``, is
@@ -186,10 +133,17 @@ def _read_csv(path, split):
                 if not value:
                     raise ValueError(f"{path}, line {start}: empty {name}")
             subset = subset.lower()
-            if subset in rows.subsets:
+            if subset in ("train", "test", "val", "validation"):
                 rows.add(subset, _strip_extension(video), label, path, start)
-    train, test = rows.subsets["train"][1], rows.subsets["test"][1]
-    return rows.split(sorted(set(train) | set(test)))
+    return rows.split()
+
+
+_EXPECTED = {
+    "ucf101": "a folder holding classInd.txt, trainlist0N.txt and testlist0N.txt",
+    "hmdb51": "a folder of <class>_test_splitN.txt files, lines '<video> 0|1|2' (also jhmdb)",
+    "csv": "a .csv with the header video_id,label,subset, or a folder of splitN.csv",
+    **_annotations.EXPECTED,
+}
 
 
 def guess_split_format(path):
@@ -202,14 +156,25 @@ def guess_split_format(path):
     Returns
     -------
     str
-        ``"csv"`` for a ``.csv`` file or a folder of ``splitN.csv``; ``"ucf101"`` for a
-        folder holding ``classInd.txt``; ``"hmdb51"`` for a folder of
-        ``<class>_test_splitN.txt`` (JHMDB's files read the same way); otherwise
-        ``"ucf101"``, whose reader then names the file it misses.
+        ``"ucf101"`` for a folder holding ``classInd.txt``; ``"csv"`` for a folder of
+        ``splitN.csv`` or a ``.csv`` with the header ``video_id,label,subset``;
+        ``"hmdb51"`` for a folder of ``<class>_test_splitN.txt`` (JHMDB's files read the
+        same way); ``"kinetics_csv"`` for a ``.csv`` (or a folder of them) with the header
+        ``label,youtube_id,time_start,time_end,split``; ``"ssv2"`` for a ``*labels.json``
+        (or a folder, or its ``labels/`` folder, holding one); ``"mmaction2"`` for a
+        ``.txt`` list with ``train`` in its name and lines ``<video> <label>`` or ``<frame
+        folder> <n_frames> <label>`` (or a folder holding one). A path that does not exist
+        gives ``"csv"`` for a ``.csv`` name, else ``"ucf101"``: the reader names it.
+
+    Raises
+    ------
+    ValueError
+        ``path`` exists and is none of these: naming it, every format tried and what each
+        expected.
     """
     path = Path(path)
-    if path.suffix.lower() == ".csv" and not path.is_dir():
-        return "csv"
+    if not path.exists():
+        return "csv" if path.suffix.lower() == ".csv" else "ucf101"
     if path.is_dir():
         names = [p.name for p in path.iterdir()]
         if "classInd.txt" in names:
@@ -218,7 +183,19 @@ def guess_split_format(path):
             return "csv"
         if any(re.match(r"^.+_test_split\d+\.txt$", n) for n in names):
             return "hmdb51"
-    return "ucf101"
+    elif path.suffix.lower() == ".csv":
+        header = _annotations._csv_header(path)
+        if all(c in header for c in _CSV_COLUMNS):
+            return "csv"
+    found = _annotations.guess(path)
+    if found is not None:
+        return found
+    what = "folder" if path.is_dir() else "file"
+    tried = "; ".join(f"{fmt} ({expects})" for fmt, expects in _EXPECTED.items())
+    raise ValueError(
+        f"{path}: the split {what} is in no format mkl_tp recognises; tried {tried}. Pass "
+        "--format to read it as one of them"
+    )
 
 
 def read_split(path, fmt, split=1):
@@ -230,8 +207,9 @@ def read_split(path, fmt, split=1):
         The folder of split files (``ucf101``: ``classInd.txt``, ``trainlist0N.txt``,
         ``testlist0N.txt``; ``hmdb51`` / ``jhmdb``: ``<class>_test_splitN.txt`` with
         1 = train, 2 = test, 0 = unused), or for ``csv`` a file ``video_id,label,subset``
-        (or a folder holding ``splitN.csv``).
-    fmt : {"ucf101", "hmdb51", "jhmdb", "csv"}
+        (or a folder holding ``splitN.csv``); ``kinetics_csv``, ``ssv2``, ``mmaction2``:
+        a file or a folder as :func:`guess_split_format` describes them.
+    fmt : {"ucf101", "hmdb51", "jhmdb", "csv", "kinetics_csv", "ssv2", "mmaction2"}
     split : int, default=1
 
     Returns
@@ -241,7 +219,11 @@ def read_split(path, fmt, split=1):
         their class folders; :func:`match_ids` also matches plain ``<video>`` ids. A video
         listed twice in one subset with one label is kept once (with a warning naming both
         lines); one in train and test is kept in both (the fit refuses that overlap unless
-        allowed: ``mkl_tp.experiment.inputs.match_split``).
+        allowed: ``mkl_tp.experiment.inputs.match_split``). Where there are no test rows,
+        a ``val`` / ``validation`` subset (Kinetics' ``validate.csv``, SSv2's
+        ``validation.json``, a CSV's or an mmaction2 ``val`` list) is the test subset,
+        logged (INFO, logger ``mkl_tp.sources.splits``). Kinetics ids are clip names
+        ``<youtube_id>_<start:06d>_<end:06d>``, SSv2 ids the entries' ``id``.
 
     Raises
     ------
@@ -256,18 +238,22 @@ def read_split(path, fmt, split=1):
     if fmt not in SPLIT_FORMATS:
         raise ValueError(f"unknown split format {fmt!r}; expected one of {SPLIT_FORMATS}")
     path = Path(path)
-    if fmt != "csv" and not path.is_dir():
+    if fmt in ("ucf101", "hmdb51", "jhmdb") and not path.is_dir():
         raise FileNotFoundError(f"split folder not found: {path}")
     reader = {
         "ucf101": _read_ucf101,
         "hmdb51": _read_hmdb_style,
         "jhmdb": _read_hmdb_style,
         "csv": _read_csv,
+        "kinetics_csv": _annotations.read_kinetics,
+        "ssv2": _annotations.read_ssv2,
+        "mmaction2": _annotations.read_mmaction2,
     }[fmt]
-    result = reader(path, int(split))
+    result = Split(*reader(path, int(split)))
     for subset, ids in (("train", result.train_ids), ("test", result.test_ids)):
         if not ids:
-            raise ValueError(f"split {split} in {path} has no {subset} videos")
+            also = " (nor val/validation videos to hold out)" if subset == "test" else ""
+            raise ValueError(f"split {split} in {path} has no {subset} videos{also}")
     return result
 
 
@@ -279,16 +265,28 @@ def _name(key):
     return key.rsplit("/", 1)[-1]
 
 
+# A Kinetics clip name: <youtube_id>_<time_start:06d>_<time_end:06d>, the download tools'.
+_CLIP = re.compile(r"^(?P<youtube_id>.+)_\d{6}_\d{6}$")
+
+
+def _video_of(name):
+    """The YouTube id of a Kinetics clip name, else the name itself."""
+    clip = _CLIP.match(name)
+    return clip["youtube_id"] if clip else name
+
+
 def _keys(video):
     """The keys :func:`find_ids` tries for ``video``, in order: the id, the id case-folded,
-    the last path component, the last path component case-folded."""
+    the last path component, the last path component case-folded, and that component's
+    YouTube id where it is a Kinetics clip name (``<youtube_id>_<start:06d>_<end:06d>``)."""
     key = _key(video)
-    return key, key.lower(), _name(key), _name(key).lower()
+    name = _name(key)
+    return key, key.lower(), name, name.lower(), _video_of(name)
 
 
 def _indexes(available):
     """One index of ``available`` per key of :func:`_keys`: key -> every id giving it."""
-    indexes = ({}, {}, {}, {})
+    indexes = ({}, {}, {}, {}, {})
     for v in available:
         for index, key in zip(indexes, _keys(v)):
             index.setdefault(key, []).append(v)
@@ -315,7 +313,9 @@ def find_ids(wanted, available):
     only in case (``Run`` finds ``Run`` when ``run`` is there too); a look-up that finds
     several ids (``RUN`` with ``Run`` and ``run``, ``clip`` with ``A/clip`` and ``B/clip``)
     is ambiguous: no match, never one picked at random; :func:`match_ids` names the
-    candidates.
+    candidates. Last, a Kinetics clip name ``<youtube_id>_<start:06d>_<end:06d>`` and a
+    plain ``<youtube_id>`` match each other, so a Kinetics split finds a cache named either
+    way (two cached clips of one YouTube video make a plain id ambiguous).
 
     Parameters
     ----------
