@@ -189,6 +189,9 @@ def test_ssv2_maps_templates_to_labels_and_holds_out_validation(tmp_path, caplog
     )
     labels = folder / "something-something-v2-labels.json"
     assert read_split(labels, "ssv2") == split  # the labels file names its siblings
+    train = folder / "something-something-v2-train.json"
+    assert read_split(train, "ssv2") == split  # and a list names its labels file
+    assert guess_split_format(train) == "ssv2"
     assert guess_split_format(folder) == guess_split_format(labels) == "ssv2"
     assert match_ids(split.test_ids, ["74225.webm", "116154.webm"]) == ["74225.webm", "116154.webm"]
 

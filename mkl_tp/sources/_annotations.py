@@ -23,7 +23,7 @@ EXPECTED = {
     ),
     "ssv2": (
         "Something-Something v2's *labels.json ({class: index}) beside *train.json and "
-        "*validation.json, or a folder (or its labels/ folder) holding them"
+        "*validation.json (any of the three), or a folder (or its labels/ folder) holding them"
     ),
     "mmaction2": (
         "an mmaction2 list file with 'train' in its name and lines '<video> <label>' or "
@@ -202,6 +202,9 @@ def read_kinetics(path, split):
     return rows.split()
 
 
+_SSV2_NAMES = ("labels.json", "train.json", "validation.json")
+
+
 def _ssv2_labels_file(path):
     if path.is_dir():
         for folder in (path, path / "labels"):
@@ -211,6 +214,9 @@ def _ssv2_labels_file(path):
         raise FileNotFoundError(f"no '*labels.json' (Something-Something v2) in {path}")
     if not path.is_file():
         raise FileNotFoundError(f"split file not found: {path}")
+    for listed in ("train.json", "validation.json"):  # a list names its labels file too
+        if path.name.endswith(listed):
+            return path.with_name(path.name[: -len(listed)] + "labels.json")
     if not path.name.endswith("labels.json"):
         raise ValueError(f"{path}: an SSv2 labels file is named '*labels.json'")
     return path
@@ -370,7 +376,7 @@ def guess(path):
         suffix = path.suffix.lower()
         if suffix == ".csv" and _is_kinetics_header(_csv_header(path)):
             return "kinetics_csv"
-        if suffix == ".json" and path.name.endswith("labels.json"):
+        if suffix == ".json" and path.name.endswith(_SSV2_NAMES):
             return "ssv2"
         if looks_like_list(path) and _TRAIN.search(path.name):
             return "mmaction2"

@@ -160,8 +160,9 @@ def guess_split_format(path):
         ``splitN.csv`` or a ``.csv`` with the header ``video_id,label,subset``;
         ``"hmdb51"`` for a folder of ``<class>_test_splitN.txt`` (JHMDB's files read the
         same way); ``"kinetics_csv"`` for a ``.csv`` (or a folder of them) with the header
-        ``label,youtube_id,time_start,time_end,split``; ``"ssv2"`` for a ``*labels.json``
-        (or a folder, or its ``labels/`` folder, holding one); ``"mmaction2"`` for a
+        ``label,youtube_id,time_start,time_end,split``; ``"ssv2"`` for a ``*labels.json``,
+        ``*train.json`` or ``*validation.json`` (or a folder, or its ``labels/`` folder,
+        holding a labels file); ``"mmaction2"`` for a
         ``.txt`` list with ``train`` in its name and lines ``<video> <label>`` or ``<frame
         folder> <n_frames> <label>`` (or a folder holding one). A path that does not exist
         gives ``"csv"`` for a ``.csv`` name, else ``"ucf101"``: the reader names it.
