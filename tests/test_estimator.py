@@ -387,7 +387,9 @@ def test_estimator_batch_solver_matches_libsvm(kernel):
     )
     assert fast.objective_ == pytest.approx(reference.objective_, rel=1e-4)
     np.testing.assert_allclose(fast.beta_, reference.beta_, atol=2e-3)
-    np.testing.assert_allclose(fast.decision_function(X), reference.decision_function(X), atol=2e-3)
+    # Decisions move with beta (both fits stop within tol of J, not of beta): 3e-3 on
+    # decisions of about 1 for weights 2e-3 apart.
+    np.testing.assert_allclose(fast.decision_function(X), reference.decision_function(X), atol=3e-3)
     np.testing.assert_array_equal(fast.predict(X), reference.predict(X))
 
 

@@ -662,10 +662,11 @@ def test_select_mkl_norm_fits_later_candidates_on_every_fold_iff_two_videos_are_
 
 
 @pytest.mark.parametrize("p", [1.0, 2.0])
-def test_fit_mkl_from_the_selections_start_reaches_the_cold_optimum_sooner(p):
+def test_fit_mkl_from_the_selections_start_reaches_the_cold_optimum(p):
     """The fold weights' mean is a start, not an answer: the fit from it certifies the same
-    optimum to ``tol`` (both J within tol of the libsvm reference's cold fit) and the
-    start is where the folds' weights lie."""
+    optimum to ``tol`` as the cold fit (how many alpha-steps it saves is measured by
+    benchmarks/bench_learning_cost.py, not here), and the start is where the folds'
+    weights lie."""
     from mkl_tp.solvers.selection import select_mkl_norm
 
     blocks, y = noisy_node_problem(240, nodes=8, signal=1.0)
@@ -679,7 +680,6 @@ def test_fit_mkl_from_the_selections_start_reaches_the_cold_optimum_sooner(p):
     warm = fit(blocks, Y, mkl_norm=p, beta=start)
     assert warm.converged and cold.converged
     assert abs(warm.objective - cold.objective) <= tol * abs(cold.objective)
-    assert warm.n_iter < cold.n_iter
     # The folds found the informative node: the start weighs it most.
     assert np.argmax(start) == 1
 

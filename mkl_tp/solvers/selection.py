@@ -135,9 +135,9 @@ def select_mkl_norm(
         Out-of-fold accuracy of every candidate judged (empty when no folds could be
         made; only the first when the others could not have replaced it).
     start : ndarray of shape (P,) or None
-        The mean of the chosen candidate's fold weights: a start for the fit on all
-        videos, which then needs a few alpha-steps instead of some twenty at ``p = 1``
-        (``None`` when the choice learned nothing, e.g. uniform weights).
+        The mean of the chosen candidate's fold weights, a start for the fit on all
+        videos (``None`` when the choice learned nothing, e.g. uniform weights); the
+        weights of a :class:`Depth` choice.
 
     Notes
     -----
@@ -152,8 +152,7 @@ def select_mkl_norm(
     Each fold's fit of a candidate starts from the mean of its weights on the folds fitted
     before (the first from the weights ``fit`` starts from). The linear MKL problem is
     convex: a start changes how many alpha-steps the certificate at ``tol`` takes, not the
-    problem solved (at 3,000 videos, levels 6, ``p = 1``: 7-10 alpha-steps instead of
-    17-20).
+    problem solved.
     """
     if kernels is not None and not kernels.cached:
         kernels = None
