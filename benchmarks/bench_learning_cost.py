@@ -20,8 +20,9 @@ Three tables, all on seeded synthetic order-sensitive data (``_common.order_sens
    ``C in {0.1, 1, 10, 100}`` (3 folds) of each. Target: learned ``<= 3 x`` uniform.
 
 Every row: fit seconds, ratio to the table's reference, test accuracy (1,000 test videos;
-5,000 in table 2), the norm ``mkl_norm="auto"`` chose, the seconds the choice took and the
-alpha-steps of the final fit.
+5,000 in table 2), the norm ``mkl_norm="auto"`` chose and the pyramid levels its weights
+use (``depth_``: fewer when the coarse levels alone won), the seconds the choice took and
+the alpha-steps of the final fit.
 
 Run: ``PYTHONPATH=. python benchmarks/bench_learning_cost.py [--n 3000] [--large 30000]
 [--small 100]``.
@@ -45,6 +46,7 @@ COLUMNS = [
     ("ratio", "x ref", "{:.2f}"),
     ("accuracy", "acc", "{:.3f}"),
     ("norm", "mkl_norm", "{}"),
+    ("depth", "depth", "{}"),
     ("choosing", "choosing s", "{:.2f}"),
     ("steps", "alpha-steps", "{}"),
 ]
@@ -67,6 +69,7 @@ def row(name, model, seconds, X_test, y_test):
         seconds=seconds,
         accuracy=float(np.mean(model.predict(X_test) == y_test)),
         norm=fitted.mkl_norm_,
+        depth=getattr(fitted, "depth_", fitted.levels),
         choosing=fitted.mkl_norm_seconds_,
         steps=fitted.n_iter_,
     )

@@ -31,3 +31,16 @@ def test_training_kernels_cached_and_recomputed_agree():
     # The cache's own pass (taken when it is the cheaper one: N^2 small against m C).
     np.testing.assert_allclose(cached._cached_quadratics(coef), reference, rtol=1e-5)
     assert not TrainingKernels(blocks, "cross", cache_bytes=1e9).cached
+
+
+def test_cached_combination_of_all_a_run_or_scattered_nodes_is_the_direct_kernel():
+    """The three ways combined() reads the cache (one product over all nodes, one over a
+    run of them such as a pyramid's coarse levels, a sum over scattered ones) against
+    the kernel of the weighted features."""
+    blocks, _ = problem(seed=3)
+    cached = TrainingKernels(blocks, "linear", cache_bytes=1e9)
+    for beta in ([0.1, 0.2, 0.3, 0.4], [0.0, 0.6, 0.4, 0.0], [0.5, 0.0, 0.0, 0.5], [0, 0, 1, 0]):
+        beta = np.array(beta, dtype=float)
+        np.testing.assert_allclose(
+            cached.combined(beta)[0], combined_kernel(blocks, beta, "linear")[0], atol=1e-6
+        )

@@ -104,8 +104,12 @@ class TrainingKernels:
             return kernel.astype(np.float64, copy=False), normaliser
         used = np.flatnonzero(beta > 0)
         n_samples = self._stack.shape[1]
-        if used.size * 2 > beta.size:
-            flat = beta.astype(np.float32) @ self._stack.reshape(beta.size, -1)
+        # One GEMV over the nodes used when they are most nodes or one run of them (the
+        # coarse levels of a pyramid): a view of the cache, no copy.
+        if used.size * 2 > beta.size or used[-1] - used[0] + 1 == used.size:
+            run = slice(0, beta.size) if used.size * 2 > beta.size else slice(used[0], used[-1] + 1)
+            stack = self._stack[run].reshape(run.stop - run.start, -1)
+            flat = beta[run].astype(np.float32) @ stack
             return flat.reshape(n_samples, n_samples).astype(np.float64), 1.0
         kernel = np.zeros((n_samples, n_samples))
         for p in used:
