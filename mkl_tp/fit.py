@@ -94,7 +94,10 @@ def build_parser():
         "streams (e.g. _rgb.h5 and _flow.h5)",
     )
     data.add_argument(
-        "--splits", metavar="PATH", help="folder of split files (or the CSV file for --format csv)"
+        "--splits",
+        metavar="PATH",
+        help="folder of split files, or one split file (a CSV, a Kinetics CSV, an SSv2 JSON "
+        "or an mmaction2 list); see --format",
     )
     add_split_format_arguments(data)
     data.add_argument(

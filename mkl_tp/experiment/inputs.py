@@ -20,9 +20,10 @@ def add_split_format_arguments(group):
     group.add_argument(
         "--format",
         choices=SPLIT_FORMATS,
-        help="split file format (default: recognised from --splits: csv for a "
-        ".csv file, ucf101 for a folder with classInd.txt, hmdb51 for "
-        "<class>_test_splitN.txt files)",
+        help="split file format (default: recognised from --splits: ucf101 for a folder "
+        "with classInd.txt, hmdb51 (and JHMDB) for <class>_test_splitN.txt files, csv or "
+        "kinetics_csv by a .csv file's header, ssv2 for Something-Something v2's JSON "
+        "files, mmaction2 for its list files; an unrecognised path names every format tried)",
     )
     group.add_argument("--split", type=int, default=1, help="split number (default: 1)")
 
