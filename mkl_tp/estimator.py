@@ -7,8 +7,12 @@ from functools import partial
 from numbers import Integral, Real
 
 import numpy as np
-from sklearn.base import BaseEstimator, ClassifierMixin
+from scipy.special import expit
+from sklearn.base import BaseEstimator, ClassifierMixin, clone
+from sklearn.exceptions import NotFittedError
+from sklearn.model_selection import StratifiedKFold
 from sklearn.utils import check_random_state
+from sklearn.utils.metaestimators import available_if
 from sklearn.utils.validation import check_is_fitted
 
 from ._utils.choices import BASE_KERNELS, KERNELS, NODE_NORMS, PYRAMIDS
@@ -31,12 +35,28 @@ from .solvers.selection import (
     select_mkl_norm,
 )
 from .solvers.svm import one_vs_rest_labels
+from .store import FeatureSequence
 
 __all__ = ["PyramidMKLClassifier"]
 
 logger = logging.getLogger(__name__)
 
 PER_CLASS_MAX_CLASSES = 20  # pyramids="auto": per-class cross weights up to this many classes
+PROBABILITY_FOLDS = 5  # probability=True: out-of-fold decisions of 5 folds, as SVC's libsvm
+
+
+def _subset(arrays, index):
+    """The videos ``index`` of one validated stream (a cache's stay on disk)."""
+    if isinstance(arrays, FeatureSequence):
+        return FeatureSequence(arrays.path, [arrays.ids[i] for i in index])
+    return [arrays[i] for i in index]
+
+
+def _videos(names, data, index):
+    """The videos ``index`` of validated ``(names, data)`` in the form :meth:`fit` takes."""
+    if names is None:
+        return _subset(data[SINGLE_STREAM], index)
+    return {name: _subset(data[name], index) for name in names}
 
 
 class PyramidMKLClassifier(VersionedPickleMixin, ClassifierMixin, BaseEstimator):
@@ -96,7 +116,8 @@ class PyramidMKLClassifier(VersionedPickleMixin, ClassifierMixin, BaseEstimator)
         Log each iteration at INFO level (DEBUG otherwise) through ``logging``; show them
         with ``logging.basicConfig(level=logging.INFO)``.
     random_state : int, RandomState or None, default=None
-        Seeds the Nystroem landmarks and the per-node PCA (the only randomness).
+        Seeds the Nystroem landmarks and the per-node PCA, and shuffles the folds of
+        ``probability=True`` (the only randomness).
     beta_method : {"auto", "level", "silp", "mirror", "projected"}, default="auto"
         beta-step. ``kernel="linear"``: the extended level method (``"level"``, chosen by
         ``"auto"``; it projects onto a level set instead of jumping between LP vertices, the
@@ -169,6 +190,17 @@ class PyramidMKLClassifier(VersionedPickleMixin, ClassifierMixin, BaseEstimator)
         its workers (:mod:`mkl_tp.solvers.distributed`, docs/scale_out.rst): ``True`` uses
         the session's client (``distributed.Client(...)`` made before), a string is a
         scheduler address (``"tcp://host:8786"``). Needs ``solver="primal"`` or ``"auto"``.
+    probability : bool, default=False
+        Also fit Platt's sigmoids for :meth:`predict_proba` and :meth:`predict_log_proba`,
+        as ``SVC(probability=True)`` does: the decisions of every video by a model fitted
+        without it (stratified 5-fold cross-validation shuffled by ``random_state``; fewer
+        folds when a class has fewer videos, which needs at least 2 per class) give one
+        sigmoid per one-vs-rest task (scikit-learn's Platt fit, as
+        ``CalibratedClassifierCV(method="sigmoid", ensemble=False)``); the probabilities
+        of more than two classes are normalised to sum 1. Opt-in: it costs about five more
+        fits on 4/5 of the videos. ``predict`` still takes the largest decision, so it
+        may disagree with the most probable class (as SVC's). With ``False`` the two
+        methods are not there (``hasattr`` is False), so probability scorers refuse.
 
     Attributes
     ----------
@@ -216,6 +248,10 @@ class PyramidMKLClassifier(VersionedPickleMixin, ClassifierMixin, BaseEstimator)
         Per stream, the SVMs' primal weights on the node features
         (:func:`~mkl_tp.kernels.node_weight_blocks`): decisions are linear in them.
     intercept_ : ndarray of shape (n_tasks,)
+    probA_, probB_ : ndarray of shape (n_tasks,)
+        ``probability=True``: Platt's sigmoid of each one-vs-rest task (one task for two
+        classes, for ``classes_[1]``), ``1 / (1 + exp(probA_ * f + probB_))`` of its
+        out-of-fold decisions ``f``, SVC's convention.
 
     Examples
     --------
@@ -253,6 +289,7 @@ class PyramidMKLClassifier(VersionedPickleMixin, ClassifierMixin, BaseEstimator)
         mkl_norm="auto",
         pyramids="auto",
         dask=None,
+        probability=False,
     ):
         self.levels = levels
         self.kernel = kernel
@@ -278,6 +315,7 @@ class PyramidMKLClassifier(VersionedPickleMixin, ClassifierMixin, BaseEstimator)
         self.mkl_norm = mkl_norm
         self.pyramids = pyramids
         self.dask = dask
+        self.probability = probability
 
     _parameter_constraints = {
         "levels": [Interval(Integral, 1)],
@@ -307,6 +345,7 @@ class PyramidMKLClassifier(VersionedPickleMixin, ClassifierMixin, BaseEstimator)
             Exactly(np.inf, "inf"),
         ],
         "pyramids": [Options(("auto",) + PYRAMIDS)],
+        "probability": [Kind((bool, np.bool_), "a bool")],
     }
 
     def _solver_options(self):
@@ -435,6 +474,7 @@ class PyramidMKLClassifier(VersionedPickleMixin, ClassifierMixin, BaseEstimator)
         names, data = validate_streams(X)
         n_videos = len(next(iter(data.values())))
         classes, y_index = validate_labels(y, n_videos)
+        folds = self._probability_folds(y_index, classes) if self.probability else None
         beta0, learn = initial_node_weights(self.node_weights, self.levels, len(data))
         if learn and self.beta_init is not None:
             beta0 = coarse_start(self.beta_init, self.levels, len(data))
@@ -522,7 +562,59 @@ class PyramidMKLClassifier(VersionedPickleMixin, ClassifierMixin, BaseEstimator)
         self.n_iter_ = result.n_iter
         self.converged_ = result.converged
         self.n_svm_solves_ = result.n_svm_solves
+        if folds is not None:
+            self._fit_probability(folds, names, data, y_index)
         return self
+
+    def _probability_folds(self, y_index, classes):
+        """The stratified folds of ``probability=True``, checked before anything is fitted."""
+        counts = np.bincount(y_index, minlength=classes.shape[0])
+        if counts.min() < 2:
+            smallest = classes.tolist()[counts.argmin()]
+            raise ValueError(
+                "probability=True fits Platt's sigmoids on cross-validated decisions, which "
+                f"needs at least 2 videos of every class; class {smallest!r} has {counts.min()}"
+            )
+        return StratifiedKFold(
+            n_splits=int(min(PROBABILITY_FOLDS, counts.min())),
+            shuffle=True,
+            random_state=self.random_state,
+        )
+
+    def _fit_probability(self, folds, names, data, y_index):
+        """``probA_``, ``probB_``: Platt's sigmoid of every one-vs-rest task, fitted by
+        scikit-learn's calibration on the decisions of the folds' models (fitted without
+        probabilities, the other settings the same) for their held-out videos."""
+        # The sigmoid fit of CalibratedClassifierCV(method="sigmoid"); the calibrator itself
+        # is not kept: a .skops model holds only allow-listed types, so the model keeps its
+        # two numbers per task (tests/test_proba.py compares with CalibratedClassifierCV).
+        from sklearn.calibration import _SigmoidCalibration
+
+        start = time.perf_counter()
+        base = clone(self).set_params(probability=False)
+        labels = self.classes_[y_index]
+        n_tasks = 1 if self.classes_.shape[0] == 2 else self.classes_.shape[0]
+        scores = np.empty((y_index.shape[0], n_tasks))
+        splits = folds.split(np.zeros((y_index.shape[0], 1)), y_index)
+        for train, test in splits:
+            model = clone(base).fit(_videos(names, data, train), labels[train])
+            if not np.array_equal(model.classes_, self.classes_):  # stratified: never
+                raise RuntimeError("a probability fold lacks a class")
+            scores[test] = model.decision_function(_videos(names, data, test)).reshape(
+                test.shape[0], n_tasks
+            )
+        targets = (one_vs_rest_labels(y_index, self.classes_.shape[0]) > 0).astype(int)
+        sigmoids = [
+            _SigmoidCalibration().fit(scores[:, task], targets[:, task]) for task in range(n_tasks)
+        ]
+        self.probA_ = np.array([float(s.a_) for s in sigmoids])
+        self.probB_ = np.array([float(s.b_) for s in sigmoids])
+        logger.log(
+            logging.INFO if self.verbose else logging.DEBUG,
+            "probability: Platt's sigmoids on %d-fold out-of-fold decisions (%.1f s)",
+            folds.get_n_splits(),
+            time.perf_counter() - start,
+        )
 
     def decision_function(self, X):
         """One-vs-rest SVM scores.
@@ -559,3 +651,56 @@ class PyramidMKLClassifier(VersionedPickleMixin, ClassifierMixin, BaseEstimator)
         if scores.ndim == 1:
             return self.classes_[(scores > 0).astype(int)]
         return self.classes_[np.argmax(scores, axis=1)]
+
+    def _check_proba(self):
+        # getattr: a model saved before the parameter existed has no probabilities either.
+        if not getattr(self, "probability", False):
+            raise AttributeError("predict_proba is not available when probability=False")
+        return True
+
+    @available_if(_check_proba)
+    def predict_proba(self, X):
+        """Class probabilities: Platt's sigmoids of the one-vs-rest decisions
+        (``probability=True``).
+
+        Each task's decision ``f`` becomes ``1 / (1 + exp(probA_ * f + probB_))``; for two
+        classes that is the probability of ``classes_[1]`` (``classes_[0]`` gets the rest),
+        for more, the sigmoids are divided by their sum (as ``CalibratedClassifierCV``). The
+        most probable class may differ from :meth:`predict`'s (as with ``SVC``).
+
+        Parameters
+        ----------
+        X : sequence of (T_i, d) arrays, or mapping of streams as in :meth:`fit`
+
+        Returns
+        -------
+        ndarray of shape (n_videos, n_classes)
+            Columns in the order of ``classes_``; every row sums to 1.
+        """
+        check_is_fitted(self, "beta_")
+        if not hasattr(self, "probA_"):
+            raise NotFittedError(
+                "predict_proba is not available when fitted with probability=False: fit again"
+            )
+        scores = self.decision_function(X)
+        n_classes = self.classes_.shape[0]
+        proba = expit(-(scores.reshape(scores.shape[0], -1) * self.probA_ + self.probB_))
+        if n_classes == 2:
+            return np.column_stack([1.0 - proba[:, 0], proba[:, 0]])
+        total = proba.sum(axis=1, keepdims=True)
+        # Every sigmoid 0 (decisions far out): the uniform distribution, as scikit-learn.
+        return np.divide(proba, total, out=np.full_like(proba, 1 / n_classes), where=total > 0)
+
+    @available_if(_check_proba)
+    def predict_log_proba(self, X):
+        """Log of :meth:`predict_proba` (``probability=True``).
+
+        Parameters
+        ----------
+        X : sequence of (T_i, d) arrays, or mapping of streams as in :meth:`fit`
+
+        Returns
+        -------
+        ndarray of shape (n_videos, n_classes)
+        """
+        return np.log(self.predict_proba(X))

@@ -93,6 +93,13 @@ def build_parser():
         "--out", metavar="CSV", help="write video_id,prediction[,label] rows here (default: stdout)"
     )
     parser.add_argument(
+        "--scores",
+        action="store_true",
+        help="also write each class's decision score (score_CLASS columns, in the model's "
+        "class order) and, for a model with probabilities (fitted with probability=True, "
+        "or a deep model), each class's probability (probability_CLASS)",
+    )
+    parser.add_argument(
         "--allow-extractor-mismatch",
         action="store_true",
         help="predict even when the feature files were extracted otherwise than the model's "
@@ -186,6 +193,26 @@ def model_levels(model):
     if isinstance(model, LateFusionClassifier):
         return max(m.levels for m in model.estimators_.values())
     return model.levels
+
+
+def _score_columns(model, X):
+    """The ``--scores`` columns: header names and an ``(n_videos, n_columns)`` array.
+
+    ``score_CLASS`` per class of ``model.classes_`` (in that order) from
+    ``decision_function``; for two classes its one score ``s`` (positive favours
+    ``classes_[1]``) is written as ``-s, s``. Then ``probability_CLASS`` per class when the
+    model has ``predict_proba`` (a :class:`~mkl_tp.PyramidMKLClassifier` fitted with
+    ``probability=True``, or a deep model); rows of those sum to 1.
+    """
+    classes = [str(c) for c in model.classes_]
+    scores = np.asarray(model.decision_function(X), dtype=float)
+    if scores.ndim == 1:
+        scores = np.column_stack([-scores, scores])
+    header, columns = [f"score_{c}" for c in classes], [scores]
+    if hasattr(model, "predict_proba"):
+        header += [f"probability_{c}" for c in classes]
+        columns.append(np.asarray(model.predict_proba(X), dtype=float))
+    return header, np.hstack(columns)
 
 
 def _check_version(model, path):
@@ -303,6 +330,10 @@ def _main(argv):
         for i, p, t in zip(ids, predictions, labels if labels is not None else ids)
     ]
     header = ["video_id", "prediction"] + (["label"] if labels is not None else [])
+    if args.scores:
+        names, values = _score_columns(model, X)
+        header += names
+        rows = [row + [float(v) for v in line] for row, line in zip(rows, values)]
     if not _write_rows(args.out, [header] + rows):
         return EXIT_BROKEN_PIPE
     if labels is not None:
