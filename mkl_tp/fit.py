@@ -134,10 +134,10 @@ def build_parser():
     )
     model.add_argument(
         "--base-kernel",
-        choices=("auto",) + BASE_KERNELS,
+        choices=("auto", "cv") + BASE_KERNELS,
         help="kernel between node descriptors; auto: the estimator's rule "
-        "(linear for --kernel linear, rbf for cross) (default: the "
-        "estimator's default)",
+        "(linear for --kernel linear, rbf for cross); cv: for cross, linear or rbf by "
+        "3-fold CV on the training videos (default: the estimator's default)",
     )
     model.add_argument(
         "--node-norm",
