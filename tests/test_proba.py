@@ -209,3 +209,17 @@ def test_predict_scores_of_a_binary_model_are_minus_s_and_s(tmp_path):
     np.testing.assert_array_equal([float(r[f"score_{CLASSES[0]}"]) for r in rows], -s)
     p = np.array([[float(r[f"probability_{c}"]) for c in CLASSES[:2]] for r in rows])
     np.testing.assert_allclose(p[:, 1], expit(-(model.probA_[0] * s + model.probB_[0])))
+
+
+def test_a_feature_sequence_gives_the_probabilities_of_its_list(tmp_path):
+    from mkl_tp.store import FeatureSequence
+
+    features, _ = make_cache(tmp_path)
+    videos = FeatureSequence(features)  # the folds are FeatureSequences of their ids
+    labels = [i.split("/")[0] for i in videos.ids]
+    on_disk = PyramidMKLClassifier(probability=True, **SETTINGS).fit(videos, labels)
+    in_memory = PyramidMKLClassifier(probability=True, **SETTINGS).fit(list(videos), labels)
+    np.testing.assert_array_equal(on_disk.probA_, in_memory.probA_)
+    np.testing.assert_array_equal(
+        on_disk.predict_proba(videos), in_memory.predict_proba(list(videos))
+    )
