@@ -32,7 +32,7 @@ def problem(seed=0, n=40, nodes=4, width=5, classes=3):
     return [block], one_vs_rest_labels(y, classes)
 
 
-def videos(n=36, d=4, classes=3, seed=0):
+def videos(n=36, d=4, classes=3, seed=0, signal=1.5):
     """Order-sensitive videos: the class shows only in the second half."""
     rng = np.random.default_rng(seed)
     y = np.arange(n) % classes
@@ -40,7 +40,7 @@ def videos(n=36, d=4, classes=3, seed=0):
     for label in y:
         T = int(rng.integers(3, 21))
         x = rng.normal(size=(T, d))
-        x[T // 2 :, label % d] += 1.5
+        x[T // 2 :, label % d] += signal
         X.append(x)
     return X, y
 

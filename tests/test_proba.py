@@ -15,6 +15,7 @@ import pickle
 import numpy as np
 import pytest
 from _caches import CLASSES, make_cache
+from _problems import videos
 from scipy.special import expit
 from sklearn.base import clone
 from sklearn.calibration import CalibratedClassifierCV
@@ -30,15 +31,8 @@ SETTINGS = {"levels": 2, "random_state": 0}
 
 
 def make_videos(n=36, d=4, classes=3, seed=0):
-    """Videos whose class shows in their second half; labels not in sorted order."""
-    rng = np.random.default_rng(seed)
-    y = np.arange(n) % classes
-    X = []
-    for label in y:
-        T = int(rng.integers(3, 21))
-        x = rng.normal(size=(T, d))
-        x[T // 2 :, label % d] += 1.0
-        X.append(x)
+    """``_problems.videos`` with a weaker signal; labels not in sorted order."""
+    X, y = videos(n, d, classes, seed, signal=1.0)
     return X, np.array(["walk", "run", "jump", "sit"])[y]
 
 
