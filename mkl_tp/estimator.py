@@ -393,6 +393,26 @@ class PyramidMKLClassifier(VersionedPickleMixin, ClassifierMixin, BaseEstimator)
             cache_bytes=fit.keywords["cache_bytes"],
         )
 
+    def _final_options(self, fit, blocks, y_index, n_classes, learn, kernels):
+        """The final fit's keywords once ``mkl_norm`` is resolved (:meth:`_mkl_norm`); sets
+        ``mkl_norm_``, ``mkl_norm_scores_``, ``mkl_norm_seconds_`` and ``depth_``."""
+        start = time.perf_counter()
+        chosen, scores, warm = self._mkl_norm(fit, blocks, y_index, n_classes, learn, kernels)
+        self.mkl_norm_scores_ = {score_key(c): accuracy for c, accuracy in scores.items()}
+        self.mkl_norm_seconds_ = time.perf_counter() - start
+        self.depth_ = self.levels
+        options = {"kernels": kernels, "mkl_norm": 1.0 if chosen is None else chosen}
+        if isinstance(chosen, Depth):
+            # The coarse levels alone did better out of fold: their uniform weights, fixed.
+            self.depth_, chosen = chosen.levels, np.inf
+            options.update(mkl_norm=1.0, learn=False)
+        self.mkl_norm_ = chosen
+        if warm is not None:
+            # The selection's folds ended near the optimum: the final fit starts from their
+            # mean weights (the problem is convex; the start only shortens the certificate).
+            options["beta"] = warm
+        return options
+
     def _choose_base_kernel(self, data, y_index, n_classes, fit):
         """The cross kernel's node blocks for ``base_kernel="cv"``: every candidate base
         kernel's, judged by :func:`~mkl_tp.solvers.selection.select_base_kernel` with the
@@ -511,11 +531,8 @@ class PyramidMKLClassifier(VersionedPickleMixin, ClassifierMixin, BaseEstimator)
             solver_options=self._solver_options(),
             pyramids=self.pyramids_,
         )
-        self.base_kernel_scores_, self.base_kernel_seconds_, self.linear_kernel_score_ = (
-            {},
-            0.0,
-            None,
-        )
+        self.base_kernel_scores_, self.linear_kernel_score_ = {}, None
+        self.base_kernel_seconds_ = 0.0
         if cross and self.base_kernel == "cv":
             blocks = self._choose_base_kernel(data, y_index, classes.shape[0], fit)
         else:
@@ -528,28 +545,8 @@ class PyramidMKLClassifier(VersionedPickleMixin, ClassifierMixin, BaseEstimator)
             and n_videos <= MAX_SELECTION_VIDEOS
         ):
             kernels = TrainingKernels(blocks, "linear", cache_bytes=cache_bytes)
-        start = time.perf_counter()
-        chosen, scores, warm = self._mkl_norm(
-            fit, blocks, y_index, classes.shape[0], learn, kernels
-        )
-        self.mkl_norm_scores_ = {score_key(c): accuracy for c, accuracy in scores.items()}
-        self.mkl_norm_seconds_ = time.perf_counter() - start
-        self.depth_ = self.levels
-        options = {"mkl_norm": 1.0 if chosen is None else chosen}
-        if isinstance(chosen, Depth):
-            # The coarse levels alone did better out of fold: their uniform weights, fixed.
-            self.depth_, chosen = chosen.levels, np.inf
-            options = {"mkl_norm": 1.0, "learn": False}
-        self.mkl_norm_ = chosen
-        # The selection's folds ended near the optimum: the final fit starts from their
-        # mean weights (the problem is convex; the start only shortens the certificate).
-        result = fit(
-            blocks,
-            one_vs_rest_labels(y_index, classes.shape[0]),
-            kernels=kernels,
-            **options,
-            **({} if warm is None else {"beta": warm}),
-        )
+        options = self._final_options(fit, blocks, y_index, classes.shape[0], learn, kernels)
+        result = fit(blocks, one_vs_rest_labels(y_index, classes.shape[0]), **options)
         self.coef_ = node_weight_blocks(
             blocks, result.beta, result.duals.coef, self.kernel, result.normaliser
         )
