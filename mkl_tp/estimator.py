@@ -193,7 +193,7 @@ class PyramidMKLClassifier(VersionedPickleMixin, ClassifierMixin, BaseEstimator)
         the session's client (``distributed.Client(...)`` made before), a string is a
         scheduler address (``"tcp://host:8786"``). Needs ``solver="primal"`` or ``"auto"``.
     probability : bool, default=False
-        Also fit Platt's sigmoids for :meth:`predict_proba` and :meth:`predict_log_proba`,
+        Also fit Platt's sigmoids for ``predict_proba`` and ``predict_log_proba``,
         as ``SVC(probability=True)`` does: the decisions of every video by a model fitted
         without it (stratified 5-fold cross-validation shuffled by ``random_state``; fewer
         folds when a class has fewer videos, which needs at least 2 per class) give one
@@ -696,7 +696,7 @@ class PyramidMKLClassifier(VersionedPickleMixin, ClassifierMixin, BaseEstimator)
 
     @available_if(_check_proba)
     def predict_log_proba(self, X):
-        """Log of :meth:`predict_proba` (``probability=True``).
+        """Log of ``predict_proba`` (``probability=True``).
 
         Parameters
         ----------
