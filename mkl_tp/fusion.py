@@ -172,3 +172,17 @@ class LateFusionClassifier(VersionedPickleMixin, ClassifierMixin, BaseEstimator)
         """
         scores = self._fused(X)  # checks the fit before classes_ is read
         return self.classes_[np.argmax(scores, axis=1)]
+
+    def __sklearn_tags__(self):
+        """Input is videos of several streams, not a 2-D table: a mapping stream name ->
+        list of ``(T_i, d_s)`` arrays, or per-video mappings; dense, finite, real."""
+        tags = super().__sklearn_tags__()
+        tags.input_tags.two_d_array = False
+        tags.input_tags.dict = True
+        tags.input_tags.sparse = False
+        tags.input_tags.allow_nan = False
+        tags.classifier_tags.multi_class = True
+        tags.classifier_tags.multi_label = False
+        tags.target_tags.required = True
+        tags.requires_fit = True
+        return tags

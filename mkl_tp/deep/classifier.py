@@ -355,3 +355,18 @@ class DeepPyramidClassifier(VersionedPickleMixin, ClassifierMixin, BaseEstimator
         """Most probable label of every video, shape ``(n_videos,)``."""
         scores = self.predict_log_proba(X)
         return self.classes_[np.argmax(scores, axis=1)]
+
+    def __sklearn_tags__(self):
+        """Input is videos, not a 2-D table: a list of ``(T_i, d)`` arrays, a 3-D array
+        ``(n_videos, T, d)`` or per-video mappings of streams; dense, finite, real."""
+        tags = super().__sklearn_tags__()
+        tags.input_tags.two_d_array = False
+        tags.input_tags.three_d_array = True
+        tags.input_tags.dict = True
+        tags.input_tags.sparse = False
+        tags.input_tags.allow_nan = False
+        tags.classifier_tags.multi_class = True
+        tags.classifier_tags.multi_label = False
+        tags.target_tags.required = True
+        tags.requires_fit = True
+        return tags

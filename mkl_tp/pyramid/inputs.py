@@ -8,9 +8,11 @@ form scikit-learn can index by video (``cross_val_score``, ``GridSearchCV``,
 is checked once here and trusted inside.
 """
 
+import warnings
 from collections.abc import Mapping
 
 import numpy as np
+from scipy.sparse import issparse
 
 from ..store import FeatureSequence
 
@@ -22,7 +24,9 @@ def validate_sequences(sequences, stream=None, n_features=None, item="sequence")
     (a :class:`~mkl_tp.store.FeatureSequence` is returned as it is: its reads check it).
 
     Raises ``ValueError`` naming the sequence index (and stream) for an empty sequence,
-    a wrong rank, complex or text values, NaN/inf, a ``d`` that differs from the first
+    zero features, a wrong rank, complex or text values, sparse matrices, NaN/inf (a
+    numeric 1-D or 2-D array instead of a list of videos is refused as a whole), a ``d``
+    that differs from the first
     sequence's (or from ``n_features`` when given, e.g. the ``d`` seen at fit time).
     ``item`` is the word the messages use for one sequence (``"video"`` for sequences
     gathered from per-video mappings).
@@ -36,8 +40,20 @@ def validate_sequences(sequences, stream=None, n_features=None, item="sequence")
                 f"features, expected d={n_features} as at fit time"
             )
         return sequences
+    if issparse(sequences):
+        raise ValueError(
+            f"sparse input is not supported{where}: pass dense (T, d) arrays, one per video"
+        )
     if isinstance(sequences, np.ndarray) and sequences.ndim == 3:
         sequences = list(sequences)
+    elif isinstance(sequences, np.ndarray) and sequences.dtype != object:
+        # A numeric (n, d) table (or a vector) is not a list of videos: iterating it would
+        # give rows of frames, each refused as "not 2-D" without saying why.
+        raise ValueError(
+            f"expected a sequence of (T, d) arrays{where}, got a {sequences.ndim}-D array of "
+            f"shape {sequences.shape}. Reshape your data: one frame per video is "
+            "X[:, None, :], i.e. (n_videos, 1, d); one video is [X]"
+        )
     if isinstance(sequences, (str, bytes)) or not hasattr(sequences, "__len__"):
         raise ValueError(
             f"expected a sequence of (T, d) arrays{where}, got {type(sequences).__name__}"
@@ -46,6 +62,11 @@ def validate_sequences(sequences, stream=None, n_features=None, item="sequence")
         raise ValueError(f"expected at least one sequence{where}, got none")
     arrays = []
     for i, seq in enumerate(sequences):
+        if issparse(seq):
+            raise ValueError(
+                f"{item} {i}{where} is a sparse matrix: sparse input is not supported, "
+                "pass a dense (T, d) array"
+            )
         try:
             x = np.asarray(seq)
         except (TypeError, ValueError) as exc:
@@ -54,6 +75,7 @@ def validate_sequences(sequences, stream=None, n_features=None, item="sequence")
             # Casting would drop the imaginary part (numpy only warns) or parse text.
             raise ValueError(
                 f"{item} {i}{where} has dtype {x.dtype}: features must be real numbers"
+                + (" (Complex data not supported)" if x.dtype.kind == "c" else "")
             )
         # float32 stays float32 (half the memory of a cache-sized input); sums are
         # accumulated in float64 downstream. Anything else becomes float64.
@@ -66,6 +88,12 @@ def validate_sequences(sequences, stream=None, n_features=None, item="sequence")
             raise ValueError(f"{item} {i}{where} must be a 2-D (T, d) array, got shape {x.shape}")
         if x.shape[0] == 0:
             raise ValueError(f"{item} {i}{where} is empty (T = 0 frames)")
+        if x.shape[1] == 0:
+            # Zero features would divide by d downstream (ZeroDivisionError).
+            raise ValueError(
+                f"{item} {i}{where} has 0 feature(s) (shape={x.shape}) while a minimum of 1 "
+                "is required."
+            )
         expected = arrays[0].shape[1] if arrays else n_features
         if expected is not None and x.shape[1] != expected:
             origin = "at fit time" if n_features is not None else f"in {item} 0"
@@ -152,6 +180,8 @@ def validate_streams(X, streams=None, n_features=None):
     saying which the model expects.
     """
     item = "sequence"
+    if issparse(X):  # before the mapping test: a DOK matrix is a dict
+        raise ValueError("sparse input is not supported: pass dense (T, d) arrays, one per video")
     if _is_per_video(X):
         if streams is None and n_features is not None:
             first = next(v for v in X if isinstance(v, Mapping))
@@ -227,17 +257,34 @@ def validate_labels(y, n_samples):
     Raises
     ------
     ValueError
-        ``y`` is not 1-D or has the wrong length; holds missing labels (``None`` or NaN,
-        named by position); is continuous, complex or otherwise not class labels
+        ``y`` is ``None``, not 1-D (a column vector ``(n_samples, 1)`` is ravelled with
+        a ``DataConversionWarning``, as scikit-learn does) or has the wrong length;
+        holds missing labels (``None`` or NaN, named by position); is continuous, complex
+        or otherwise not class labels
         (:func:`sklearn.utils.multiclass.type_of_target` must say ``binary`` or
         ``multiclass``); mixes label types that cannot be sorted; or has a single class.
     """
+    from sklearn.exceptions import DataConversionWarning
     from sklearn.utils.multiclass import type_of_target
 
+    if y is None:
+        raise ValueError(
+            "this classifier requires y to be passed, but the target y is None: "
+            "give one label per video"
+        )
     try:
         y = np.asarray(y)
     except ValueError as exc:  # ragged nested lists
         raise ValueError(f"y is not a 1-D array of labels: {exc}") from None
+    if y.ndim == 2 and y.shape[1] == 1:
+        # A column vector, as scikit-learn's column_or_1d: ravelled with a warning.
+        warnings.warn(
+            "A column-vector y was passed when a 1d array was expected. Please change the "
+            "shape of y to (n_samples,), for example using ravel().",
+            DataConversionWarning,
+            stacklevel=3,
+        )
+        y = y.ravel()
     if y.ndim != 1:
         raise ValueError(f"y must be 1-D, got shape {y.shape}")
     if y.shape[0] != n_samples:
@@ -261,7 +308,10 @@ def validate_labels(y, n_samples):
             if kind == "continuous"
             else "; expected integers, strings or booleans naming the classes"
         )
-        raise ValueError(f"y looks like a {kind} target, not class labels{detail}")
+        # "Unknown label type" is scikit-learn's wording (check_classification_targets).
+        raise ValueError(
+            f"Unknown label type: y looks like a {kind} target, not class labels{detail}"
+        )
     try:
         classes, y_index = np.unique(y, return_inverse=True)
     except TypeError:
@@ -272,7 +322,7 @@ def validate_labels(y, n_samples):
         ) from None
     if classes.shape[0] < 2:
         raise ValueError(
-            f"need at least 2 classes to fit a classifier, got only {classes.tolist()}"
+            f"need at least 2 classes to fit a classifier, got only one class: {classes.tolist()}"
         )
     return classes, y_index
 
