@@ -122,3 +122,19 @@ def test_tags_say_the_input_is_videos_not_a_table(estimator):
     assert [(r["check_name"], r["status"]) for r in results] == [
         ("check_estimator_cloneable", "passed")
     ]
+
+
+def test_zero_features_sparse_input_and_missing_y_are_clear_errors():
+    """The refusals check_estimator found, asserted directly: each a ValueError saying
+    what is wrong (zero features used to be a ZeroDivisionError, a DOK matrix was taken
+    for a mapping of streams)."""
+    from scipy.sparse import dok_matrix
+
+    y = np.arange(6) % 2
+    clf = PyramidMKLClassifier(levels=1)
+    with pytest.raises(ValueError, match=r"0 feature\(s\)"):
+        clf.fit([np.zeros((3, 0))] * 6, y)
+    with pytest.raises(ValueError, match="sparse"):
+        clf.fit(dok_matrix((6, 3)), y)
+    with pytest.raises(ValueError, match="requires y to be passed"):
+        clf.fit([np.ones((3, 2))] * 6, None)
