@@ -624,7 +624,8 @@ class PyramidMKLClassifier(VersionedPickleMixin, ClassifierMixin, BaseEstimator)
 
         Parameters
         ----------
-        X : sequence of (T_i, d) arrays, or mapping of streams as in :meth:`fit`
+        X : sequence of (T_i, d) arrays, or streams as in :meth:`fit` (a mapping or per-video
+            mappings)
 
         Returns
         -------
@@ -644,7 +645,8 @@ class PyramidMKLClassifier(VersionedPickleMixin, ClassifierMixin, BaseEstimator)
 
         Parameters
         ----------
-        X : sequence of (T_i, d) arrays, or mapping of streams as in :meth:`fit`
+        X : sequence of (T_i, d) arrays, or streams as in :meth:`fit` (a mapping or per-video
+            mappings)
 
         Returns
         -------
@@ -673,7 +675,8 @@ class PyramidMKLClassifier(VersionedPickleMixin, ClassifierMixin, BaseEstimator)
 
         Parameters
         ----------
-        X : sequence of (T_i, d) arrays, or mapping of streams as in :meth:`fit`
+        X : sequence of (T_i, d) arrays, or streams as in :meth:`fit` (a mapping or per-video
+            mappings)
 
         Returns
         -------
@@ -700,7 +703,8 @@ class PyramidMKLClassifier(VersionedPickleMixin, ClassifierMixin, BaseEstimator)
 
         Parameters
         ----------
-        X : sequence of (T_i, d) arrays, or mapping of streams as in :meth:`fit`
+        X : sequence of (T_i, d) arrays, or streams as in :meth:`fit` (a mapping or per-video
+            mappings)
 
         Returns
         -------
