@@ -10,7 +10,7 @@ from ._utils.params import Interval, check_parameters
 from ._utils.persist import VersionedPickleMixin
 from ._utils.sampling import stratified_folds
 from .estimator import PyramidMKLClassifier
-from .pyramid.inputs import validate_labels, validate_streams
+from .pyramid.inputs import validate_labels, validate_streams, video_tags
 
 __all__ = ["LateFusionClassifier"]
 
@@ -176,13 +176,4 @@ class LateFusionClassifier(VersionedPickleMixin, ClassifierMixin, BaseEstimator)
     def __sklearn_tags__(self):
         """Input is videos of several streams, not a 2-D table: a mapping stream name ->
         list of ``(T_i, d_s)`` arrays, or per-video mappings; dense, finite, real."""
-        tags = super().__sklearn_tags__()
-        tags.input_tags.two_d_array = False
-        tags.input_tags.dict = True
-        tags.input_tags.sparse = False
-        tags.input_tags.allow_nan = False
-        tags.classifier_tags.multi_class = True
-        tags.classifier_tags.multi_label = False
-        tags.target_tags.required = True
-        tags.requires_fit = True
-        return tags
+        return video_tags(super().__sklearn_tags__(), three_d_array=False)

@@ -20,7 +20,7 @@ from sklearn.utils.validation import check_is_fitted
 from .._utils.devices import resolve_device
 from .._utils.params import Interval, Kind, Options, check_parameters
 from .._utils.persist import VersionedPickleMixin
-from ..pyramid.inputs import SINGLE_STREAM, validate_labels, validate_streams
+from ..pyramid.inputs import SINGLE_STREAM, validate_labels, validate_streams, video_tags
 from .nets import PyramidNet, StreamHead
 from .pool import MODES, TemporalPyramidPool
 from .train import seeded, train_network
@@ -359,14 +359,4 @@ class DeepPyramidClassifier(VersionedPickleMixin, ClassifierMixin, BaseEstimator
     def __sklearn_tags__(self):
         """Input is videos, not a 2-D table: a list of ``(T_i, d)`` arrays, a 3-D array
         ``(n_videos, T, d)`` or per-video mappings of streams; dense, finite, real."""
-        tags = super().__sklearn_tags__()
-        tags.input_tags.two_d_array = False
-        tags.input_tags.three_d_array = True
-        tags.input_tags.dict = True
-        tags.input_tags.sparse = False
-        tags.input_tags.allow_nan = False
-        tags.classifier_tags.multi_class = True
-        tags.classifier_tags.multi_label = False
-        tags.target_tags.required = True
-        tags.requires_fit = True
-        return tags
+        return video_tags(super().__sklearn_tags__())

@@ -328,3 +328,22 @@ def validate_labels(y, n_samples):
 
 
 # --- parameter constraints ---------------------------------------------------------------
+
+
+def video_tags(tags, three_d_array=True):
+    """scikit-learn tags of an estimator whose input is videos, not a 2-D table.
+
+    A list of ``(T_i, d)`` arrays, a 3-D array ``(n_videos, T, d)`` (``three_d_array``)
+    or per-video mappings of streams; dense, finite, real; multi-class labels required.
+    ``tags`` is the estimator's ``super().__sklearn_tags__()``; returned changed.
+    """
+    tags.input_tags.two_d_array = False
+    tags.input_tags.three_d_array = three_d_array
+    tags.input_tags.dict = True
+    tags.input_tags.sparse = False
+    tags.input_tags.allow_nan = False
+    tags.classifier_tags.multi_class = True
+    tags.classifier_tags.multi_label = False
+    tags.target_tags.required = True
+    tags.requires_fit = True
+    return tags
