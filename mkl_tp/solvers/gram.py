@@ -106,8 +106,10 @@ class TrainingKernels:
         n_samples = self._stack.shape[1]
         # One GEMV over the nodes used when they are most nodes or one run of them (the
         # coarse levels of a pyramid): a view of the cache, no copy.
-        if used.size * 2 > beta.size or used[-1] - used[0] + 1 == used.size:
-            run = slice(0, beta.size) if used.size * 2 > beta.size else slice(used[0], used[-1] + 1)
+        run = slice(0, beta.size) if used.size * 2 > beta.size else None
+        if run is None and used.size and used[-1] - used[0] + 1 == used.size:
+            run = slice(used[0], used[-1] + 1)
+        if run is not None:
             stack = self._stack[run].reshape(run.stop - run.start, -1)
             flat = beta[run].astype(np.float32) @ stack
             return flat.reshape(n_samples, n_samples).astype(np.float64), 1.0
