@@ -39,7 +39,13 @@ def test_cached_combination_of_all_a_run_or_scattered_nodes_is_the_direct_kernel
     the kernel of the weighted features."""
     blocks, _ = problem(seed=3)
     cached = TrainingKernels(blocks, "linear", cache_bytes=1e9)
-    for beta in ([0.1, 0.2, 0.3, 0.4], [0.0, 0.6, 0.4, 0.0], [0.5, 0.0, 0.0, 0.5], [0, 0, 1, 0]):
+    for beta in (
+        [0.1, 0.2, 0.3, 0.4],
+        [0.0, 0.6, 0.4, 0.0],
+        [0.5, 0.0, 0.0, 0.5],
+        [0, 0, 1, 0],
+        [0, 0, 0, 0],  # no node used: the zero kernel
+    ):
         beta = np.array(beta, dtype=float)
         np.testing.assert_allclose(
             cached.combined(beta)[0], combined_kernel(blocks, beta, "linear")[0], atol=1e-6
