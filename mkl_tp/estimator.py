@@ -482,8 +482,9 @@ class PyramidMKLClassifier(VersionedPickleMixin, ClassifierMixin, BaseEstimator)
             array}, ...]`` (every video with the same stream names), which scikit-learn
             can index by video (``cross_val_score``, ``GridSearchCV``). A
             :class:`~mkl_tp.store.FeatureSequence` stands for a list and is read a chunk
-            of videos at a time. A 3-D array is ``(n_videos, T, d)``, frames first; aeon
-            and sktime collections are channels first: convert them with
+            of videos at a time. A 3-D array is refused as ambiguous: ``list(X)`` reads
+            it as ``(n_videos, T, d)``, frames first; aeon and sktime collections are
+            channels first, ``(n_cases, n_channels, n_timepoints)``: convert them with
             :func:`mkl_tp.sources.from_channels_first`.
         y : array-like of shape (n_videos,)
             Labels (any type ``numpy.unique`` sorts).
@@ -713,6 +714,6 @@ class PyramidMKLClassifier(VersionedPickleMixin, ClassifierMixin, BaseEstimator)
         return np.log(self.predict_proba(X))
 
     def __sklearn_tags__(self):
-        """Input is videos, not a 2-D table: a list of ``(T_i, d)`` arrays, a 3-D array
-        ``(n_videos, T, d)`` or per-video mappings of streams; dense, finite, real."""
+        """Input is videos, not a 2-D table: a list of ``(T_i, d)`` arrays or per-video
+        mappings of streams; dense, finite, real."""
         return video_tags(super().__sklearn_tags__())

@@ -176,4 +176,4 @@ class LateFusionClassifier(VersionedPickleMixin, ClassifierMixin, BaseEstimator)
     def __sklearn_tags__(self):
         """Input is videos of several streams, not a 2-D table: a mapping stream name ->
         list of ``(T_i, d_s)`` arrays, or per-video mappings; dense, finite, real."""
-        return video_tags(super().__sklearn_tags__(), three_d_array=False)
+        return video_tags(super().__sklearn_tags__())

@@ -88,3 +88,33 @@ def test_channels_first_collections_become_frames_first_sequences():
     assert [s.shape for s in ragged] == [(5, 3), (8, 3)]
     with pytest.raises(ValueError, match="case 1 has shape"):
         from_channels_first([np.ones((3, 5)), np.ones(5)])
+
+
+@pytest.mark.parametrize("estimator", ["mkl", "late_fusion", "deep"])
+def test_a_3d_array_is_refused_as_ambiguous_never_read_one_way(estimator):
+    """aeon's (n_cases, n_channels, n_timepoints) and mkl_tp's (n_videos, T, d) look alike:
+    a 3-D array used to be read frames first, silently wrong for aeon data. Every estimator
+    refuses it, naming both ways in; ``list(X)`` and ``from_channels_first(X)`` fit."""
+    from mkl_tp import LateFusionClassifier, PyramidMKLClassifier, from_channels_first
+
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((12, 3, 20))
+    y = np.arange(12) % 2
+    if estimator == "deep":
+        deep = pytest.importorskip("mkl_tp.deep")
+        make = lambda: deep.DeepPyramidClassifier(levels=1, epochs=2)  # noqa: E731
+    elif estimator == "late_fusion":
+        make = lambda: LateFusionClassifier(PyramidMKLClassifier(levels=1), cv=2)  # noqa: E731
+    else:
+        make = lambda: PyramidMKLClassifier(levels=1)  # noqa: E731
+    data = {"a": X, "b": X} if estimator == "late_fusion" else X
+    with pytest.raises(ValueError, match=r"3-D array.*\(12, 3, 20\) is ambiguous.*list\(X\)"):
+        make().fit(data, y)
+    frames_first = list(X)
+    channels_first = from_channels_first(X)
+    for sequences, d in ((frames_first, 20), (channels_first, 3)):
+        data = {"a": sequences, "b": sequences} if estimator == "late_fusion" else sequences
+        model = make().fit(data, y)
+        assert model.predict(data).shape == (12,)
+        if estimator == "mkl":
+            assert model.n_features_in_ == d

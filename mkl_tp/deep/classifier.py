@@ -357,6 +357,6 @@ class DeepPyramidClassifier(VersionedPickleMixin, ClassifierMixin, BaseEstimator
         return self.classes_[np.argmax(scores, axis=1)]
 
     def __sklearn_tags__(self):
-        """Input is videos, not a 2-D table: a list of ``(T_i, d)`` arrays, a 3-D array
-        ``(n_videos, T, d)`` or per-video mappings of streams; dense, finite, real."""
+        """Input is videos, not a 2-D table: a list of ``(T_i, d)`` arrays or per-video
+        mappings of streams; dense, finite, real."""
         return video_tags(super().__sklearn_tags__())

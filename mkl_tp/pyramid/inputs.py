@@ -44,9 +44,15 @@ def validate_sequences(sequences, stream=None, n_features=None, item="sequence")
         raise ValueError(
             f"sparse input is not supported{where}: pass dense (T, d) arrays, one per video"
         )
-    if isinstance(sequences, np.ndarray) and sequences.ndim == 3:
-        sequences = list(sequences)
-    elif isinstance(sequences, np.ndarray) and sequences.dtype != object:
+    if isinstance(sequences, np.ndarray) and sequences.ndim == 3 and sequences.dtype != object:
+        # (n, a, b) is frames first here but channels first in aeon and sktime: either
+        # reading would be silently wrong half the time, so the caller says which.
+        raise ValueError(
+            f"a 3-D array{where} of shape {sequences.shape} is ambiguous: pass list(X) if it "
+            "is (n_videos, T, d), frames first, or mkl_tp.sources.from_channels_first(X) if "
+            "it is aeon's or sktime's (n_cases, n_channels, n_timepoints)"
+        )
+    if isinstance(sequences, np.ndarray) and sequences.dtype != object:
         # A numeric (n, d) table (or a vector) is not a list of videos: iterating it would
         # give rows of frames, each refused as "not 2-D" without saying why.
         raise ValueError(
@@ -330,15 +336,15 @@ def validate_labels(y, n_samples):
 # --- parameter constraints ---------------------------------------------------------------
 
 
-def video_tags(tags, three_d_array=True):
+def video_tags(tags):
     """scikit-learn tags of an estimator whose input is videos, not a 2-D table.
 
-    A list of ``(T_i, d)`` arrays, a 3-D array ``(n_videos, T, d)`` (``three_d_array``)
-    or per-video mappings of streams; dense, finite, real; multi-class labels required.
+    A list of ``(T_i, d)`` arrays or per-video mappings of streams (a 3-D array is
+    refused as ambiguous); dense, finite, real; multi-class labels required.
     ``tags`` is the estimator's ``super().__sklearn_tags__()``; returned changed.
     """
     tags.input_tags.two_d_array = False
-    tags.input_tags.three_d_array = three_d_array
+    tags.input_tags.three_d_array = False
     tags.input_tags.dict = True
     tags.input_tags.sparse = False
     tags.input_tags.allow_nan = False

@@ -116,9 +116,9 @@ def from_channels_first(X):
 
     Those libraries hold a collection as a 3-D array ``(n_cases, n_channels, n_timepoints)``
     (or a list of 2-D ``(n_channels, n_timepoints_i)`` arrays when lengths differ), channels
-    first. mkl_tp's estimators read a 3-D array as ``(n_videos, T, d)``, frames first, so
-    such an array given as it is would be misread as ``n_channels`` frames of
-    ``n_timepoints`` features: convert it with this function first.
+    first. mkl_tp's estimators take a list of ``(T_i, d)`` arrays, frames first, and refuse
+    a 3-D array as ambiguous (``list(X)`` for one that is frames first): convert such a
+    collection with this function.
 
     Parameters
     ----------
