@@ -58,17 +58,6 @@ LARGE_C = 1e4
 
 
 # -- arguments ------------------------------------------------------------------------
-def _argument(parse):
-    """An argparse type from an option parser of :mod:`mkl_tp.experiment.options`."""
-
-    def checked(text):
-        try:
-            return parse(text)
-        except ValueError as error:
-            raise argparse.ArgumentTypeError(str(error)) from None
-
-    checked.__name__ = parse.__name__
-    return checked
 
 
 def build_parser():
@@ -106,6 +95,15 @@ def build_parser():
         help="accept videos that are in both train and test (refused by default: the test "
         "accuracy would count videos trained on); report.json records them",
     )
+    for subset in ("train", "test"):
+        data.add_argument(
+            f"--{subset}-frames",
+            type=options.argument(options.frames),
+            default="all",
+            metavar="N",
+            help=f"frames kept per {subset} video, evenly spaced: all (default), N, or per "
+            "stream, e.g. rgb=25,flow=50 (the paper's Table 6 sampling strategies)",
+        )
     model = parser.add_argument_group("model")
     model.add_argument(
         "--kernel",
@@ -127,7 +125,7 @@ def build_parser():
     )
     model.add_argument(
         "--levels",
-        type=_argument(options.levels),
+        type=options.argument(options.levels),
         metavar="N|A-B|A,B,C",
         help="pyramid depth, a range to sweep (1-6) or a list (2,4,6) "
         "(default: 4; 1-4 on the bundled data)",
@@ -147,7 +145,7 @@ def build_parser():
     )
     model.add_argument(
         "--C",
-        type=_argument(options.C),
+        type=options.argument(options.C),
         default=1.0,
         metavar="C|auto",
         help=f"SVM box constraint, a finite positive number, or 'auto' for "
@@ -166,7 +164,7 @@ def build_parser():
     )
     model.add_argument(
         "--mkl-norm",
-        type=_argument(options.mkl_norm),
+        type=options.argument(options.mkl_norm),
         metavar="P|inf|auto",
         help="lp-norm MKL: p = 1 gives sparse node weights, larger p spreads "
         "them (inf: uniform), auto: the estimator's rule (default: the "
@@ -182,13 +180,13 @@ def build_parser():
     )
     model.add_argument(
         "--tol",
-        type=_argument(options.positive),
+        type=options.argument(options.positive),
         default=1e-3,
         help="solver tolerance (default: 1e-3)",
     )
     model.add_argument(
         "--max-iter",
-        type=_argument(options.at_least_one),
+        type=options.argument(options.at_least_one),
         default=100,
         help="most alternating iterations (default: 100)",
     )
@@ -277,6 +275,7 @@ def _main(argv):
         max_level=max(args.levels),
         fusion=args.fusion,
         allow_overlap=args.allow_overlap,
+        frames={"train": args.train_frames, "test": args.test_frames},
     )
     split_info["overlap"] = data["overlap"]
     out.mkdir(parents=True, exist_ok=True)

@@ -28,8 +28,10 @@ from ._utils.persist import (
     extractor_record,
     load_model_file,
 )
+from .experiment import options
 from .experiment.inputs import (
     add_split_format_arguments,
+    check_frame_streams,
     describe_features,
     load_stream,
     split_format,
@@ -98,6 +100,14 @@ def build_parser():
         help="also write each class's decision score (score_CLASS columns, in the model's "
         "class order) and, for a model with probabilities (fitted with probability=True, "
         "or a deep model), each class's probability (probability_CLASS)",
+    )
+    parser.add_argument(
+        "--frames",
+        type=options.argument(options.frames),
+        default="all",
+        metavar="N",
+        help="frames kept per video, evenly spaced: all (default), N, or per stream, e.g. "
+        "rgb=25,flow=250 (fit's --test-frames)",
     )
     parser.add_argument(
         "--allow-extractor-mismatch",
@@ -312,10 +322,15 @@ def _main(argv):
             )
         sources = {name: by_name[name] for name in expected}
     _check_extractor(model, args.model, sources, args.allow_extractor_mismatch)
+    check_frame_streams(args.frames, [s["stream"] for s in sources.values()], "--frames")
     streams = {}
     for name, source in sources.items():
         arrays = load_stream(
-            source["path"], ids, model_levels(model), subset="test" if args.splits else "listed"
+            source["path"],
+            ids,
+            model_levels(model),
+            subset="test" if args.splits else "listed",
+            frames=options.frames_of(args.frames, source["stream"]),
         )
         if arrays[0].shape[1] != dims[name]:
             raise UserError(

@@ -1,8 +1,23 @@
-"""Class-stratified subsets and cross-validation folds of training videos."""
+"""Class-stratified subsets and cross-validation folds of training videos; evenly spaced
+frames of one video."""
 
 import numpy as np
 
-__all__ = ["stratified_folds", "stratified_subset"]
+__all__ = ["evenly_spaced", "stratified_folds", "stratified_subset"]
+
+
+def evenly_spaced(length, count):
+    """Indices of ``count`` frames of a video of ``length``, one per equal segment.
+
+    The video is cut into ``count`` equal segments and the frame at each segment's centre is
+    kept (``floor((k + 1/2) * length / count)``, in integers: no rounding), so each kept
+    frame stands for the same share of the video, as each pyramid node does. With
+    ``count >= length`` every frame is kept, once: frames are never repeated. The indices
+    are increasing and distinct.
+    """
+    if count >= length:
+        return np.arange(length)
+    return (2 * np.arange(count) + 1) * length // (2 * count)
 
 
 def stratified_subset(y_index, size):

@@ -34,7 +34,12 @@ __all__ = [
 SETTINGS = ("kernel", "base_kernel", "node_norm", "C", "fusion", "tol", "max_iter", "seed")
 # Settings added since: the value every earlier report had. They enter the fingerprint only
 # when they differ from it, so that reports written before them still resume.
-LEGACY_SETTINGS = {"pyramids": "shared", "mkl_norm": 1.0}
+LEGACY_SETTINGS = {
+    "pyramids": "shared",
+    "mkl_norm": 1.0,
+    "train_frames": "all",
+    "test_frames": "all",
+}
 
 
 def _setting(value):
@@ -48,7 +53,7 @@ def report_settings(given):
     cell)."""
     from ..estimator import PyramidMKLClassifier
 
-    defaults = PyramidMKLClassifier().get_params()
+    defaults = {**LEGACY_SETTINGS, **PyramidMKLClassifier().get_params()}
     return {
         k: _setting(defaults[k] if given.get(k) is None else given[k])
         for k in ("model",) + SETTINGS + tuple(LEGACY_SETTINGS)

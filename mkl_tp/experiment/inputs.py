@@ -5,6 +5,7 @@ from pathlib import Path
 
 from .._utils.cli import UserError
 from ..pyramid.descriptors import node_descriptors_batch
+from ..pyramid.frames import sample_frames
 from ..sources.splits import SPLIT_FORMATS, describe_ambiguous, find_ids, guess_split_format
 from ..store import FORMAT, failed_videos, list_videos, load_features, read_info
 
@@ -198,7 +199,18 @@ def _check_one_video_per_id(path, subsets, matched):
         )
 
 
-def load_stream(path, ids, levels, subset="requested"):
+def check_frame_streams(spec, streams, flag):
+    """Refuse a per-stream frame count (:func:`mkl_tp.experiment.options.frames`) for a
+    stream that no feature file gives."""
+    unknown = sorted(set(spec) - set(streams)) if isinstance(spec, dict) else []
+    if unknown:
+        raise UserError(
+            f"{flag} names stream(s) {', '.join(unknown)} but the feature files give "
+            f"{', '.join(streams)}"
+        )
+
+
+def load_stream(path, ids, levels, subset="requested", frames=None):
     """Features of the given split ids, compressed to the pyramid's leaf nodes.
 
     Ids are matched extension-insensitively (:func:`match_split`: missing ids are named,
@@ -216,6 +228,9 @@ def load_stream(path, ids, levels, subset="requested"):
     levels : int
     subset : str, default "requested"
         What the ids are, for the error message (``train``, ``test``).
+    frames : int, optional
+        Keep this many evenly spaced frames of each video
+        (:func:`mkl_tp.pyramid.sample_frames`) before pooling; every frame by default.
 
     Returns
     -------
@@ -232,6 +247,6 @@ def load_stream(path, ids, levels, subset="requested"):
                 f"{path}: video {chunk[0]!r} has d={arrays[0].shape[1]} but "
                 f"{keys[0]!r} has d={compressed[0].shape[1]}"
             )
-        descriptors = node_descriptors_batch(arrays, levels)[:, -leaves:]
+        descriptors = node_descriptors_batch(sample_frames(arrays, frames), levels)[:, -leaves:]
         compressed.extend(descriptors)
     return compressed

@@ -1,9 +1,33 @@
 """Values of ``python -m mkl_tp.fit``'s options from their text: each returns the value or
 raises ``ValueError`` with the message the command line shows."""
 
+import argparse
 import math
 
-__all__ = ["C", "at_least_one", "levels", "mkl_norm", "positive"]
+__all__ = [
+    "C",
+    "argument",
+    "at_least_one",
+    "frames",
+    "frames_of",
+    "levels",
+    "mkl_norm",
+    "positive",
+]
+
+
+def argument(parse):
+    """An argparse ``type`` from one of this module's parsers: its ``ValueError`` becomes
+    argparse's one-line usage error."""
+
+    def checked(text):
+        try:
+            return parse(text)
+        except ValueError as error:
+            raise argparse.ArgumentTypeError(str(error)) from None
+
+    checked.__name__ = parse.__name__
+    return checked
 
 
 def levels(text):
@@ -62,3 +86,27 @@ def mkl_norm(text):
     if math.isnan(value) or value < 1:
         raise ValueError(f"the norm must be >= 1 (or inf), got {text!r}")
     return value
+
+
+def frames(text):
+    """Frames kept per video: ``all``; ``25`` (every stream); ``rgb=25,flow=50`` (per
+    stream, streams not named keep all)."""
+    if text == "all":
+        return text
+    if "=" not in text:
+        return at_least_one(text)
+    counts = {}
+    for part in text.split(","):
+        name, sep, value = part.partition("=")
+        if not sep or not name:
+            raise ValueError(f"expected all, N or STREAM=N[,STREAM=N], got {text!r}")
+        if name in counts:
+            raise ValueError(f"stream {name!r} is given twice in {text!r}")
+        counts[name] = value if value == "all" else at_least_one(value)
+    return counts
+
+
+def frames_of(spec, stream):
+    """The count :func:`frames` gives ``stream`` (``None``: every frame)."""
+    count = spec.get(stream, "all") if isinstance(spec, dict) else spec
+    return None if count in (None, "all") else count

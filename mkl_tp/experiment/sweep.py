@@ -13,7 +13,8 @@ import numpy as np
 from .._utils.cli import UserError
 from .._utils.sampling import stratified_folds
 from .cells import add_gains
-from .inputs import load_stream, match_split, split_overlap
+from .inputs import check_frame_streams, load_stream, match_split, split_overlap
+from .options import frames_of
 from .report import UNIFORM
 
 __all__ = [
@@ -264,7 +265,7 @@ def fit_cell(config, column, level, data, *, C, seed=0, mkl_norm=None, **options
 
 
 # -- the sweep --------------------------------------------------------------------------
-def load_data(described, split, *, max_level, fusion="joint", allow_overlap=False):
+def load_data(described, split, *, max_level, fusion="joint", allow_overlap=False, frames=None):
     """Every stream's train and test sequences, and the configurations to fit.
 
     Returns ``(data, configs)``: ``data`` holds ``y_train``, ``y_test``, per subset one
@@ -272,8 +273,14 @@ def load_data(described, split, *, max_level, fusion="joint", allow_overlap=Fals
     ``overlap``, the videos in both train and test (empty unless ``allow_overlap``: a split
     with any is refused otherwise, :func:`mkl_tp.experiment.inputs.match_split`, and
     accepted with a warning naming them); ``configs`` are the streams, then ``fusion`` for
-    two.
+    two. ``frames`` maps ``train`` and ``test`` to the frames kept per video, ``all``, a
+    count, or a count per stream (:func:`mkl_tp.experiment.options.frames`): the paper's
+    sampling strategies (its Table 6).
     """
+    frames = frames or {}
+    streams = [d["stream"] for d in described]
+    for subset, spec in frames.items():
+        check_frame_streams(spec, streams, f"--{subset}-frames")
     # Streams may differ in frame counts for a video: pyramid nodes live in normalised time,
     # so they stay aligned without resampling.
     unseen = sorted(set(split.test_labels) - set(split.train_labels))
@@ -292,8 +299,9 @@ def load_data(described, split, *, max_level, fusion="joint", allow_overlap=Fals
         matched = match_split(entry["path"], subsets, allow_overlap=allow_overlap)
         data["overlap"] = data["overlap"] or split_overlap(matched)
         for subset, ids in subsets.items():
+            count = frames_of(frames.get(subset, "all"), entry["stream"])
             data[subset][entry["stream"]] = load_stream(
-                entry["path"], ids, max_level, subset=subset
+                entry["path"], ids, max_level, subset=subset, frames=count
             )
     if data["overlap"]:
         count, shown = len(data["overlap"]), ", ".join(data["overlap"][:5])
@@ -303,7 +311,6 @@ def load_data(described, split, *, max_level, fusion="joint", allow_overlap=Fals
             "the model was trained on",
             stacklevel=2,
         )
-    streams = [d["stream"] for d in described]
     if len(streams) > 1:
         for subset in ("train", "test"):
             data[subset][fusion] = {s: data[subset][s] for s in streams}
