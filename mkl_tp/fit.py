@@ -50,6 +50,7 @@ _MODEL_OPTIONS = (
     "pyramids",
     "mkl_norm",
     "dask",
+    "deep_pyramids",
 )
 # Node kernels have unit mean diagonal, so the useful C lie in 0.1-100 (the --C auto grid);
 # from two orders of magnitude above, libsvm's solves grow long (its iterations grow with
@@ -161,6 +162,14 @@ def build_parser():
         help="one node weighting shared by all classes, or one per "
         "one-vs-rest class (the paper's multiple pyramids); auto: the "
         "estimator's rule (default: the estimator's default)",
+    )
+    model.add_argument(
+        "--deep-pyramids",
+        type=options.argument(options.at_least_one),
+        default=1,
+        metavar="N",
+        help="--model deep: temporal pyramids per stream, each with its own weights (the "
+        "paper's Table 5; default: 1)",
     )
     model.add_argument(
         "--mkl-norm",

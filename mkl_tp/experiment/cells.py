@@ -39,6 +39,7 @@ LEGACY_SETTINGS = {
     "mkl_norm": 1.0,
     "train_frames": "all",
     "test_frames": "all",
+    "deep_pyramids": 1,
 }
 
 

@@ -61,20 +61,24 @@ def make_model(
     pyramids=None,
     mkl_norm=None,
     dask=None,
+    deep_pyramids=1,
 ):
     """The unfitted model of one cell: ``column`` (uniform, linear, cross or a deep column)
     at pyramid depth ``level``, wrapped in late fusion when ``config`` is ``"late"``.
 
     ``base_kernel``, ``pyramids`` and ``mkl_norm`` left ``None`` keep the estimator's
     defaults (its ``"auto"`` rules); ``kernel`` is the uniform column's node combination;
-    ``dask`` (a scheduler address) fits with the primal solver on that cluster.
+    ``dask`` (a scheduler address) fits with the primal solver on that cluster;
+    ``deep_pyramids`` is a deep column's ``n_pyramids``.
     """
     from ..fusion import LateFusionClassifier
 
     if column in DEEP_COLUMNS:
         from ..deep import DeepPyramidClassifier
 
-        base = DeepPyramidClassifier(levels=level, mode=column.split("-")[1], random_state=seed)
+        base = DeepPyramidClassifier(
+            levels=level, mode=column.split("-")[1], n_pyramids=deep_pyramids, random_state=seed
+        )
         return LateFusionClassifier(base, random_state=seed) if config == "late" else base
     from ..estimator import PyramidMKLClassifier
 
