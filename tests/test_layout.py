@@ -23,7 +23,8 @@ STAGES = {
     "extract": 8,
     "fit": 8,
     "predict": 8,
-    "__init__": 9,
+    "reproduce": 9,  # runs python -m mkl_tp.fit's sweeps
+    "__init__": 10,
 }
 
 

@@ -1,5 +1,5 @@
-"""python -m mkl_tp.experiment.paper: the sweeps each of the paper's tables needs, and the
-tables printed as 'ours (paper)'."""
+"""python -m mkl_tp.reproduce (mkl_tp.experiment.paper): the sweeps each of the paper's
+tables needs, and the tables printed as 'ours (paper)'."""
 
 import json
 from types import SimpleNamespace
@@ -7,6 +7,7 @@ from types import SimpleNamespace
 import pytest
 from _caches import make_cache, write_ucf_split
 
+from mkl_tp import reproduce
 from mkl_tp.experiment import paper
 
 
@@ -88,11 +89,11 @@ def test_the_command_runs_fit_and_prints_its_cells(tmp_path, capsys):
     splits = write_ucf_split(tmp_path / "splits", ids)
     argv = ["--features", str(rgb), "--features", str(flow), "--splits", str(splits)]
     argv += ["--tables", "3", "--levels", "1", "--out", str(tmp_path / "paper")]
-    assert paper.main(argv) == 0
+    assert reproduce.main(argv) == 0
     out = capsys.readouterr().out
     report = json.loads((tmp_path / "paper" / "levels" / "report.json").read_text())
     cell = report["cells"]["1"]["rgb"]["linear"]["accuracy"]
     assert out.startswith("Table 3: appearance stream (rgb)")  # fit's own tables on stderr
     assert f"| 1 | {100 * cell:6.2f} (80.28) |" in out
-    assert paper.main(argv[:4] + ["--splits", str(splits), "--tables", "1"]) == 2
+    assert reproduce.main(argv[:4] + ["--splits", str(splits), "--tables", "1"]) == 2
     assert "Table 1 needs one --backbone" in capsys.readouterr().err

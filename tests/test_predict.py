@@ -100,5 +100,6 @@ def test_predict_has_a_console_script():
         "mkl-tp-extract": "mkl_tp.extract:main",
         "mkl-tp-fit": "mkl_tp.fit:main",
         "mkl-tp-predict": "mkl_tp.predict:main",
+        "mkl-tp-reproduce": "mkl_tp.reproduce:main",
     }
     assert callable(predict.main)
