@@ -5,7 +5,8 @@ not 2-D tables, and say so in their tags (``input_tags.two_d_array=False``), so 
 skips them. The checks run here through ``RowsAsVideos``, an adapter that turns each row of
 a 2-D ``X`` into one video of one frame (``T = 1``) and delegates everything else: fitting,
 predicting, validation and its error messages are the wrapped estimator's own. The checks
-that still fail are listed in ``EXPECTED_FAILED`` with the reason each one is not a bug.
+that still fail are listed in ``EXPECTED_FAILED`` (and, for the deep classifier,
+``DEEP_EXPECTED_FAILED``) with the reason each one is not a bug.
 """
 
 import numpy as np
@@ -86,6 +87,17 @@ EXPECTED_FAILED = {
 }
 
 
+# The deep classifier, besides: its float32 matrix products round differently in batches
+# of other sizes, so decisions on a subset match those on the whole to ~1e-7, not exactly.
+DEEP_EXPECTED_FAILED = {
+    "check_methods_subset_invariance": (
+        "float32 torch products depend on the batch's size in the last bits: a subset's "
+        "decisions equal the whole batch's to about 1e-7 relative, the check asks 1e-7 "
+        "absolute (the network has no float64 precision)"
+    ),
+}
+
+
 def _mkl():
     return PyramidMKLClassifier(levels=1)
 
@@ -93,10 +105,17 @@ def _mkl():
 ADAPTED = [
     RowsAsVideos(_mkl()),
     RowsAsVideos(LateFusionClassifier(_mkl(), cv=2, grid_step=0.5), streams=("a", "b")),
+    RowsAsVideos(DeepPyramidClassifier(levels=1, epochs=20, random_state=0)),
 ]
 
 
-@parametrize_with_checks(ADAPTED, expected_failed_checks=lambda estimator: EXPECTED_FAILED)
+def _expected_failed(estimator):
+    if isinstance(estimator.estimator, DeepPyramidClassifier):
+        return {**EXPECTED_FAILED, **DEEP_EXPECTED_FAILED}
+    return EXPECTED_FAILED
+
+
+@parametrize_with_checks(ADAPTED, expected_failed_checks=_expected_failed)
 def test_sklearn_estimator_checks(estimator, check):
     check(estimator)
 
