@@ -7,7 +7,6 @@ from functools import partial
 from numbers import Integral, Real
 
 import numpy as np
-from scipy.special import expit
 from sklearn.base import BaseEstimator, ClassifierMixin, clone
 from sklearn.exceptions import NotFittedError
 from sklearn.model_selection import StratifiedKFold
@@ -18,6 +17,7 @@ from sklearn.utils.validation import check_is_fitted
 from ._utils.choices import BASE_KERNELS, KERNELS, NODE_NORMS, PYRAMIDS
 from ._utils.params import ARRAY_LIKE, NONE, Exactly, Interval, Kind, Options, check_parameters
 from ._utils.persist import VersionedPickleMixin
+from ._utils.platt import fit_sigmoids, sigmoid_proba
 from .kernels.combine import block_decisions, node_weight_blocks
 from .kernels.streams import fit_stream_blocks, stream_blocks
 from .pyramid.inputs import SINGLE_STREAM, validate_labels, validate_streams, video_tags
@@ -589,11 +589,7 @@ class PyramidMKLClassifier(VersionedPickleMixin, ClassifierMixin, BaseEstimator)
         """``probA_``, ``probB_``: Platt's sigmoid of every one-vs-rest task, fitted by
         scikit-learn's calibration on the decisions of the folds' models (fitted without
         probabilities, the other settings the same) for their held-out videos."""
-        # The sigmoid fit of CalibratedClassifierCV(method="sigmoid"); the calibrator itself
-        # is not kept: a .skops model holds only allow-listed types, so the model keeps its
-        # two numbers per task (tests/test_proba.py compares with CalibratedClassifierCV).
-        from sklearn.calibration import _SigmoidCalibration
-
+        # tests/test_proba.py compares with CalibratedClassifierCV.
         start = time.perf_counter()
         base = clone(self).set_params(probability=False)
         labels = self.classes_[y_index]
@@ -607,12 +603,7 @@ class PyramidMKLClassifier(VersionedPickleMixin, ClassifierMixin, BaseEstimator)
             scores[test] = model.decision_function(_videos(names, data, test)).reshape(
                 test.shape[0], n_tasks
             )
-        targets = (one_vs_rest_labels(y_index, self.classes_.shape[0]) > 0).astype(int)
-        sigmoids = [
-            _SigmoidCalibration().fit(scores[:, task], targets[:, task]) for task in range(n_tasks)
-        ]
-        self.probA_ = np.array([float(s.a_) for s in sigmoids])
-        self.probB_ = np.array([float(s.b_) for s in sigmoids])
+        self.probA_, self.probB_ = fit_sigmoids(scores, y_index, self.classes_.shape[0])
         logger.log(
             logging.INFO if self.verbose else logging.DEBUG,
             "probability: Platt's sigmoids on %d-fold out-of-fold decisions (%.1f s)",
@@ -690,13 +681,7 @@ class PyramidMKLClassifier(VersionedPickleMixin, ClassifierMixin, BaseEstimator)
                 "predict_proba is not available when fitted with probability=False: fit again"
             )
         scores = self.decision_function(X)
-        n_classes = self.classes_.shape[0]
-        proba = expit(-(scores.reshape(scores.shape[0], -1) * self.probA_ + self.probB_))
-        if n_classes == 2:
-            return np.column_stack([1.0 - proba[:, 0], proba[:, 0]])
-        total = proba.sum(axis=1, keepdims=True)
-        # Every sigmoid 0 (decisions far out): the uniform distribution, as scikit-learn.
-        return np.divide(proba, total, out=np.full_like(proba, 1 / n_classes), where=total > 0)
+        return sigmoid_proba(scores, self.probA_, self.probB_, self.classes_.shape[0])
 
     @available_if(_check_proba)
     def predict_log_proba(self, X):
