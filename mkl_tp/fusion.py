@@ -4,10 +4,12 @@ from numbers import Integral, Real
 
 import numpy as np
 from sklearn.base import BaseEstimator, ClassifierMixin, clone
+from sklearn.utils.metaestimators import available_if
 from sklearn.utils.validation import check_is_fitted
 
 from ._utils.params import Interval, check_parameters
 from ._utils.persist import VersionedPickleMixin
+from ._utils.platt import fit_sigmoids, sigmoid_proba
 from ._utils.sampling import stratified_folds
 from .estimator import PyramidMKLClassifier
 from .pyramid.inputs import validate_labels, validate_streams, video_tags
@@ -56,6 +58,9 @@ class LateFusionClassifier(VersionedPickleMixin, ClassifierMixin, BaseEstimator)
     stream_weights_ : ndarray of shape (n_streams,)
     score_scales_ : ndarray of shape (n_streams,)
         ``r_s``, the held-out RMS of each stream's scores.
+    probA_, probB_ : ndarray of shape (n_tasks,)
+        Platt's sigmoid of each class's fused score (one task, ``classes_[1]``, for two
+        classes), fitted on the out-of-fold fused scores (``predict_proba``).
     """
 
     _parameter_constraints = {
@@ -129,6 +134,12 @@ class LateFusionClassifier(VersionedPickleMixin, ClassifierMixin, BaseEstimator)
         self.stream_weights_ = self._weight_grid(len(names))[accuracy == accuracy.max()].mean(
             axis=0
         )
+        # Platt's sigmoids on the same out-of-fold fused scores: probabilities cost no fit.
+        fused = sum(
+            w / r * held_out[n] for w, r, n in zip(self.stream_weights_, self.score_scales_, names)
+        )
+        tasks = fused[:, 1:] if classes.shape[0] == 2 else fused
+        self.probA_, self.probB_ = fit_sigmoids(tasks, y_index, classes.shape[0])
         self.estimators_ = {name: clone(base).fit(data[name], classes[y_index]) for name in names}
         self.streams_, self.classes_ = names, classes
         return self
@@ -172,6 +183,49 @@ class LateFusionClassifier(VersionedPickleMixin, ClassifierMixin, BaseEstimator)
         """
         scores = self._fused(X)  # checks the fit before classes_ is read
         return self.classes_[np.argmax(scores, axis=1)]
+
+    def _has_proba(self):
+        # A model saved before probabilities existed has none: no predict_proba at all.
+        if hasattr(self, "stream_weights_") and not hasattr(self, "probA_"):
+            raise AttributeError("this late-fusion model was saved without probabilities")
+        return True
+
+    @available_if(_has_proba)
+    def predict_proba(self, X):
+        """Class probabilities: Platt's sigmoids of the fused one-vs-rest scores, fitted on
+        the out-of-fold scores that chose the fusion weights (no extra fit).
+
+        Each class's fused score ``f`` becomes ``1 / (1 + exp(probA_ * f + probB_))``; for
+        two classes that is the probability of ``classes_[1]``, for more the sigmoids are
+        divided by their sum (as ``CalibratedClassifierCV``). The most probable class may
+        differ from :meth:`predict`'s.
+
+        Parameters
+        ----------
+        X : mapping str -> sequence of (T_i, d_s) arrays, or sequence of mappings
+            The streams of :meth:`fit`, in either form.
+
+        Returns
+        -------
+        ndarray of shape (n_videos, n_classes)
+            Columns in the order of ``classes_``; every row sums to 1.
+        """
+        scores = self.decision_function(X)
+        return sigmoid_proba(scores, self.probA_, self.probB_, self.classes_.shape[0])
+
+    @available_if(_has_proba)
+    def predict_log_proba(self, X):
+        """Log of ``predict_proba``.
+
+        Parameters
+        ----------
+        X : mapping str -> sequence of (T_i, d_s) arrays, or sequence of mappings
+
+        Returns
+        -------
+        ndarray of shape (n_videos, n_classes)
+        """
+        return np.log(self.predict_proba(X))
 
     def __sklearn_tags__(self):
         """Input is videos of several streams, not a 2-D table: a mapping stream name ->

@@ -99,7 +99,7 @@ def build_parser():
         action="store_true",
         help="also write each class's decision score (score_CLASS columns, in the model's "
         "class order) and, for a model with probabilities (fitted with probability=True, "
-        "or a deep model), each class's probability (probability_CLASS)",
+        "a late-fusion or a deep model), each class's probability (probability_CLASS)",
     )
     parser.add_argument(
         "--frames",
@@ -212,7 +212,7 @@ def _score_columns(model, X):
     ``decision_function``; for two classes its one score ``s`` (positive favours
     ``classes_[1]``) is written as ``-s, s``. Then ``probability_CLASS`` per class when the
     model has ``predict_proba`` (a :class:`~mkl_tp.PyramidMKLClassifier` fitted with
-    ``probability=True``, or a deep model); rows of those sum to 1.
+    ``probability=True``, a late-fusion or a deep model); rows of those sum to 1.
     """
     classes = [str(c) for c in model.classes_]
     scores = np.asarray(model.decision_function(X), dtype=float)

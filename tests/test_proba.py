@@ -217,3 +217,61 @@ def test_a_feature_sequence_gives_the_probabilities_of_its_list(tmp_path):
     np.testing.assert_array_equal(
         on_disk.predict_proba(videos), in_memory.predict_proba(list(videos))
     )
+
+
+@pytest.mark.parametrize("n_classes", [2, 3], ids=["binary", "three classes"])
+def test_late_fusion_probabilities_are_platt_on_its_out_of_fold_fused_scores(n_classes):
+    """A hand loop: the fold models' held-out scores of each stream, fused with the fitted
+    weights and scales, then scikit-learn's sigmoid fit per class; no extra fit needed."""
+    from sklearn.calibration import _sigmoid_calibration
+
+    from mkl_tp import LateFusionClassifier
+    from mkl_tp._utils.sampling import stratified_folds
+
+    X, y = make_videos(classes=n_classes)
+    other, _ = make_videos(classes=n_classes, d=3, seed=2)
+    streams = {"a": X, "b": other}
+    model = LateFusionClassifier(PyramidMKLClassifier(levels=2), cv=3).fit(streams, y)
+    classes, y_index = np.unique(y, return_inverse=True)
+    fused = np.zeros((len(y), n_classes))
+    for train, test in stratified_folds(y_index, 3):
+        for w, r, name in zip(model.stream_weights_, model.score_scales_, ["a", "b"]):
+            fold = PyramidMKLClassifier(levels=2).fit(
+                [streams[name][i] for i in train], y_index[train]
+            )
+            scores = fold.decision_function([streams[name][i] for i in test])
+            scores = np.column_stack([-scores, scores]) if scores.ndim == 1 else scores
+            fused[test] += w / r * scores
+    tasks = [1] if n_classes == 2 else range(n_classes)
+    expected = [_sigmoid_calibration(fused[:, t], (y_index == t).astype(int)) for t in tasks]
+    np.testing.assert_allclose(model.probA_, [a for a, _ in expected], rtol=1e-6)
+    np.testing.assert_allclose(model.probB_, [b for _, b in expected], rtol=1e-6, atol=1e-9)
+    X_test = {"a": make_videos(classes=n_classes, seed=1)[0]}
+    X_test["b"] = make_videos(classes=n_classes, d=3, seed=3)[0]
+    proba = model.predict_proba(X_test)
+    decision = model.decision_function(X_test).reshape(len(X_test["a"]), -1)
+    sig = expit(-(decision * model.probA_ + model.probB_))
+    reference = (
+        np.column_stack([1 - sig[:, 0], sig[:, 0]])
+        if n_classes == 2
+        else sig / sig.sum(axis=1, keepdims=True)
+    )
+    np.testing.assert_allclose(proba, reference, rtol=0, atol=1e-12)
+    np.testing.assert_allclose(np.exp(model.predict_log_proba(X_test)), proba, rtol=1e-12)
+    per_video = [{"a": a, "b": b} for a, b in zip(X, other)]
+    scores = cross_val_score(
+        LateFusionClassifier(cv=2), per_video, y, cv=3, scoring="neg_log_loss", error_score="raise"
+    )
+    assert np.all(np.isfinite(scores))
+    with pytest.raises(NotFittedError):
+        LateFusionClassifier().predict_proba(streams)
+
+
+def test_a_late_fusion_model_saved_without_probabilities_has_no_predict_proba():
+    from mkl_tp import LateFusionClassifier
+
+    X, y = make_videos()
+    model = LateFusionClassifier(PyramidMKLClassifier(levels=1), cv=2).fit({"a": X, "b": X}, y)
+    del model.probA_, model.probB_  # as unpickled from a model saved before them
+    assert not hasattr(model, "predict_proba")  # predict --scores then writes scores only
+    assert model.predict({"a": X, "b": X}).shape == (len(X),)
