@@ -24,9 +24,9 @@ as complete.
 
 The package's modules: ``_format`` (constants, checks, naming rules), ``_read`` (readers),
 ``_write`` (:class:`FeatureWriter`), ``_merge`` (:func:`merge_shards`), ``_journal``
-(crash-safe commits), ``_runs`` (:func:`import_arrays`, :class:`RunSummary`,
-:class:`RunStoppedError`), ``_sequence`` (:class:`FeatureSequence`, videos read on access);
-import their public names from here.
+(crash-safe commits), ``_runs`` (:class:`RunSummary`, :class:`RunStoppedError`),
+``_import`` (:func:`import_arrays`), ``_sequence`` (:class:`FeatureSequence`, videos read
+on access); import their public names from here.
 """
 
 from ._format import (
@@ -40,9 +40,10 @@ from ._format import (
     parse_shard,
     resolve_out,
 )
+from ._import import import_arrays
 from ._merge import merge_shards
 from ._read import failed_videos, list_videos, load_features, read_info, video_attrs
-from ._runs import RunStoppedError, RunSummary, import_arrays
+from ._runs import RunStoppedError, RunSummary
 from ._sequence import FeatureSequence
 from ._write import FeatureWriter
 
