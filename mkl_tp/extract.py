@@ -80,7 +80,7 @@ def _extract_parser():
             "NAME_rgb.h5 / NAME_flow.h5. Re-running the same command resumes and skips "
             "videos already complete. Two more commands: "
             f"'{PROG} merge SHARDS... --out FILE' joins --shard outputs; "
-            f"'{PROG} import DIR --out FILE' stores .npy/.npz arrays as a cache "
+            f"'{PROG} import DIR --out FILE' stores other tools' features as caches "
             "(each has its own --help)."
         ),
         epilog=(
@@ -251,16 +251,12 @@ def _merge_parser():
 def _import_parser():
     parser = argparse.ArgumentParser(
         prog=f"{PROG} import",
-        description="Store per-video arrays (.npy, or .npz holding one array or a 'features' "
-        "array, optionally with an 'fps' scalar) found under DIR as a feature cache. The id is "
-        "the path relative to DIR without extension. Arrays that are not (T, d) real and "
-        "finite, or whose d differs from the cache's, are recorded under /failed and the run "
-        "goes on.",
+        description="Store per-video features under DIR as caches: .npy/.npz (id: the path less "
+        "extension), video_features' <stem>_<key>.npy (id: the stem; a cache per key), mmaction2's "
+        ".pkl (read as arrays only, never run). Bad arrays go under /failed; the run goes on.",
         formatter_class=_HelpFormatter,
     )
-    parser.add_argument(
-        "src", metavar="DIR", help="folder of .npy / .npz files, searched recursively"
-    )
+    parser.add_argument("src", metavar="DIR", help="folder of feature files, searched recursively")
     parser.add_argument(
         "--out",
         required=True,
@@ -270,7 +266,16 @@ def _import_parser():
     parser.add_argument(
         "--stream",
         metavar="NAME",
-        help="stream recorded in the file (default: from an --out ending in _rgb.h5 or _flow.h5)",
+        help="stream recorded in the file (default: from an --out ending in _rgb.h5 or "
+        "_flow.h5, else video_features' key); over several keys, the one to import",
+    )
+    layouts = ("auto", "arrays", "video_features", "mmaction2")
+    parser.add_argument("--layout", choices=layouts, default="auto", help="auto: by the names")
+    parser.add_argument(
+        "--id-pattern",
+        metavar="REGEX",
+        help="its group 'id', else its first group, found in an id is the id; files it "
+        "does not match are listed, not imported",
     )
     parser.add_argument(
         "--dtype", choices=("float16", "float32"), default="float32", help="storage type"
@@ -396,19 +401,17 @@ def _import(argv):
     args.out = resolve_out(args.out)
     configure_logging(quiet=True)
     stream = args.stream or next((s for s in STREAMS if args.out.endswith(f"_{s}.h5")), None)
-    if stream is None:
-        raise UsageError("cannot tell the stream from --out; pass --stream (e.g. rgb)")
+    options = {name: getattr(args, name) for name in ("layout", "id_pattern", "dtype")}
     with logging_redirect_tqdm():
         summary = _library_call(
-            import_arrays,
-            args.src,
-            args.out,
-            stream=stream,
-            dtype=args.dtype,
-            progress=not args.quiet,
+            import_arrays, args.src, args.out, stream=stream, progress=not args.quiet, **options
         )
     _print_summary(summary, with_ids=False)
-    return EXIT_FAILURE if summary.failures else EXIT_OK
+    left_out = [f"not imported: {path}: {why}" for path, why in summary.not_imported.items()]
+    more = [f"... and {len(left_out) - _MAX_SHOWN_FAILURES} more"] * (len(left_out) > 10)
+    if left_out:
+        print("\n".join(left_out[:_MAX_SHOWN_FAILURES] + more), file=sys.stderr)
+    return EXIT_FAILURE if summary.failures or summary.not_imported else EXIT_OK
 
 
 # -- entry point ----------------------------------------------------------------------
