@@ -141,6 +141,21 @@ def test_one_file_for_two_keys_is_refused_before_writing(tmp_path, capsys):
     assert not any(p.suffix == ".h5" for p in tmp_path.iterdir())
 
 
+def test_an_output_of_another_extraction_stops_the_import_before_any_cache_is_made(
+    tmp_path, capsys
+):
+    src = tmp_path / "i3d"
+    _video_features(src, STEMS, ["rgb", "flow"])
+    info = {"stream": "rgb", "arch": "resnet18", "dtype": "float16"}
+    with store.FeatureWriter(tmp_path / "ucf_rgb.h5", info, durable=False):
+        pass  # made by an extraction; flow, the first key, would be made first
+    code, _, stderr = _run(capsys, "import", src, "--out", tmp_path / "ucf")
+    assert code == 2
+    _one_line_error(stderr, "ucf_rgb.h5")
+    assert not (tmp_path / "ucf_flow.h5").exists()
+    assert store.list_videos(tmp_path / "ucf_rgb.h5") == []
+
+
 def test_rgb_features_are_never_recorded_as_flow(tmp_path, capsys):
     src = tmp_path / "i3d"
     _video_features(src, STEMS, ["rgb"])

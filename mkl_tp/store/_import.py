@@ -566,7 +566,9 @@ def import_arrays(
     done, skipped, failed, failures = {}, {}, {}, {}
     with ExitStack() as stack:
         writers = {}
-        for name, (_, path) in targets.items():  # every output opens before any is written
+        # Every output opens before any is written, the existing ones (which may belong to
+        # another extraction) before any new one is created.
+        for name, (_, path) in sorted(targets.items(), key=lambda t: not os.path.exists(t[1][1])):
             info = {
                 "stream": name,
                 "feature_dim": _common_dim(path, plan[name]),
