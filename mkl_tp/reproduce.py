@@ -14,8 +14,8 @@ from pathlib import Path
 
 from . import fit
 from ._utils.cli import UsageError, one_line_errors, run_cli
+from .experiment import options
 from .experiment.inputs import add_split_format_arguments, describe_features
-from .experiment.options import levels as parse_levels
 from .experiment.paper import runs, tables
 
 __all__ = ["main"]
@@ -41,14 +41,14 @@ def _parser():
     parser.add_argument("--out", default="runs/paper", help="folder of the sweeps (runs/paper)")
     parser.add_argument(
         "--tables",
-        type=parse_levels,
+        type=options.argument(options.levels),
         default=[2, 3, 4, 5, 6, 7],
         metavar="2-7",
         help="tables to run and print (1-7; default 2-7; 1 needs --backbone)",
     )
     parser.add_argument(
         "--levels",
-        type=parse_levels,
+        type=options.argument(options.levels),
         default=list(range(1, 7)),
         metavar="1-6",
         help="pyramid depths of Tables 2-4; the deepest is Tables 1, 5 and 6's (default 1-6)",

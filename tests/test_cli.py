@@ -21,7 +21,8 @@ from mkl_tp._utils.cli import (
 )
 
 PACKAGE = Path(__file__).resolve().parents[1] / "mkl_tp"
-COMMAND_LINES = {"extract.py", "fit.py", "predict.py"}
+# The commands, and the parsers of fit's and predict's option values (argparse types).
+COMMAND_LINES = {"extract.py", "fit.py", "predict.py", "reproduce.py", "experiment/options.py"}
 
 
 def test_exit_code_table():
