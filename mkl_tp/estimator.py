@@ -30,6 +30,7 @@ from .solvers.selection import (
     MAX_SELECTION_VIDEOS,
     Depth,
     norm_candidates,
+    one_standard_error_choice,
     score_key,
     select_base_kernel,
     select_mkl_norm,
@@ -229,6 +230,10 @@ class PyramidMKLClassifier(VersionedPickleMixin, ClassifierMixin, BaseEstimator)
         base kernel with the weights fixed (empty otherwise, or without folds).
     linear_kernel_score_ : float or None
         Beside them, on the same folds: ``kernel="linear"`` with the same weights.
+    linear_kernel_better_ : bool or None
+        Whether that linear kernel beat the chosen base kernel out of fold by more than one
+        standard error: Eq. 2 averages a level's nodes, blind to their order, and cannot
+        separate classes that differ only in it. The fit then warns, naming both scores.
     base_kernel_seconds_ : float
         Seconds spent choosing the base kernel (both candidates' node features included).
     streams_ : list of str
@@ -444,6 +449,16 @@ class PyramidMKLClassifier(VersionedPickleMixin, ClassifierMixin, BaseEstimator)
                 ", ".join(f"{b} {a:.4f}" for b, a in self.base_kernel_scores_.items()),
                 self.linear_kernel_score_,
             )
+            judged = [chosen, "linear kernel"]
+            self.linear_kernel_better_ = one_standard_error_choice(correct, judged) != chosen
+            if self.linear_kernel_better_:
+                warnings.warn(
+                    f"kernel='cross' scored {self.base_kernel_scores_[chosen]:.3f} out of fold "
+                    f"(base kernel {chosen!r}) against {self.linear_kernel_score_:.3f} for "
+                    "kernel='linear': Eq. 2 averages the nodes of a level, blind to their "
+                    "order, and may not separate these classes; kernel='linear' keeps it",
+                    stacklevel=4,
+                )
         return blocks
 
     def _node_blocks(self, data, fit, y_index=None):
@@ -533,6 +548,7 @@ class PyramidMKLClassifier(VersionedPickleMixin, ClassifierMixin, BaseEstimator)
             pyramids=self.pyramids_,
         )
         self.base_kernel_scores_, self.linear_kernel_score_ = {}, None
+        self.linear_kernel_better_ = None
         self.base_kernel_seconds_ = 0.0
         if cross and self.base_kernel == "cv":
             blocks = self._choose_base_kernel(data, y_index, classes.shape[0], fit)

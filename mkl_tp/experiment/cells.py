@@ -320,6 +320,8 @@ def _decisions(cells, levels):
                 norm = norm if "decision" in norm else cell.get("mkl_norm_selection")
                 base = cell.get("base_kernel_selection") or {}
                 linear = f"; kernel='linear' {100 * base.get('linear_kernel', 0):.1f}"
+                if base.get("linear_kernel_better"):
+                    linear += _BLIND
                 for record, prefix, extra in ((norm, "p=", ""), (base, "", linear)):
                     if not record:
                         continue
@@ -331,4 +333,38 @@ def _decisions(cells, levels):
                         f"  L{level} {config} {column}: {record['decision']} "
                         f"[{scores}{extra}; {record.get('seconds', 0):.1f} s]"
                     )
+            gap = _cross_gap(columns)
+            if gap:
+                lines.append(f"  L{level} {config} cross: {gap}")
     return lines
+
+
+_BLIND = (
+    " -- kernel='linear' does better out of fold: Eq. 2 averages the nodes of a level, "
+    "blind to their order"
+)
+
+
+def _cross_gap(columns):
+    """The sentence saying that the cross cell's C search scored well below the linear
+    cell's out of fold (more than two standard errors of the difference of two accuracies
+    on the same videos, taken as independent: a conservative bound), else ``""``."""
+    cross = columns.get("cross", {}).get("selection", {})
+    linear = columns.get("linear", {}).get("selection", {})
+    n = cross.get("n_videos")
+    if "cv_accuracy" not in cross or not n:
+        return ""
+    if "candidates" in linear:
+        theirs = linear["candidates"][linear["chosen"]]
+    else:
+        theirs = linear.get("cv_accuracy")
+    ours = cross["cv_accuracy"]
+    if theirs is None:
+        return ""
+    error = math.sqrt((ours * (1 - ours) + theirs * (1 - theirs)) / n)
+    if theirs - ours <= 2 * error:
+        return ""
+    return (
+        f"out of fold {100 * ours:.1f} against {100 * theirs:.1f} for linear (C search){_BLIND}"
+        ", so it may not separate these classes: prefer the linear cell"
+    )

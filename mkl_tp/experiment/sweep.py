@@ -157,6 +157,7 @@ def select_C(X, y, build, *, seed=0, search_norm=False):
         record.update(describe_choice(scores, norms, norm, right))
     else:
         record["cv_accuracy"] = round(float(best[None][1].mean()), 4)
+        record["n_videos"] = int(best[None][1].size)  # judged out of fold
     record["seconds"] = round(time.perf_counter() - start, 3)
     return best[norm][0], norm, record
 
@@ -183,6 +184,7 @@ def _chosen(model):
                 name="base kernel ",
             ),
             "linear_kernel": round(model.linear_kernel_score_, 4),
+            "linear_kernel_better": bool(model.linear_kernel_better_),
             "seconds": round(model.base_kernel_seconds_, 3),
         }
     if model.kernel == "linear" and model.mkl_norm_ is not None:
