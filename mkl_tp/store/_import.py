@@ -15,7 +15,7 @@ Three layouts of per-video files are read (``docs/cli_extract.rst`` shows each):
     ``<video name>.pkl``, the video name keeping its extension; the older
     ``tools/data/activitynet/tsn_feature_extraction.py`` an ndarray as ``<frame dir>.pkl``).
 
-Each file is read by :mod:`mkl_tp.store._files` (pickles by an unpickler that builds numpy
+Each file is read by ``mkl_tp.store._files`` (pickles by an unpickler that builds numpy
 arrays and torch tensors and refuses to call anything else); this module finds the videos,
 their ids and streams, and runs the import.
 """
