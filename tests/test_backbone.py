@@ -1,4 +1,4 @@
-"""Tests for mkl_tp.extraction.backbone: frozen ResNet feature networks and their weights."""
+"""Tests for mkl_tp.extraction.backbone: frozen torchvision feature networks and their weights."""
 
 import urllib.error
 
@@ -49,7 +49,87 @@ def test_feature_dimension(arch, dim):
     net = build_backbone(arch, "random")
     out = net(_uint8_batch(2, 3))
     assert out.shape == (2, dim) and out.dtype == np.float32 and np.isfinite(out).all()
-    assert net.feature_dim == backbone.FEATURE_DIMS[arch] == dim
+    assert net.feature_dim == backbone.feature_dim(arch) == dim
+
+
+# Small members of other families (VGG at random init is 130M parameters: about 3 s to
+# build, so its dimension is checked without building it).
+@pytest.mark.parametrize(
+    "arch, dim, size",
+    [("alexnet", 4096, 64), ("squeezenet1_0", 512, 48), ("mobilenet_v3_small", 1024, 32)],
+)
+def test_other_families_give_their_penultimate_feature(arch, dim, size):
+    rgb = build_backbone(arch, "random", seed=5)
+    flow = build_backbone(arch, "random", seed=5, in_channels=20)
+    assert rgb.feature_dim == flow.feature_dim == backbone.feature_dim(arch) == dim
+    assert rgb(_uint8_batch(2, 3, size)).shape == (2, dim)
+    assert flow(_uint8_batch(2, 20, size)).shape == (2, dim)
+    name = backbone._first_conv_name(rgb.model)
+    w3 = rgb.model.get_submodule(name).weight.detach()
+    w20 = flow.model.get_submodule(name).weight.detach()
+    torch.testing.assert_close(w20, cross_modality_weight(w3, 20), rtol=0, atol=0)
+
+
+def test_alexnet_and_vgg_features_are_the_last_hidden_layer():
+    assert backbone.feature_dim("vgg11") == backbone.feature_dim("vgg19") == 4096
+    net = build_backbone("alexnet", "random", seed=1)
+    reference = torchvision.models.alexnet(weights=None)
+    reference.load_state_dict(net.model.state_dict(), strict=False)  # all but the last Linear
+    reference.classifier = reference.classifier[:-1]  # ... Linear(4096, 4096), ReLU
+    batch = _uint8_batch(2, 3, size=64)
+    normalise = torchvision.transforms.Normalize(backbone.RGB_MEAN, backbone.RGB_STD)
+    with torch.no_grad():
+        expected = reference.eval()(normalise(batch.float() / 255)).numpy()
+    assert (expected >= 0).all()  # after the ReLU
+    np.testing.assert_allclose(net(batch), expected, rtol=1e-5, atol=1e-5)
+
+
+def test_other_families_load_their_checkpoints(tmp_path):
+    source = build_backbone("squeezenet1_0", "random", seed=2)
+    path = tmp_path / "squeeze.pth"
+    state = {f"module.{k}": v for k, v in source.model.state_dict().items()}
+    state["module.classifier.1.weight"] = torch.zeros(10, 512, 1, 1)  # the classifier: ignored
+    torch.save({"model": state}, path)
+    assert build_backbone("squeezenet1_0", str(path)).digest == source.digest
+    motion = build_backbone("squeezenet1_0", str(path), in_channels=20)
+    assert motion.digest == build_backbone("squeezenet1_0", "random", seed=2, in_channels=20).digest
+    with pytest.raises(
+        WeightsError, match=r"squeeze\.pth does not fit squeezenet1_1: .*shape mismatch"
+    ):
+        build_backbone("squeezenet1_1", str(path))
+    torch.save({"x": torch.zeros(1)}, tmp_path / "other.pth")
+    with pytest.raises(WeightsError, match=r"other\.pth has no features\.0\.weight"):
+        build_backbone("squeezenet1_0", str(tmp_path / "other.pth"))
+
+
+def test_available_archs_are_torchvisions_classification_models():
+    archs = backbone.available_archs()
+    assert {"alexnet", "vgg11", "vgg19", "resnet18", "resnet152", "vit_b_16"} <= set(archs)
+    assert "fasterrcnn_resnet50_fpn" not in archs and "r3d_18" not in archs
+
+
+@pytest.mark.parametrize(
+    "arch, size, message",
+    [
+        ("vit_b_16", 256, r"vit_b_16 cannot take 256x256 inputs \(Wrong image height"),
+        ("alexnet", 32, r"alexnet needs inputs of at least 63x63 pixels; a crop of 32x32"),
+        ("nosuchnet", 224, r"unknown arch 'nosuchnet': not a torchvision classification model"),
+    ],
+)
+def test_inputs_that_do_not_fit_the_network_are_named(arch, size, message):
+    with pytest.raises(WeightsError, match=message):
+        backbone.check_input_size(arch, size, in_channels=20)
+
+
+def test_exact_size_networks_take_their_size():
+    backbone.check_input_size("vit_b_16", 224, in_channels=20)  # the patch embedding is a conv
+    backbone.check_input_size("resnet18", 32)
+
+
+def test_a_first_layer_that_does_not_read_the_input_is_refused(monkeypatch):
+    monkeypatch.setattr(backbone, "_reads_input", lambda model, conv: False)
+    with pytest.raises(WeightsError, match="resnet18 cannot be a 20-channel motion network"):
+        build_backbone("resnet18", "random", in_channels=20)
 
 
 def test_features_equal_a_direct_torchvision_forward():
@@ -195,8 +275,10 @@ def test_imagenet_weights_come_from_torchvisions_cache(tmp_path, monkeypatch):
 
 
 def test_unknown_names():
-    with pytest.raises(WeightsError, match="unknown arch 'vgg16'; choose one of resnet18"):
-        build_backbone("vgg16", "random")
+    with pytest.raises(
+        WeightsError, match="unknown arch 'resnet9': not a torchvision .*; choose one of alexnet,"
+    ):
+        build_backbone("resnet9", "random")
     with pytest.raises(
         WeightsError,
         match="resnet18 has no torchvision weights 'IMAGENET1K_V9'; available: IMAGENET1K_V1",

@@ -75,6 +75,8 @@ def test_bad_options_are_refused_before_anything_is_written(tree, tmp_path):
         extract_features(root, out, streams=("depth",), **SMALL)
     with pytest.raises(ValueError, match="2/2: need 0 <= I < N"):
         extract_features(root, out, shard=(2, 2), **SMALL)
+    with pytest.raises(ValueError, match="vit_b_16 needs inputs of at least 224x224 pixels"):
+        extract_features(root, out, **dict(SMALL, arch="vit_b_16"))
     with pytest.raises(FileNotFoundError, match="source folder .*nowhere does not exist"):
         extract_features(tmp_path / "nowhere", out, **SMALL)
     assert not list(tmp_path.iterdir())

@@ -6,7 +6,8 @@
   stacks of the motion stream;
 - :mod:`~mkl_tp.extraction.inputs`: resizing, centre crops and :class:`NetworkInputs`,
   the per-frame network inputs of one video;
-- :mod:`~mkl_tp.extraction.backbone`: the ResNet appearance and motion networks and
+- :mod:`~mkl_tp.extraction.backbone`: the appearance and motion networks (any
+  torchvision classification model) and
   their weights;
 - :mod:`~mkl_tp.extraction.run`: :func:`extract_features`, the run behind
   ``python -m mkl_tp.extract`` (its decoding workers are ``_workers``).

@@ -1,8 +1,15 @@
-"""Frozen ResNet feature extractors for the appearance (RGB) and motion (flow) streams.
+"""Frozen CNN feature extractors for the appearance (RGB) and motion (flow) streams.
 
-The classifier is removed: a network maps a batch of frames to its global-pooled
-feature (2048-d for ResNet-50/101/152, 512-d for ResNet-18/34). The motion network
-takes 20 channels (10 stacked x/y flows); its first convolution is initialised by
+Any torchvision classification model (:func:`available_archs`) works. Its classifier, the
+last ``Linear`` (or, for SqueezeNet, the last ``Conv2d``) in module order, is replaced by
+the identity, so a network maps a batch of frames to the representation that layer read:
+the global-pooled feature for ResNets (2048-d for ResNet-50/101/152, 512-d for
+ResNet-18/34), DenseNets, EfficientNets, ...; for AlexNet and VGG the output of the last
+hidden fully connected layer (4096-d, after its ReLU; dropout is off in eval mode). The
+dimension is read from the removed layer (:func:`feature_dim`), never from a table.
+
+The motion network takes 20 channels (10 stacked x/y flows); its first convolution (the
+first ``Conv2d`` in module order, which must read the input) is initialised by
 cross-modality transfer: the RGB filters averaged over their 3 input channels and
 replicated over the 20 (Wang et al., "Temporal Segment Networks", 2016, Sec. 3.2).
 
@@ -15,22 +22,17 @@ final weights, stored with the features.
 import hashlib
 import logging
 import os
+import warnings
 from dataclasses import dataclass
 
 import torch
 import torchvision
+from torch import nn
 
 from .._utils.devices import resolve_device
 
 logger = logging.getLogger(__name__)
 
-FEATURE_DIMS = {
-    "resnet18": 512,
-    "resnet34": 512,
-    "resnet50": 2048,
-    "resnet101": 2048,
-    "resnet152": 2048,
-}
 #: ImageNet statistics (torchvision's), for RGB inputs scaled to [0, 1].
 RGB_MEAN, RGB_STD = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)
 #: Flow inputs in [0, 1] have zero motion at 0.5; the scale is the mean ImageNet std,
@@ -39,11 +41,13 @@ FLOW_MEAN, FLOW_STD = 0.5, 0.226
 
 __all__ = [
     "Backbone",
-    "FEATURE_DIMS",
     "WeightsError",
+    "available_archs",
     "build_backbone",
+    "check_input_size",
     "check_weights",
     "cross_modality_weight",
+    "feature_dim",
     "imagenet_weights_file",
     "resolve_device",
     "state_dict_digest",
@@ -52,6 +56,152 @@ __all__ = [
 
 class WeightsError(ValueError):
     """Weights that cannot be found, loaded or matched to the network."""
+
+
+def available_archs():
+    """Names of the torchvision classification models :func:`build_backbone` accepts.
+
+    Returns
+    -------
+    list of str
+        ``torchvision.models.list_models(module=torchvision.models)``, sorted.
+    """
+    return sorted(torchvision.models.list_models(module=torchvision.models))
+
+
+def _check_arch(arch):
+    if arch not in available_archs():
+        raise WeightsError(
+            f"unknown arch {arch!r}: not a torchvision classification model; choose one of "
+            + ", ".join(available_archs())
+        )
+
+
+def _parent_and_leaf(model, name):
+    parent, _, leaf = name.rpartition(".")
+    return (model.get_submodule(parent) if parent else model), leaf
+
+
+def _head_name(model):
+    """The classifier: the last Linear (or Conv2d, for SqueezeNet) in module order."""
+    layers = [n for n, m in model.named_modules() if isinstance(m, (nn.Linear, nn.Conv2d))]
+    linear = [n for n, m in model.named_modules() if isinstance(m, nn.Linear)]
+    return linear[-1] if linear else layers[-1]
+
+
+def _first_conv_name(model):
+    return next((n for n, m in model.named_modules() if isinstance(m, nn.Conv2d)), None)
+
+
+def _skeleton(arch, in_channels, transform_input=False):
+    """``arch`` without weights, its classifier replaced by the identity.
+
+    Built on the meta device (no memory, no initialisation) where the builder allows it
+    (RegNets compute their widths from tensors, so they are built on the CPU). Returns
+    the model, the classifier's name, its input width and the first convolution's name.
+    With ``in_channels`` other than 3 that convolution is replaced by one reading
+    ``in_channels`` channels, after checking it is the layer applied to the input.
+    """
+    kwargs = {"transform_input": True} if transform_input else {}
+    with warnings.catch_warnings():  # GoogLeNet/Inception warn about their future init
+        warnings.simplefilter("ignore", FutureWarning)
+        try:
+            with torch.device("meta"):
+                model = torchvision.models.get_model(arch, weights=None, **kwargs)
+        except NotImplementedError:
+            model = torchvision.models.get_model(arch, weights=None, **kwargs)
+    head = _head_name(model)
+    parent, leaf = _parent_and_leaf(model, head)
+    layer = getattr(parent, leaf)
+    dim = layer.in_features if isinstance(layer, nn.Linear) else layer.in_channels
+    setattr(parent, leaf, nn.Identity())
+    conv = _first_conv_name(model)
+    if in_channels != 3:
+        first = model.get_submodule(conv) if conv is not None else None
+        if first is None or first.in_channels != 3 or not _reads_input(model, first):
+            raise WeightsError(
+                f"{arch} cannot be a {in_channels}-channel motion network: its first layer is "
+                "not a convolution applied to the 3-channel input, so there is no RGB filter "
+                "bank to turn into a cross-modality first layer"
+            )
+        parent, leaf = _parent_and_leaf(model, conv)
+        setattr(
+            parent,
+            leaf,
+            nn.Conv2d(
+                in_channels,
+                first.out_channels,
+                first.kernel_size,
+                first.stride,
+                first.padding,
+                first.dilation,
+                first.groups,
+                first.bias is not None,
+                first.padding_mode,
+                device=first.weight.device,
+            ),
+        )
+    return model, head, dim, conv
+
+
+def _reads_input(model, conv, size=224):
+    """Whether ``conv`` receives the network's input itself (a meta-device forward)."""
+    x = torch.empty(1, 3, size, size, device="meta")
+    seen = []
+    hook = conv.register_forward_pre_hook(lambda module, args: seen.append(args[0] is x))
+    try:
+        with torch.no_grad():
+            model.eval().to("meta")(x)
+    except Exception:  # noqa: BLE001 (a model that refuses this size says so later)
+        pass
+    finally:
+        hook.remove()
+    return bool(seen) and seen[0]
+
+
+def feature_dim(arch):
+    """Dimension of the per-frame feature of ``arch``: the input width of its classifier.
+
+    Parameters
+    ----------
+    arch : str
+        One of :func:`available_archs`.
+
+    Returns
+    -------
+    int
+        2048 for resnet50/101/152, 512 for resnet18/34, 4096 for alexnet and the VGGs, ...
+    """
+    _check_arch(arch)
+    return _skeleton(arch, 3)[2]
+
+
+def check_input_size(arch, size, in_channels=3):
+    """Refuse square inputs of ``size`` pixels that ``arch`` cannot take, before any run.
+
+    Checks torchvision's documented minimum (its weights' ``min_size``) and then runs the
+    network on a meta-device input (no computation), which catches models that need one
+    exact size (the vision transformers: 224 x 224).
+
+    Raises
+    ------
+    WeightsError
+        Unknown arch, or a ``size`` that does not fit it; the message names both.
+    """
+    _check_arch(arch)
+    minimum = torchvision.models.get_model_weights(arch).DEFAULT.meta.get("min_size", (1, 1))
+    if size < max(minimum):
+        raise WeightsError(
+            f"{arch} needs inputs of at least {minimum[0]}x{minimum[1]} pixels; "
+            f"a crop of {size}x{size} is too small"
+        )
+    model = _skeleton(arch, in_channels)[0]
+    try:
+        with torch.no_grad():
+            model.eval().to("meta")(torch.empty(1, in_channels, size, size, device="meta"))
+    except Exception as exc:  # noqa: BLE001 (any failure: the size does not fit)
+        reason = " ".join(str(exc).split()) or type(exc).__name__
+        raise WeightsError(f"{arch} cannot take {size}x{size} inputs ({reason})") from None
 
 
 def cross_modality_weight(weight, in_channels):
@@ -163,8 +313,7 @@ def check_weights(arch, weights, *, progress=False):
     WeightsError
         One line saying what is missing and how to provide it.
     """
-    if arch not in FEATURE_DIMS:
-        raise WeightsError(f"unknown arch {arch!r}; choose one of {', '.join(FEATURE_DIMS)}")
+    _check_arch(arch)
     if weights == "random":
         return
     if _is_imagenet(weights):
@@ -221,7 +370,9 @@ def _checkpoint_state_dict(path):
 def _random_state_dict(arch, seed):
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
-        return getattr(torchvision.models, arch)(weights=None).state_dict()
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", FutureWarning)
+            return torchvision.models.get_model(arch, weights=None).state_dict()
 
 
 def _mismatch(state, expected):
@@ -300,19 +451,28 @@ class Backbone:
             return out.float().cpu().numpy()
 
 
+# torchvision builds these with transform_input=True when given its ImageNet weights: they
+# were trained on inputs normalised to [-1, 1], which the model converts from ImageNet's.
+_TRANSFORM_INPUT = frozenset({"googlenet", "inception_v3"})
+
+
 def build_backbone(
     arch="resnet101", weights="imagenet", *, in_channels=3, seed=0, device="cpu", progress=False
 ):
-    """Build a frozen ResNet feature extractor.
+    """Build a frozen feature extractor from a torchvision classification model.
 
     Parameters
     ----------
-    arch : {"resnet18", "resnet34", "resnet50", "resnet101", "resnet152"}
+    arch : str, default "resnet101"
+        One of :func:`available_archs` (alexnet, vgg11..19, resnet18..152, densenet121,
+        mobilenet_v3_large, efficientnet_b0, convnext_tiny, regnet_*, vit_b_16, ...). The
+        classifier is replaced by the identity (see the module's docstring for what the
+        feature is); :attr:`Backbone.feature_dim` is :func:`feature_dim`.
     weights : str
         ``"imagenet"`` (torchvision's default ImageNet weights for ``arch``), a
         torchvision weights name such as ``"IMAGENET1K_V1"``, ``"random"``, or the
         path of a checkpoint (a state dict, possibly under ``"state_dict"`` or
-        ``"model"``; ``module.`` prefixes and the ``fc`` layer are ignored).
+        ``"model"``; ``module.`` prefixes and the classifier's keys are ignored).
     in_channels : int, default 3
         20 for the motion network. A 3-channel source (ImageNet, random, an RGB
         checkpoint) gets the cross-modality first layer; a checkpoint whose first
@@ -330,35 +490,32 @@ def build_backbone(
     Raises
     ------
     WeightsError
-        Unknown arch, weights not available offline (one message saying how to
-        provide them), or a checkpoint that does not fit the network.
+        Unknown arch, an arch whose first layer cannot take the motion stream's
+        channels, weights not available offline (one message saying how to provide
+        them), or a checkpoint that does not fit the network.
     """
-    if arch not in FEATURE_DIMS:
-        raise WeightsError(f"unknown arch {arch!r}; choose one of {', '.join(FEATURE_DIMS)}")
+    _check_arch(arch)
+    transform_input = arch in _TRANSFORM_INPUT and in_channels == 3 and _is_imagenet(weights)
+    model, head, dim, conv = _skeleton(arch, in_channels, transform_input)
     if weights == "random":
         state, source = _random_state_dict(arch, seed), f"random(seed={seed})"
     elif _is_imagenet(weights):
         state, source = _imagenet_state_dict(arch, weights, progress)
     else:
         state, source = _checkpoint_state_dict(weights), os.path.abspath(weights)
-    state = {k: v for k, v in state.items() if not k.startswith("fc.")}
-    conv = state.get("conv1.weight")
-    if conv is None:
-        raise WeightsError(f"{source} has no conv1.weight: not a torchvision ResNet state dict")
-    if conv.shape[1] != in_channels:
-        if conv.shape[1] != 3:
+    state = {k: v for k, v in state.items() if not k.startswith(head + ".")}
+    key = f"{conv}.weight"
+    first = state.get(key)
+    if first is None:
+        raise WeightsError(f"{source} has no {key}: not a torchvision {arch} state dict")
+    if first.shape[1] != in_channels:
+        if first.shape[1] != 3:
             raise WeightsError(
-                f"{source}: first layer has {conv.shape[1]} input channels; "
+                f"{source}: first layer has {first.shape[1]} input channels; "
                 f"expected {in_channels} (or 3, for cross-modality initialisation)"
             )
-        state["conv1.weight"] = cross_modality_weight(conv, in_channels)
+        state[key] = cross_modality_weight(first, in_channels)
     state = {k: v.float() if v.is_floating_point() else v for k, v in state.items()}
-    with torch.device("meta"):  # a skeleton: no random initialisation, the weights are loaded next
-        model = getattr(torchvision.models, arch)(weights=None)
-        model.conv1 = torch.nn.Conv2d(
-            in_channels, 64, kernel_size=7, stride=2, padding=3, bias=False
-        )
-    model.fc = torch.nn.Identity()
     mismatch = _mismatch(state, model.state_dict())
     if mismatch:
         raise WeightsError(f"{source} does not fit {arch}: {mismatch}")
@@ -373,4 +530,4 @@ def build_backbone(
     logger.info(
         "%s %s-channel weights %s digest %s on %s", arch, in_channels, source, digest[:12], dev
     )
-    return Backbone(model, arch, source, digest, in_channels, FEATURE_DIMS[arch], dev)
+    return Backbone(model, arch, source, digest, in_channels, dim, dev)

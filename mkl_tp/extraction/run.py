@@ -1,4 +1,4 @@
-"""Extraction: videos in, per-frame ResNet features out, one HDF5 cache per stream.
+"""Extraction: videos in, per-frame CNN features out, one HDF5 cache per stream.
 
 :func:`extract_features` is the library behind ``python -m mkl_tp.extract``: it chooses the
 run's videos (:func:`mkl_tp.sources.find_videos`, a list file, :func:`shard_of`), builds the
@@ -199,6 +199,7 @@ def extract_features(
         Interrupted (a ``KeyboardInterrupt``); the videos saved before are kept.
     """
     from . import _workers
+    from .backbone import check_input_size
     from .flow import OpticalFlow
 
     streams = (
@@ -211,6 +212,10 @@ def extract_features(
     shard = resolve_shard(shard)
     if "flow" in streams:
         OpticalFlow(flow_method)
+    # An unknown arch, a crop it cannot take (vit_b_16 needs 224 exactly) or a first layer
+    # the motion stream cannot use: refused now, on the meta device, before any output.
+    for stream in streams:
+        check_input_size(arch, crop or short_side, in_channels=3 if stream == "rgb" else 20)
     paths = {s: output_path(out, s, shard) for s in streams}
     videos, missing = _plan(src, video_list, shard)
     # How frames become inputs: recorded in each file and passed to the decoding workers.
