@@ -214,24 +214,45 @@ class FrameSampler:
         to the next frame's). Above the video's own rate some frames are kept twice,
         as ffmpeg's ``fps`` filter duplicates them.
     stride : int, optional
-        Keep frames 0, k, 2k, ... (by decoding order). At most one of ``fps`` and
-        ``stride``; neither keeps every frame.
+        Keep frames 0, k, 2k, ... (by decoding order).
+    frames : int, optional
+        Keep ``frames`` frames evenly spaced over the video, first and last included:
+        indices ``round(linspace(0, T - 1, frames))`` (:func:`evenly_spaced_indices`), so
+        ``source_frames`` (T, the decoded count) must be given. A video of T <= ``frames``
+        frames keeps all T, none repeated.
+    source_frames : int, optional
+        T, with ``frames``.
+
+    At most one of ``fps``, ``stride`` and ``frames``; none keeps every frame.
 
     Raises
     ------
     ValueError
-        Both given, or a non-positive (or non-finite) value.
+        Several given, or a non-positive (or non-finite) value.
     """
 
-    def __init__(self, fps=None, stride=None):
-        if fps is not None and stride is not None:
-            raise ValueError("sample by fps or by stride, not both")
+    def __init__(self, fps=None, stride=None, frames=None, source_frames=None):
+        given = [
+            n for n, v in (("fps", fps), ("stride", stride), ("frames", frames)) if v is not None
+        ]
+        if len(given) > 1:
+            raise ValueError(f"sample by {' or by '.join(given)}, not both")
         if fps is not None and not (np.isfinite(fps) and fps > 0):
             raise ValueError(f"sampling fps must be a positive number, got {fps!r}")
         if stride is not None and (int(stride) != stride or stride < 1):
             raise ValueError(f"sampling stride must be a positive integer, got {stride!r}")
+        if frames is not None and (int(frames) != frames or frames < 1):
+            raise ValueError(
+                f"number of frames to sample must be a positive integer, got {frames!r}"
+            )
         self.fps = None if fps is None else float(fps)
         self.stride = None if stride is None else int(stride)
+        self.frames = None if frames is None else int(frames)
+        self._chosen = (
+            None
+            if frames is None or source_frames is None
+            else set(evenly_spaced_indices(source_frames, self.frames).tolist())
+        )
         self._origin = None
         self._next = 0
 
@@ -247,6 +268,10 @@ class FrameSampler:
         """
         if self.stride is not None:
             return int(index % self.stride == 0)
+        if self.frames is not None:
+            if self._chosen is None:
+                raise ValueError("sampling a number of frames needs the video's frame count")
+            return int(index in self._chosen)
         if self.fps is None:
             return 1
         if self._origin is None:
@@ -258,7 +283,7 @@ class FrameSampler:
         return count
 
 
-def sample_frame_indices(times, end=None, *, fps=None, stride=None):
+def sample_frame_indices(times, end=None, *, fps=None, stride=None, frames=None):
     """Indices of the frames :class:`FrameSampler` keeps, repeated as it repeats them.
 
     Parameters
@@ -267,8 +292,8 @@ def sample_frame_indices(times, end=None, *, fps=None, stride=None):
         Presentation time of every decoded frame, in order (seconds).
     end : float, optional
         When the last frame leaves the screen (default: one mean frame interval after it).
-    fps, stride
-        As :class:`FrameSampler`.
+    fps, stride, frames
+        As :class:`FrameSampler` (``frames`` spreads over ``len(times)``).
 
     Returns
     -------
@@ -277,10 +302,31 @@ def sample_frame_indices(times, end=None, *, fps=None, stride=None):
     times = [float(t) for t in times]
     if end is None:
         end = times[-1] + ((times[-1] - times[0]) / (len(times) - 1) if len(times) > 1 else 1.0)
-    sampler = FrameSampler(fps, stride)
+    sampler = FrameSampler(fps, stride, frames, len(times))
     bounds = times[1:] + [end]
     return [
         i
         for i, (start, stop) in enumerate(zip(times, bounds))
         for _ in range(sampler.repeats(i, start, stop))
     ]
+
+
+def evenly_spaced_indices(n_frames, frames):
+    """The ``frames`` indices of ``n_frames`` spread evenly, first and last included.
+
+    Parameters
+    ----------
+    n_frames : int
+        T, the video's decoded frames.
+    frames : int
+
+    Returns
+    -------
+    ndarray of int
+        ``rint(linspace(0, T - 1, frames))`` (round half to even), increasing and distinct;
+        every index ``0..T-1`` when ``T <= frames`` (frames are never repeated). One frame
+        is frame 0.
+    """
+    if n_frames <= frames:
+        return np.arange(n_frames)
+    return np.rint(np.linspace(0, n_frames - 1, frames)).astype(int)

@@ -89,10 +89,16 @@ class NetworkInputs:
     flow_bound : float, default 20
         See :func:`flow_to_uint8`.
     stack : int, default 10
-    sample_fps, sample_stride : optional
-        Keep only some frames (:class:`FrameSampler`): those on screen every
-        ``1 / sample_fps`` seconds, or every ``sample_stride``-th. The flow stack of a kept
-        frame is made of the flows between consecutive decoded frames from it on.
+    sample_fps, sample_stride, sample_frames : optional
+        Keep only some frames (:class:`FrameSampler`; at most one option): those on
+        screen every ``1 / sample_fps`` seconds, every ``sample_stride``-th, or
+        ``sample_frames`` frames evenly spaced over the video (``round(linspace(0, T - 1,
+        sample_frames))``; all T frames when T <= ``sample_frames``, none repeated). The
+        flow stack of a kept frame is made of the flows between consecutive decoded frames
+        from it on. ``sample_frames`` needs T, the decoded count (a container's declared
+        count can be wrong): the video is decoded twice, once to count its frames and once
+        to keep them, so decoding costs twice as much (flow and the network run only on
+        what the kept frames need).
     keep_partial : bool, default False
         Keep the frames of a truncated video (see :class:`VideoFrames`).
 
@@ -136,6 +142,7 @@ class NetworkInputs:
         stack=FLOW_STACK,
         sample_fps=None,
         sample_stride=None,
+        sample_frames=None,
         keep_partial=False,
     ):
         self.path = os.fspath(path)
@@ -145,11 +152,12 @@ class NetworkInputs:
             raise ValueError(f"streams must be 'rgb' and/or 'flow', got {sorted(streams)}")
         if crop and crop > short_side:
             raise ValueError(f"crop {crop} is larger than the short side {short_side}")
-        FrameSampler(sample_fps, sample_stride)  # check the options now
+        FrameSampler(sample_fps, sample_stride, sample_frames)  # check the options now
         self.short_side, self.crop = short_side, crop
         self.flow = OpticalFlow(flow_method) if "flow" in self.streams else None
         self.flow_bound, self.stack = flow_bound, stack
         self.sample_fps, self.sample_stride = sample_fps, sample_stride
+        self.sample_frames = sample_frames
         self.keep_partial = keep_partial
         self.n_frames = self.source_frames = self.declared_frames = 0
         self.fps = float("nan")
@@ -170,8 +178,13 @@ class NetworkInputs:
             yield item
 
     def __iter__(self):
+        counted = None
+        if self.sample_frames is not None:  # the first pass: T, by decoding
+            counted = sum(
+                1 for _ in self._decoded(VideoFrames(self.path, keep_partial=self.keep_partial))
+            )
         frames = VideoFrames(self.path, keep_partial=self.keep_partial)
-        sampler = FrameSampler(self.sample_fps, self.sample_stride)
+        sampler = FrameSampler(self.sample_fps, self.sample_stride, self.sample_frames, counted)
         stacker = FlowStacker(self.stack)
         clock = time.perf_counter
         size = prev = held = None
@@ -202,6 +215,11 @@ class NetworkInputs:
             held, prev = (index, seconds, rgb), grey
         self.fps = frames.fps
         self.declared_frames, self.partial = frames.declared_frames, frames.partial
+        if counted is not None and counted != self.source_frames:
+            raise VideoError(
+                f"{self.path} decoded {counted} frames, then {self.source_frames}: "
+                "cannot sample a number of frames from it"
+            )
         if held is None:
             return
         step = 1.0 / self.fps if np.isfinite(self.fps) and self.fps > 0 else 0.0

@@ -125,6 +125,7 @@ def extract_features(
     flow_bound=20.0,
     sample_fps=None,
     sample_stride=None,
+    sample_frames=None,
     keep_partial=False,
     verify=False,
     workers=None,
@@ -159,9 +160,14 @@ def extract_features(
         timestamps (:class:`mkl_tp.extraction.FrameSampler`); frame folders have none and
         fail with this option.
     sample_stride : int, optional
-        Keep every ``sample_stride``-th decoded frame. At most one of the two; either is
-        recorded in the files' root attributes, and the motion input of a kept frame is
-        the stack of flows between the decoded frames from it on.
+        Keep every ``sample_stride``-th decoded frame.
+    sample_frames : int, optional
+        Keep this many frames per video, evenly spaced: decoded frames
+        ``round(linspace(0, T - 1, sample_frames))`` of its T, first and last included;
+        a video of T <= ``sample_frames`` frames keeps all T (no frame is repeated). T is
+        counted by decoding, so such videos are decoded twice. At most one of the three
+        options; the one given is recorded in the files' root attributes, and the motion
+        input of a kept frame is the stack of flows between the decoded frames from it on.
     keep_partial : bool, default False
         Store the decoded frames of truncated videos (fewer frames, or a shorter span,
         than their container declares), with ``partial=True`` and ``declared_frames`` in
@@ -207,7 +213,16 @@ def extract_features(
     )
     workers = default_workers() if workers is None else workers
     check_options(
-        streams, out, batch_size, short_side, crop, workers, flow_bound, sample_fps, sample_stride
+        streams,
+        out,
+        batch_size,
+        short_side,
+        crop,
+        workers,
+        flow_bound,
+        sample_fps,
+        sample_stride,
+        sample_frames=sample_frames,
     )
     shard = resolve_shard(shard)
     if "flow" in streams:
@@ -226,6 +241,7 @@ def extract_features(
         flow_bound=flow_bound,
         sample_fps=sample_fps,
         sample_stride=sample_stride,
+        sample_frames=sample_frames,
     )
     # The work is planned before the networks are built (seconds): an output written by
     # another extraction is refused, and a resume with nothing left to do returns, first.
@@ -301,6 +317,8 @@ def check_options(
     sample_fps=None,
     sample_stride=None,
     spell=str,
+    *,
+    sample_frames=None,
 ):
     """Refuse options :func:`extract_features` cannot run with, before anything is built.
 
@@ -324,8 +342,17 @@ def check_options(
         raise ValueError(f"{spell('flow_bound')} must be positive")
     if len(streams) > 1 and str(out).endswith(".h5"):
         raise ValueError(f"two streams write two files: give {spell('out')} a NAME without .h5")
-    if sample_fps is not None and sample_stride is not None:
-        raise ValueError(f"sample by {spell('sample_fps')} or {spell('sample_stride')}, not both")
+    given = [
+        spell(name)
+        for name, value in (
+            ("sample_fps", sample_fps),
+            ("sample_stride", sample_stride),
+            ("sample_frames", sample_frames),
+        )
+        if value is not None
+    ]
+    if len(given) > 1:
+        raise ValueError(f"sample by {' or '.join(given)}, not both")
     if sample_fps is not None and not (math.isfinite(sample_fps) and sample_fps > 0):
         raise ValueError(
             f"{spell('sample_fps')} must be a positive number of frames per second, "
@@ -333,6 +360,8 @@ def check_options(
         )
     if sample_stride is not None and (int(sample_stride) != sample_stride or sample_stride < 1):
         raise ValueError(f"{spell('sample_stride')} must be at least 1, got {sample_stride}")
+    if sample_frames is not None and (int(sample_frames) != sample_frames or sample_frames < 1):
+        raise ValueError(f"{spell('sample_frames')} must be at least 1, got {sample_frames}")
 
 
 def _plan(src, video_list, shard):
@@ -451,6 +480,7 @@ def _stream_info(
     flow_bound,
     sample_fps,
     sample_stride,
+    sample_frames,
     shard,
 ):
     from . import backbone
@@ -477,6 +507,12 @@ def _stream_info(
         info["preprocessing"] = (
             "every sample_stride-th decoded frame; " + info["preprocessing"].split("; ", 1)[1]
         )
+    if sample_frames is not None:
+        info["sample_frames"] = int(sample_frames)
+        info["preprocessing"] = (
+            "sample_frames decoded frames per video, round(linspace(0, T - 1, sample_frames)) "
+            "of its T (all T when T <= sample_frames); " + info["preprocessing"].split("; ", 1)[1]
+        )
     if stream == "rgb":
         info["normalisation_mean"], info["normalisation_std"] = (
             list(backbone.RGB_MEAN),
@@ -496,7 +532,7 @@ def _stream_info(
             "flows min(t + k, T - 2), k = 0..9, x/y interleaved; "
             "a 1-frame video gets zero motion (128)",
         )
-        if sample_fps is not None or sample_stride is not None:
+        if sample_fps is not None or sample_stride is not None or sample_frames is not None:
             info["flow_sampling"] = (
                 "t, j and T count decoded frames: the stack of a kept frame "
                 "holds the flows between the decoded frames from it on"
