@@ -5,24 +5,24 @@ import pytest
 from _videos import write_video
 
 from mkl_tp import store
+from mkl_tp._utils.sampling import evenly_spaced
 from mkl_tp.extraction import FrameSampler, NetworkInputs, sample_frame_indices
-from mkl_tp.extraction.frames import evenly_spaced_indices
 from mkl_tp.extraction.run import extract_features
 
 SMALL = dict(arch="resnet18", weights="random", short_side=40, crop=32, batch_size=8, workers=0)
 
 
-def test_evenly_spaced_indices_include_both_ends_and_never_repeat():
-    assert evenly_spaced_indices(12, 5).tolist() == [0, 3, 6, 8, 11]
-    assert evenly_spaced_indices(250, 25)[[0, -1]].tolist() == [0, 249]
-    assert evenly_spaced_indices(12, 12).tolist() == list(range(12))
-    assert evenly_spaced_indices(7, 64).tolist() == list(range(7))  # T < n: all, once
-    assert evenly_spaced_indices(9, 1).tolist() == [0]
+def test_extraction_keeps_the_frames_fit_time_sampling_keeps():
+    """One rule for both: ``fit --train-frames`` on a full-rate cache and ``extract
+    --frames`` keep the same frames (the centre of each equal segment)."""
     for n_frames in range(1, 40):
         for frames in range(1, 45):
-            kept = evenly_spaced_indices(n_frames, frames)
-            assert len(kept) == min(n_frames, frames) and (np.diff(kept) > 0).all()
-    assert sample_frame_indices(np.arange(12) / 25, frames=5) == [0, 3, 6, 8, 11]
+            times = np.arange(n_frames) / 25
+            assert (
+                sample_frame_indices(times, frames=frames)
+                == evenly_spaced(n_frames, frames).tolist()
+            )
+    assert sample_frame_indices(np.arange(12) / 25, frames=5) == [1, 3, 6, 8, 10]
 
 
 def test_sampling_options_are_exclusive_and_checked():
@@ -40,10 +40,10 @@ def video(tmp_path_factory):
 
 
 @pytest.mark.parametrize(
-    "frames, rows", [(5, [0, 3, 6, 8, 11]), (12, list(range(12))), (20, list(range(12)))]
+    "frames, rows", [(5, [1, 3, 6, 8, 10]), (12, list(range(12))), (20, list(range(12)))]
 )
 def test_kept_frames_are_the_full_rate_inputs_of_the_chosen_indices(video, frames, rows):
-    """Rows are round(linspace(0, T - 1, n)); flow stacks are those of the decoded frames."""
+    """Rows are each segment's centre frame; flow stacks are those of the decoded frames."""
     full = list(NetworkInputs(video, ("rgb", "flow"), short_side=64, crop=56))
     inputs = NetworkInputs(video, ("rgb", "flow"), short_side=64, crop=56, sample_frames=frames)
     sampled = list(inputs)

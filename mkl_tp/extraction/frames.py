@@ -10,6 +10,7 @@ from fractions import Fraction
 import cv2
 import numpy as np
 
+from .._utils.sampling import evenly_spaced
 from ..sources.walk import IMAGE_EXTENSIONS, natural_key, why_not_regular
 
 logger = logging.getLogger(__name__)
@@ -216,8 +217,9 @@ class FrameSampler:
     stride : int, optional
         Keep frames 0, k, 2k, ... (by decoding order).
     frames : int, optional
-        Keep ``frames`` frames evenly spaced over the video, first and last included:
-        indices ``round(linspace(0, T - 1, frames))`` (:func:`evenly_spaced_indices`), so
+        Keep ``frames`` frames evenly spaced over the video: the frame at the centre of each
+        of ``frames`` equal segments (``floor((k + 1/2) T / frames)``, the rule of
+        :func:`mkl_tp.pyramid.sample_frames` and of ``fit --train-frames``), so
         ``source_frames`` (T, the decoded count) must be given. A video of T <= ``frames``
         frames keeps all T, none repeated.
     source_frames : int, optional
@@ -251,7 +253,7 @@ class FrameSampler:
         self._chosen = (
             None
             if frames is None or source_frames is None
-            else set(evenly_spaced_indices(source_frames, self.frames).tolist())
+            else set(evenly_spaced(source_frames, self.frames).tolist())
         )
         self._origin = None
         self._next = 0
@@ -309,24 +311,3 @@ def sample_frame_indices(times, end=None, *, fps=None, stride=None, frames=None)
         for i, (start, stop) in enumerate(zip(times, bounds))
         for _ in range(sampler.repeats(i, start, stop))
     ]
-
-
-def evenly_spaced_indices(n_frames, frames):
-    """The ``frames`` indices of ``n_frames`` spread evenly, first and last included.
-
-    Parameters
-    ----------
-    n_frames : int
-        T, the video's decoded frames.
-    frames : int
-
-    Returns
-    -------
-    ndarray of int
-        ``rint(linspace(0, T - 1, frames))`` (round half to even), increasing and distinct;
-        every index ``0..T-1`` when ``T <= frames`` (frames are never repeated). One frame
-        is frame 0.
-    """
-    if n_frames <= frames:
-        return np.arange(n_frames)
-    return np.rint(np.linspace(0, n_frames - 1, frames)).astype(int)

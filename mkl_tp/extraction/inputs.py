@@ -92,8 +92,9 @@ class NetworkInputs:
     sample_fps, sample_stride, sample_frames : optional
         Keep only some frames (:class:`FrameSampler`; at most one option): those on
         screen every ``1 / sample_fps`` seconds, every ``sample_stride``-th, or
-        ``sample_frames`` frames evenly spaced over the video (``round(linspace(0, T - 1,
-        sample_frames))``; all T frames when T <= ``sample_frames``, none repeated). The
+        ``sample_frames`` frames evenly spaced over the video (the centre frame of each of
+        ``sample_frames`` equal segments; all T frames when T <= ``sample_frames``, none
+        repeated). The
         flow stack of a kept frame is made of the flows between consecutive decoded frames
         from it on. ``sample_frames`` needs T, the decoded count (a container's declared
         count can be wrong): the video is decoded twice, once to count its frames and once

@@ -162,9 +162,10 @@ def extract_features(
     sample_stride : int, optional
         Keep every ``sample_stride``-th decoded frame.
     sample_frames : int, optional
-        Keep this many frames per video, evenly spaced: decoded frames
-        ``round(linspace(0, T - 1, sample_frames))`` of its T, first and last included;
-        a video of T <= ``sample_frames`` frames keeps all T (no frame is repeated). T is
+        Keep this many frames per video, evenly spaced: of its T decoded frames, the one
+        at the centre of each of ``sample_frames`` equal segments (the rule of
+        :func:`mkl_tp.pyramid.sample_frames` and ``fit --train-frames``); a video of
+        T <= ``sample_frames`` frames keeps all T (no frame is repeated). T is
         counted by decoding, so such videos are decoded twice. At most one of the three
         options; the one given is recorded in the files' root attributes, and the motion
         input of a kept frame is the stack of flows between the decoded frames from it on.
@@ -510,8 +511,9 @@ def _stream_info(
     if sample_frames is not None:
         info["sample_frames"] = int(sample_frames)
         info["preprocessing"] = (
-            "sample_frames decoded frames per video, round(linspace(0, T - 1, sample_frames)) "
-            "of its T (all T when T <= sample_frames); " + info["preprocessing"].split("; ", 1)[1]
+            "sample_frames decoded frames per video, floor((k + 1/2) T / sample_frames) for "
+            "k < sample_frames (all T when T <= sample_frames); "
+            + info["preprocessing"].split("; ", 1)[1]
         )
     if stream == "rgb":
         info["normalisation_mean"], info["normalisation_std"] = (
