@@ -25,8 +25,8 @@ as complete.
 The package's modules: ``_format`` (constants, checks, naming rules), ``_read`` (readers),
 ``_write`` (:class:`FeatureWriter`), ``_merge`` (:func:`merge_shards`), ``_journal``
 (crash-safe commits), ``_runs`` (:class:`RunSummary`, :class:`RunStoppedError`),
-``_import`` (:func:`import_arrays`; ``_files`` reads its files), ``_sequence`` (:class:`FeatureSequence`, videos read
-on access); import their public names from here.
+``_import`` (:func:`import_arrays`; ``_files`` reads its files), ``_sequence``
+(:class:`FeatureSequence`, videos read on access); import their public names from here.
 """
 
 from ._format import (
