@@ -1,4 +1,4 @@
-"""``python -m mkl_tp.extract``: videos to per-frame ResNet features in HDF5 caches.
+"""``python -m mkl_tp.extract``: videos to per-frame CNN features in HDF5 caches.
 
 Three commands share this entry point (``mkl-tp-extract`` once installed)::
 
@@ -74,9 +74,9 @@ def _extract_parser():
     parser = argparse.ArgumentParser(
         prog=PROG,
         description=(
-            "Extract per-frame features of every frame (or of the frames --fps / --stride "
-            "keep) of every video under SRC with a frozen "
-            "ResNet (appearance: RGB frames; motion: stacks of 10 optical flows) into "
+            "Extract per-frame features of every frame (or of the frames --fps / --stride / "
+            "--frames keep) of every video under SRC with a frozen "
+            "CNN (appearance: RGB frames; motion: stacks of 10 optical flows) into "
             "NAME_rgb.h5 / NAME_flow.h5. Re-running the same command resumes and skips "
             "videos already complete. Two more commands: "
             f"'{PROG} merge SHARDS... --out FILE' joins --shard outputs; "
@@ -122,8 +122,9 @@ def _extract_parser():
     parser.add_argument(
         "--arch",
         default="resnet101",
-        choices=("resnet18", "resnet34", "resnet50", "resnet101", "resnet152"),
-        help="torchvision ResNet, classifier removed",
+        help="any torchvision classification model (resnet18..152, alexnet, vgg11, vgg19, "
+        "densenet121, efficientnet_b0, vit_b_16, ...), classifier removed: the feature is what "
+        "it read (AlexNet / VGG: the last hidden 4096-d layer)",
     )
     parser.add_argument(
         "--weights",
@@ -193,6 +194,15 @@ def _extract_parser():
         help="keep every K-th decoded frame; recorded as sample_stride (default: every frame). "
         "Either way a kept frame's motion input stacks the flows between the decoded frames from "
         "it on",
+    )
+    sampling.add_argument(
+        "--frames",
+        type=int,
+        metavar="N",
+        help="keep N frames per video, evenly spaced: the centre frame of each of N equal "
+        "segments (as fit --train-frames); a video of at most N frames keeps all, none "
+        "repeated. Videos are decoded twice (once to count their frames); recorded as "
+        "sample_frames",
     )
     parser.add_argument(
         "--keep-partial",
@@ -285,7 +295,7 @@ def _import_parser():
 
 
 # The command line's name of each option check_options speaks of.
-_FLAGS = {"sample_fps": "--fps", "sample_stride": "--stride"}
+_FLAGS = {"sample_fps": "--fps", "sample_stride": "--stride", "sample_frames": "--frames"}
 
 
 def _flag(name):
@@ -306,6 +316,7 @@ def _check_args(args):
             args.fps,
             args.stride,
             spell=_flag,
+            sample_frames=args.frames,
         )
     except ValueError as exc:
         raise UsageError(str(exc)) from None
@@ -353,6 +364,7 @@ def _extract(argv):
         video_list=args.list,
         sample_fps=args.fps,
         sample_stride=args.stride,
+        sample_frames=args.frames,
         shard=shard,
         progress=not args.quiet,
     )

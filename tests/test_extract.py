@@ -321,6 +321,9 @@ def test_listed_videos_that_do_not_exist_are_failures(tree, tmp_path, capsys):
         (["--fps", "0"], ["--fps must be a positive number of frames per second, got 0.0"]),
         (["--fps", "inf"], ["--fps must be a positive number"]),
         (["--stride", "0"], ["--stride must be at least 1, got 0"]),
+        (["--frames", "0"], ["--frames must be at least 1, got 0"]),
+        (["--arch", "resnet9000"], ["unknown arch 'resnet9000'", "vgg19"]),
+        (["--arch", "vit_b_16"], ["vit_b_16 needs inputs of at least 224x224", "32x32"]),
     ],
 )
 def test_usage_errors_are_one_line(tree, tmp_path, capsys, extra, fragments):
@@ -653,3 +656,24 @@ def test_log_lines_go_through_the_progress_bars(tree, tmp_path, capsys, monkeypa
     )
     assert code == 0 and "saved jump/single (1 frames)" in stderr
     assert seen and all(_TqdmLoggingHandler in handlers for handlers in seen)
+
+
+def test_frames_and_another_backbone_from_the_command_line(tree, tmp_path, capsys):
+    """--frames N keeps N frames of each video (as fit --train-frames would); --arch takes a
+    torchvision model that is not a ResNet, its feature dimension read from the model."""
+    root, good, _ = tree
+    small = SMALL[:]
+    small[small.index("resnet18")] = "mobilenet_v3_small"
+    out = tmp_path / "m"
+    code, _, _ = _run(capsys, root, "--out", out, "--stream", "rgb", "--frames", "3", *small)
+    assert code == 1  # the tree's broken videos fail; the good ones are stored
+    path = tmp_path / "m_rgb.h5"
+    info = store.read_info(path)
+    assert info["arch"] == "mobilenet_v3_small" and info["feature_dim"] == 1024
+    assert info["sample_frames"] == 3
+    ids = store.list_videos(path)
+    assert sorted(ids) == sorted(good)
+    for video_id, features in zip(ids, store.load_features(path, ids)[1]):
+        assert features.shape == (min(3, good[video_id]), 1024)  # good: id -> frames
+    code, _, stderr = _run(capsys, root, "--out", out, "--stream", "rgb", "--frames", "4", *small)
+    assert code == 2 and "sample_frames=3 in the file, 4 now" in stderr

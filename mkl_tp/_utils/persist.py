@@ -52,6 +52,7 @@ EXTRACTOR_KEYS = (
     "crop",
     "sample_fps",
     "sample_stride",
+    "sample_frames",
     "flow_method",
     "flow_bound",
     "flow_stack",

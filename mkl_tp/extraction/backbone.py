@@ -467,7 +467,7 @@ def build_backbone(
         One of :func:`available_archs` (alexnet, vgg11..19, resnet18..152, densenet121,
         mobilenet_v3_large, efficientnet_b0, convnext_tiny, regnet_*, vit_b_16, ...). The
         classifier is replaced by the identity (see the module's docstring for what the
-        feature is); :attr:`Backbone.feature_dim` is :func:`feature_dim`.
+        feature is); ``Backbone.feature_dim`` is :func:`feature_dim`.
     weights : str
         ``"imagenet"`` (torchvision's default ImageNet weights for ``arch``), a
         torchvision weights name such as ``"IMAGENET1K_V1"``, ``"random"``, or the
