@@ -31,7 +31,7 @@ from sklearn.exceptions import ConvergenceWarning
 from sklearn.model_selection import GridSearchCV, StratifiedKFold
 
 from mkl_tp import DeepPyramidClassifier, PyramidMKLClassifier, load_basic_motions
-from mkl_tp.deep.finetune import finetune, resnet_trunk
+from mkl_tp.deep.finetune import finetune, trunk
 from mkl_tp.deep.nets import PyramidNet, StreamHead
 from mkl_tp.deep.train import train_network
 
@@ -199,7 +199,7 @@ def finetune_speedup(n_videos, size, repeats):
         for K in (1, 8):
             torch.manual_seed(0)
             result = finetune(
-                resnet_trunk("resnet18"),
+                trunk("resnet18"),
                 videos,
                 y,
                 levels=4,

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 torch = pytest.importorskip("torch", reason="mkl_tp.deep.finetune needs the 'deep' extra (torch)")
-pytest.importorskip("torchvision", reason="resnet_trunk needs torchvision")
+pytest.importorskip("torchvision", reason="trunk needs torchvision")
 
 from mkl_tp.deep import TemporalPyramidPool  # noqa: E402
 from mkl_tp.deep.finetune import (
@@ -13,7 +13,7 @@ from mkl_tp.deep.finetune import (
     frame_features,
     periodic_frames,
     predict_videos,
-    resnet_trunk,
+    trunk,
 )
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
@@ -21,7 +21,7 @@ pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 def _trunk(seed=0, dtype=torch.float32):
     torch.manual_seed(seed)
-    return resnet_trunk("resnet18").to(dtype).eval()
+    return trunk("resnet18").to(dtype).eval()
 
 
 def _videos(lengths, seed=0, size=32):
@@ -146,3 +146,15 @@ def test_finetune_rejects_bad_input():
     videos[2] = torch.zeros(0, 3, 32, 32)
     with pytest.raises(ValueError, match="video 2 must be a .* T >= 1"):
         finetune(_trunk(), videos, y, epochs=1, batch_size=3, device="cpu")
+
+
+def test_the_trunk_of_any_torchvision_model():
+    """Not a ResNet: SqueezeNet's classifier is a convolution; its trunk gives the 512-d
+    pooled feature that convolution read. An unknown name lists the models."""
+    from mkl_tp.extraction.backbone import WeightsError
+
+    net = trunk("squeezenet1_0").eval()
+    with torch.no_grad():
+        assert net(torch.zeros(2, 3, 64, 64)).shape == (2, 512)
+    with pytest.raises(WeightsError, match="unknown arch 'resnet9'.*squeezenet1_0"):
+        trunk("resnet9")

@@ -311,7 +311,7 @@ def test_writing_report_json_onto_a_full_disk_names_the_file(tmp_path, monkeypat
 def test_resnet_trunk_offline_says_where_the_weights_go(tmp_path, monkeypatch):
     import torch
 
-    from mkl_tp.deep.finetune import resnet_trunk
+    from mkl_tp.deep.finetune import trunk
     from mkl_tp.extraction.backbone import WeightsError
 
     monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch"))
@@ -321,7 +321,7 @@ def test_resnet_trunk_offline_says_where_the_weights_go(tmp_path, monkeypatch):
 
     monkeypatch.setattr(torch.hub, "download_url_to_file", offline)
     with pytest.raises(WeightsError) as caught:
-        resnet_trunk("resnet18", weights="IMAGENET1K_V1")
+        trunk("resnet18", weights="IMAGENET1K_V1")
     message = str(caught.value)
     assert "\n" not in message and "resnet18-f37072fd.pth" in message
     assert "Temporary failure in name resolution" in message

@@ -8,7 +8,7 @@ every video carry backbone gradients at epoch ``r`` -- the others are forwarded 
 ``no_grad`` -- so all frames are used evenly across ``K`` epochs.
 
 The backbone is any ``torch.nn.Module`` mapping ``(n, C, H, W)`` images to ``(n, d)``
-features; :func:`resnet_trunk` builds a torchvision ResNet one.
+features; :func:`trunk` builds one from any torchvision classification model.
 """
 
 import logging
@@ -28,7 +28,7 @@ from .nets import StreamHead
 from .train import check_finite, seeded, shuffled_batches
 
 __all__ = [
-    "resnet_trunk",
+    "trunk",
     "periodic_frames",
     "frame_features",
     "VideoPyramidNet",
@@ -40,13 +40,15 @@ __all__ = [
 logger = logging.getLogger(__name__)
 
 
-def resnet_trunk(arch="resnet18", weights=None):
-    """A torchvision ResNet without its classifier: ``(n, 3, H, W)`` images to ``(n, d)``.
+def trunk(arch="resnet18", weights=None):
+    """A torchvision classification model without its classifier: ``(n, 3, H, W)`` images
+    to ``(n, d)`` features.
 
     Parameters
     ----------
     arch : str, default="resnet18"
-        A ``torchvision.models`` ResNet constructor name (``"resnet101"`` in the paper).
+        Any ``torchvision.models`` classification model (``"resnet101"`` in the paper;
+        :func:`mkl_tp.extraction.backbone.available_archs`).
     weights : torchvision weights enum, str or None, default=None
         ``None`` gives random initialisation (no download). ImageNet weights come from
         torchvision's cache, downloaded when missing; offline and not cached, a
@@ -55,19 +57,22 @@ def resnet_trunk(arch="resnet18", weights=None):
     Returns
     -------
     torch.nn.Module
-        The network with ``fc = Identity``; ``d`` is 512 (resnet18/34) or 2048.
+        The network with its last layer the identity
+        (:func:`~mkl_tp.extraction.backbone.remove_classifier`): ``d`` is 512 for
+        resnet18/34, 2048 for resnet50-152, 4096 for AlexNet and VGG.
     """
     import torchvision  # the 'extract' extra; fine-tuning itself only needs torch
 
-    from ..extraction.backbone import imagenet_weights_file
+    from ..extraction.backbone import check_arch, imagenet_weights_file, remove_classifier
 
+    check_arch(arch)
     if weights is not None:
         # Found in (or fetched to) torchvision's cache first: offline, one line naming the
         # file to put there (WeightsError), not urllib's traceback from inside torchvision.
         name = getattr(weights, "name", weights)
         imagenet_weights_file(arch, "imagenet" if name == "DEFAULT" else name)
-    model = getattr(torchvision.models, arch)(weights=weights)
-    model.fc = nn.Identity()
+    model = torchvision.models.get_model(arch, weights=weights)
+    remove_classifier(model)
     return model
 
 
@@ -217,7 +222,7 @@ def finetune(
     Parameters
     ----------
     backbone : torch.nn.Module
-        ``(n, C, H, W) -> (n, d)``, e.g. :func:`resnet_trunk` or ``mkl_tp.extraction.backbone``'s
+        ``(n, C, H, W) -> (n, d)``, e.g. :func:`trunk` or ``mkl_tp.extraction.backbone``'s
         networks. Trained in place; its BatchNorm layers stay in eval mode (frozen
         statistics), so chunking does not change any feature.
     videos : sequence of array-like of shape (T_i, C, H, W)

@@ -44,7 +44,9 @@ __all__ = [
     "WeightsError",
     "available_archs",
     "build_backbone",
+    "check_arch",
     "check_input_size",
+    "remove_classifier",
     "check_weights",
     "cross_modality_weight",
     "feature_dim",
@@ -69,7 +71,9 @@ def available_archs():
     return sorted(torchvision.models.list_models(module=torchvision.models))
 
 
-def _check_arch(arch):
+def check_arch(arch):
+    """Raise :class:`WeightsError` listing the models when ``arch`` is not one of
+    :func:`available_archs`."""
     if arch not in available_archs():
         raise WeightsError(
             f"unknown arch {arch!r}: not a torchvision classification model; choose one of "
@@ -93,6 +97,25 @@ def _first_conv_name(model):
     return next((n for n, m in model.named_modules() if isinstance(m, nn.Conv2d)), None)
 
 
+def remove_classifier(model):
+    """Replace a torchvision classifier's last layer (the last ``Linear``, or ``Conv2d`` for
+    SqueezeNet) by the identity, in place: the model then gives the feature that layer read.
+
+    Returns
+    -------
+    name : str
+        The replaced layer's name (``"fc"`` for a ResNet, ``"classifier.6"`` for VGG).
+    dim : int
+        Its input width: the feature dimension.
+    """
+    head = _head_name(model)
+    parent, leaf = _parent_and_leaf(model, head)
+    layer = getattr(parent, leaf)
+    dim = layer.in_features if isinstance(layer, nn.Linear) else layer.in_channels
+    setattr(parent, leaf, nn.Identity())
+    return head, dim
+
+
 def _skeleton(arch, in_channels, transform_input=False):
     """``arch`` without weights, its classifier replaced by the identity.
 
@@ -110,11 +133,7 @@ def _skeleton(arch, in_channels, transform_input=False):
                 model = torchvision.models.get_model(arch, weights=None, **kwargs)
         except NotImplementedError:
             model = torchvision.models.get_model(arch, weights=None, **kwargs)
-    head = _head_name(model)
-    parent, leaf = _parent_and_leaf(model, head)
-    layer = getattr(parent, leaf)
-    dim = layer.in_features if isinstance(layer, nn.Linear) else layer.in_channels
-    setattr(parent, leaf, nn.Identity())
+    head, dim = remove_classifier(model)
     conv = _first_conv_name(model)
     if in_channels != 3:
         first = model.get_submodule(conv) if conv is not None else None
@@ -172,7 +191,7 @@ def feature_dim(arch):
     int
         2048 for resnet50/101/152, 512 for resnet18/34, 4096 for alexnet and the VGGs, ...
     """
-    _check_arch(arch)
+    check_arch(arch)
     return _skeleton(arch, 3)[2]
 
 
@@ -188,7 +207,7 @@ def check_input_size(arch, size, in_channels=3):
     WeightsError
         Unknown arch, or a ``size`` that does not fit it; the message names both.
     """
-    _check_arch(arch)
+    check_arch(arch)
     minimum = torchvision.models.get_model_weights(arch).DEFAULT.meta.get("min_size", (1, 1))
     if size < max(minimum):
         raise WeightsError(
@@ -313,7 +332,7 @@ def check_weights(arch, weights, *, progress=False):
     WeightsError
         One line saying what is missing and how to provide it.
     """
-    _check_arch(arch)
+    check_arch(arch)
     if weights == "random":
         return
     if _is_imagenet(weights):
@@ -494,7 +513,7 @@ def build_backbone(
         channels, weights not available offline (one message saying how to provide
         them), or a checkpoint that does not fit the network.
     """
-    _check_arch(arch)
+    check_arch(arch)
     transform_input = arch in _TRANSFORM_INPUT and in_channels == 3 and _is_imagenet(weights)
     model, head, dim, conv = _skeleton(arch, in_channels, transform_input)
     if weights == "random":
