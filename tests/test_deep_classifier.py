@@ -37,8 +37,9 @@ def test_fits_and_predicts_bundled_data(motions, fitted):
     assert list(fitted.classes_) == sorted(set(train.y))
     assert fitted.beta_.shape == (3,)
     np.testing.assert_allclose(fitted.beta_.sum(), 1.0, rtol=1e-6)
-    assert len(fitted.loss_curve_) == len(fitted.validation_loss_curve_) == fitted.n_iter_
-    assert 1 <= fitted.best_epoch_ <= fitted.n_iter_ <= 100
+    # 40 videos: the "auto" defaults train on all of them for 500 one-step epochs
+    assert not fitted.early_stopping_ and fitted.validation_loss_curve_ == []
+    assert len(fitted.loss_curve_) == fitted.best_epoch_ == fitted.n_iter_ == 500
     assert fitted.n_features_in_ == 6
     assert fitted.n_features_per_stream_ == {None: 6}
     proba = fitted.predict_proba(test.X)
@@ -169,7 +170,7 @@ def test_bad_labels_and_unfitted_and_predict_shape(motions, fitted):
     y = np.array(train.y)
     y[0] = "Jumping"  # one video: no stratified validation split possible
     with pytest.raises(ValueError, match="class 'Jumping' has 1"):
-        DeepPyramidClassifier(epochs=1).fit(train.X, y)
+        DeepPyramidClassifier(epochs=1, early_stopping=True).fit(train.X, y)
     with pytest.raises(NotFittedError):
         DeepPyramidClassifier().predict(test.X)
     with pytest.raises(ValueError, match="sequence 0 has d=5 features, expected d=6"):

@@ -8,6 +8,7 @@ torch = pytest.importorskip("torch", reason="mkl_tp.deep needs the 'deep' extra 
 
 from mkl_tp import load_basic_motions  # noqa: E402
 from mkl_tp.deep import DeepPyramidClassifier  # noqa: E402
+from mkl_tp.deep.train import auto_epochs, validation_split  # noqa: E402
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
@@ -29,7 +30,7 @@ def test_fit_leaves_global_torch_rng_alone(motions):
 def test_early_stopping_keeps_the_best_epoch(motions):
     train, _ = motions
     clf = DeepPyramidClassifier(
-        levels=1, epochs=300, n_iter_no_change=3, tol=0.0, random_state=0
+        levels=1, epochs=300, early_stopping=True, n_iter_no_change=3, tol=0.0, random_state=0
     ).fit(train.X, train.y)
     curve = clf.validation_loss_curve_
     assert clf.n_iter_ < 300 and clf.n_iter_ - clf.best_epoch_ == 3
@@ -43,7 +44,9 @@ def test_early_stopping_keeps_the_best_epoch(motions):
 def test_nan_loss_names_the_epoch(motions, monkeypatch):
     train, _ = motions
     with pytest.raises(FloatingPointError, match="epoch 1"):
-        DeepPyramidClassifier(levels=1, epochs=5, lr=1e30, random_state=0).fit(train.X, train.y)
+        DeepPyramidClassifier(levels=1, epochs=5, lr=1e30, early_stopping=True, random_state=0).fit(
+            train.X, train.y
+        )
     calls = []
     nll_loss = torch.nn.functional.nll_loss
 
@@ -58,3 +61,34 @@ def test_nan_loss_names_the_epoch(motions, monkeypatch):
         DeepPyramidClassifier(levels=1, epochs=5, early_stopping=False, random_state=0).fit(
             train.X, train.y
         )
+
+
+@pytest.mark.parametrize(
+    ("n_train", "batch_size", "epochs"),
+    [(28, 64, 500), (65, 64, 500), (130, 64, 167), (320, 64, 100), (10_000, 64, 100)],
+)
+def test_auto_epochs_give_at_least_500_steps_and_100_epochs(n_train, batch_size, epochs):
+    # 65 videos: the last batch of one joins the first, one step per epoch
+    assert auto_epochs(n_train, batch_size) == epochs
+
+
+def test_auto_early_stopping_from_1000_videos():
+    rng = np.random.default_rng(0)
+    y = np.arange(1000) % 2
+    X = [rng.standard_normal((3, 2)) + label for label in y]
+    params = dict(levels=1, epochs=2, node_dim=4, hidden=4, random_state=0)
+    big = DeepPyramidClassifier(**params).fit(X, y)
+    assert big.early_stopping_ and len(big.validation_loss_curve_) == 2
+    small = DeepPyramidClassifier(**params).fit(X[:999], y[:999])
+    assert not small.early_stopping_ and small.validation_loss_curve_ == []
+
+
+def test_validation_split_is_stratified_and_seeded():
+    y = np.repeat([0, 1, 2], [20, 10, 6])
+    train, valid = validation_split(y, 0.25, seed=3)
+    assert sorted([*train.tolist(), *valid.tolist()]) == list(range(36))
+    held_out = np.bincount(y[valid.numpy()], minlength=3)
+    assert held_out.sum() == 9 and held_out.min() >= 1  # ceil(0.25 * 36), every class
+    assert np.all(np.abs(held_out - 0.25 * np.array([20, 10, 6])) < 1)  # stratified
+    again = validation_split(y, 0.25, seed=3)
+    np.testing.assert_array_equal(valid.numpy(), again[1].numpy())

@@ -23,9 +23,14 @@ from .._utils.persist import VersionedPickleMixin
 from ..pyramid.inputs import SINGLE_STREAM, validate_labels, validate_streams, video_tags
 from .nets import PyramidNet, StreamHead
 from .pool import MODES, TemporalPyramidPool
-from .train import seeded, train_network
+from .train import auto_epochs, seeded, train_network, validation_size
 
 __all__ = ["DeepPyramidClassifier"]
+
+# Below this many training videos, early_stopping="auto" trains on all of them (see the
+# class docstring): a 10% split of fewer than 1000 videos holds under 100, too few for its
+# loss to choose an epoch (benchmarks/bench_deep_small.py).
+EARLY_STOPPING_MIN_VIDEOS = 1000
 
 
 def _frame_statistics(arrays):
@@ -90,8 +95,12 @@ class DeepPyramidClassifier(VersionedPickleMixin, ClassifierMixin, BaseEstimator
         Per-node reduction (Table 5).
     hidden : int, default=128
         Width of the FC + ReLU + BatchNorm fusion layer (Table 5 reduces to 128).
-    epochs : int, default=100
-        Most passes over the training videos.
+    epochs : int or "auto", default="auto"
+        Most passes over the training videos. ``"auto"``: 100, or more on a small set so that
+        training takes at least ``MIN_STEPS`` (500) optimiser steps: with fewer videos than
+        ``batch_size`` an epoch is one step, and 100 steps of Adam at ``lr=1e-3`` leave the
+        network under-trained. From ``500 * batch_size / 100`` videos (320 at the default
+        batch size) up it is 100, so large sets train as before.
     lr : float, default=1e-3
         Adam learning rate.
     weight_decay : float, default=1e-4
@@ -99,10 +108,14 @@ class DeepPyramidClassifier(VersionedPickleMixin, ClassifierMixin, BaseEstimator
     batch_size : int, default=64
         Videos per step, ``>= 2`` (BatchNorm needs two). A last batch of one video joins the
         one before.
-    early_stopping : bool, default=True
-        Hold out ``validation_fraction`` of the videos (stratified), stop when their loss has
-        not improved by ``tol`` for ``n_iter_no_change`` epochs, and keep the best epoch's
-        weights. ``False``: train on all videos for exactly ``epochs`` epochs.
+    early_stopping : bool or "auto", default="auto"
+        ``True``: hold out ``validation_fraction`` of the videos (stratified), stop when their
+        loss has not improved by ``tol`` for ``n_iter_no_change`` epochs, and keep the best
+        epoch's weights. ``False``: train on all videos for exactly ``epochs`` epochs.
+        ``"auto"``: ``True`` from ``EARLY_STOPPING_MIN_VIDEOS`` (1000) training videos up,
+        ``False`` below: on a small set the held-out part is a handful of videos whose loss
+        picks the kept epoch by chance (often the first), and the videos it withholds are
+        missed more than the stopping rule helps.
     validation_fraction : float, default=0.1
         Held-out share (at least one video per class).
     n_iter_no_change : int, default=10
@@ -148,6 +161,8 @@ class DeepPyramidClassifier(VersionedPickleMixin, ClassifierMixin, BaseEstimator
         Epoch (1-based) whose weights were kept.
     n_iter_ : int
         Epochs run.
+    early_stopping_ : bool
+        Whether a validation split stopped training (``early_stopping`` resolved).
 
     Notes
     -----
@@ -174,11 +189,11 @@ class DeepPyramidClassifier(VersionedPickleMixin, ClassifierMixin, BaseEstimator
         n_pyramids=1,
         node_dim=128,
         hidden=128,
-        epochs=100,
+        epochs="auto",
         lr=1e-3,
         weight_decay=1e-4,
         batch_size=64,
-        early_stopping=True,
+        early_stopping="auto",
         validation_fraction=0.1,
         n_iter_no_change=10,
         tol=1e-4,
@@ -211,12 +226,12 @@ class DeepPyramidClassifier(VersionedPickleMixin, ClassifierMixin, BaseEstimator
         "n_pyramids": [Interval(Integral, 1)],
         "node_dim": [Interval(Integral, 1)],
         "hidden": [Interval(Integral, 1)],
-        "epochs": [Interval(Integral, 1)],
+        "epochs": [Options(("auto",)), Interval(Integral, 1)],
         "lr": [Interval(Real, 0, None, closed="neither")],
         "weight_decay": [Interval(Real, 0, None, closed="left")],
         # BatchNorm needs two videos per step.
         "batch_size": [Interval(Integral, 2)],
-        "early_stopping": [Kind(bool, "a bool")],
+        "early_stopping": [Options(("auto",)), Kind(bool, "a bool")],
         "validation_fraction": [Interval(Real, 0, 1, closed="neither")],
         "n_iter_no_change": [Interval(Integral, 1)],
         "tol": [Interval(Real, 0, None, closed="left")],
@@ -271,15 +286,23 @@ class DeepPyramidClassifier(VersionedPickleMixin, ClassifierMixin, BaseEstimator
                     for psi in psis
                 ]
             )
+        early_stopping = (
+            y_index.shape[0] >= EARLY_STOPPING_MIN_VIDEOS
+            if self.early_stopping == "auto"
+            else self.early_stopping
+        )
+        n_train = y_index.shape[0]
+        if early_stopping:
+            n_train -= validation_size(y_index, self.validation_fraction)
         history = train_network(
             net.to(device),
             psis,
             torch.from_numpy(y_index),
-            epochs=self.epochs,
+            epochs=auto_epochs(n_train, self.batch_size) if self.epochs == "auto" else self.epochs,
             lr=self.lr,
             weight_decay=self.weight_decay,
             batch_size=self.batch_size,
-            validation_fraction=self.validation_fraction if self.early_stopping else None,
+            validation_fraction=self.validation_fraction if early_stopping else None,
             n_iter_no_change=self.n_iter_no_change,
             tol=self.tol,
             seed=seed,
@@ -304,6 +327,7 @@ class DeepPyramidClassifier(VersionedPickleMixin, ClassifierMixin, BaseEstimator
         self.validation_loss_curve_ = history.validation_loss_curve
         self.best_epoch_ = history.best_epoch
         self.n_iter_ = history.n_iter
+        self.early_stopping_ = bool(early_stopping)
         return self
 
     def predict_log_proba(self, X, batch_size=1024):

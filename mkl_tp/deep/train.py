@@ -16,9 +16,13 @@ import torch
 import torch.nn.functional as F
 from sklearn.model_selection import train_test_split
 
-__all__ = ["TrainHistory", "train_network"]
+__all__ = ["TrainHistory", "auto_epochs", "train_network"]
 
 logger = logging.getLogger(__name__)
+
+# Fewest Adam steps epochs="auto" trains for, and its epochs on a large set.
+MIN_STEPS = 500
+DEFAULT_EPOCHS = 100
 
 
 class TrainHistory(NamedTuple):
@@ -60,6 +64,23 @@ def check_finite(loss, epoch, batch=None, lr=None):
     )
 
 
+def auto_epochs(n_train, batch_size):
+    """Epochs of ``epochs="auto"``: ``DEFAULT_EPOCHS``, or enough for ``MIN_STEPS`` steps.
+
+    An epoch is ``ceil(n_train / batch_size)`` steps (less one when a last batch of one video
+    joins the one before), so a set smaller than a batch gets one step per epoch.
+    """
+    steps_per_epoch = math.ceil(n_train / batch_size)
+    if steps_per_epoch > 1 and n_train % batch_size == 1:
+        steps_per_epoch -= 1
+    return max(DEFAULT_EPOCHS, math.ceil(MIN_STEPS / steps_per_epoch))
+
+
+def validation_size(y, fraction):
+    """Videos :func:`validation_split` holds out: ``ceil(fraction * N)``, one per class at least."""
+    return max(math.ceil(fraction * y.shape[0]), np.unique(y).shape[0])
+
+
 def validation_split(y, fraction, seed, class_names=None):
     """Stratified ``(train, validation)`` index tensors; every class in both parts."""
     counts = np.bincount(y, minlength=int(y.max()) + 1)
@@ -74,7 +95,7 @@ def validation_split(y, fraction, seed, class_names=None):
             f"videos per class; class {name!r} has {counts.min()}: add videos or set "
             "early_stopping=False"
         )
-    n_valid = max(math.ceil(fraction * y.shape[0]), counts.shape[0])
+    n_valid = validation_size(y, fraction)
     if y.shape[0] - n_valid < max(2, counts.shape[0]):
         raise ValueError(
             f"validation_fraction={fraction} leaves too few of the {y.shape[0]} videos to "
