@@ -34,6 +34,7 @@ from .solvers.selection import (
     score_key,
     select_base_kernel,
     select_mkl_norm,
+    selection_tolerance,
 )
 from .solvers.svm import one_vs_rest_labels
 from .store import FeatureSequence
@@ -387,8 +388,10 @@ class PyramidMKLClassifier(VersionedPickleMixin, ClassifierMixin, BaseEstimator)
         # How far from uniform the data supports is judged with shared weights, whatever
         # the pyramids: per-class candidates would cost one binary MKL per class and fold.
         # The folds cut their node kernels from the full set's, which the final fit uses.
+        # The folds only predict their held-out videos: their loops stop early
+        # (selection_tolerance); the final fit is certified to tol.
         return select_mkl_norm(
-            partial(fit, pyramids="shared"),
+            partial(fit, pyramids="shared", tol=selection_tolerance(float(self.tol))),
             blocks,
             y_index,
             n_classes,

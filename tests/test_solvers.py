@@ -763,3 +763,33 @@ def test_coarse_depth_is_kept_where_the_finer_levels_only_add_noise():
         svc.fit(K[np.ix_(train, train)], y[train])
         right[test] = svc.predict(K[np.ix_(test, train)]) == y[test]
     assert scores[Depth(1)] == pytest.approx(right.mean())
+
+
+def test_selection_folds_stop_early_and_the_final_fit_is_certified_to_tol(monkeypatch):
+    """The folds' loops stop at selection_tolerance(tol), their p = 1 objectives within
+    that of the convex reference (cvxpy); the final fit on all videos runs at tol."""
+    import mkl_tp.estimator as estimator
+    from mkl_tp import PyramidMKLClassifier
+    from mkl_tp.solvers.selection import selection_tolerance
+
+    assert [selection_tolerance(t) for t in (1e-4, 1e-3, 5e-3, 0.1)] == [1e-3, 1e-2, 1e-2, 0.1]
+    calls, checked = [], []
+
+    def spy(blocks, Y, **options):
+        result = fit_mkl(blocks, Y, **options)
+        calls.append((len(Y), options["tol"]))
+        if options["learn"] and options["mkl_norm"] == 1.0 and len(blocks) == 1:
+            optimum = reference_linear_mkl(blocks, Y, options["C"])[0]
+            assert result.objective == pytest.approx(optimum, rel=options["tol"])
+            checked.append(len(Y))
+        return result
+
+    monkeypatch.setattr(estimator, "fit_mkl", spy)
+    rng = np.random.default_rng(0)
+    y = np.arange(45) % 3
+    # The class shows in the first half of each video only, among noise.
+    X = [rng.normal(size=(8, 4)) + 1.5 * np.eye(4)[c] * (np.arange(8) < 4)[:, None] for c in y]
+    PyramidMKLClassifier(levels=2, tol=1e-3).fit(X, y)
+    assert {tol for _, tol in calls[:-1]} == {1e-2} and len(calls) >= 3
+    assert calls[-1] == (45, 1e-3)
+    assert checked and max(checked) == 30  # the p = 1 candidate's folds were checked

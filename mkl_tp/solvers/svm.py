@@ -82,9 +82,11 @@ def _binary_dual(kernel, labels, C, tol=_LIBSVM_TOL):
         shrinking=True,
         max_iter=libsvm_max_iter(kernel.shape[0]),
     )
-    # The kernel is built here from validated, finite features: skip scikit-learn's
-    # finiteness scan of all N^2 entries, repeated for every task otherwise.
-    with config_context(assume_finite=True):
+    # The kernel is built here from validated, finite features and the parameters are
+    # fixed above: skip scikit-learn's finiteness scan of all N^2 entries and its
+    # parameter validation, repeated for every task and alpha-step otherwise (a fifth of
+    # a small set's solve, benchmarks/bench_learning_cost.py).
+    with config_context(assume_finite=True, skip_parameter_validation=True):
         svc.fit(kernel, labels)
     coef = np.zeros(kernel.shape[0])
     coef[svc.support_] = svc.dual_coef_[0]
