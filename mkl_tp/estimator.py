@@ -183,6 +183,12 @@ class PyramidMKLClassifier(VersionedPickleMixin, ClassifierMixin, BaseEstimator)
         error (:func:`~mkl_tp.solvers.selection.select_mkl_norm`): sparse weights overfit
         small training sets. Ignored by the cross kernel, which is
         normalised and so blind to the weights' norm.
+    selection_videos : int, default=1000
+        The most training videos that ``mkl_norm="auto"`` and ``base_kernel="cv"`` judge:
+        larger sets are judged on a stratified subset of this many
+        (:func:`~mkl_tp.solvers.selection.select_mkl_norm`). The one-standard-error rule
+        then resolves gains of one to two points; a larger value resolves smaller ones at
+        a cost that grows with its square (docs/performance.rst).
     pyramids : {"auto", "shared", "per_class"}, default="auto"
         One weight vector for all one-vs-rest classes, or one per class (the paper's
         multiple pyramids, its Table 5): independent binary MKL problems. ``"auto"``:
@@ -298,6 +304,7 @@ class PyramidMKLClassifier(VersionedPickleMixin, ClassifierMixin, BaseEstimator)
         pyramids="auto",
         dask=None,
         probability=False,
+        selection_videos=MAX_SELECTION_VIDEOS,
     ):
         self.levels = levels
         self.kernel = kernel
@@ -324,6 +331,7 @@ class PyramidMKLClassifier(VersionedPickleMixin, ClassifierMixin, BaseEstimator)
         self.pyramids = pyramids
         self.dask = dask
         self.probability = probability
+        self.selection_videos = selection_videos
 
     _parameter_constraints = {
         "levels": [Interval(Integral, 1)],
@@ -354,6 +362,7 @@ class PyramidMKLClassifier(VersionedPickleMixin, ClassifierMixin, BaseEstimator)
         ],
         "pyramids": [Options(("auto",) + PYRAMIDS)],
         "probability": [Kind((bool, np.bool_), "a bool")],
+        "selection_videos": [Interval(Integral, 1)],
     }
 
     def _solver_options(self):
@@ -397,6 +406,7 @@ class PyramidMKLClassifier(VersionedPickleMixin, ClassifierMixin, BaseEstimator)
             n_classes,
             self.kernel,
             candidates=norm_candidates(self.levels),
+            max_videos=self.selection_videos,
             kernels=kernels,
             cache_bytes=fit.keywords["cache_bytes"],
         )
@@ -437,6 +447,7 @@ class PyramidMKLClassifier(VersionedPickleMixin, ClassifierMixin, BaseEstimator)
             {base: parts[0] for base, parts in fitted.items()},
             y_index,
             n_classes,
+            max_videos=self.selection_videos,
         )
         self.base_kernel_ = chosen
         blocks, self.feature_maps_, self.node_projections_, self.node_scales_ = fitted[chosen]
@@ -562,7 +573,7 @@ class PyramidMKLClassifier(VersionedPickleMixin, ClassifierMixin, BaseEstimator)
             learn
             and self.kernel == "linear"
             and self.mkl_norm == "auto"
-            and n_videos <= MAX_SELECTION_VIDEOS
+            and n_videos <= self.selection_videos
         ):
             kernels = TrainingKernels(blocks, "linear", cache_bytes=cache_bytes)
         options = self._final_options(fit, blocks, y_index, classes.shape[0], learn, kernels)

@@ -793,3 +793,33 @@ def test_selection_folds_stop_early_and_the_final_fit_is_certified_to_tol(monkey
     assert {tol for _, tol in calls[:-1]} == {1e-2} and len(calls) >= 3
     assert calls[-1] == (45, 1e-3)
     assert checked and max(checked) == 30  # the p = 1 candidate's folds were checked
+
+
+def test_the_estimator_judges_at_most_selection_videos(monkeypatch):
+    """Above ``selection_videos`` (default 1,000) the folds are cut from a stratified
+    subset of that many videos; the final fit takes them all."""
+    import mkl_tp.estimator as estimator
+    from mkl_tp import PyramidMKLClassifier
+    from mkl_tp.solvers.selection import MAX_SELECTION_VIDEOS
+
+    assert PyramidMKLClassifier().selection_videos == MAX_SELECTION_VIDEOS == 1000
+    sizes = []
+
+    def spy(blocks, Y, **options):
+        sizes.append(len(Y))
+        return fit_mkl(blocks, Y, **options)
+
+    monkeypatch.setattr(estimator, "fit_mkl", spy)
+    rng = np.random.default_rng(1)
+    for n, judged in ((1200, None), (400, 300)):
+        sizes.clear()
+        y = np.arange(n) % 3
+        # A weak class signal: some videos stay wrong, so every candidate's folds are fitted.
+        X = [rng.normal(size=(6, 3)) + 0.4 * np.eye(3)[c] for c in y]
+        options = {} if judged is None else {"selection_videos": judged}
+        PyramidMKLClassifier(levels=2, **options).fit(X, y)
+        judged = judged or MAX_SELECTION_VIDEOS
+        folds = sizes[:-1]
+        assert len(folds) == 3 * 4  # uniform, level 1, p = 2, p = 1 on each of 3 folds
+        assert all(abs(size - 2 * judged / 3) <= 1 for size in folds)
+        assert sizes[-1] == n

@@ -77,16 +77,16 @@ def selection_tolerance(tol):
 
     ``max(tol, min(10 tol, 1e-2))``. The folds only have to predict their held-out videos,
     and the one-standard-error rule resolves accuracy differences of about a point: weights
-    within a percent of the optimal objective predict the same videos (at N = 3,000,
-    levels 6, d = 512 the same scores to 0.2 points and the same choice, with the
-    selection 24 s -> 18 s; ``benchmarks/bench_learning_cost.py``). The final fit on all
-    videos is still certified to ``tol``.
+    within a percent of the optimal objective predict the same videos (judging 3,000
+    videos at levels 6, d = 512: the same scores to 0.2 points and the same choice, with
+    the selection 24 s -> 18 s; ``benchmarks/bench_learning_cost.py``). The final fit on
+    all videos is still certified to ``tol``.
     """
     return max(tol, min(10.0 * tol, _LOOSEST_FOLD_TOL))
 
 
 # Videos the selection looks at, at most (see select_mkl_norm).
-MAX_SELECTION_VIDEOS = 3000
+MAX_SELECTION_VIDEOS = 1000
 
 # The cross kernel's base kernels, from the simplest on (see select_base_kernel).
 BASE_KERNEL_CANDIDATES = ("linear", "rbf")
@@ -133,11 +133,13 @@ def select_mkl_norm(
         Stratified folds, in the videos' order like scikit-learn's ``*CV`` estimators (so a
         fit is deterministic); fewer when a class has fewer videos, and with fewer than two
         videos in some class no fold can hold it out and the first candidate is returned.
-    max_videos : int, default=3000
+    max_videos : int, default=1000
         Larger training sets are judged on a stratified subset of this many videos (every
         ``N / max_videos``-th video of each class): the rule needs a standard error, which
-        at this size resolves gains of about a point, not all of ``N``, and the selection
-        then costs a bounded fraction of the final fit.
+        at this size resolves gains of one to two points (``sqrt(discordant videos) /
+        max_videos``), not all of ``N``, and the selection then costs a bounded fraction of
+        the final fit (the estimator's ``selection_videos``; docs/performance.rst measures
+        1,000 against 3,000).
     kernels : TrainingKernels or None
         Node kernels of ``blocks`` (:class:`~mkl_tp.solvers.gram.TrainingKernels`); when
         cached, every fold's are cut from them instead of computed again.
