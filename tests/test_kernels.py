@@ -130,6 +130,33 @@ def test_linear_combined_kernel_is_weighted_sum_of_node_kernels():
     assert weighted_features(blocks, beta, "linear").shape == (6, 2 * 4 + 2 * 5)
 
 
+@pytest.mark.parametrize(
+    "beta, copies",
+    [
+        (np.full(5, 0.2), 0),  # uniform: a view of each block, no weighted copy
+        (np.array([0.5, 0.5, 0.0, 0.0, 0.0]), 0),  # the first stream's first two nodes
+        (np.array([0.0, 0.25, 0.25, 0.25, 0.25]), 0),  # a run in each stream
+        (np.array([0.3, 0.3, 0.2, 0.0, 0.2]), 1),  # unequal weights in the first stream
+        (np.array([0.5, 0.0, 0.5, 0.0, 0.0]), 1),  # a gap in the first stream's nodes
+        (np.zeros(5), 0),
+    ],
+)
+def test_linear_combined_kernel_on_runs_of_equal_weights(beta, copies, monkeypatch):
+    """Streams whose used nodes are one run of equal weights are multiplied as views;
+    every case equals the weighted sum of node kernels."""
+    import mkl_tp.kernels.combine as combine
+
+    blocks = two_stream_blocks()  # 3 nodes, then 2
+    nodes = [b[:, p] for b in blocks for p in range(b.shape[1])]
+    expected = sum(w * x @ x.T for w, x in zip(beta, nodes))
+    made = []
+    monkeypatch.setattr(
+        combine, "weighted_features", lambda *a: made.append(a) or weighted_features(*a)
+    )
+    np.testing.assert_allclose(combined_kernel(blocks, beta, "linear")[0], expected, atol=1e-12)
+    assert len(made) == copies
+
+
 def test_cross_combined_kernel_sums_node_pairs_within_streams():
     blocks = two_stream_blocks()
     beta = np.array([0.1, 0.2, 0.3, 0.15, 0.25])

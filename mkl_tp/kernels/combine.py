@@ -93,14 +93,42 @@ def combined_kernel(blocks, beta, kind):
     normaliser : float
         ``D(beta)`` for ``cross`` (mean diagonal of ``Z Z'``), 1 for ``linear``.
     """
+    if kind == "linear":
+        return _linear_kernel(blocks, beta), 1.0
     features = weighted_features(blocks, beta, kind)
     kernel = gram_matrix(features)
     del features
-    if kind == "linear":
-        return kernel, 1.0
     normaliser = float(np.trace(kernel)) / kernel.shape[0]
     kernel /= normaliser
     return kernel, normaliser
+
+
+def _linear_kernel(blocks, beta):
+    """``sum_p beta_p K_p`` of :func:`combined_kernel`'s linear case.
+
+    Where a stream's used nodes form one run with equal weights (uniform weights, or the
+    coarse levels alone) its product is ``w Phi_run Phi_run'`` on a view of the block, so
+    the ``N x sum m_p`` weighted copy of :func:`weighted_features` (as large as the
+    blocks) is never written; other weights take that copy.
+    """
+    kernel = None
+    for block, part in zip(blocks, _stream_slices(blocks)):
+        weights = beta[part]
+        used = np.flatnonzero(weights > 0)
+        if used.size == 0:
+            continue
+        run = slice(used[0], used[-1] + 1)
+        if used.size == run.stop - run.start and np.all(weights[used] == weights[used[0]]):
+            features, scale = block[:, run].reshape(block.shape[0], -1), float(weights[used[0]])
+        else:
+            features, scale = weighted_features([block], weights, "linear"), 1.0
+        product = gram_matrix(features)
+        if kernel is None:
+            kernel = product
+            kernel *= scale
+        else:
+            kernel += scale * product
+    return np.zeros((blocks[0].shape[0],) * 2) if kernel is None else kernel
 
 
 # Rows per tile of gram_matrix: a (tile, m) float64 copy and (tile, tile) output blocks.
