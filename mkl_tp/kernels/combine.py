@@ -140,9 +140,12 @@ def gram_matrix(features, out=None, tile=_GRAM_TILE):
 
     numpy sends ``a @ a.T`` to BLAS ``syrk``, which the OpenBLAS bundled with numpy crashes
     in (segmentation fault) at 20,000 x 960 float64 on 2 threads (numpy issue #19685;
-    ``a @ a.T.copy()`` does not). Here every product is a GEMM of a row tile by a copied,
-    transposed column tile; only the tiles on and above the diagonal are multiplied (the
-    half of the flops ``syrk`` saved) and mirrored below it.
+    ``a @ a.T.copy()`` does not). Here every product is a GEMM of a row tile by the
+    transpose of a copied column tile (another buffer, so never ``syrk``); only the tiles
+    on and above the diagonal are multiplied (the half of the flops ``syrk`` saved) and
+    mirrored below it. The column tile is copied row by row and handed to BLAS
+    transposed: a transposing copy of it took more than half the time at 3,000 x 32,256
+    (8.1 s against 3.6 s for the whole product on one core).
 
     Parameters
     ----------
@@ -162,12 +165,12 @@ def gram_matrix(features, out=None, tile=_GRAM_TILE):
     starts = range(0, n_samples, tile)
     for col in starts:
         cols = slice(col, min(col + tile, n_samples))
-        right = np.ascontiguousarray(features[cols].T, dtype=np.float64)
+        right = np.array(features[cols], dtype=np.float64, order="C")
         for row in starts:
             if row > col:
                 break
             rows = slice(row, min(row + tile, n_samples))
-            np.matmul(features[rows].astype(np.float64, copy=False), right, out=out[rows, cols])
+            np.matmul(features[rows].astype(np.float64, copy=False), right.T, out=out[rows, cols])
             if row < col:
                 out[cols, rows] = out[rows, cols].T
     return out
