@@ -216,3 +216,33 @@ def test_total_variance_in_blocks_is_numpys_in_float64():
         assert _total_variance(x, chunk=chunk) == pytest.approx(expected, rel=1e-12)
     assert _total_variance(x[:1]) == 0.0  # one descriptor: no pair, no spread
     assert fit_feature_maps(rng.normal(size=(1, 1, 3)), "rbf").gamma == 1.0
+
+
+@pytest.mark.parametrize("kind", ["linear", "cross"])
+@pytest.mark.parametrize(
+    "beta",
+    [
+        np.full(5, 0.2),
+        np.array([0.5, 0.5, 0.0, 0.0, 0.0]),  # the coarse nodes of the first stream only
+        np.array([0.4, 0.0, 0.3, 0.0, 0.3]),  # gaps inside the runs
+        np.array([[0.5, 0.5, 0.0, 0.0, 0.0], [0.0, 0.0, 0.0, 0.5, 0.5]]),  # per task
+    ],
+)
+def test_primal_node_weights_give_the_kernel_decisions(kind, beta):
+    """Decisions through node weights (block_decisions of node_weight_blocks), which read
+    only the nodes some task weighs, equal the kernel's ``K(test, train) coef``."""
+    from mkl_tp.kernels.combine import block_decisions, node_weight_blocks
+
+    train, test = two_stream_blocks(), two_stream_blocks()  # 3 nodes, then 2
+    coef = rng.normal(size=(6, 2))
+    decisions = block_decisions(test, node_weight_blocks(train, beta, coef, kind))
+    for c, b in enumerate(np.broadcast_to(np.atleast_2d(beta), (2, 5))):
+        weighted = [(b[:3], test[0], train[0]), (b[3:], test[1], train[1])]
+        if kind == "linear":  # sum_p beta_p <phi_p(x), phi_p(x')>
+            K = sum(w[p] * t[:, p] @ r[:, p].T for w, t, r in weighted for p in range(len(w)))
+        else:  # <sum_p beta_p phi_p(x), sum_q beta_q phi_q(x')> within each stream
+            K = sum(
+                np.einsum("p,ipm->im", w, t) @ np.einsum("p,ipm->im", w, r).T
+                for w, t, r in weighted
+            )
+        np.testing.assert_allclose(decisions[:, c], K @ coef[:, c], atol=1e-12)

@@ -291,12 +291,13 @@ def node_weight_blocks(blocks, beta, coef, kind, normaliser=1.0):
     weights = []
     for block, part in zip(blocks, _stream_slices(blocks)):
         n_samples, n_nodes_, width = block.shape
-        projected = (
-            (coef.T.astype(block.dtype) @ block.reshape(n_samples, -1))
-            .astype(np.float64)
-            .reshape(n_tasks, n_nodes_, width)
-        )
         node_beta = beta[:, part]
+        # Nodes no task weighs get zero weights: only the run of the others is read.
+        run = _node_run(np.any(node_beta > 0, axis=0))
+        projected = np.zeros((n_tasks, n_nodes_, width))
+        projected[:, run] = (
+            coef.T.astype(block.dtype) @ block[:, run].reshape(n_samples, -1)
+        ).reshape(n_tasks, -1, width)
         if kind == "linear":
             weight = node_beta[:, :, None] * projected
         elif kind == "cross":
@@ -319,6 +320,16 @@ def block_decisions(blocks, weights):
     """
     total = 0.0
     for block, weight in zip(blocks, weights):
-        flat = block.reshape(block.shape[0], -1)
-        total = total + flat.astype(np.float64, copy=False) @ weight.reshape(weight.shape[0], -1).T
+        # Nodes with zero weights add nothing: only the run of the others is read.
+        run = _node_run(np.any(weight != 0, axis=(0, 2)))
+        flat = block[:, run].reshape(block.shape[0], -1)
+        part = weight[:, run].reshape(weight.shape[0], -1)
+        total = total + flat.astype(np.float64, copy=False) @ part.T
     return total
+
+
+def _node_run(used):
+    """The slice from the first to the last ``True`` node of ``used`` (an empty slice
+    when none): the nodes a product must read, the unused ones between them included."""
+    nodes = np.flatnonzero(used)
+    return slice(0, 0) if nodes.size == 0 else slice(int(nodes[0]), int(nodes[-1]) + 1)
