@@ -123,3 +123,22 @@ def make_tree(root):
         "broken/cut": os.path.basename(write_cut(os.path.join(root, "broken/cut.avi"))),
     }
     return good, bad
+
+
+def assert_sampled_rows(path, rows, **options):
+    """``NetworkInputs`` of ``path`` with sampling ``options`` yield, in both streams, the
+    full-rate inputs of the frames ``rows`` (flow stacks between decoded frames, not
+    between kept ones); returns those inputs for their counters."""
+    from mkl_tp.extraction.inputs import NetworkInputs
+
+    settings = dict(short_side=64, crop=56)
+    full = list(NetworkInputs(path, ("rgb", "flow"), **settings))
+    inputs = NetworkInputs(path, ("rgb", "flow"), **settings, **options)
+    sampled = list(inputs)
+    for stream in ("rgb", "flow"):
+        got = [a for s, a in sampled if s == stream]
+        want = [a for s, a in full if s == stream]
+        assert len(got) == len(rows)
+        for array, row in zip(got, rows):
+            np.testing.assert_array_equal(array, want[row])
+    return inputs

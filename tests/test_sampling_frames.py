@@ -2,11 +2,11 @@
 
 import numpy as np
 import pytest
-from _videos import write_video
+from _videos import assert_sampled_rows, write_video
 
 from mkl_tp import store
 from mkl_tp._utils.sampling import evenly_spaced
-from mkl_tp.extraction import FrameSampler, NetworkInputs, sample_frame_indices
+from mkl_tp.extraction import FrameSampler, sample_frame_indices
 from mkl_tp.extraction.run import extract_features
 
 SMALL = dict(arch="resnet18", weights="random", short_side=40, crop=32, batch_size=8, workers=0)
@@ -44,15 +44,7 @@ def video(tmp_path_factory):
 )
 def test_kept_frames_are_the_full_rate_inputs_of_the_chosen_indices(video, frames, rows):
     """Rows are each segment's centre frame; flow stacks are those of the decoded frames."""
-    full = list(NetworkInputs(video, ("rgb", "flow"), short_side=64, crop=56))
-    inputs = NetworkInputs(video, ("rgb", "flow"), short_side=64, crop=56, sample_frames=frames)
-    sampled = list(inputs)
-    for stream in ("rgb", "flow"):
-        got = [a for s, a in sampled if s == stream]
-        want = [a for s, a in full if s == stream]
-        assert len(got) == len(rows)
-        for array, row in zip(got, rows):
-            np.testing.assert_array_equal(array, want[row])
+    inputs = assert_sampled_rows(video, rows, sample_frames=frames)
     assert inputs.n_frames == len(rows) and inputs.source_frames == 12
 
 

@@ -11,6 +11,7 @@ import pytest
 import torch
 import torchvision.transforms.functional as TF
 from _videos import (
+    assert_sampled_rows,
     moving_pattern,
     write_cut,
     write_frame_folder,
@@ -295,15 +296,7 @@ def test_sampling_options_are_checked():
 def test_sampled_inputs_are_the_full_rate_inputs_of_the_kept_frames(tmp_path, options, rows):
     """The motion input of a kept frame is its stack at full rate: flow between decoded frames."""
     path = write_video(tmp_path / "v.mp4", 12, size=(48, 64))
-    full = list(NetworkInputs(path, ("rgb", "flow"), short_side=64, crop=56))
-    inputs = NetworkInputs(path, ("rgb", "flow"), short_side=64, crop=56, **options)
-    sampled = list(inputs)
-    for stream in ("rgb", "flow"):
-        got = [a for s, a in sampled if s == stream]
-        want = [a for s, a in full if s == stream]
-        assert len(got) == len(rows)
-        for array, row in zip(got, rows):
-            np.testing.assert_array_equal(array, want[row])
+    inputs = assert_sampled_rows(path, rows, **options)
     assert inputs.n_frames == len(rows) and inputs.source_frames == 12 and inputs.fps == 25.0
 
 
