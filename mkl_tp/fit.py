@@ -51,6 +51,7 @@ _MODEL_OPTIONS = (
     "mkl_norm",
     "dask",
     "deep_pyramids",
+    "selection_videos",
 )
 # Node kernels have unit mean diagonal, so the useful C lie in 0.1-100 (the --C auto grid);
 # from two orders of magnitude above, libsvm's solves grow long (its iterations grow with
@@ -178,6 +179,14 @@ def build_parser():
         help="lp-norm MKL: p = 1 gives sparse node weights, larger p spreads "
         "them (inf: uniform), auto: the estimator's rule (default: the "
         "estimator's default)",
+    )
+    model.add_argument(
+        "--selection-videos",
+        type=options.argument(options.at_least_one),
+        metavar="N",
+        help="--mkl-norm auto and --base-kernel cv judge at most N training videos (a "
+        "stratified subset of larger sets): a larger N resolves smaller gains at a cost "
+        "that grows with its square (default: the estimator's, 1000)",
     )
     model.add_argument(
         "--fusion",

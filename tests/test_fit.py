@@ -806,3 +806,39 @@ def test_an_out_with_results_of_other_settings_is_refused(toy, capsys):
     assert run_fit(*args, "--kernel", "cross", "--overwrite") == 0
     assert _strict_json(tmp / "r" / "report.json")["settings"]["kernel"] == "cross"
     assert run_fit(*args, "--kernel", "cross", "--levels", "1-2") == 0  # same settings: extends
+
+
+def test_selection_videos_reaches_the_models_and_the_fingerprint(toy, capsys, monkeypatch):
+    """--selection-videos is the estimator's selection_videos in every MKL cell, recorded in
+    report.json; another value is another experiment (not resumed), as is a report written
+    before the option, whose selection judged 3,000 videos."""
+    from mkl_tp.experiment import sweep
+
+    tmp, rgb, _, splits = toy
+    made = []
+    original = sweep.make_model
+
+    def spy(*args, **kwargs):
+        model = original(*args, **kwargs)
+        made.append(getattr(model, "selection_videos", None))
+        return model
+
+    monkeypatch.setattr(sweep, "make_model", spy)
+    out = tmp / "run"
+    common = ["--features", str(rgb), "--splits", str(splits), "--levels", "2", "--quiet"]
+    assert fit.main(common + ["--out", str(out), "--selection-videos", "20"]) == 0
+    assert made and set(made) == {20}
+    report = json.loads((out / "report.json").read_text())
+    assert report["settings"]["selection_videos"] == 20
+    assert fit.main(common + ["--out", str(out)]) == 2
+    assert "selection_videos 20 there, 1000 now" in capsys.readouterr().err
+    # A report from before the option: its settings lack the key and its fingerprint is
+    # that of 3,000 (the legacy value, left out of fingerprints).
+    old = tmp / "old"
+    assert fit.main(common + ["--out", str(old), "--selection-videos", "3000"]) == 0
+    report = json.loads((old / "report.json").read_text())
+    del report["settings"]["selection_videos"]
+    (old / "report.json").write_text(json.dumps(report))
+    assert fit.main(common + ["--out", str(old), "--selection-videos", "3000"]) == 0
+    assert fit.main(common + ["--out", str(old)]) == 2
+    assert "selection_videos 3000 there, 1000 now" in capsys.readouterr().err

@@ -62,14 +62,15 @@ def make_model(
     mkl_norm=None,
     dask=None,
     deep_pyramids=1,
+    selection_videos=None,
 ):
     """The unfitted model of one cell: ``column`` (uniform, linear, cross or a deep column)
     at pyramid depth ``level``, wrapped in late fusion when ``config`` is ``"late"``.
 
-    ``base_kernel``, ``pyramids`` and ``mkl_norm`` left ``None`` keep the estimator's
-    defaults (its ``"auto"`` rules); ``kernel`` is the uniform column's node combination;
-    ``dask`` (a scheduler address) fits with the primal solver on that cluster;
-    ``deep_pyramids`` is a deep column's ``n_pyramids``.
+    ``base_kernel``, ``pyramids``, ``mkl_norm`` and ``selection_videos`` left ``None`` keep
+    the estimator's defaults (its ``"auto"`` rules); ``kernel`` is the uniform column's
+    node combination; ``dask`` (a scheduler address) fits with the primal solver on that
+    cluster; ``deep_pyramids`` is a deep column's ``n_pyramids``.
     """
     from ..fusion import LateFusionClassifier
 
@@ -82,7 +83,12 @@ def make_model(
         return LateFusionClassifier(base, random_state=seed) if config == "late" else base
     from ..estimator import PyramidMKLClassifier
 
-    given = {"base_kernel": base_kernel, "pyramids": pyramids, "mkl_norm": mkl_norm}
+    given = {
+        "base_kernel": base_kernel,
+        "pyramids": pyramids,
+        "mkl_norm": mkl_norm,
+        "selection_videos": selection_videos,
+    }
     extra = {k: v for k, v in given.items() if v is not None}
     if dask:
         extra.update(solver="primal", dask=dask)
