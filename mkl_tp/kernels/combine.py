@@ -114,20 +114,19 @@ def _linear_kernel(blocks, beta):
     kernel = None
     for block, part in zip(blocks, _stream_slices(blocks)):
         weights = beta[part]
-        used = np.flatnonzero(weights > 0)
-        if used.size == 0:
+        run = _node_run(weights > 0)
+        if run.start == run.stop:
             continue
-        run = slice(used[0], used[-1] + 1)
-        if used.size == run.stop - run.start and np.all(weights[used] == weights[used[0]]):
-            features, scale = block[:, run].reshape(block.shape[0], -1), float(weights[used[0]])
+        if np.all(weights[run] == weights[run.start]):  # no gap, equal weights
+            features, scale = block[:, run].reshape(block.shape[0], -1), float(weights[run.start])
         else:
             features, scale = weighted_features([block], weights, "linear"), 1.0
         product = gram_matrix(features)
+        product *= scale
         if kernel is None:
-            kernel = product
-            kernel *= scale
+            kernel = product  # the first stream's product is the sum so far: no extra N^2
         else:
-            kernel += scale * product
+            kernel += product
     return np.zeros((blocks[0].shape[0],) * 2) if kernel is None else kernel
 
 
