@@ -5,9 +5,16 @@ For every class ``c`` with labels ``y_c in {-1, +1}^N`` this solves the SVM dual
     max_alpha  1'alpha - 1/2 (alpha * y_c)' K (alpha * y_c)
     s.t.       0 <= alpha <= C,  y_c' alpha = 0
 
-with libsvm through ``sklearn.svm.SVC(kernel="precomputed")``, the exact reference. Classes
+with libsvm as ``sklearn.svm.SVC(kernel="precomputed")`` runs it, the exact reference. Classes
 are independent and run through joblib, so ``joblib.parallel_backend("dask")`` (or Ray)
 spreads them over a cluster without code changes.
+
+Each solve calls scikit-learn's own libsvm binding (``sklearn.svm._libsvm.fit``) with the
+arguments ``SVC.fit`` passes it: ``SVC.fit`` spends about ten times the solve itself on
+checking its inputs when a fold holds a hundred videos, and the MKL loop and the lp-norm
+selection make hundreds of such solves (``benchmarks/bench_learning_cost.py``, table 3).
+Where that binding cannot be called as expected (another scikit-learn), ``SVC`` solves
+instead: the same libsvm, the same duals.
 
 Every solve is bounded (:func:`libsvm_max_iter`), so a fit always ends: libsvm's iterations
 grow with C without limit (an infinite or huge C on data that is not separable never
@@ -15,10 +22,18 @@ converges). A solve that reaches the bound stops with scikit-learn's ``Convergen
 ("Solver terminated early"), passed through unchanged.
 """
 
+import warnings
+
 import numpy as np
 from joblib import Parallel, delayed
 from sklearn import config_context
+from sklearn.exceptions import ConvergenceWarning
 from sklearn.svm import SVC
+
+try:
+    from sklearn.svm import _libsvm
+except ImportError:  # pragma: no cover - a scikit-learn without the binding
+    _libsvm = None
 
 from ._common import SVMDuals
 
@@ -75,6 +90,62 @@ def one_vs_rest_labels(y_index, n_classes):
 
 
 def _binary_dual(kernel, labels, C, tol=_LIBSVM_TOL):
+    """One binary solve: ``(coef = alpha * y, intercept)`` as ``SVC`` reports them."""
+    global _libsvm
+    if _libsvm is not None and labels.min() < 0 < labels.max():
+        try:
+            return _libsvm_dual(kernel, labels, C, tol)
+        except TypeError:
+            # The binding's arguments changed: SVC calls it the way this version expects.
+            _libsvm = None
+    return _svc_dual(kernel, labels, C, tol)
+
+
+def _libsvm_dual(kernel, labels, C, tol):
+    """``SVC(kernel="precomputed").fit`` without its input checks, for ``{-1, +1}`` labels
+    of both signs: libsvm sees class 0 for -1 and class 1 for +1, as from ``SVC``, and
+    its signs are flipped as ``SVC`` flips them for two classes."""
+    max_iter = libsvm_max_iter(kernel.shape[0])
+    _libsvm.set_verbosity_wrap(0)  # a process-wide libsvm setting, which SVC sets each fit
+    support, _, _, dual_coef, intercept, _, _, status, _ = _libsvm.fit(
+        np.ascontiguousarray(kernel, dtype=np.float64),
+        (labels > 0).astype(np.float64),
+        svm_type=0,
+        sample_weight=np.empty(0),
+        class_weight=np.empty(0),
+        kernel="precomputed",
+        C=float(C),
+        nu=0.5,
+        probability=False,
+        degree=3,
+        shrinking=True,
+        tol=float(tol),
+        cache_size=200.0,
+        coef0=0.0,
+        gamma=0.0,
+        epsilon=0.1,
+        max_iter=max_iter,
+        random_seed=0,
+    )
+    if status == 1:
+        # SVC's own warning, word for word.
+        warnings.warn(
+            f"Solver terminated early (max_iter={max_iter}).  Consider pre-processing your "
+            "data with StandardScaler or MinMaxScaler.",
+            ConvergenceWarning,
+            stacklevel=3,
+        )
+    if not (np.isfinite(dual_coef).all() and np.isfinite(intercept).all()):
+        raise ValueError(
+            "The dual coefficients or intercepts are not finite. The input data may "
+            "contain large values and need to be preprocessed."
+        )
+    coef = np.zeros(kernel.shape[0])
+    coef[support] = -dual_coef[0]
+    return coef, -float(intercept[0])
+
+
+def _svc_dual(kernel, labels, C, tol):
     svc = SVC(
         kernel="precomputed",
         C=C,
@@ -84,8 +155,7 @@ def _binary_dual(kernel, labels, C, tol=_LIBSVM_TOL):
     )
     # The kernel is built here from validated, finite features and the parameters are
     # fixed above: skip scikit-learn's finiteness scan of all N^2 entries and its
-    # parameter validation, repeated for every task and alpha-step otherwise (a fifth of
-    # a small set's solve, benchmarks/bench_learning_cost.py).
+    # parameter validation.
     with config_context(assume_finite=True, skip_parameter_validation=True):
         svc.fit(kernel, labels)
     coef = np.zeros(kernel.shape[0])
