@@ -442,7 +442,7 @@ class PyramidMKLClassifier(VersionedPickleMixin, ClassifierMixin, BaseEstimator)
             self.base_kernel_ = base
             blocks = self._node_blocks(data, fit=True, y_index=y_index)
             fitted[base] = (blocks, self.feature_maps_, self.node_projections_, self.node_scales_)
-        chosen, self.base_kernel_scores_, correct = select_base_kernel(
+        chosen, self.base_kernel_scores_, correct, n_folds = select_base_kernel(
             partial(fit, learn=False, pyramids="shared"),
             {base: parts[0] for base, parts in fitted.items()},
             y_index,
@@ -464,7 +464,8 @@ class PyramidMKLClassifier(VersionedPickleMixin, ClassifierMixin, BaseEstimator)
                 self.linear_kernel_score_,
             )
             judged = [chosen, "linear kernel"]
-            self.linear_kernel_better_ = one_standard_error_choice(correct, judged) != chosen
+            better = one_standard_error_choice(correct, judged, n_folds=n_folds)
+            self.linear_kernel_better_ = better != chosen
             if self.linear_kernel_better_:
                 warnings.warn(
                     f"kernel='cross' scored {self.base_kernel_scores_[chosen]:.3f} out of fold "

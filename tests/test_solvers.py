@@ -506,9 +506,12 @@ def test_select_mkl_norm_judges_large_sets_on_astratified_subset():
     )
 
 
-def test_could_be_replaced_is_the_rule_on_every_possible_candidate():
+@pytest.mark.parametrize("n_folds", [None, 2, 3, 5])
+def test_could_be_replaced_is_the_rule_on_every_possible_candidate(n_folds):
     """Brute force: a choice can be replaced iff some candidate's correctness passes the
-    one-standard-error rule against it."""
+    one-standard-error rule against it, the rule computed in floating point with the
+    corrected variance of k-fold CV written out (Nadeau & Bengio: 1/k + 1/(k - 1) times
+    the variance of one fold's mean, k / N times the per-video variance)."""
     from itertools import product
 
     from mkl_tp.solvers.selection import could_be_replaced, one_standard_error_choice
@@ -516,23 +519,35 @@ def test_could_be_replaced_is_the_rule_on_every_possible_candidate():
     def rule(chosen, other):
         """The rule in floating point, as written (exact ties excluded)."""
         d = other.astype(float) - chosen
-        mean, error = d.mean(), d.std(ddof=1) / np.sqrt(d.size)
+        variance = d.var(ddof=1) / d.size
+        if n_folds is not None:
+            k = n_folds
+            variance = (1 / k + 1 / (k - 1)) * d.var(ddof=1) / (d.size / k)
+        mean, error = d.mean(), np.sqrt(variance)
         return None if np.isclose(mean, error, rtol=1e-9, atol=0) else mean > error
 
-    others = {n: [np.array(o) for o in product([False, True], repeat=n)] for n in (7, 10)}
-    for n, most_wrong in ((7, 7), (10, 2)):  # 10 videos: the exact tie of one video
+    others = {n: [np.array(o) for o in product([False, True], repeat=n)] for n in (5, 7, 10)}
+    least_wrong = set()
+    for n, most_wrong in ((5, 5), (7, 7), (10, 3)):  # 10 videos: exact ties of few videos
         for chosen in others[n]:
             if (~chosen).sum() > most_wrong:
                 continue
             passes = [
-                one_standard_error_choice({"p": chosen, "q": o}, ["p", "q"]) == "q"
+                one_standard_error_choice({"p": chosen, "q": o}, ["p", "q"], n_folds) == "q"
                 for o in others[n]
             ]
             for other, passed in zip(others[n], passes):
                 assert rule(chosen, other) in (None, passed)
                 if rule(chosen, other) is None:  # a tie: never a gain
                     assert not passed
-            assert could_be_replaced(chosen) == any(passes) == ((~chosen).sum() >= 2)
+            assert could_be_replaced(chosen, n_folds) == any(passes)
+            if any(passes):
+                least_wrong.add((n, int((~chosen).sum())))
+    # Wrong videos the choice needs before anything can replace it, at 7 and 10 videos
+    # (by hand: w (N - 1 + c) > c N with c = 1, 3, 2.5, 2.25; w = 2 at N = 10, k = 5 ties).
+    fewest = {n: min(w for m, w in least_wrong if m == n) for n in (7, 10)}
+    expected = {None: {7: 2, 10: 2}, 2: {7: 3, 10: 3}, 3: {7: 3, 10: 3}, 5: {7: 2, 10: 3}}
+    assert fewest == expected[n_folds]
 
 
 def test_select_mkl_norm_fits_no_other_candidate_when_uniform_is_right_out_of_fold():
@@ -608,15 +623,20 @@ def test_describe_choice_states_the_gain_and_its_standard_error():
     gain, error = d.sum() / d.size, np.sqrt(((d - d.mean()) ** 2).sum() / (d.size - 1) / d.size)
     assert record["candidates"] == {"inf": 0.375, "1": 0.75} and record["chosen"] == "1"
     assert f"{gain:+.4f} out of fold, one standard error {error:.4f}" in record["decision"]
+    # From three folds: the corrected error the rule used, sqrt(1 + 3/2) times larger.
+    record = describe_choice(scores, (np.inf, 2.0, 1.0), 1.0, correct, n_folds=3)
+    corrected = f"one standard error {np.sqrt(2.5) * error:.4f} (corrected for 3 folds)"
+    assert corrected in record["decision"]
     kept = describe_choice({np.inf: 0.9}, (np.inf, 2.0, 1.0), np.inf)
     assert kept["candidates"] == {"inf": 0.9} and "were not fitted" in kept["decision"]
 
 
-def test_select_mkl_norm_fits_later_candidates_on_every_fold_iff_two_videos_are_wrong(
+def test_select_mkl_norm_fits_later_candidates_on_every_fold_iff_three_videos_are_wrong(
     monkeypatch,
 ):
     """Brute force over where the first candidate's errors fall (0-2 per fold): the later
-    candidates are fitted on every fold exactly when it is wrong on two videos or more, and
+    candidates are fitted on every fold exactly when it is wrong on three videos or more
+    (30 videos in 3 folds: ``w (29 + 2.5) > 2.5 * 30`` first holds at ``w = 3``), and
     every fold's reused buffers hold the blocks and node kernels fancy indexing gives."""
     from itertools import product
     from types import SimpleNamespace
@@ -656,9 +676,9 @@ def test_select_mkl_norm_fits_later_candidates_on_every_fold_iff_two_videos_are_
         )
         assert sorted(k for k, p in calls if p == np.inf) == [0, 1, 2]
         later = sorted(k for k, p in calls if p != np.inf)
-        assert later == ([0, 0, 1, 1, 2, 2] if sum(errors) >= 2 else []), errors
+        assert later == ([0, 0, 1, 1, 2, 2] if sum(errors) >= 3 else []), errors
         assert (~correct[np.inf]).sum() == sum(errors)
-        assert set(correct) == ({np.inf, 2.0, 1.0} if sum(errors) >= 2 else {np.inf})
+        assert set(correct) == ({np.inf, 2.0, 1.0} if sum(errors) >= 3 else {np.inf})
 
 
 @pytest.mark.parametrize("p", [1.0, 2.0])
@@ -720,8 +740,10 @@ def test_select_base_kernel_scores_are_independent_fold_svms_and_the_rule_decide
         return right
 
     for linear, rbf, expected in ((weak, strong, "rbf"), (strong, weak, "linear")):
-        chosen, scores, correct = select_base_kernel(fit, {"linear": [linear], "rbf": [rbf]}, y, 3)
-        assert chosen == expected
+        chosen, scores, correct, n_folds = select_base_kernel(
+            fit, {"linear": [linear], "rbf": [rbf]}, y, 3
+        )
+        assert chosen == expected and n_folds == 3
         assert scores[expected] > scores["rbf" if expected == "linear" else "linear"] + 0.2
         for name, block in (("linear", linear), ("rbf", rbf)):
             np.testing.assert_array_equal(correct[name], reference(block, "cross"))
@@ -788,7 +810,7 @@ def test_selection_folds_stop_early_and_the_final_fit_is_certified_to_tol(monkey
     rng = np.random.default_rng(0)
     y = np.arange(45) % 3
     # The class shows in the first half of each video only, among noise.
-    X = [rng.normal(size=(8, 4)) + 1.5 * np.eye(4)[c] * (np.arange(8) < 4)[:, None] for c in y]
+    X = [rng.normal(size=(8, 4)) + 1.2 * np.eye(4)[c] * (np.arange(8) < 4)[:, None] for c in y]
     PyramidMKLClassifier(levels=2, tol=1e-3).fit(X, y)
     assert {tol for _, tol in calls[:-1]} == {1e-2} and len(calls) >= 3
     assert calls[-1] == (45, 1e-3)

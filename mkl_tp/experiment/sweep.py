@@ -156,11 +156,11 @@ def select_C(X, y, build, *, seed=0, search_norm=False):
         C = max(C_GRID, key=lambda c: (correct[c].mean(), -C_GRID.index(c)))
         best[norm] = (C, correct[C])
     right = {n: r for n, (_, r) in best.items()}
-    norm = one_standard_error_choice(right, norms)
+    norm = one_standard_error_choice(right, norms, n_folds=len(folds))
     record = {"C": {norm_label(n) if search_norm else "given": c for n, (c, _) in best.items()}}
     if search_norm:
         scores = {n: r.mean() for n, r in right.items()}
-        record.update(describe_choice(scores, norms, norm, right))
+        record.update(describe_choice(scores, norms, norm, right, n_folds=len(folds)))
     else:
         record["cv_accuracy"] = round(float(best[None][1].mean()), 4)
         record["n_videos"] = int(best[None][1].size)  # judged out of fold

@@ -9,10 +9,12 @@ stratified cross-validation on the training videos and moves away from the unifo
 candidate replaces the current choice only when its accuracy is higher by more than one
 standard error of the paired per-video differences (the one-standard-error rule of
 Breiman et al. 1984 and Hastie, Tibshirani & Friedman, ESL 7.10, applied towards the
-simpler model). With few videos that error is large and the weights stay uniform; with many
-videos a real gain is kept. Where depth hurts, uniform weights on the coarse levels alone
-(:class:`Depth`) are candidates too (:func:`norm_candidates`). :func:`select_base_kernel`
-applies the same rule to the cross kernel's base kernel.
+simpler model), that error corrected for the folds' overlapping training sets (Nadeau &
+Bengio 2003, :func:`fold_variance_factor`). With few videos that error is large and the
+weights stay uniform; with many videos a real gain is kept. Where depth hurts, uniform
+weights on the coarse levels alone (:class:`Depth`) are candidates too
+(:func:`norm_candidates`). :func:`select_base_kernel` applies the same rule to the cross
+kernel's base kernel.
 """
 
 from functools import partial
@@ -36,6 +38,7 @@ __all__ = [
     "select_mkl_norm",
     "select_base_kernel",
     "one_standard_error_choice",
+    "fold_variance_factor",
     "could_be_replaced",
     "describe_choice",
     "norm_label",
@@ -163,12 +166,13 @@ def select_mkl_norm(
     Notes
     -----
     Candidate ``q`` replaces the current choice ``p`` when
-    ``mean(d) > std(d) / sqrt(N)`` with ``d_i = [q right on video i] - [p right on i]``
-    (decided exactly, :func:`one_standard_error_choice`). With ``w`` videos wrong under
-    ``p``, the best ``d`` is ``1`` on those videos and ``0`` elsewhere, which passes only
-    for ``w >= 2`` (:func:`could_be_replaced`). When the first candidate is wrong on at
-    most one video the others are therefore not fitted: the choice is the same, and most
-    of the selection's cost is saved on easy sets.
+    ``mean(d) > sqrt(c) std(d) / sqrt(N)`` with ``d_i = [q right on video i] - [p right on
+    i]`` and ``c`` the folds' variance correction (2.5 for three folds,
+    :func:`fold_variance_factor`; decided exactly, :func:`one_standard_error_choice`).
+    With ``w`` videos wrong under ``p``, the best ``d`` is ``1`` on those videos and ``0``
+    elsewhere, which passes only for ``w >= 3`` with three folds (:func:`could_be_replaced`).
+    When the first candidate is wrong on fewer videos the others are therefore not fitted:
+    the choice is the same, and most of the selection's cost is saved on easy sets.
 
     Each fold's fit of a candidate starts from the mean of its weights on the folds fitted
     before (the first from the weights ``fit`` starts from). The linear MKL problem is
@@ -190,7 +194,7 @@ def select_mkl_norm(
     correct, weights = _out_of_fold(
         fit, blocks, y_index, n_classes, kernel, kernels, folds, candidates
     )
-    chosen = one_standard_error_choice(correct, list(correct))
+    chosen = one_standard_error_choice(correct, list(correct), n_folds=len(folds))
     scores = {p: float(c.mean()) for p, c in correct.items()}
     if isinstance(chosen, Depth):
         return chosen, scores, _fit_options(chosen, blocks, weights)["beta"]
@@ -215,7 +219,9 @@ def _out_of_fold(fit, blocks, y_index, n_classes, kernel, kernels, folds, candid
         fold = cuts(train, test)
         judge(fold, candidates[:1])
         waiting.append(k)
-        if len(candidates) > 1 and could_be_replaced(correct[candidates[0]][cuts.seen]):
+        if len(candidates) > 1 and could_be_replaced(
+            correct[candidates[0]][cuts.seen], n_folds=len(folds)
+        ):
             for p in candidates[1:]:
                 correct.setdefault(p, np.zeros(len(y_index), dtype=bool))
             # This fold first: cutting an earlier one again overwrites its buffers.
@@ -332,6 +338,9 @@ def select_base_kernel(fit, blocks, y_index, n_classes, n_folds=3, max_videos=MA
     correct : dict
         Each candidate and ``"linear kernel"`` -> out-of-fold correctness per video judged
         (empty without folds).
+    n_folds : int or None
+        The folds ``correct`` comes from, for :func:`one_standard_error_choice`
+        (``None`` without folds).
     """
     candidates = [c for c in BASE_KERNEL_CANDIDATES if c in blocks]
     if len(y_index) > max_videos:
@@ -339,7 +348,7 @@ def select_base_kernel(fit, blocks, y_index, n_classes, n_folds=3, max_videos=MA
         blocks = {base: [b[keep] for b in bs] for base, bs in blocks.items()}
         y_index = y_index[keep]
     if np.bincount(y_index, minlength=n_classes).min() < 2:
-        return candidates[0], {}, {}
+        return candidates[0], {}, {}, None
     folds = stratified_folds(y_index, n_folds)
     correct = {}
     judged = [("cross", base) for base in candidates] + [("linear", "linear")]
@@ -349,27 +358,58 @@ def select_base_kernel(fit, blocks, y_index, n_classes, n_folds=3, max_videos=MA
             fit_kernel, blocks[base], y_index, n_classes, kernel, None, folds, (np.inf,)
         )
         correct[base if kernel == "cross" else "linear kernel"] = right[np.inf]
-    chosen = one_standard_error_choice(correct, candidates)
+    chosen = one_standard_error_choice(correct, candidates, n_folds=len(folds))
     scores = {base: float(correct[base].mean()) for base in candidates}
-    return chosen, scores, correct
+    return chosen, scores, correct, len(folds)
 
 
 def _fixed_fit(fit, kernel, blocks, Y, mkl_norm, kernels=None):
     return fit(blocks, Y, kernel=kernel)
 
 
-def could_be_replaced(correct):
-    """Whether any candidate could replace a choice with this out-of-fold ``correct``.
+def could_be_replaced(correct, n_folds=None):
+    """Whether any candidate could replace a choice with this out-of-fold ``correct``
+    (``n_folds`` as :func:`one_standard_error_choice`'s).
 
     The most a candidate can gain is being right exactly where the choice is wrong and
-    nowhere else (any other difference has a lower mean and a larger spread): ``w`` ones,
-    with ``s^2 = w^2 > w = sum(d^2)`` (:func:`one_standard_error_choice`) only for two
-    wrong videos or more.
+    nowhere else (for a given sum ``s``, ``sum(d^2)`` is least when no ``d_i`` is ``-1``,
+    and the rule's condition grows with ``s``): ``w`` ones, ``s = sum(d^2) = w``. With
+    three folds that takes three wrong videos or more (two with no correction).
     """
-    return int(np.count_nonzero(~np.asarray(correct, dtype=bool))) >= 2
+    correct = np.asarray(correct, dtype=bool)
+    wrong = int(np.count_nonzero(~correct))
+    return _beats(wrong, wrong, correct.size, n_folds)
 
 
-def one_standard_error_choice(correct, candidates):
+def fold_variance_factor(n_folds):
+    """``c`` by which k-fold cross-validation inflates the variance of a mean difference.
+
+    ``1 + k / (k - 1)`` for ``k = n_folds`` (2.5 for three folds), ``1`` for ``None``: the
+    corrected resampled t-test of Nadeau & Bengio (2003), ``1/J + n_test/n_train`` times the
+    variance of one split, applied to k-fold cross-validation as Bouckaert & Frank (2004) do
+    (``J = k``, ``n_test / n_train = 1 / (k - 1)``). The folds' training sets overlap, so
+    their errors are correlated, and the naive standard error of the per-video differences
+    is too small: a noisy candidate then passes the one-standard-error rule too often
+    (docs/maths.rst measures what that cost).
+    """
+    return 1.0 if n_folds is None else 1.0 + n_folds / (n_folds - 1.0)
+
+
+def _beats(total, nonzero, n, n_folds):
+    """Whether paired differences ``d_i`` in ``{-1, 0, 1}`` (``n`` of them, ``nonzero``
+    not 0, sum ``total``) have ``mean(d) > sqrt(c) std(d) / sqrt(n)`` (``ddof=1``,
+    ``c = (2k - 1) / (k - 1)`` from :func:`fold_variance_factor`), decided in integers:
+    ``s > 0`` and ``s^2 ((n - 1)(k - 1) + 2k - 1) > (2k - 1) n sum(d^2)``; with no
+    correction ``s^2 > sum(d^2)``."""
+    if total <= 0:
+        return False
+    if n_folds is None:
+        return total * total > nonzero
+    k = int(n_folds)
+    return total * total * ((n - 1) * (k - 1) + 2 * k - 1) > (2 * k - 1) * n * nonzero
+
+
+def one_standard_error_choice(correct, candidates, n_folds=None):
     """The candidate the one-standard-error rule keeps, from the simplest on.
 
     Parameters
@@ -378,25 +418,31 @@ def one_standard_error_choice(correct, candidates):
         Candidate -> boolean array of out-of-fold correctness, one entry per video.
     candidates : sequence
         Keys of ``correct`` from the simplest (e.g. uniform weights) to the most complex.
+    n_folds : int or None
+        The cross-validation folds ``correct`` comes from: the standard error is then
+        corrected for their overlapping training sets (:func:`fold_variance_factor`,
+        ``sqrt(2.5)`` times the naive one for three folds). ``None``: independent test
+        videos, no correction.
 
     Returns
     -------
     The first candidate, replaced in turn by each later one whose accuracy exceeds the
-    current choice's by more than one standard error of the paired differences.
+    current choice's by more than one (corrected) standard error of the paired differences.
 
     Notes
     -----
     For ``d_i`` in ``{-1, 0, 1}`` with sum ``s``, ``mean(d) > std(d) / sqrt(N)`` (``ddof=1``)
-    is ``s > 0`` and ``s^2 > sum(d_i^2)``: decided in integers, so an exact tie (e.g. a
-    gain of one video) never passes by rounding.
+    is ``s > 0`` and ``s^2 > sum(d_i^2)``; with the correction ``c`` of ``k`` folds,
+    ``s^2 ((N - 1)(k - 1) + 2k - 1) > (2k - 1) N sum(d_i^2)``: decided in integers, so an
+    exact tie never passes by rounding.
     """
     chosen = candidates[0]
     for candidate in candidates[1:]:
         difference = np.asarray(correct[candidate], dtype=np.int64) - np.asarray(
             correct[chosen], dtype=np.int64
         )
-        total = int(difference.sum())
-        if total > 0 and total * total > int(np.count_nonzero(difference)):
+        nonzero = int(np.count_nonzero(difference))
+        if _beats(int(difference.sum()), nonzero, difference.size, n_folds):
             chosen = candidate
     return chosen
 
@@ -409,7 +455,9 @@ def norm_label(p):
     return "inf" if p is None or np.isinf(p) else f"{float(p):g}"
 
 
-def describe_choice(scores, candidates, chosen, correct=None, label=norm_label, name="p="):
+def describe_choice(
+    scores, candidates, chosen, correct=None, label=norm_label, name="p=", n_folds=None
+):
     """What a one-standard-error choice decided, for the report and the log.
 
     Parameters
@@ -426,6 +474,9 @@ def describe_choice(scores, candidates, chosen, correct=None, label=norm_label, 
         How a candidate is written.
     name : str, default="p="
         What precedes a candidate in the sentence (e.g. ``"base kernel "``).
+    n_folds : int or None
+        The folds ``correct`` comes from: the standard error stated is the corrected one
+        the rule used (:func:`one_standard_error_choice`).
 
     Returns
     -------
@@ -457,6 +508,9 @@ def describe_choice(scores, candidates, chosen, correct=None, label=norm_label, 
         if correct is not None:
             difference = np.asarray(correct[chosen], float) - np.asarray(correct[first], float)
             error = difference.std(ddof=1) / np.sqrt(difference.size)
+            error *= np.sqrt(fold_variance_factor(n_folds))
             text += f": {difference.mean():+.4f} out of fold, one standard error {error:.4f}"
+            if n_folds is not None:
+                text += f" (corrected for {n_folds} folds)"
         record["decision"] = text
     return record
