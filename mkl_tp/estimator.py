@@ -180,7 +180,8 @@ class PyramidMKLClassifier(VersionedPickleMixin, ClassifierMixin, BaseEstimator)
         uniform weights, uniform weights on the coarse levels only (levels 1, 1-2, ...,
         where depth hurts: ``depth_``), ``2`` and ``1``, in this order, a candidate
         replacing the choice so far only when its out-of-fold gain exceeds one standard
-        error (:func:`~mkl_tp.solvers.selection.select_mkl_norm`): sparse weights overfit
+        error, corrected for the folds' overlapping training sets
+        (:func:`~mkl_tp.solvers.selection.select_mkl_norm`): sparse weights overfit
         small training sets. Ignored by the cross kernel, which is
         normalised and so blind to the weights' norm.
     selection_videos : int, default=1000

@@ -496,8 +496,8 @@ def describe_choice(
 
     if chosen == first and len(record["candidates"]) == 1:
         record["decision"] = (
-            f"{said(first)} kept: at most one training video wrong out of fold, so no "
-            "candidate could beat it by one standard error (the others were not fitted)"
+            f"{said(first)} kept: too few training videos wrong out of fold for any "
+            "candidate to beat it by one standard error (the others were not fitted)"
         )
     elif chosen == first:
         record["decision"] = (
