@@ -17,6 +17,7 @@ weights on the coarse levels alone (:class:`Depth`) are candidates too
 kernel's base kernel.
 """
 
+from fractions import Fraction
 from functools import partial
 from typing import NamedTuple
 
@@ -384,29 +385,25 @@ def could_be_replaced(correct, n_folds=None):
 def fold_variance_factor(n_folds):
     """``c`` by which k-fold cross-validation inflates the variance of a mean difference.
 
-    ``1 + k / (k - 1)`` for ``k = n_folds`` (2.5 for three folds), ``1`` for ``None``: the
+    ``1 + k / (k - 1)`` for ``k = n_folds`` (5/2 for three folds), ``1`` for ``None``: the
     corrected resampled t-test of Nadeau & Bengio (2003), ``1/J + n_test/n_train`` times the
     variance of one split, applied to k-fold cross-validation as Bouckaert & Frank (2004) do
     (``J = k``, ``n_test / n_train = 1 / (k - 1)``). The folds' training sets overlap, so
     their errors are correlated, and the naive standard error of the per-video differences
     is too small: a noisy candidate then passes the one-standard-error rule too often
-    (docs/maths.rst measures what that cost).
+    (docs/maths.rst measures what that cost). A ``fractions.Fraction``, so that the
+    rule is decided exactly.
     """
-    return 1.0 if n_folds is None else 1.0 + n_folds / (n_folds - 1.0)
+    return Fraction(1) if n_folds is None else 1 + Fraction(int(n_folds), int(n_folds) - 1)
 
 
 def _beats(total, nonzero, n, n_folds):
     """Whether paired differences ``d_i`` in ``{-1, 0, 1}`` (``n`` of them, ``nonzero``
     not 0, sum ``total``) have ``mean(d) > sqrt(c) std(d) / sqrt(n)`` (``ddof=1``,
-    ``c = (2k - 1) / (k - 1)`` from :func:`fold_variance_factor`), decided in integers:
-    ``s > 0`` and ``s^2 ((n - 1)(k - 1) + 2k - 1) > (2k - 1) n sum(d^2)``; with no
-    correction ``s^2 > sum(d^2)``."""
-    if total <= 0:
-        return False
-    if n_folds is None:
-        return total * total > nonzero
-    k = int(n_folds)
-    return total * total * ((n - 1) * (k - 1) + 2 * k - 1) > (2 * k - 1) * n * nonzero
+    ``c`` from :func:`fold_variance_factor`), decided exactly: ``s > 0`` and
+    ``s^2 (n - 1 + c) > c n sum(d^2)`` (``s^2 > sum(d^2)`` with no correction)."""
+    c = fold_variance_factor(n_folds)
+    return total > 0 and total * total * (n - 1 + c) > c * n * nonzero
 
 
 def one_standard_error_choice(correct, candidates, n_folds=None):
@@ -433,8 +430,8 @@ def one_standard_error_choice(correct, candidates, n_folds=None):
     -----
     For ``d_i`` in ``{-1, 0, 1}`` with sum ``s``, ``mean(d) > std(d) / sqrt(N)`` (``ddof=1``)
     is ``s > 0`` and ``s^2 > sum(d_i^2)``; with the correction ``c`` of ``k`` folds,
-    ``s^2 ((N - 1)(k - 1) + 2k - 1) > (2k - 1) N sum(d_i^2)``: decided in integers, so an
-    exact tie never passes by rounding.
+    ``s^2 (N - 1 + c) > c N sum(d_i^2)``: decided in exact rationals, so an exact tie
+    never passes by rounding.
     """
     chosen = candidates[0]
     for candidate in candidates[1:]:
@@ -508,7 +505,7 @@ def describe_choice(
         if correct is not None:
             difference = np.asarray(correct[chosen], float) - np.asarray(correct[first], float)
             error = difference.std(ddof=1) / np.sqrt(difference.size)
-            error *= np.sqrt(fold_variance_factor(n_folds))
+            error *= np.sqrt(float(fold_variance_factor(n_folds)))
             text += f": {difference.mean():+.4f} out of fold, one standard error {error:.4f}"
             if n_folds is not None:
                 text += f" (corrected for {n_folds} folds)"
