@@ -19,6 +19,7 @@ from typing import NamedTuple
 import numpy as np
 from array_api_compat import array_namespace, to_device
 from array_api_compat import device as array_device
+from joblib import Parallel, delayed, effective_n_jobs
 
 __all__ = [
     "BOUND_EPS",
@@ -32,6 +33,7 @@ __all__ = [
     "kkt_violation",
     "libsvm_intercept",
     "host",
+    "in_threads",
 ]
 
 # Relative margin under which a coordinate counts as at its bound.
@@ -355,3 +357,17 @@ def libsvm_intercept(gradient, A, lo, hi):
 def host(x):
     """``x`` (any array library, any device) as a float64 numpy array."""
     return np.asarray(to_device(x, "cpu"), dtype=np.float64)
+
+
+def in_threads(function, items, n_jobs):
+    """``[function(item) for item in items]``, in joblib threads when ``n_jobs`` (or an
+    active ``joblib.parallel_config``) asks for more than one worker.
+
+    With one worker the list is built here: joblib's dispatch costs about 0.1 ms a call,
+    as long as a binary solve on a hundred videos, and a small training set's fit makes
+    hundreds of them (``benchmarks/bench_learning_cost.py``, table 3). libsvm and BLAS
+    release the GIL, so threads share the kernel where processes would copy it.
+    """
+    if effective_n_jobs(n_jobs) == 1:
+        return [function(item) for item in items]
+    return Parallel(n_jobs=n_jobs, prefer="threads")(delayed(function)(item) for item in items)

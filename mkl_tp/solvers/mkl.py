@@ -10,7 +10,6 @@ mirror or projected gradient for ``kernel="cross"``) are in
 import logging
 
 import numpy as np
-from joblib import Parallel, delayed
 
 from .._utils.choices import KERNELS, PYRAMIDS
 from .._utils.params import check_choice
@@ -26,6 +25,7 @@ from ._alternation import (
     mirror_ready,
     task_iterate,
 )
+from ._common import in_threads
 from .cost import resolve_solver as _resolve_solver
 from .gram import TrainingKernels
 from .svm import SVMDuals, libsvm_tolerance, svm_duals
@@ -257,9 +257,10 @@ def fit_mkl(
             start_step, beta, method, logging.INFO if verbose else logging.DEBUG
         )
         firsts = [task_iterate(*evaluated, c) for c in range(Y.shape[1])]
-    fits = Parallel(n_jobs=n_jobs, prefer="threads")(
-        delayed(_fit_tasks)(Y=Y[:, [c]], n_jobs=1, first=firsts[c], spent=spent, **options)
-        for c in range(Y.shape[1])
+    fits = in_threads(
+        lambda c: _fit_tasks(Y=Y[:, [c]], n_jobs=1, first=firsts[c], spent=spent, **options),
+        range(Y.shape[1]),
+        n_jobs,
     )
     results = [fit for fit, _ in fits]
     duals = SVMDuals(

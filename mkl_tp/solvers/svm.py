@@ -25,7 +25,6 @@ converges). A solve that reaches the bound stops with scikit-learn's ``Convergen
 import warnings
 
 import numpy as np
-from joblib import Parallel, delayed
 from sklearn import config_context
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.svm import SVC
@@ -35,7 +34,7 @@ try:
 except ImportError:  # pragma: no cover - a scikit-learn without the binding
     _libsvm = None
 
-from ._common import SVMDuals
+from ._common import SVMDuals, in_threads
 
 __all__ = ["SVMDuals", "svm_duals", "one_vs_rest_labels", "libsvm_tolerance", "libsvm_max_iter"]
 
@@ -192,9 +191,7 @@ def svm_duals(kernel, Y, C, n_jobs=None, tol=_LIBSVM_TOL):
     # libsvm releases the GIL: threads share the N x N kernel, where processes would copy
     # or memory-map it on every alpha-step (benchmarks/bench_libsvm_tol.py times both).
     # A joblib.parallel_backend(...) context still overrides this preference.
-    results = Parallel(n_jobs=n_jobs, prefer="threads")(
-        delayed(_binary_dual)(kernel, Y[:, c], C, tol) for c in range(Y.shape[1])
-    )
+    results = in_threads(lambda c: _binary_dual(kernel, Y[:, c], C, tol), range(Y.shape[1]), n_jobs)
     coef = np.column_stack([r[0] for r in results])
     intercept = np.array([r[1] for r in results])
     # One (N, N) x (N, C) product; einsum's own path for the triple product is slower.
