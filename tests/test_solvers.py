@@ -87,11 +87,14 @@ def test_svm_duals_match_cvxpy_dual():
         np.testing.assert_allclose(duals.coef[:, c], coef, atol=2e-3)
 
 
-def test_lp_step_matches_cvxpy_lp():
-    rng = np.random.default_rng(3)
-    offsets, slopes = rng.uniform(5, 10, size=6), rng.uniform(0, 8, size=(6, 4))
+@pytest.mark.parametrize("seed, n_cuts, n_nodes", [(3, 6, 4), (4, 1, 7), (5, 12, 15), (6, 3, 63)])
+def test_lp_step_matches_cvxpy_lp(seed, n_cuts, n_nodes):
+    rng = np.random.default_rng(seed)
+    offsets = rng.uniform(5, 10, size=n_cuts)
+    slopes = rng.uniform(0, 8, size=(n_cuts, n_nodes))
+    slopes[:, 1] = slopes[:, 0]  # two identical nodes: the optimum is not unique
     beta, theta = beta_step_lp(offsets, slopes)
-    b, t = cp.Variable(4), cp.Variable()
+    b, t = cp.Variable(n_nodes), cp.Variable()
     problem = cp.Problem(cp.Minimize(t), [offsets - slopes @ b <= t, b >= 0, cp.sum(b) == 1])
     problem.solve(solver=cp.CLARABEL)
     assert theta == pytest.approx(problem.value, rel=1e-7)
