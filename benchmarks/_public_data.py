@@ -95,10 +95,10 @@ def frame_features(train, test):
     return [features(x) for x in train], [features(x) for x in test]
 
 
-def load_set(name):
-    """``(X_train, y_train, X_test, y_test)`` of one set, frame features as above."""
+def load_set(name, raw=False):
+    """``(X_train, y_train, X_test, y_test)`` of one set, frame features as above (or raw)."""
     folder = data_folder() / name
     train = read_ts(folder / f"{name}_TRAIN.ts", prefix="train")
     test = read_ts(folder / f"{name}_TEST.ts", prefix="test")
-    X_train, X_test = frame_features(train.X, test.X)
+    X_train, X_test = (train.X, test.X) if raw else frame_features(train.X, test.X)
     return X_train, np.asarray(train.y), X_test, np.asarray(test.y)
