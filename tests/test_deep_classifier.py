@@ -54,7 +54,7 @@ def test_bfloat16_precision_trains_and_predicts_in_float32(motions):
     train, test = motions
     clf = DeepPyramidClassifier(levels=2, precision="bfloat16", random_state=0)
     clf.fit(train.X, train.y)
-    assert all(p.dtype == torch.float32 for p in clf._net.parameters())
+    assert all(p.dtype == torch.float32 for p in clf._nets[0].parameters())
     proba = clf.predict_proba(test.X)
     np.testing.assert_allclose(proba.sum(axis=1), 1.0, rtol=1e-6)
     assert clf.score(test.X, test.y) >= 0.75
@@ -66,7 +66,8 @@ def test_seeded_runs_are_identical(motions, fitted):
     np.testing.assert_array_equal(again.beta_, fitted.beta_)
     np.testing.assert_array_equal(again.loss_curve_, fitted.loss_curve_)
     np.testing.assert_array_equal(again.predict_proba(test.X), fitted.predict_proba(test.X))
-    other = DeepPyramidClassifier(levels=2, random_state=1).fit(train.X, train.y)
+    # loss_curve_ is the first network's, the same with one network as with five
+    other = DeepPyramidClassifier(levels=2, n_networks=1, random_state=1).fit(train.X, train.y)
     assert other.loss_curve_ != fitted.loss_curve_
 
 
@@ -200,3 +201,45 @@ def test_lazy_export_without_torch():
     assert mkl_tp.DeepPyramidClassifier is DeepPyramidClassifier
     with pytest.raises(AttributeError, match="no attribute 'Deep'"):
         mkl_tp.Deep  # noqa: B018
+
+
+def test_networks_average_the_probabilities_of_single_networks(motions):
+    # Reference: each network trained alone by a one-network fit whose random_state has
+    # made the draws of the networks before it, then the mean of their probabilities.
+    train, test = motions
+    params = dict(levels=2, epochs=20, node_dim=8, hidden=8)
+    ensemble = DeepPyramidClassifier(n_networks=3, random_state=0, **params).fit(train.X, train.y)
+    assert ensemble.n_networks_ == 3
+    probas, betas = [], []
+    for k in range(3):
+        state = np.random.RandomState(0)
+        for _ in range(k):
+            state.randint(np.iinfo(np.int32).max)
+        single = DeepPyramidClassifier(n_networks=1, random_state=state, **params)
+        single.fit(train.X, train.y)
+        probas.append(single.predict_proba(test.X))
+        betas.append(single.beta_)
+    np.testing.assert_allclose(ensemble.predict_proba(test.X), np.mean(probas, axis=0), atol=1e-6)
+    np.testing.assert_allclose(ensemble.beta_, np.mean(betas, axis=0), atol=1e-6)
+    assert not np.allclose(probas[0], probas[1])  # the networks differ
+    assert ensemble.loss_curve_ == single_loss_curve(train, params)
+
+
+def single_loss_curve(train, params):
+    return (
+        DeepPyramidClassifier(n_networks=1, random_state=0, **params)
+        .fit(train.X, train.y)
+        .loss_curve_
+    )
+
+
+def test_model_saved_with_one_network_attribute_still_predicts(motions):
+    # Pickles written before n_networks hold the network as _net, not a list _nets.
+    train, test = motions
+    clf = DeepPyramidClassifier(levels=2, epochs=5, n_networks=1, random_state=0)
+    expected = clf.fit(train.X, train.y).predict_proba(test.X)
+    state = clf.__getstate__()
+    state["_net"] = state.pop("_nets")[0]
+    old = DeepPyramidClassifier.__new__(DeepPyramidClassifier)
+    old.__setstate__(state)
+    np.testing.assert_allclose(old.predict_proba(test.X), expected)

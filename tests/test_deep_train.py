@@ -72,7 +72,7 @@ def test_auto_epochs_give_at_least_500_steps_and_100_epochs(n_train, batch_size,
     assert auto_epochs(n_train, batch_size) == epochs
 
 
-def test_auto_early_stopping_from_1000_videos():
+def test_auto_early_stopping_and_networks_from_1000_videos():
     rng = np.random.default_rng(0)
     y = np.arange(1000) % 2
     X = [rng.standard_normal((3, 2)) + label for label in y]
@@ -81,6 +81,8 @@ def test_auto_early_stopping_from_1000_videos():
     assert big.early_stopping_ and len(big.validation_loss_curve_) == 2
     small = DeepPyramidClassifier(**params).fit(X[:999], y[:999])
     assert not small.early_stopping_ and small.validation_loss_curve_ == []
+    # n_networks="auto" follows the same threshold: five networks averaged below it
+    assert big.n_networks_ == 1 and small.n_networks_ == 5
 
 
 def test_validation_split_is_stratified_and_seeded():

@@ -31,6 +31,10 @@ __all__ = ["DeepPyramidClassifier"]
 # class docstring): a 10% split of fewer than 1000 videos holds under 100, too few for its
 # loss to choose an epoch (benchmarks/bench_deep_small.py).
 EARLY_STOPPING_MIN_VIDEOS = 1000
+# Networks n_networks="auto" averages below EARLY_STOPPING_MIN_VIDEOS training videos (one
+# from there up): on small sets one network's test accuracy moves by up to 11 points with
+# its initialisation, five averaged by about 2 (benchmarks/bench_deep_small.py).
+SMALL_SET_NETWORKS = 5
 
 
 def _frame_statistics(arrays):
@@ -108,6 +112,13 @@ class DeepPyramidClassifier(VersionedPickleMixin, ClassifierMixin, BaseEstimator
     batch_size : int, default=64
         Videos per step, ``>= 2`` (BatchNorm needs two). A last batch of one video joins the
         one before.
+    n_networks : int or "auto", default="auto"
+        Networks trained from different initialisations (and batch orders) and averaged:
+        the class probabilities are the mean of theirs. ``"auto"``: 5 below
+        ``EARLY_STOPPING_MIN_VIDEOS`` (1000) training videos, 1 from there up. With a few
+        dozen videos one network's accuracy depends on its initialisation by several
+        points; the average is steadier and usually more accurate, at five times the
+        training time (docs/deep.rst).
     early_stopping : bool or "auto", default="auto"
         ``True``: hold out ``validation_fraction`` of the videos (stratified), stop when their
         loss has not improved by ``tol`` for ``n_iter_no_change`` epochs, and keep the best
@@ -140,7 +151,8 @@ class DeepPyramidClassifier(VersionedPickleMixin, ClassifierMixin, BaseEstimator
     ----------
     classes_ : ndarray of shape (n_classes,)
     beta_ : ndarray
-        Node weights, level-major, each pyramid on its own simplex: shape ``(P,)`` for one
+        Node weights (the mean of the networks' weights when there are several), level-major,
+        each pyramid on its own simplex: shape ``(P,)`` for one
         sequence input with ``n_pyramids=1`` (as :class:`~mkl_tp.PyramidMKLClassifier`),
         ``(n_pyramids, P)`` with more pyramids; for a mapping a leading ``n_streams`` axis.
         Unlike the shallow model, each stream's weights sum to 1;
@@ -154,13 +166,15 @@ class DeepPyramidClassifier(VersionedPickleMixin, ClassifierMixin, BaseEstimator
     n_features_per_stream_ : dict
         Stream name (``None`` for a plain list of sequences) -> ``d``.
     loss_curve_ : list of float
-        Mean training loss of every epoch.
+        Mean training loss of every epoch (of the first network, as the next three).
     validation_loss_curve_ : list of float
         Held-out loss of every epoch (empty without early stopping).
     best_epoch_ : int
         Epoch (1-based) whose weights were kept.
     n_iter_ : int
         Epochs run.
+    n_networks_ : int
+        Networks averaged (``n_networks`` resolved).
     early_stopping_ : bool
         Whether a validation split stopped training (``early_stopping`` resolved).
 
@@ -193,6 +207,7 @@ class DeepPyramidClassifier(VersionedPickleMixin, ClassifierMixin, BaseEstimator
         lr=1e-3,
         weight_decay=1e-4,
         batch_size=64,
+        n_networks="auto",
         early_stopping="auto",
         validation_fraction=0.1,
         n_iter_no_change=10,
@@ -211,6 +226,7 @@ class DeepPyramidClassifier(VersionedPickleMixin, ClassifierMixin, BaseEstimator
         self.lr = lr
         self.weight_decay = weight_decay
         self.batch_size = batch_size
+        self.n_networks = n_networks
         self.early_stopping = early_stopping
         self.validation_fraction = validation_fraction
         self.n_iter_no_change = n_iter_no_change
@@ -231,6 +247,7 @@ class DeepPyramidClassifier(VersionedPickleMixin, ClassifierMixin, BaseEstimator
         "weight_decay": [Interval(Real, 0, None, closed="left")],
         # BatchNorm needs two videos per step.
         "batch_size": [Interval(Integral, 2)],
+        "n_networks": [Options(("auto",)), Interval(Integral, 1)],
         "early_stopping": [Options(("auto",)), Kind(bool, "a bool")],
         "validation_fraction": [Interval(Real, 0, 1, closed="neither")],
         "n_iter_no_change": [Interval(Integral, 1)],
@@ -264,13 +281,65 @@ class DeepPyramidClassifier(VersionedPickleMixin, ClassifierMixin, BaseEstimator
         device = self._check_params()
         names, data = validate_streams(X)
         classes, y_index = validate_labels(y, len(next(iter(data.values()))))
-        seed = check_random_state(self.random_state).randint(np.iinfo(np.int32).max)
+        random_state = check_random_state(self.random_state)
         self._standardise = {name: _frame_statistics(arrays) for name, arrays in data.items()}
         dtype = torch.bfloat16 if self.precision == "bfloat16" else torch.float32
         psis = [
             _descriptors(arrays, self.levels, device, *self._standardise[name], dtype)
             for name, arrays in data.items()
         ]
+        small = y_index.shape[0] < EARLY_STOPPING_MIN_VIDEOS
+        early_stopping = not small if self.early_stopping == "auto" else self.early_stopping
+        n_networks = (
+            (SMALL_SET_NETWORKS if small else 1) if self.n_networks == "auto" else self.n_networks
+        )
+        n_train = y_index.shape[0]
+        if early_stopping:
+            n_train -= validation_size(y_index, self.validation_fraction)
+        nets, histories = [], []
+        for _ in range(n_networks):
+            # One draw per network, in turn: the first network is the one a single-network
+            # fit with the same random_state trains.
+            seed = random_state.randint(np.iinfo(np.int32).max)
+            net, history = self._train_one(
+                psis, y_index, classes, seed, n_train, early_stopping, device
+            )
+            nets.append(net.cpu().eval())
+            histories.append(history)
+        self._nets = nets
+        self.n_networks_ = n_networks
+        history = histories[0]
+        self.n_features_per_stream_ = {name: arrays[0].shape[1] for name, arrays in data.items()}
+        self.classes_ = classes
+        beta = np.mean(
+            [
+                np.stack([head.pool.beta.detach().double().numpy() for head in net.heads])
+                for net in nets
+            ],
+            axis=0,
+        )
+        if self.n_pyramids == 1:
+            beta = beta[:, 0]
+        if names is None:
+            self.beta_ = beta[0]
+            self.n_features_in_ = self.n_features_per_stream_[SINGLE_STREAM]
+        else:
+            self.streams_ = names
+            self.beta_ = beta
+            self.stream_weights_ = np.mean(
+                [torch.softmax(net.stream_logits.detach().double(), dim=0).numpy() for net in nets],
+                axis=0,
+            )
+        self.loss_curve_ = history.loss_curve
+        self.validation_loss_curve_ = history.validation_loss_curve
+        self.best_epoch_ = history.best_epoch
+        self.n_iter_ = history.n_iter
+        self.early_stopping_ = bool(early_stopping)
+        return self
+
+    def _train_one(self, psis, y_index, classes, seed, n_train, early_stopping, device):
+        """One network, initialised and trained with ``seed`` on ``device``:
+        ``(net, TrainHistory)``."""
         with seeded(seed):
             net = PyramidNet(
                 [
@@ -286,14 +355,6 @@ class DeepPyramidClassifier(VersionedPickleMixin, ClassifierMixin, BaseEstimator
                     for psi in psis
                 ]
             )
-        early_stopping = (
-            y_index.shape[0] >= EARLY_STOPPING_MIN_VIDEOS
-            if self.early_stopping == "auto"
-            else self.early_stopping
-        )
-        n_train = y_index.shape[0]
-        if early_stopping:
-            n_train -= validation_size(y_index, self.validation_fraction)
         history = train_network(
             net.to(device),
             psis,
@@ -310,25 +371,7 @@ class DeepPyramidClassifier(VersionedPickleMixin, ClassifierMixin, BaseEstimator
             verbose=self.verbose,
             class_names=classes,
         )
-        self._net = net.cpu().eval()
-        self.n_features_per_stream_ = {name: arrays[0].shape[1] for name, arrays in data.items()}
-        self.classes_ = classes
-        beta = np.stack([head.pool.beta.detach().double().numpy() for head in net.heads])
-        if self.n_pyramids == 1:
-            beta = beta[:, 0]
-        if names is None:
-            self.beta_ = beta[0]
-            self.n_features_in_ = self.n_features_per_stream_[SINGLE_STREAM]
-        else:
-            self.streams_ = names
-            self.beta_ = beta
-            self.stream_weights_ = torch.softmax(net.stream_logits.detach().double(), dim=0).numpy()
-        self.loss_curve_ = history.loss_curve
-        self.validation_loss_curve_ = history.validation_loss_curve
-        self.best_epoch_ = history.best_epoch
-        self.n_iter_ = history.n_iter
-        self.early_stopping_ = bool(early_stopping)
-        return self
+        return net, history
 
     def predict_log_proba(self, X, batch_size=1024):
         """Log of the fused class probabilities ``log sum_s w_s softmax(logits_s)``.
@@ -353,16 +396,22 @@ class DeepPyramidClassifier(VersionedPickleMixin, ClassifierMixin, BaseEstimator
             _descriptors(arrays, self.levels, device, *self._standardise[name])
             for name, arrays in data.items()
         ]
+        # Models saved before n_networks hold one network, as _net.
+        nets = getattr(self, "_nets", None) or [self._net]
         out = []
-        try:
-            self._net.to(device)
-            with torch.no_grad():
-                for start in range(0, psis[0].shape[0], batch_size):
-                    batch = [psi[start : start + batch_size].to(device) for psi in psis]
-                    out.append(self._net(batch).double().cpu())
-        finally:
-            self._net.cpu()
-        return torch.cat(out).numpy()
+        for net in nets:
+            parts = []
+            try:
+                net.to(device)
+                with torch.no_grad():
+                    for start in range(0, psis[0].shape[0], batch_size):
+                        batch = [psi[start : start + batch_size].to(device) for psi in psis]
+                        parts.append(net(batch).double().cpu())
+            finally:
+                net.cpu()
+            out.append(torch.cat(parts))
+        # log of the networks' mean probability
+        return (torch.logsumexp(torch.stack(out), dim=0) - np.log(len(nets))).numpy()
 
     def predict_proba(self, X):
         """Fused class probabilities, shape ``(n_videos, n_classes)``; rows sum to 1."""
