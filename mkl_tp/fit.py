@@ -51,6 +51,7 @@ _MODEL_OPTIONS = (
     "mkl_norm",
     "dask",
     "deep_pyramids",
+    "deep_networks",
     "selection_videos",
 )
 # Node kernels have unit mean diagonal, so the useful C lie in 0.1-100 (the --C auto grid);
@@ -171,6 +172,14 @@ def build_parser():
         metavar="N",
         help="--model deep: temporal pyramids per stream, each with its own weights (the "
         "paper's Table 5; default: 1)",
+    )
+    model.add_argument(
+        "--deep-networks",
+        type=options.argument(options.networks),
+        default="auto",
+        metavar="N|auto",
+        help="--model deep: networks averaged per model, each from its own initialisation; "
+        "auto: 5 below 1000 training videos, 1 from there up (default: auto)",
     )
     model.add_argument(
         "--mkl-norm",

@@ -61,6 +61,13 @@ def _parser():
         help="Table 1: an appearance cache extracted with --arch NAME (give one per backbone)",
     )
     parser.add_argument("--seed", type=int, default=0, help="random seed (default: 0)")
+    parser.add_argument(
+        "--deep-networks",
+        type=options.argument(options.networks),
+        default="auto",
+        metavar="N|auto",
+        help="networks averaged per deep model, as fit's --deep-networks (default: auto)",
+    )
     parser.add_argument("--print-only", action="store_true", help="fit nothing; print the tables")
     return one_line_errors(parser)
 

@@ -363,6 +363,8 @@ def test_deep_model_columns_and_predict(toy, capsys):
             "2",
             "--model",
             "deep",
+            "--deep-networks",
+            "2",
             "--kernel",
             "cross",
             "--out",
@@ -382,8 +384,11 @@ def test_deep_model_columns_and_predict(toy, capsys):
         "deep-concat",
         "deep-average",
     }
+    assert report["settings"]["deep_networks"] == 2
+    assert report["cells"]["2"]["rgb"]["deep-concat"]["n_networks"] == 2
     model = joblib.load(out / "model.joblib")
     assert type(model).__name__ == "DeepPyramidClassifier" and model.mode == "average"
+    assert model.n_networks_ == 2
     assert (
         predict.main(
             [
@@ -548,6 +553,8 @@ def _strict_json(path):
         ("--max-iter", "0"),
         ("--mkl-norm", "0.5"),
         ("--mkl-norm", "nan"),
+        ("--deep-networks", "0"),
+        ("--deep-networks", "two"),
     ],
 )
 def test_non_finite_or_non_positive_numbers_are_usage_errors(toy, capsys, option, value):

@@ -18,6 +18,7 @@ def _args(**given):
         split=1,
         format=None,
         seed=0,
+        deep_networks="auto",
         levels=[1, 2, 3],
         tables={1, 2, 3, 4, 5, 6},
         backbone=[("vgg11", "v_rgb.h5")],
@@ -30,6 +31,7 @@ def test_each_table_gets_the_sweeps_the_paper_ran():
     todo = paper.runs(_args(), "rgb", "flow")
     levels = todo.pop("levels")
     assert levels[levels.index("--levels") + 1] == "1-3" and "deep" in levels
+    assert levels[levels.index("--deep-networks") + 1] == "auto"
     for count in (1, 2, 4, 8, 16):
         sweep = todo.pop(f"pyramids_{count}")
         assert sweep[sweep.index("--deep-pyramids") + 1] == str(count)
@@ -89,6 +91,7 @@ def test_the_command_runs_fit_and_prints_its_cells(tmp_path, capsys):
     splits = write_ucf_split(tmp_path / "splits", ids)
     argv = ["--features", str(rgb), "--features", str(flow), "--splits", str(splits)]
     argv += ["--tables", "3", "--levels", "1", "--out", str(tmp_path / "paper")]
+    argv += ["--deep-networks", "1"]  # one network per deep model: the quick way
     assert reproduce.main(argv) == 0
     out = capsys.readouterr().out
     report = json.loads((tmp_path / "paper" / "levels" / "report.json").read_text())

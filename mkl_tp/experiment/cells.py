@@ -40,6 +40,8 @@ LEGACY_SETTINGS = {
     "train_frames": "all",
     "test_frames": "all",
     "deep_pyramids": 1,
+    # Earlier reports' deep cells had one network, which their code called its default.
+    "deep_networks": "auto",
     # Judged on a subset of 3,000 videos before the default became 1,000.
     "selection_videos": 3000,
 }

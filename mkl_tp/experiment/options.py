@@ -12,6 +12,7 @@ __all__ = [
     "frames_of",
     "levels",
     "mkl_norm",
+    "networks",
     "positive",
 ]
 
@@ -73,6 +74,11 @@ def at_least_one(text):
     if value < 1:
         raise ValueError(f"expected at least 1, got {text!r}")
     return value
+
+
+def networks(text):
+    """``auto`` (the deep estimator's own rule) or an integer >= 1."""
+    return text if text == "auto" else at_least_one(text)
 
 
 def mkl_norm(text):

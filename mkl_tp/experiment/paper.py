@@ -100,10 +100,11 @@ def runs(args, appearance, motion):
     both = ["--features", args.features[0], "--features", args.features[1]] + data
     deepest = str(max(args.levels))
     todo = {}
+    networks = ["--deep-networks", str(args.deep_networks)]
     if {2, 3, 4} & args.tables:
         levels = f"{min(args.levels)}-{deepest}"
-        todo["levels"] = both + ["--model", "deep", "--levels", levels]
-    deep = both + ["--model", "deep", "--levels", deepest]
+        todo["levels"] = both + ["--model", "deep", "--levels", levels] + networks
+    deep = both + ["--model", "deep", "--levels", deepest] + networks
     for count in sorted(PAPER[5]) if 5 in args.tables else ():
         todo[f"pyramids_{count}"] = deep + ["--deep-pyramids", str(count)]
     for number, counts in STRATEGIES.items() if 6 in args.tables else ():

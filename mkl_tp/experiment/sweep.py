@@ -62,6 +62,7 @@ def make_model(
     mkl_norm=None,
     dask=None,
     deep_pyramids=1,
+    deep_networks="auto",
     selection_videos=None,
 ):
     """The unfitted model of one cell: ``column`` (uniform, linear, cross or a deep column)
@@ -70,7 +71,8 @@ def make_model(
     ``base_kernel``, ``pyramids``, ``mkl_norm`` and ``selection_videos`` left ``None`` keep
     the estimator's defaults (its ``"auto"`` rules); ``kernel`` is the uniform column's
     node combination; ``dask`` (a scheduler address) fits with the primal solver on that
-    cluster; ``deep_pyramids`` is a deep column's ``n_pyramids``.
+    cluster; ``deep_pyramids`` and ``deep_networks`` are a deep column's ``n_pyramids`` and
+    ``n_networks``.
     """
     from ..fusion import LateFusionClassifier
 
@@ -78,7 +80,11 @@ def make_model(
         from ..deep import DeepPyramidClassifier
 
         base = DeepPyramidClassifier(
-            levels=level, mode=column.split("-")[1], n_pyramids=deep_pyramids, random_state=seed
+            levels=level,
+            mode=column.split("-")[1],
+            n_pyramids=deep_pyramids,
+            n_networks=deep_networks,
+            random_state=seed,
         )
         return LateFusionClassifier(base, random_state=seed) if config == "late" else base
     from ..estimator import PyramidMKLClassifier
@@ -256,6 +262,7 @@ def fit_cell(config, column, level, data, *, C, seed=0, mkl_norm=None, **options
     elif column in DEEP_COLUMNS:
         cell.update(
             beta=np.asarray(model.beta_).tolist(),
+            n_networks=model.n_networks_,
             n_iter=model.n_iter_,
             loss_curve=model.loss_curve_,
         )
