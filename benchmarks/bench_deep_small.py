@@ -21,7 +21,7 @@ defaults, to try a change before making it one.
 
 Run: ``OMP_NUM_THREADS=1 PYTHONPATH=. python benchmarks/bench_deep_small.py [--sets ...]
 [--levels 2 4 6] [--synthetic 28 100] [--raw] [--deep '{"weight_decay": 0.1}']`` (one torch
-thread; about 14 minutes on 2 shared cores).
+thread; about 30 minutes on 2 shared cores, five networks per small-set fit).
 """
 
 import argparse

@@ -27,8 +27,8 @@ use (``depth_``: fewer when the coarse levels alone won), the seconds the choice
 the alpha-steps of the final fit.
 
 Run: ``PYTHONPATH=. python benchmarks/bench_learning_cost.py [--n 3000] [--large 30000]
-[--small 100] [--seed 0]``; ``--large 0`` and ``--small 0`` skip tables 2 and 3, ``--seed``
-draws table 1's training videos (its test videos: ``seed + 1``).
+[--small 100] [--seed 0]``; ``--n 0``, ``--large 0`` and ``--small 0`` skip tables 1, 2
+and 3, ``--seed`` draws table 1's training videos (its test videos: ``seed + 1``).
 """
 
 import argparse
@@ -45,7 +45,7 @@ from mkl_tp import PyramidMKLClassifier
 
 COLUMNS = [
     ("name", "fit", "{}"),
-    ("seconds", "s", "{:.2f}"),
+    ("seconds", "s", "{:.3f}"),
     ("ratio", "x ref", "{:.2f}"),
     ("accuracy", "acc", "{:.3f}"),
     ("norm", "mkl_norm", "{}"),
@@ -155,7 +155,9 @@ def main():
     parser.add_argument("--seed", type=int, default=0, help="table 1's training videos")
     args = parser.parse_args()
     print(machine_line())
-    targets = [("1. learned / uniform", *medium(args.n, 1000, args.seed), 1.5)]
+    targets = []
+    if args.n:
+        targets.append(("1. learned / uniform", *medium(args.n, 1000, args.seed), 1.5))
     if args.large:
         targets.append(("2. learned / LinearSVC", *large(args.large, 5000, args.signal), 2.0))
     if args.small:
