@@ -6,8 +6,9 @@ For every class ``c`` with labels ``y_c in {-1, +1}^N`` this solves the SVM dual
     s.t.       0 <= alpha <= C,  y_c' alpha = 0
 
 with libsvm as ``sklearn.svm.SVC(kernel="precomputed")`` runs it, the exact reference. Classes
-are independent and run through joblib, so ``joblib.parallel_backend("dask")`` (or Ray)
-spreads them over a cluster without code changes.
+are independent and run through joblib whenever ``n_jobs`` or an active joblib backend asks
+for more than one worker (a plain loop otherwise, ``_common.in_threads``), so
+``joblib.parallel_backend("dask")`` (or Ray) spreads them over a cluster without code changes.
 
 Each solve calls scikit-learn's own libsvm binding (``sklearn.svm._libsvm.fit``) with the
 arguments ``SVC.fit`` passes it: ``SVC.fit`` spends about ten times the solve itself on
