@@ -17,6 +17,7 @@ from sklearn.model_selection import GridSearchCV  # noqa: E402
 import mkl_tp  # noqa: E402
 from mkl_tp import load_basic_motions  # noqa: E402
 from mkl_tp.deep import DeepPyramidClassifier  # noqa: E402
+from mkl_tp.deep.classifier import _descriptors  # noqa: E402
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
@@ -234,12 +235,46 @@ def single_loss_curve(train, params):
 
 
 def test_model_saved_with_one_network_attribute_still_predicts(motions):
-    # Pickles written before n_networks hold the network as _net, not a list _nets.
+    # Pickles written before n_networks and standardise hold the network as _net, not a
+    # list _nets, and the frames' statistics.
     train, test = motions
-    clf = DeepPyramidClassifier(levels=2, epochs=5, n_networks=1, random_state=0)
+    clf = DeepPyramidClassifier(
+        levels=2, epochs=5, n_networks=1, standardise="frames", random_state=0
+    )
     expected = clf.fit(train.X, train.y).predict_proba(test.X)
     state = clf.__getstate__()
     state["_net"] = state.pop("_nets")[0]
+    del state["n_networks"], state["standardise"]
     old = DeepPyramidClassifier.__new__(DeepPyramidClassifier)
     old.__setstate__(state)
     np.testing.assert_allclose(old.predict_proba(test.X), expected)
+    assert clone(old).get_params() == clf.get_params()
+
+
+def test_nodes_standardised_over_the_training_videos(motions):
+    # standardise="nodes": every node and feature of the training descriptors is centred
+    # and divided by sqrt(var + s^2 / m), s the feature's standard deviation over all
+    # frames and m the node's frames (numpy reference: the plain node means of the frames).
+    train, _ = motions
+    clf = DeepPyramidClassifier(levels=3, epochs=1, n_networks=1, random_state=0)
+    clf.fit(train.X, train.y)
+    frames = np.concatenate(train.X)
+    psi = np.stack([node_means(np.asarray(x, dtype=float), 3) for x in train.X])
+    per_node = len(train.X[0]) / np.array([1, 2, 2, 4, 4, 4, 4])
+    expected = np.sqrt(psi.var(axis=0) + frames.var(axis=0) / per_node[:, None])
+    mean, scale = clf._standardise[None]
+    # (the descriptors are stored in float32 before their statistics are taken)
+    np.testing.assert_allclose(mean, psi.mean(axis=0), rtol=1e-6, atol=1e-6)
+    np.testing.assert_allclose(scale, expected, rtol=1e-6)
+    inputs = _descriptors(train.X, 3, torch.device("cpu"), mean, scale).double().numpy()
+    np.testing.assert_allclose(inputs.mean(axis=0), 0, atol=1e-5)
+    assert (inputs.std(axis=0) < 1).all()
+
+
+def node_means(frames, levels):
+    """Level-major plain means of each node's frames, for a length that 2^(levels-1)
+    divides (docs/maths.rst: the paper's membership, Eq. 1)."""
+    assert len(frames) % 2 ** (levels - 1) == 0
+    return np.concatenate(
+        [frames.reshape(2**level, -1, frames.shape[1]).mean(axis=1) for level in range(levels)]
+    )

@@ -386,6 +386,7 @@ def test_deep_model_columns_and_predict(toy, capsys):
     }
     assert report["settings"]["deep_networks"] == 2
     assert report["cells"]["2"]["rgb"]["deep-concat"]["n_networks"] == 2
+    assert report["cells"]["2"]["rgb"]["deep-concat"]["standardise"] == "nodes"
     model = joblib.load(out / "model.joblib")
     assert type(model).__name__ == "DeepPyramidClassifier" and model.mode == "average"
     assert model.n_networks_ == 2

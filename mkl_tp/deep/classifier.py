@@ -20,6 +20,7 @@ from sklearn.utils.validation import check_is_fitted
 from .._utils.devices import resolve_device
 from .._utils.params import Interval, Kind, Options, check_parameters
 from .._utils.persist import VersionedPickleMixin
+from ..pyramid.descriptors import node_bounds
 from ..pyramid.inputs import SINGLE_STREAM, validate_labels, validate_streams, video_tags
 from .nets import PyramidNet, StreamHead
 from .pool import MODES, TemporalPyramidPool
@@ -49,8 +50,32 @@ def _frame_statistics(arrays):
     return mean, np.where(std > 0, std, 1.0)
 
 
+def _standardise_nodes(psi, mean, scale, frames_per_node, chunk=4096):
+    """Standardise the training descriptors ``psi`` (``(N, P, d)``, already ``(raw - mean)
+    / scale`` with the frames' ``mean`` and ``scale``) node by node, in place; return the
+    raw descriptors' per-node mean and scale, ``(P, d)`` arrays for :func:`_descriptors`.
+
+    A node's scale is ``sqrt(var + 1 / m)`` in the frames' units, ``m`` its mean number of
+    frames (``frames_per_node``, ``(P,)``): ``1 / m`` is the variance a mean of ``m``
+    independent unit-variance frames would have, so a feature that varies less than that
+    over the videos (the whole-video mean of per-series normalised signals, constant up
+    to rounding) is not blown up to unit variance. Statistics in float64, a chunk of
+    videos at a time (``psi`` is the largest array of a fit).
+    """
+    n = psi.shape[0]
+    parts = [slice(start, start + chunk) for start in range(0, n, chunk)]
+    node_mean = sum(psi[part].double().sum(dim=0) for part in parts) / n
+    variance = sum(psi[part].double().sub_(node_mean).square_().sum(dim=0) for part in parts) / n
+    floor = 1.0 / torch.as_tensor(np.maximum(frames_per_node, 1.0), dtype=torch.float64)
+    node_scale = (variance + floor[:, None]).sqrt()
+    for part in parts:
+        psi[part] = psi[part].double().sub_(node_mean).div_(node_scale).to(psi.dtype)
+    return mean + scale * node_mean.numpy(), scale * node_scale.numpy()
+
+
 def _descriptors(arrays, levels, device, mean, scale, dtype=torch.float32, chunk_bytes=2**26):
-    """``(N, P, d)`` CPU tensor of standardised node descriptors ``(psi - mean) / scale``.
+    """``(N, P, d)`` CPU tensor of standardised node descriptors ``(psi - mean) / scale``
+    (``mean`` and ``scale`` of shape ``(d,)``, or ``(P, d)`` node by node).
 
     Computed in float64 chunks of about ``chunk_bytes`` of frames on ``device`` (one reused
     buffer: fresh allocations cost page faults on every chunk), stored in ``dtype``;
@@ -133,6 +158,17 @@ class DeepPyramidClassifier(VersionedPickleMixin, ClassifierMixin, BaseEstimator
         Patience of early stopping, in epochs.
     tol : float, default=1e-4
         Least decrease of the validation loss that counts as an improvement.
+    standardise : {"nodes", "frames"}, default="nodes"
+        How the network's inputs are scaled. ``"nodes"``: every feature of every pyramid
+        node centred on its mean over the training videos and divided by
+        ``sqrt(var + s^2 / m)``, its variance over those videos plus the variance of a mean
+        of ``m`` independent frames (``s`` the feature's standard deviation over all
+        frames, ``m`` the node's mean number of frames), so that a feature nearly constant
+        at a node (e.g. the whole-video mean of per-series normalised signals) is not blown
+        up to unit variance. ``"frames"`` (the default before): every feature by its mean
+        and standard deviation over all training frames, the same for all nodes; a node
+        descriptor averages many frames, so the coarse nodes then vary far less than the
+        fine ones and reach the network as small inputs (docs/deep.rst measures both).
     precision : {"float32", "bfloat16"}, default="float32"
         ``"bfloat16"`` stores the (standardised) descriptors in bfloat16 and trains under
         ``torch.autocast``: half the memory and, on GPUs and CPUs with AMX, several times
@@ -212,6 +248,7 @@ class DeepPyramidClassifier(VersionedPickleMixin, ClassifierMixin, BaseEstimator
         validation_fraction=0.1,
         n_iter_no_change=10,
         tol=1e-4,
+        standardise="nodes",
         precision="float32",
         device="auto",
         random_state=None,
@@ -231,6 +268,7 @@ class DeepPyramidClassifier(VersionedPickleMixin, ClassifierMixin, BaseEstimator
         self.validation_fraction = validation_fraction
         self.n_iter_no_change = n_iter_no_change
         self.tol = tol
+        self.standardise = standardise
         self.precision = precision
         self.device = device
         self.random_state = random_state
@@ -252,6 +290,7 @@ class DeepPyramidClassifier(VersionedPickleMixin, ClassifierMixin, BaseEstimator
         "validation_fraction": [Interval(Real, 0, 1, closed="neither")],
         "n_iter_no_change": [Interval(Integral, 1)],
         "tol": [Interval(Real, 0, None, closed="left")],
+        "standardise": [Options(("nodes", "frames"))],
         "precision": [Options(("float32", "bfloat16"))],
         "device": [Kind(str, "a torch device name")],
         "verbose": [Interval(Integral, 0), Kind(bool, "a bool")],
@@ -288,6 +327,11 @@ class DeepPyramidClassifier(VersionedPickleMixin, ClassifierMixin, BaseEstimator
             _descriptors(arrays, self.levels, device, *self._standardise[name], dtype)
             for name, arrays in data.items()
         ]
+        if self.standardise == "nodes":
+            for (name, arrays), psi in zip(data.items(), psis):
+                bounds = node_bounds(self.levels)
+                frames = np.mean([x.shape[0] for x in arrays]) * (bounds[:, 1] - bounds[:, 0])
+                self._standardise[name] = _standardise_nodes(psi, *self._standardise[name], frames)
         small = y_index.shape[0] < EARLY_STOPPING_MIN_VIDEOS
         early_stopping = not small if self.early_stopping == "auto" else self.early_stopping
         n_networks = (
@@ -428,6 +472,15 @@ class DeepPyramidClassifier(VersionedPickleMixin, ClassifierMixin, BaseEstimator
         """Most probable label of every video, shape ``(n_videos,)``."""
         scores = self.predict_log_proba(X)
         return self.classes_[np.argmax(scores, axis=1)]
+
+    def __setstate__(self, state):
+        # Models saved before n_networks and standardise: one network (as _net), inputs
+        # scaled by the frames' statistics; get_params and clone then describe them.
+        state = dict(state)
+        if "_net" in state:
+            state.setdefault("n_networks", 1)
+        state.setdefault("standardise", "frames")
+        super().__setstate__(state)
 
     def __sklearn_tags__(self):
         """Input is videos, not a 2-D table: a list of ``(T_i, d)`` arrays or per-video

@@ -263,6 +263,7 @@ def fit_cell(config, column, level, data, *, C, seed=0, mkl_norm=None, **options
         cell.update(
             beta=np.asarray(model.beta_).tolist(),
             n_networks=model.n_networks_,
+            standardise=model.standardise,
             n_iter=model.n_iter_,
             loss_curve=model.loss_curve_,
         )
