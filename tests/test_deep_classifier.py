@@ -17,7 +17,7 @@ from sklearn.model_selection import GridSearchCV  # noqa: E402
 import mkl_tp  # noqa: E402
 from mkl_tp import load_basic_motions  # noqa: E402
 from mkl_tp.deep import DeepPyramidClassifier  # noqa: E402
-from mkl_tp.deep.classifier import _descriptors  # noqa: E402
+from mkl_tp.deep.classifier import _descriptors, _standardise_nodes  # noqa: E402
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
@@ -269,6 +269,25 @@ def test_nodes_standardised_over_the_training_videos(motions):
     inputs = _descriptors(train.X, 3, torch.device("cpu"), mean, scale).double().numpy()
     np.testing.assert_allclose(inputs.mean(axis=0), 0, atol=1e-5)
     assert (inputs.std(axis=0) < 1).all()
+
+
+def test_node_statistics_do_not_depend_on_the_chunk_size():
+    # The statistics are summed a chunk of videos at a time: one video per chunk gives
+    # the same as all at once (and as numpy's, floor included).
+    psi = torch.randn(9, 3, 4, dtype=torch.float32, generator=torch.Generator().manual_seed(0))
+    frames = np.array([8.0, 4.0, 4.0])
+    mean, scale = np.zeros(4), np.ones(4)
+    whole, small = psi.clone(), psi.clone()
+    expected = _standardise_nodes(whole, mean, scale, frames)
+    chunked = _standardise_nodes(small, mean, scale, frames, chunk_bytes=1)
+    for a, b in zip(expected, chunked):
+        np.testing.assert_allclose(a, b, rtol=1e-12)
+    torch.testing.assert_close(whole, small)
+    reference = psi.double().numpy()
+    np.testing.assert_allclose(expected[0], reference.mean(axis=0), atol=1e-12)
+    np.testing.assert_allclose(
+        expected[1], np.sqrt(reference.var(axis=0) + 1 / frames[:, None]), rtol=1e-12
+    )
 
 
 def node_means(frames, levels):

@@ -50,7 +50,7 @@ def _frame_statistics(arrays):
     return mean, np.where(std > 0, std, 1.0)
 
 
-def _standardise_nodes(psi, mean, scale, frames_per_node, chunk=4096):
+def _standardise_nodes(psi, mean, scale, frames_per_node, chunk_bytes=2**26):
     """Standardise the training descriptors ``psi`` (``(N, P, d)``, already ``(raw - mean)
     / scale`` with the frames' ``mean`` and ``scale``) node by node, in place; return the
     raw descriptors' per-node mean and scale, ``(P, d)`` arrays for :func:`_descriptors`.
@@ -59,10 +59,11 @@ def _standardise_nodes(psi, mean, scale, frames_per_node, chunk=4096):
     frames (``frames_per_node``, ``(P,)``): ``1 / m`` is the variance a mean of ``m``
     independent unit-variance frames would have, so a feature that varies less than that
     over the videos (the whole-video mean of per-series normalised signals, constant up
-    to rounding) is not blown up to unit variance. Statistics in float64, a chunk of
-    videos at a time (``psi`` is the largest array of a fit).
+    to rounding) is not blown up to unit variance. Statistics in float64, about
+    ``chunk_bytes`` of videos at a time (``psi`` is the largest array of a fit).
     """
     n = psi.shape[0]
+    chunk = max(1, chunk_bytes // (8 * psi.shape[1] * psi.shape[2]))
     parts = [slice(start, start + chunk) for start in range(0, n, chunk)]
     node_mean = sum(psi[part].double().sum(dim=0) for part in parts) / n
     variance = sum(psi[part].double().sub_(node_mean).square_().sum(dim=0) for part in parts) / n
