@@ -12,7 +12,10 @@ Targets: deep never more than 5 points below uniform, standard deviation at most
 Data: the bundled BasicMotions, the public sets the ``aeon`` wheel ships (fetched with pip,
 see ``_public_data.py``; frame feature = standardised value and its square) and the seeded
 order-defined synthetic videos of ``_common.order_sensitive_videos`` with ``--synthetic N``
-training videos (1000 test videos). Every set has 28-270 training videos.
+training videos (1000 test videos). Every set has 28-270 training videos. ``--order10 N``
+adds larger sets (10 classes, d = 512, N training videos; from 1000 up the deep defaults
+train one network with early stopping), to check that a change made for small sets does
+not cost accuracy on large ones.
 
 ``--raw`` gives both models the sets' raw values as frame features instead (univariate
 UCR series are z-normalised per series, so their whole-video mean carries nothing: a
@@ -55,6 +58,13 @@ def load(name, raw=False):
         train, test = load_basic_motions()
         X, X_test = (train.X, test.X) if raw else frame_features(train.X, test.X)
         return X, np.asarray(train.y), X_test, np.asarray(test.y)
+    if name.startswith("order10"):
+        # Larger sets (one network, early stopping): 10 classes that differ only in the
+        # order of four sub-actions, d = 512, as bench_weights.py's synthetic videos.
+        n = int(name.split("-")[1])
+        X, y = order_sensitive_videos(n, 512, 10, seed=0)
+        X_test, y_test = order_sensitive_videos(1000, 512, 10, seed=1)
+        return X, y, X_test, y_test
     if name.startswith("synthetic"):
         # Two classes, as the issue's 28-video set: the order of four sub-actions decides.
         n = int(name.split("-")[1])
@@ -112,6 +122,13 @@ def main():
         help="training sizes of the two-class synthetic set",
     )
     parser.add_argument(
+        "--order10",
+        type=int,
+        nargs="*",
+        default=[],
+        help="training sizes of the 10-class, 512-d synthetic set (e.g. 1500 3000: larger sets)",
+    )
+    parser.add_argument(
         "--raw", action="store_true", help="the sets' raw values as frame features, untransformed"
     )
     parser.add_argument(
@@ -123,7 +140,11 @@ def main():
     args = parser.parse_args()
     torch.set_num_threads(1)
     print(machine_line())
-    names = [*args.sets, *(f"synthetic-{n}" for n in args.synthetic)]
+    names = [
+        *args.sets,
+        *(f"synthetic-{n}" for n in args.synthetic),
+        *(f"order10-{n}" for n in args.order10),
+    ]
     rows = [cell(name, levels, args.raw, args.deep) for name in names for levels in args.levels]
     print(
         "\nTest accuracy: shallow uniform (C by 3-fold CV) against deep "
