@@ -11,7 +11,7 @@ distributed = pytest.importorskip(
 from mkl_tp import PyramidMKLClassifier  # noqa: E402
 from mkl_tp.kernels.combine import weighted_features  # noqa: E402
 from mkl_tp.solvers import fit_mkl  # noqa: E402
-from mkl_tp.solvers.distributed import ShardedBlocks, is_dask_device  # noqa: E402
+from mkl_tp.solvers.distributed import _CLIENTS, ShardedBlocks, is_dask_device  # noqa: E402
 from mkl_tp.solvers.primal import svm_duals_primal  # noqa: E402
 
 
@@ -25,7 +25,14 @@ def client():
         ) as cluster,
         distributed.Client(cluster) as client,
     ):
-        yield client
+        try:
+            yield client
+        finally:
+            # The estimator keeps one client per scheduler address for the session
+            # (solvers.distributed._CLIENTS): close them while the cluster is up, or they
+            # retry for 30 s after it closes and log an error into a later test's stderr.
+            while _CLIENTS:
+                _CLIENTS.popitem()[1].close()
 
 
 def test_dask_device_names():
