@@ -49,6 +49,10 @@ SETS = (
     "JapaneseVowels",
     "OSULeaf",
 )
+# Order-defined synthetic sets "<prefix>-<N training videos>" -> (d, classes): "synthetic",
+# two classes as the 28-video set; "order10", larger sets (one network, early
+# stopping) of 10 classes, as bench_weights.py's synthetic videos.
+SYNTHETIC = {"synthetic": (64, 2), "order10": (512, 10)}
 SEEDS = (0, 1, 2)
 MAX_GAP, MAX_STD = 0.05, 0.03
 
@@ -58,18 +62,11 @@ def load(name, raw=False):
         train, test = load_basic_motions()
         X, X_test = (train.X, test.X) if raw else frame_features(train.X, test.X)
         return X, np.asarray(train.y), X_test, np.asarray(test.y)
-    if name.startswith("order10"):
-        # Larger sets (one network, early stopping): 10 classes that differ only in the
-        # order of four sub-actions, d = 512, as bench_weights.py's synthetic videos.
-        n = int(name.split("-")[1])
-        X, y = order_sensitive_videos(n, 512, 10, seed=0)
-        X_test, y_test = order_sensitive_videos(1000, 512, 10, seed=1)
-        return X, y, X_test, y_test
-    if name.startswith("synthetic"):
-        # Two classes, as the 28-video set: the order of four sub-actions decides.
-        n = int(name.split("-")[1])
-        X, y = order_sensitive_videos(n, 64, 2, seed=0)
-        X_test, y_test = order_sensitive_videos(1000, 64, 2, seed=1)
+    prefix, _, n = name.partition("-")
+    if prefix in SYNTHETIC:
+        d, n_classes = SYNTHETIC[prefix]
+        X, y = order_sensitive_videos(int(n), d, n_classes, seed=0)
+        X_test, y_test = order_sensitive_videos(1000, d, n_classes, seed=1)
         return X, y, X_test, y_test
     return load_set(name, raw)
 

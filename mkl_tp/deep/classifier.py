@@ -329,8 +329,8 @@ class DeepPyramidClassifier(VersionedPickleMixin, ClassifierMixin, BaseEstimator
             for name, arrays in data.items()
         ]
         if self.standardise == "nodes":
+            bounds = node_bounds(self.levels)
             for (name, arrays), psi in zip(data.items(), psis):
-                bounds = node_bounds(self.levels)
                 frames = np.mean([x.shape[0] for x in arrays]) * (bounds[:, 1] - bounds[:, 0])
                 self._standardise[name] = _standardise_nodes(psi, *self._standardise[name], frames)
         small = y_index.shape[0] < EARLY_STOPPING_MIN_VIDEOS
@@ -444,19 +444,19 @@ class DeepPyramidClassifier(VersionedPickleMixin, ClassifierMixin, BaseEstimator
         # Models saved before n_networks hold one network, as _net.
         nets = getattr(self, "_nets", None) or [self._net]
         out = []
-        for net in nets:
-            parts = []
-            try:
+        try:
+            for net in nets:
                 net.to(device)
-                with torch.no_grad():
-                    for start in range(0, psis[0].shape[0], batch_size):
-                        batch = [psi[start : start + batch_size].to(device) for psi in psis]
-                        parts.append(net(batch).double().cpu())
-            finally:
+            with torch.no_grad():
+                for start in range(0, psis[0].shape[0], batch_size):
+                    batch = [psi[start : start + batch_size].to(device) for psi in psis]
+                    logs = torch.stack([net(batch).double() for net in nets])
+                    # log of the networks' mean probability
+                    out.append((torch.logsumexp(logs, dim=0) - np.log(len(nets))).cpu())
+        finally:
+            for net in nets:
                 net.cpu()
-            out.append(torch.cat(parts))
-        # log of the networks' mean probability
-        return (torch.logsumexp(torch.stack(out), dim=0) - np.log(len(nets))).numpy()
+        return torch.cat(out).numpy()
 
     def predict_proba(self, X):
         """Fused class probabilities, shape ``(n_videos, n_classes)``; rows sum to 1."""
