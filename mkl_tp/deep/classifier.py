@@ -33,8 +33,8 @@ __all__ = ["DeepPyramidClassifier"]
 # loss to choose an epoch (benchmarks/bench_deep_small.py).
 EARLY_STOPPING_MIN_VIDEOS = 1000
 # Networks n_networks="auto" averages below EARLY_STOPPING_MIN_VIDEOS training videos (one
-# from there up): on small sets one network's test accuracy moves by up to 11 points with
-# its initialisation, five averaged by about 2 (benchmarks/bench_deep_small.py).
+# from there up): on small sets one network's test accuracy depends on its initialisation
+# by several points, the average of five far less (docs/deep.rst, docs/performance.rst).
 SMALL_SET_NETWORKS = 5
 
 

@@ -73,8 +73,8 @@ def beta_step_lp(offsets, slopes):
     lower = np.concatenate([np.full(n_cuts, -np.inf), [1.0]])
     upper = np.concatenate([-offsets, [1.0]])
     # scipy's milp without integer variables is HiGHS's LP, as linprog(method="highs"),
-    # with less of linprog's option handling around it (0.7 against 1.1 ms a step, the
-    # same solution): a small set's fit makes dozens of these steps.
+    # with less of linprog's option handling around it and the same solution: a small
+    # set's fit makes dozens of these steps (docs/performance.rst times both).
     result = milp(
         cost,
         constraints=LinearConstraint(rows, lower, upper),
