@@ -55,6 +55,9 @@ SETS = (
 SYNTHETIC = {"synthetic": (64, 2), "order10": (512, 10)}
 SEEDS = (0, 1, 2)
 MAX_GAP, MAX_STD = 0.05, 0.03
+# Accuracies are multiples of 1 / (3 x test videos): a gap of exactly 5 points meets "never
+# more than 5 points below" and must not fail on the float rounding of the subtraction.
+_ROUNDING = 1e-9
 
 
 def load(name, raw=False):
@@ -100,7 +103,7 @@ def cell(name, levels, raw=False, deep_params=None):
         mean=mean,
         std=std,
         gap=mean - uniform,
-        ok="yes" if mean - uniform >= -MAX_GAP and std <= MAX_STD else "no",
+        ok="yes" if mean - uniform >= -MAX_GAP - _ROUNDING and std <= MAX_STD + _ROUNDING else "no",
         epoch=float(np.mean(epochs)),
         shallow_seconds=shallow_seconds,
         deep_seconds=deep_seconds,
