@@ -102,6 +102,29 @@ def test_lp_step_matches_cvxpy_lp(seed, n_cuts, n_nodes):
     assert np.max(offsets - slopes @ beta) == pytest.approx(theta, rel=1e-7)
 
 
+@pytest.mark.parametrize("seed", range(3))
+@pytest.mark.parametrize("scale", [1e-5, 1.0, 1e5])
+def test_lp_step_bound_is_the_lp_optimum_from_below_and_highs_agrees(seed, scale, monkeypatch):
+    # theta is the LP dual's value at the solver's multipliers: never above the LP optimum
+    # (HiGHS's, an independent simplex solver), equal to it to rounding, on tied nodes and
+    # badly scaled cuts; HiGHS takes over when Clarabel fails.
+    from mkl_tp.solvers import beta as beta_module
+
+    rng = np.random.default_rng(seed)
+    offsets = rng.uniform(5, 10, size=9) * scale
+    slopes = rng.uniform(0, 8, size=(9, 31)) * scale
+    slopes[:, :10] = slopes[:, :1]
+    beta, theta = beta_step_lp(offsets, slopes)
+    reference_beta, optimum = beta_module._beta_step_highs(offsets, slopes)
+    assert theta <= optimum + 1e-12 * abs(optimum)
+    assert theta == pytest.approx(optimum, rel=1e-8)
+    assert np.max(offsets - slopes @ beta) == pytest.approx(optimum, rel=1e-7)
+    monkeypatch.setattr(beta_module, "_clarabel", lambda *args, **kwargs: None)
+    fallback_beta, fallback_theta = beta_step_lp(offsets, slopes)
+    np.testing.assert_array_equal(fallback_beta, reference_beta)
+    assert fallback_theta == optimum
+
+
 def sort_based_projection(v):
     """Euclidean projection onto the simplex (Held et al. 1974 / Duchi et al. 2008)."""
     u = np.sort(v)[::-1]
