@@ -164,6 +164,13 @@ def test_the_tables_say_what_learning_decided(capsys):
                         "linear_kernel": 0.7,
                         "seconds": 1.5,
                     },
+                    "linear_kernel_check": {
+                        "cross_kernel": 0.55,
+                        "linear_kernel": 0.9,
+                        "linear_kernel_better": True,
+                        "decision": "kernel='linear' better",
+                        "seconds": 0.25,
+                    },
                 },
             }
         }
@@ -172,9 +179,14 @@ def test_the_tables_say_what_learning_decided(capsys):
     out = capsys.readouterr().out
     assert "L2 rgb linear: p=inf kept: x [p=inf 80.0; 0.2 s]" in out
     assert "L2 rgb cross: p=1 chosen [p=inf 60.0, p=1 70.0; 2.0 s]" in out
+    # A report written before the check of the fitted weights: the linear kernel's score
+    # beside the base kernels.
     assert (
         "L2 rgb cross: base kernel rbf chosen over base kernel linear "
         "[linear 40.0, rbf 55.0; kernel='linear' 70.0; 1.5 s]"
+    ) in out
+    assert (
+        "L2 rgb cross: kernel='linear' better [cross kernel 55.0, kernel='linear' 90.0; 0.2 s]"
     ) in out
 
 

@@ -774,9 +774,55 @@ def test_select_base_kernel_scores_are_independent_fold_svms_and_the_rule_decide
         for name, block in (("linear", linear), ("rbf", rbf)):
             np.testing.assert_array_equal(correct[name], reference(block, "cross"))
             assert scores[name] == pytest.approx(correct[name].mean())
-        np.testing.assert_array_equal(correct["linear kernel"], reference(linear, "linear"))
     # Equal candidates: the simpler one stays.
     assert select_base_kernel(fit, {"linear": [weak], "rbf": [weak]}, y, 3)[0] == "linear"
+
+
+@pytest.mark.parametrize("per_class", [False, True])
+def test_judge_fitted_cross_is_independent_fold_svms_with_the_weights_fixed(per_class):
+    """The cross kernel with the given weights (one row per class: one binary SVC per
+    class on its own kernel, the largest decision wins) and the uniform linear kernel,
+    each against scikit-learn SVCs on precomputed kernels fold by fold."""
+    from sklearn.multiclass import OneVsRestClassifier
+    from sklearn.svm import SVC
+
+    from mkl_tp.solvers.selection import judge_fitted_cross
+
+    rng = np.random.default_rng(1)
+    y = np.arange(60) % 3
+    block = 1.0 * rng.normal(size=(60, 7, 5))
+    block[:, 1:3, :3] += np.eye(3)[y][:, None, :]  # the class in nodes 1 and 2 only
+    block /= np.sqrt(unit_diagonal_scales(block))[None, :, None]
+    beta = rng.dirichlet(np.ones(7), size=3) if per_class else rng.dirichlet(np.ones(7))
+    fit = partial(fit_mkl, learn=False, tol=1e-6, C=1.0)
+    correct, n_folds = judge_fitted_cross(fit, [block], [block], y, 3, beta)
+    assert n_folds == 3
+    cross, linear = np.zeros(60, dtype=bool), np.zeros(60, dtype=bool)
+    margin = np.zeros(60)  # the reference's best decision minus the second best
+    for train, test in StratifiedKFold(3).split(np.zeros(60), y):
+        decisions = []
+        for c, b in enumerate(np.atleast_2d(beta) if per_class else [beta] * 3):
+            Z = np.tensordot(block, b, axes=([1], [0]))
+            K = Z @ Z.T / np.mean(np.sum(Z[train] ** 2, axis=1))
+            svc = SVC(kernel="precomputed", C=1.0, tol=1e-6)
+            svc.fit(K[np.ix_(train, train)], np.where(y[train] == c, 1, -1))
+            decisions.append(svc.decision_function(K[np.ix_(test, train)]))
+        cross[test] = np.argmax(decisions, axis=0) == y[test]
+        top = np.sort(decisions, axis=0)
+        margin[test] = top[-1] - top[-2]
+        K = combined_kernel([block], np.full(7, 1 / 7), "linear")[0]
+        svc = OneVsRestClassifier(SVC(kernel="precomputed", C=1.0, tol=1e-6))
+        svc.fit(K[np.ix_(train, train)], y[train])
+        linear[test] = svc.predict(K[np.ix_(test, train)]) == y[test]
+    # Both solvers stop within their tolerance: a tie between two classes (videos on two
+    # classes' margins: decisions equal to 1e-6) may go either way.
+    clear = margin > 1e-4
+    assert clear.sum() >= 50
+    np.testing.assert_array_equal(correct["cross"][clear], cross[clear])
+    np.testing.assert_array_equal(correct["linear"], linear)
+    assert 0.4 < cross.mean() < 1 and 0.4 < linear.mean() < 1
+    # A class of one video: no folds.
+    assert judge_fitted_cross(fit, [block], [block], np.r_[y[:-1], 3], 4, beta) == ({}, None)
 
 
 def test_coarse_depth_is_kept_where_the_finer_levels_only_add_noise():

@@ -313,7 +313,7 @@ def print_tables(cells, configs, columns, levels, kernel, n_test):
 def _decisions(cells, levels):
     """One line per choice made in a cell: the candidates' out-of-fold accuracies and the
     sentence of the choice -- the lp norm (``selection`` from ``C auto``, else the
-    estimator's) and the cross kernel's base kernel."""
+    estimator's), the cross kernel's base kernel and its check against the linear kernel."""
     lines = []
     for level, row in sorted(cells.items(), key=lambda item: int(item[0])):
         if int(level) not in levels:
@@ -323,9 +323,10 @@ def _decisions(cells, levels):
                 norm = cell.get("selection", {})
                 norm = norm if "decision" in norm else cell.get("mkl_norm_selection")
                 base = cell.get("base_kernel_selection") or {}
-                linear = f"; kernel='linear' {100 * base.get('linear_kernel', 0):.1f}"
-                if base.get("linear_kernel_better"):
-                    linear += _BLIND
+                linear = ""
+                if "linear_kernel" in base:  # reports before the check of the fitted weights
+                    linear = f"; kernel='linear' {100 * base['linear_kernel']:.1f}"
+                    linear += _BLIND if base.get("linear_kernel_better") else ""
                 for record, prefix, extra in ((norm, "p=", ""), (base, "", linear)):
                     if not record:
                         continue
@@ -336,6 +337,13 @@ def _decisions(cells, levels):
                     lines.append(
                         f"  L{level} {config} {column}: {record['decision']} "
                         f"[{scores}{extra}; {record.get('seconds', 0):.1f} s]"
+                    )
+                check = cell.get("linear_kernel_check")
+                if check:
+                    lines.append(
+                        f"  L{level} {config} {column}: {check['decision']} [cross kernel "
+                        f"{100 * check['cross_kernel']:.1f}, kernel='linear' "
+                        f"{100 * check['linear_kernel']:.1f}; {check['seconds']:.1f} s]"
                     )
             gap = _cross_gap(columns)
             if gap:

@@ -195,9 +195,23 @@ def _chosen(model):
                 label=str,
                 name="base kernel ",
             ),
-            "linear_kernel": round(model.linear_kernel_score_, 4),
-            "linear_kernel_better": bool(model.linear_kernel_better_),
             "seconds": round(model.base_kernel_seconds_, 3),
+        }
+    if model.linear_kernel_score_ is not None:
+        cross, linear = model.cross_kernel_score_, model.linear_kernel_score_
+        chosen["linear_kernel_check"] = {
+            "cross_kernel": round(cross, 4),
+            "linear_kernel": round(linear, 4),
+            "linear_kernel_better": bool(model.linear_kernel_better_),
+            "decision": (
+                "kernel='linear' better by more than one standard error than the cross "
+                "kernel with its fitted weights: Eq. 2 averages the nodes of a level, blind "
+                "to their order"
+                if model.linear_kernel_better_
+                else "the cross kernel with its fitted weights not beaten by kernel='linear' "
+                "by one standard error"
+            ),
+            "seconds": round(model.linear_check_seconds_, 3),
         }
     if model.kernel == "linear" and model.mkl_norm_ is not None:
         chosen["mkl_norm"] = model.mkl_norm_
