@@ -477,23 +477,21 @@ class PyramidMKLClassifier(VersionedPickleMixin, ClassifierMixin, BaseEstimator)
         (:func:`~mkl_tp.solvers.selection.judge_fitted_cross`); warn when the linear
         kernel is better by more than one standard error."""
         start = time.perf_counter()
-        judged = np.arange(len(y_index))
+        judged_data, judged_y, judged_blocks = data, y_index, blocks
         if len(y_index) > self.selection_videos:
             judged = stratified_subset(y_index, self.selection_videos)
+            judged_data = {name: _subset(arrays, judged) for name, arrays in data.items()}
+            judged_y, judged_blocks = y_index[judged], [b[judged] for b in blocks]
         # The linear kernel's blocks, for the judged videos only; the model keeps its own.
         model = (self.base_kernel_, self.feature_maps_, self.node_projections_, self.node_scales_)
         self.base_kernel_ = "linear"
-        linear_blocks = self._node_blocks(
-            {name: [arrays[i] for i in judged] for name, arrays in data.items()},
-            fit=True,
-            y_index=y_index[judged],
-        )
+        linear_blocks = self._node_blocks(judged_data, fit=True, y_index=judged_y)
         self.base_kernel_, self.feature_maps_, self.node_projections_, self.node_scales_ = model
         correct, n_folds = judge_fitted_cross(
             partial(fit, learn=False, pyramids="shared"),
-            [b[judged] for b in blocks] if len(judged) < len(y_index) else blocks,
+            judged_blocks,
             linear_blocks,
-            y_index[judged],
+            judged_y,
             n_classes,
             beta,
         )

@@ -105,6 +105,26 @@ def test_a_feature_sequence_fits_and_predicts_like_its_arrays(tmp_path, small_ch
     assert on_disk.n_features_in_ == 6
 
 
+@pytest.mark.filterwarnings("ignore:kernel='cross' scored")
+def test_the_cross_check_on_a_subset_of_a_feature_sequence_is_that_of_its_arrays(tmp_path):
+    # The cross fit judges itself against the linear kernel on selection_videos of the
+    # videos: cut from the cache (ids) as from the list.
+    X, y = videos(n=40, d=6)
+    path = tmp_path / "cache.h5"
+    with FeatureWriter(path, {"stream": "rgb", "dtype": "float32"}, durable=False) as writer:
+        for i, x in enumerate(X):
+            writer.write(f"v{i:03d}", x)
+    stored = [x.astype(np.float32) for x in X]
+    settings = dict(levels=2, kernel="cross", selection_videos=24, random_state=0)
+    in_memory = PyramidMKLClassifier(**settings).fit(stored, y)
+    on_disk = PyramidMKLClassifier(**settings).fit(
+        FeatureSequence(path, [f"v{i:03d}" for i in range(40)]), y
+    )
+    assert in_memory.linear_kernel_score_ is not None
+    assert on_disk.linear_kernel_score_ == in_memory.linear_kernel_score_
+    assert on_disk.cross_kernel_score_ == in_memory.cross_kernel_score_
+
+
 def test_a_feature_sequence_of_another_d_is_named_at_predict(tmp_path):
     X, y = videos(n=12, d=3)
     path = tmp_path / "wide.h5"
