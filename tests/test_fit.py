@@ -240,6 +240,38 @@ def test_C_auto_picks_from_the_grid(toy):
     assert report["model"]["C"] in sweep.C_GRID
 
 
+def test_the_C_search_leaves_the_cross_check_to_the_final_fit():
+    """The search's fold fits take a cross kernel's "auto" base kernel as the "rbf" it
+    resolves to (no check against the linear kernel, no warnings per fold and C); linear
+    cells, a chosen base kernel and a wrapped estimator's settings are followed."""
+    import warnings
+
+    from mkl_tp import LateFusionClassifier, PyramidMKLClassifier
+
+    cross = sweep._unchecked(PyramidMKLClassifier(kernel="cross"))
+    assert cross.base_kernel == "rbf"
+    assert sweep._unchecked(PyramidMKLClassifier()).base_kernel == "auto"
+    assert (
+        sweep._unchecked(PyramidMKLClassifier(kernel="cross", base_kernel="cv")).base_kernel == "cv"
+    )
+    late = sweep._unchecked(LateFusionClassifier(PyramidMKLClassifier(kernel="cross")))
+    assert late.estimator.base_kernel == "rbf"
+    # Order-blind halves: the final cross fit warns, the search does not.
+    rng = np.random.default_rng(0)
+    a, b = np.eye(3)[0], np.eye(3)[1]
+    y = np.arange(30) % 2
+    X = [
+        np.vstack([np.tile(p, (6, 1)) for p in ((a, b) if label == 0 else (b, a))])
+        + 0.3 * rng.normal(size=(12, 3))
+        for label in y
+    ]
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", UserWarning)
+        sweep.select_C(X, y, lambda C, norm: PyramidMKLClassifier(levels=2, kernel="cross", C=C))
+    with pytest.warns(UserWarning, match="Eq. 2"):
+        PyramidMKLClassifier(levels=2, kernel="cross").fit(X, y)
+
+
 def test_C_auto_chooses_the_norm_with_C_by_the_one_standard_error_rule():
     """The joint search gives each norm its best C and keeps uniform weights unless a
     learned norm is better by more than one standard error (fits faked: known answers)."""
