@@ -15,7 +15,16 @@ from sklearn.utils.metaestimators import available_if
 from sklearn.utils.validation import check_is_fitted
 
 from ._utils.choices import BASE_KERNELS, KERNELS, NODE_NORMS, PYRAMIDS
-from ._utils.params import ARRAY_LIKE, NONE, Exactly, Interval, Kind, Options, check_parameters
+from ._utils.params import (
+    ARRAY_LIKE,
+    NONE,
+    Exactly,
+    Interval,
+    Kind,
+    Options,
+    check_parameters,
+    without_cross_check,
+)
 from ._utils.persist import VersionedPickleMixin
 from ._utils.platt import fit_sigmoids, sigmoid_proba
 from ._utils.sampling import stratified_subset
@@ -665,7 +674,7 @@ class PyramidMKLClassifier(VersionedPickleMixin, ClassifierMixin, BaseEstimator)
         probabilities, the other settings the same) for their held-out videos."""
         # tests/test_proba.py compares with CalibratedClassifierCV.
         start = time.perf_counter()
-        base = clone(self).set_params(probability=False)
+        base = without_cross_check(clone(self).set_params(probability=False))
         labels = self.classes_[y_index]
         n_tasks = 1 if self.classes_.shape[0] == 2 else self.classes_.shape[0]
         scores = np.empty((y_index.shape[0], n_tasks))

@@ -7,7 +7,7 @@ from sklearn.base import BaseEstimator, ClassifierMixin, clone
 from sklearn.utils.metaestimators import available_if
 from sklearn.utils.validation import check_is_fitted
 
-from ._utils.params import Interval, check_parameters
+from ._utils.params import Interval, check_parameters, without_cross_check
 from ._utils.persist import VersionedPickleMixin
 from ._utils.platt import fit_sigmoids, sigmoid_proba
 from ._utils.sampling import stratified_folds
@@ -115,7 +115,8 @@ class LateFusionClassifier(VersionedPickleMixin, ClassifierMixin, BaseEstimator)
         held_out = {name: np.zeros((len(y_index), classes.shape[0])) for name in names}
         for train, test in folds:
             for name in names:
-                model = clone(base).fit([data[name][i] for i in train], y_index[train])
+                model = without_cross_check(clone(base))
+                model.fit([data[name][i] for i in train], y_index[train])
                 scores = _scores(model, [data[name][i] for i in test])
                 held_out[name][np.ix_(test, model.classes_)] = scores
         self.score_scales_ = np.array([_rms(held_out[name]) for name in names])

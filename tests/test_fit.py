@@ -12,6 +12,7 @@ import pytest
 from _caches import CLASSES, make_cache, write_ucf_split
 
 from mkl_tp import fit, predict
+from mkl_tp._utils.params import without_cross_check
 from mkl_tp.experiment import cells, sweep
 
 
@@ -240,7 +241,7 @@ def test_C_auto_picks_from_the_grid(toy):
     assert report["model"]["C"] in sweep.C_GRID
 
 
-def test_the_C_search_leaves_the_cross_check_to_the_final_fit():
+def test_searches_and_helper_fits_leave_the_cross_check_to_the_final_fit():
     """The search's fold fits take a cross kernel's "auto" base kernel as the "rbf" it
     resolves to (no check against the linear kernel, no warnings per fold and C); linear
     cells, a chosen base kernel and a wrapped estimator's settings are followed."""
@@ -248,13 +249,12 @@ def test_the_C_search_leaves_the_cross_check_to_the_final_fit():
 
     from mkl_tp import LateFusionClassifier, PyramidMKLClassifier
 
-    cross = sweep._unchecked(PyramidMKLClassifier(kernel="cross"))
+    cross = without_cross_check(PyramidMKLClassifier(kernel="cross"))
     assert cross.base_kernel == "rbf"
-    assert sweep._unchecked(PyramidMKLClassifier()).base_kernel == "auto"
-    assert (
-        sweep._unchecked(PyramidMKLClassifier(kernel="cross", base_kernel="cv")).base_kernel == "cv"
-    )
-    late = sweep._unchecked(LateFusionClassifier(PyramidMKLClassifier(kernel="cross")))
+    assert without_cross_check(PyramidMKLClassifier()).base_kernel == "auto"
+    chosen = without_cross_check(PyramidMKLClassifier(kernel="cross", base_kernel="cv"))
+    assert chosen.base_kernel == "cv"
+    late = without_cross_check(LateFusionClassifier(PyramidMKLClassifier(kernel="cross")))
     assert late.estimator.base_kernel == "rbf"
     # Order-blind halves: the final cross fit warns, the search does not.
     rng = np.random.default_rng(0)
@@ -270,6 +270,16 @@ def test_the_C_search_leaves_the_cross_check_to_the_final_fit():
         sweep.select_C(X, y, lambda C, norm: PyramidMKLClassifier(levels=2, kernel="cross", C=C))
     with pytest.warns(UserWarning, match="Eq. 2"):
         PyramidMKLClassifier(levels=2, kernel="cross").fit(X, y)
+    # Platt's folds and the late fusion's folds do not run it either: one warning per
+    # model kept (the model itself; each stream's).
+    for model, X_fit, kept in (
+        (PyramidMKLClassifier(levels=2, kernel="cross", probability=True), X, 1),
+        (LateFusionClassifier(PyramidMKLClassifier(levels=2, kernel="cross")), {"a": X, "b": X}, 2),
+    ):
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            model.fit(X_fit, y)
+        assert sum("Eq. 2" in str(w.message) for w in caught) == kept
 
 
 def test_C_auto_chooses_the_norm_with_C_by_the_one_standard_error_rule():

@@ -107,3 +107,21 @@ def check_choice(name, value, choices):
     if not rule.accepts(value):
         raise ValueError(f"{name} must be {rule.description}, got {value!r}")
     return value
+
+
+def without_cross_check(model):
+    """``model`` with every cross kernel's ``base_kernel="auto"`` set to the ``"rbf"`` it
+    resolves to: the same fit without its check against the linear kernel
+    (docs/maths.rst). For the helper fits of a search or of cross-validated scores, whose
+    models are not the one the user keeps: the check (and its warning) would run once per
+    fold. Nested settings (``estimator__base_kernel``) are followed."""
+    params = model.get_params()
+    return model.set_params(
+        **{
+            key: "rbf"
+            for key, value in params.items()
+            if key.endswith("base_kernel")
+            and value == "auto"
+            and params.get(key[: -len("base_kernel")] + "kernel") == "cross"
+        }
+    )

@@ -11,6 +11,7 @@ import warnings
 import numpy as np
 
 from .._utils.cli import UserError
+from .._utils.params import without_cross_check
 from .._utils.sampling import stratified_folds
 from .cells import add_gains
 from .inputs import check_frame_streams, load_stream, match_split, split_overlap
@@ -126,22 +127,6 @@ def searches_norm(column, mkl_norm):
     return column == "linear" and mkl_norm in (None, "auto")
 
 
-def _unchecked(model):
-    """``model`` with every cross kernel's ``base_kernel="auto"`` set to the ``"rbf"`` it
-    resolves to: the same fit without the check against the linear kernel, which judges
-    the cell's final model (the C search would run it, and warn, once per fold and C)."""
-    params = model.get_params()
-    return model.set_params(
-        **{
-            key: "rbf"
-            for key, value in params.items()
-            if key.endswith("base_kernel")
-            and value == "auto"
-            and params.get(key[: -len("base_kernel")] + "kernel") == "cross"
-        }
-    )
-
-
 def select_C(X, y, build, *, seed=0, search_norm=False):
     """``(C, mkl_norm, record)`` by cross-validation (:func:`cv_folds`) on the training videos.
 
@@ -170,7 +155,7 @@ def select_C(X, y, build, *, seed=0, search_norm=False):
         for C in C_GRID:
             right = np.zeros(len(y), dtype=bool)
             for train, test in folds:
-                model = _unchecked(build(C, norm))
+                model = without_cross_check(build(C, norm))
                 right[test] = (
                     model.fit(_subset(X, train), y[train]).predict(_subset(X, test)) == y[test]
                 )
