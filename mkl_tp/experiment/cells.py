@@ -305,7 +305,8 @@ def print_tables(cells, configs, columns, levels, kernel, n_test):
     if decisions:
         print(
             "\nwhat learning decided (by cross-validation on the training videos: the lp norm "
-            "of the node weights, the cross kernel's base kernel; out-of-fold accuracy %):"
+            "of the node weights, the cross kernel's base kernel and its check against "
+            "kernel='linear'; out-of-fold accuracy %):"
         )
         print("\n".join(decisions))
 
