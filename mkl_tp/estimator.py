@@ -23,6 +23,7 @@ from ._utils.params import (
     Kind,
     Options,
     check_parameters,
+    cross_check_wanted,
     without_cross_check,
 )
 from ._utils.persist import VersionedPickleMixin
@@ -491,11 +492,9 @@ class PyramidMKLClassifier(VersionedPickleMixin, ClassifierMixin, BaseEstimator)
             judged = stratified_subset(y_index, self.selection_videos)
             judged_data = {name: _subset(arrays, judged) for name, arrays in data.items()}
             judged_y, judged_blocks = y_index[judged], [b[judged] for b in blocks]
-        # The linear kernel's blocks, for the judged videos only; the model keeps its own.
-        model = (self.base_kernel_, self.feature_maps_, self.node_projections_, self.node_scales_)
-        self.base_kernel_ = "linear"
-        linear_blocks = self._node_blocks(judged_data, fit=True, y_index=judged_y)
-        self.base_kernel_, self.feature_maps_, self.node_projections_, self.node_scales_ = model
+        # The linear kernel's blocks, for the judged videos only, as a kernel="linear" fit
+        # would build them; the model keeps its own maps.
+        linear_blocks = self._fit_blocks(judged_data, judged_y, "linear", shared_pca=False)[0]
         correct, n_folds = judge_fitted_cross(
             partial(fit, learn=False, pyramids="shared"),
             judged_blocks,
@@ -529,25 +528,36 @@ class PyramidMKLClassifier(VersionedPickleMixin, ClassifierMixin, BaseEstimator)
     def _node_blocks(self, data, fit, y_index=None):
         """Scaled node blocks per stream (:func:`~mkl_tp.kernels.streams.stream_blocks`);
         fits the feature maps, the PCA and the node scales when ``fit``."""
-        settings = {"levels": self.levels, "norm": self.node_norm, "dtype": np.dtype(self.dtype)}
         if not fit:
             return stream_blocks(
-                data, self.feature_maps_, self.node_projections_, self.node_scales_, **settings
+                data,
+                self.feature_maps_,
+                self.node_projections_,
+                self.node_scales_,
+                **self._block_settings(),
             )
-        fitted = fit_stream_blocks(
+        fitted = self._fit_blocks(data, y_index, self.base_kernel_, self.kernel == "cross")
+        blocks, self.feature_maps_, self.node_projections_, self.node_scales_ = fitted
+        return blocks
+
+    def _block_settings(self):
+        return {"levels": self.levels, "norm": self.node_norm, "dtype": np.dtype(self.dtype)}
+
+    def _fit_blocks(self, data, y_index, base_kernel, shared_pca):
+        """``(blocks, feature maps, node projections, node scales)`` fitted on ``data``
+        (:func:`~mkl_tp.kernels.streams.fit_stream_blocks`), the model left as it is."""
+        return fit_stream_blocks(
             data,
             y_index,
-            base_kernel=self.base_kernel_,
+            base_kernel=base_kernel,
             n_components=self.n_components,
             gamma=self.gamma,
             pca_components=self.pca_components,
             subsample=self.subsample,
-            shared_pca=self.kernel == "cross",
+            shared_pca=shared_pca,
             random_state=check_random_state(self.random_state),
-            **settings,
+            **self._block_settings(),
         )
-        blocks, self.feature_maps_, self.node_projections_, self.node_scales_ = fitted
-        return blocks
 
     def fit(self, X, y):
         """Learn node weights and one-vs-rest SVMs.
@@ -629,8 +639,6 @@ class PyramidMKLClassifier(VersionedPickleMixin, ClassifierMixin, BaseEstimator)
             kernels = TrainingKernels(blocks, "linear", cache_bytes=cache_bytes)
         options = self._final_options(fit, blocks, y_index, classes.shape[0], learn, kernels)
         result = fit(blocks, one_vs_rest_labels(y_index, classes.shape[0]), **options)
-        if cross and self.base_kernel in ("auto", "cv"):
-            self._check_linear_kernel(data, y_index, classes.shape[0], fit, blocks, result.beta)
         self.coef_ = node_weight_blocks(
             blocks, result.beta, result.duals.coef, self.kernel, result.normaliser
         )
@@ -651,6 +659,9 @@ class PyramidMKLClassifier(VersionedPickleMixin, ClassifierMixin, BaseEstimator)
         self.n_svm_solves_ = result.n_svm_solves
         if folds is not None:
             self._fit_probability(folds, names, data, y_index)
+        if cross and self.base_kernel in ("auto", "cv") and cross_check_wanted():
+            # Last: whatever random numbers it draws, the model is that of base_kernel="rbf".
+            self._check_linear_kernel(data, y_index, classes.shape[0], fit, blocks, result.beta)
         return self
 
     def _probability_folds(self, y_index, classes):
@@ -674,13 +685,14 @@ class PyramidMKLClassifier(VersionedPickleMixin, ClassifierMixin, BaseEstimator)
         probabilities, the other settings the same) for their held-out videos."""
         # tests/test_proba.py compares with CalibratedClassifierCV.
         start = time.perf_counter()
-        base = without_cross_check(clone(self).set_params(probability=False))
+        base = clone(self).set_params(probability=False)
         labels = self.classes_[y_index]
         n_tasks = 1 if self.classes_.shape[0] == 2 else self.classes_.shape[0]
         scores = np.empty((y_index.shape[0], n_tasks))
         splits = folds.split(np.zeros((y_index.shape[0], 1)), y_index)
         for train, test in splits:
-            model = clone(base).fit(_videos(names, data, train), labels[train])
+            with without_cross_check():
+                model = clone(base).fit(_videos(names, data, train), labels[train])
             if not np.array_equal(model.classes_, self.classes_):  # stratified: never
                 raise RuntimeError("a probability fold lacks a class")
             scores[test] = model.decision_function(_videos(names, data, test)).reshape(

@@ -115,8 +115,8 @@ class LateFusionClassifier(VersionedPickleMixin, ClassifierMixin, BaseEstimator)
         held_out = {name: np.zeros((len(y_index), classes.shape[0])) for name in names}
         for train, test in folds:
             for name in names:
-                model = without_cross_check(clone(base))
-                model.fit([data[name][i] for i in train], y_index[train])
+                with without_cross_check():
+                    model = clone(base).fit([data[name][i] for i in train], y_index[train])
                 scores = _scores(model, [data[name][i] for i in test])
                 held_out[name][np.ix_(test, model.classes_)] = scores
         self.score_scales_ = np.array([_rms(held_out[name]) for name in names])

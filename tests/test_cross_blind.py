@@ -110,3 +110,27 @@ def test_auto_judges_the_linear_kernel_on_the_judged_videos_alone():
     # The model is the rbf one, as fitted by name.
     named = PyramidMKLClassifier(levels=2, kernel="cross", base_kernel="rbf", random_state=0)
     np.testing.assert_allclose(named.fit(X, y).decision_function(X), clf.decision_function(X))
+
+
+@pytest.mark.filterwarnings("ignore:kernel='cross' scored")
+def test_the_check_leaves_the_model_that_of_the_rbf_base_kernel():
+    # Run last, it draws no random numbers the model or Platt's folds would have used:
+    # the same decisions and probabilities as base_kernel="rbf" from one RandomState.
+    X, y = halves(noise=1.0)
+    fits = {
+        base: PyramidMKLClassifier(
+            levels=2,
+            kernel="cross",
+            base_kernel=base,
+            probability=True,
+            random_state=np.random.RandomState(0),
+        ).fit(X, y)
+        for base in ("auto", "rbf")
+    }
+    assert fits["auto"].linear_kernel_score_ is not None
+    assert fits["rbf"].linear_kernel_score_ is None
+    np.testing.assert_array_equal(
+        fits["auto"].decision_function(X), fits["rbf"].decision_function(X)
+    )
+    np.testing.assert_array_equal(fits["auto"].probA_, fits["rbf"].probA_)
+    np.testing.assert_array_equal(fits["auto"].predict_proba(X), fits["rbf"].predict_proba(X))

@@ -241,22 +241,16 @@ def test_C_auto_picks_from_the_grid(toy):
     assert report["model"]["C"] in sweep.C_GRID
 
 
-def test_searches_and_helper_fits_leave_the_cross_check_to_the_final_fit():
-    """The search's fold fits take a cross kernel's "auto" base kernel as the "rbf" it
-    resolves to (no check against the linear kernel, no warnings per fold and C); linear
-    cells, a chosen base kernel and a wrapped estimator's settings are followed."""
+@pytest.mark.parametrize("base_kernel", ["auto", "cv"])
+def test_searches_and_helper_fits_leave_the_cross_check_to_the_final_fit(base_kernel):
+    """The C search's fold fits, Platt's folds of probability=True and the late fusion's
+    folds are not kept: they skip the cross kernel's check (and its warning); the model
+    kept runs it, once (one per stream with late fusion)."""
     import warnings
 
     from mkl_tp import LateFusionClassifier, PyramidMKLClassifier
 
-    cross = without_cross_check(PyramidMKLClassifier(kernel="cross"))
-    assert cross.base_kernel == "rbf"
-    assert without_cross_check(PyramidMKLClassifier()).base_kernel == "auto"
-    chosen = without_cross_check(PyramidMKLClassifier(kernel="cross", base_kernel="cv"))
-    assert chosen.base_kernel == "cv"
-    late = without_cross_check(LateFusionClassifier(PyramidMKLClassifier(kernel="cross")))
-    assert late.estimator.base_kernel == "rbf"
-    # Order-blind halves: the final cross fit warns, the search does not.
+    # Order-blind halves: the check warns on every cross fit.
     rng = np.random.default_rng(0)
     a, b = np.eye(3)[0], np.eye(3)[1]
     y = np.arange(30) % 2
@@ -265,16 +259,19 @@ def test_searches_and_helper_fits_leave_the_cross_check_to_the_final_fit():
         + 0.3 * rng.normal(size=(12, 3))
         for label in y
     ]
+
+    def cross(**options):
+        return PyramidMKLClassifier(levels=2, kernel="cross", base_kernel=base_kernel, **options)
+
     with warnings.catch_warnings():
         warnings.simplefilter("error", UserWarning)
-        sweep.select_C(X, y, lambda C, norm: PyramidMKLClassifier(levels=2, kernel="cross", C=C))
-    with pytest.warns(UserWarning, match="Eq. 2"):
-        PyramidMKLClassifier(levels=2, kernel="cross").fit(X, y)
-    # Platt's folds and the late fusion's folds do not run it either: one warning per
-    # model kept (the model itself; each stream's).
+        sweep.select_C(X, y, lambda C, norm: cross(C=C))
+        with without_cross_check():
+            assert cross().fit(X, y).linear_kernel_better_ is None
     for model, X_fit, kept in (
-        (PyramidMKLClassifier(levels=2, kernel="cross", probability=True), X, 1),
-        (LateFusionClassifier(PyramidMKLClassifier(levels=2, kernel="cross")), {"a": X, "b": X}, 2),
+        (cross(), X, 1),
+        (cross(probability=True), X, 1),
+        (LateFusionClassifier(cross()), {"a": X, "b": X}, 2),
     ):
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")

@@ -1,5 +1,7 @@
 """Parameter constraints checked once, at the start of ``fit``."""
 
+from contextlib import contextmanager
+from contextvars import ContextVar
 from numbers import Integral, Real
 
 import numpy as np
@@ -109,19 +111,23 @@ def check_choice(name, value, choices):
     return value
 
 
-def without_cross_check(model):
-    """``model`` with every cross kernel's ``base_kernel="auto"`` set to the ``"rbf"`` it
-    resolves to: the same fit without its check against the linear kernel
-    (docs/maths.rst). For the helper fits of a search or of cross-validated scores, whose
-    models are not the one the user keeps: the check (and its warning) would run once per
-    fold. Nested settings (``estimator__base_kernel``) are followed."""
-    params = model.get_params()
-    return model.set_params(
-        **{
-            key: "rbf"
-            for key, value in params.items()
-            if key.endswith("base_kernel")
-            and value == "auto"
-            and params.get(key[: -len("base_kernel")] + "kernel") == "cross"
-        }
-    )
+# False inside without_cross_check(): fits there skip the cross kernel's check.
+_CROSS_CHECK = ContextVar("mkl_tp_cross_check", default=True)
+
+
+@contextmanager
+def without_cross_check():
+    """Within this context, cross fits skip their check against the linear kernel
+    (docs/maths.rst): for the helper fits of a search or of cross-validated scores, whose
+    models are not the one kept, where the check (and its warning) would run once per
+    fold. Nested fits (a wrapper's own folds) are covered too."""
+    token = _CROSS_CHECK.set(False)
+    try:
+        yield
+    finally:
+        _CROSS_CHECK.reset(token)
+
+
+def cross_check_wanted():
+    """Whether a cross fit here runs its check: outside :func:`without_cross_check`."""
+    return _CROSS_CHECK.get()

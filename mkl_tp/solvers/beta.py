@@ -77,16 +77,18 @@ def beta_step_lp(offsets, slopes):
     offsets = np.asarray(offsets, dtype=float)
     slopes = np.atleast_2d(np.asarray(slopes, dtype=float))
     n_cuts, n_nodes_ = slopes.shape
+    # Solved on cuts scaled to at most 1 in magnitude: the solver's gaps are absolute.
+    scale = max(np.max(np.abs(offsets)), np.max(np.abs(slopes)), np.finfo(float).tiny)
     cost = np.zeros(n_nodes_ + 1)
     cost[-1] = 1.0
     # Variables (beta, theta). Rows: 1'beta = 1 (zero cone); -slopes beta - theta <=
     # -offsets (theta above every cut) and -beta <= 0 (non-negative cone).
     rows = np.zeros((1 + n_cuts + n_nodes_, n_nodes_ + 1))
     rows[0, :-1] = 1.0
-    rows[1 : 1 + n_cuts, :-1] = -slopes
+    rows[1 : 1 + n_cuts, :-1] = -slopes / scale
     rows[1 : 1 + n_cuts, -1] = -1.0
     rows[1 + n_cuts :, :-1] = -np.eye(n_nodes_)
-    bounds = np.concatenate([[1.0], -offsets, np.zeros(n_nodes_)])
+    bounds = np.concatenate([[1.0], -offsets / scale, np.zeros(n_nodes_)])
     solution = _clarabel(
         sparse.csc_matrix((n_nodes_ + 1, n_nodes_ + 1)),
         cost,

@@ -307,16 +307,17 @@ def _take_rows(blocks, rows, buffers):
 def select_base_kernel(fit, blocks, y_index, n_classes, n_folds=3, max_videos=MAX_SELECTION_VIDEOS):
     """Choose the cross kernel's base kernel by cross-validation with the one-SE rule.
 
-    Each candidate's node blocks are judged with fixed uniform weights (one SVM per class
-    and fold, no MKL loop): the base kernel decides how well the nodes are represented,
-    whatever the weights. A candidate replaces the one before (from the simplest,
+    Each candidate's node blocks are judged with the weights ``fit`` is bound to, fixed
+    (uniform unless the estimator is given its own; one SVM per class and fold, no MKL
+    loop): the base kernel decides how well the nodes are represented, whatever the
+    weights. A candidate replaces the one before (from the simplest,
     ``BASE_KERNEL_CANDIDATES``: linear, rbf) only when its out-of-fold accuracy is higher by
     more than one standard error (:func:`one_standard_error_choice`).
 
     Parameters
     ----------
     fit : callable
-        ``fit(blocks, Y, kernel=..., beta=...) -> MKLResult`` with the weights fixed, e.g.
+        ``fit(blocks, Y, kernel=...) -> MKLResult`` with the weights fixed, e.g.
         :func:`~mkl_tp.solvers.fit_mkl` with ``learn=False`` and the other settings bound.
     blocks : dict
         Base kernel -> its scaled node blocks (list of ndarray ``(N, P_s, m_s)``), the
@@ -343,9 +344,8 @@ def select_base_kernel(fit, blocks, y_index, n_classes, n_folds=3, max_videos=MA
     if np.bincount(y_index, minlength=n_classes).min() < 2:
         return candidates[0], {}, {}, None
     folds = stratified_folds(y_index, n_folds)
-    uniform = np.full(n_nodes(blocks[0]), 1.0 / n_nodes(blocks[0]))
     correct = {
-        base: _fixed_out_of_fold(fit, "cross", uniform, b, y_index, n_classes, folds)
+        base: _fixed_out_of_fold(fit, "cross", None, b, y_index, n_classes, folds)
         for base, b in zip(candidates, blocks)
     }
     chosen = one_standard_error_choice(correct, candidates, n_folds=len(folds))
@@ -416,9 +416,10 @@ def _judged_videos(block_lists, y_index, max_videos):
 
 def _fixed_out_of_fold(fit, kernel, beta, blocks, y_index, n_classes, folds):
     """Out-of-fold correctness of one SVM per class and fold with the weights fixed:
-    ``beta`` shared, or one row per task (each task then fitted on its own row)."""
+    ``beta`` shared, or one row per task (each task then fitted on its own row); ``None``:
+    the weights ``fit`` is bound to."""
     right, _ = _out_of_fold(
-        partial(_fixed_fit, fit, kernel, np.asarray(beta, dtype=float)),
+        partial(_fixed_fit, fit, kernel, None if beta is None else np.asarray(beta, float)),
         blocks,
         y_index,
         n_classes,
@@ -431,6 +432,8 @@ def _fixed_out_of_fold(fit, kernel, beta, blocks, y_index, n_classes, folds):
 
 
 def _fixed_fit(fit, kernel, beta, blocks, Y, mkl_norm, kernels=None):
+    if beta is None:
+        return fit(blocks, Y, kernel=kernel)
     if beta.ndim == 1:
         return fit(blocks, Y, kernel=kernel, beta=beta)
     tasks = [fit(blocks, Y[:, [c]], kernel=kernel, beta=beta[c]) for c in range(Y.shape[1])]
