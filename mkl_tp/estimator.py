@@ -660,7 +660,8 @@ class PyramidMKLClassifier(VersionedPickleMixin, ClassifierMixin, BaseEstimator)
         if folds is not None:
             self._fit_probability(folds, names, data, y_index)
         if cross and self.base_kernel in ("auto", "cv") and cross_check_wanted():
-            # Last: whatever random numbers it draws, the model is that of base_kernel="rbf".
+            # Last: whatever random numbers it draws, the model and its probabilities are
+            # those of the same fit without the check.
             self._check_linear_kernel(data, y_index, classes.shape[0], fit, blocks, result.beta)
         return self
 
