@@ -244,6 +244,30 @@ def evaluate_starts(alpha_step, starts, level):
     return iterates, objectives
 
 
+def stack_tasks(results):
+    """One :class:`MKLResult` of independent one-task results, in task order (the paper's
+    multiple pyramids): weights and normalisers one row per task, duals side by side, the
+    objectives and solve counts summed."""
+    duals = SVMDuals(
+        np.hstack([r.duals.coef for r in results]),
+        np.concatenate([r.duals.intercept for r in results]),
+        np.concatenate([r.duals.objective for r in results]),
+    )
+    return MKLResult(
+        beta=np.stack([r.beta for r in results]),
+        duals=duals,
+        normaliser=np.array([r.normaliser for r in results], dtype=float),
+        objective=float(sum(r.objective for r in results)),
+        history=[r.history for r in results],
+        n_iter=max(r.n_iter for r in results),
+        gap=max(r.gap for r in results),
+        converged=all(r.converged for r in results),
+        n_svm_solves=sum(r.n_svm_solves for r in results),
+        n_inner_iter=sum(r.n_inner_iter for r in results),
+        kernel_cached=all(r.kernel_cached for r in results),
+    )
+
+
 def task_iterate(iterates, objectives, task):
     """Task ``task``'s best start as a one-task iterate."""
     best = iterates[int(np.argmin(objectives[:, task]))]

@@ -81,20 +81,16 @@ def beta_step_lp(offsets, slopes):
     scale = max(np.max(np.abs(offsets)), np.max(np.abs(slopes)), np.finfo(float).tiny)
     cost = np.zeros(n_nodes_ + 1)
     cost[-1] = 1.0
-    # Variables (beta, theta). Rows: 1'beta = 1 (zero cone); -slopes beta - theta <=
-    # -offsets (theta above every cut) and -beta <= 0 (non-negative cone).
-    rows = np.zeros((1 + n_cuts + n_nodes_, n_nodes_ + 1))
-    rows[0, :-1] = 1.0
-    rows[1 : 1 + n_cuts, :-1] = -slopes / scale
-    rows[1 : 1 + n_cuts, -1] = -1.0
-    rows[1 + n_cuts :, :-1] = -np.eye(n_nodes_)
-    bounds = np.concatenate([[1.0], -offsets / scale, np.zeros(n_nodes_)])
+    # Variables (beta, theta): theta's column puts it above every cut.
+    rows, bounds, cones = _simplex_and_cuts(slopes / scale, -offsets / scale)
+    theta_column = np.zeros((rows.shape[0], 1))
+    theta_column[1 : 1 + n_cuts] = -1.0
     solution = _clarabel(
         sparse.csc_matrix((n_nodes_ + 1, n_nodes_ + 1)),
         cost,
-        rows,
+        np.hstack([rows, theta_column]),
         bounds,
-        [clarabel.ZeroConeT(1), clarabel.NonnegativeConeT(n_cuts + n_nodes_)],
+        cones,
         tight=True,
     )
     if solution is not None:
@@ -190,20 +186,26 @@ def _level_set_projection(center, offsets, slopes, level, tight):
     is infeasible or fails.
     """
     slopes = np.atleast_2d(np.asarray(slopes, dtype=float))
-    n_cuts, n_nodes_ = slopes.shape
+    n_nodes_ = slopes.shape[1]
     center = np.zeros(n_nodes_) if center is None else np.asarray(center, dtype=float)
-    # 1/2 x'(2I)x - 2 center'x = ||x - center||^2 - const; rows: 1'beta = 1 (zero cone),
-    # -slopes beta <= level - offsets and -beta <= 0 (non-negative cone).
+    # 1/2 x'(2I)x - 2 center'x = ||x - center||^2 - const.
     quadratic = sparse.identity(n_nodes_, format="csc") * 2.0
-    # Built dense: a few dozen nodes and cuts, where sparse.vstack's bookkeeping costs
-    # more than the solve (profiled on a 100-video fit).
-    rows = np.vstack([np.ones((1, n_nodes_)), -slopes, -np.eye(n_nodes_)])
-    bounds = np.concatenate([[1.0], level - np.asarray(offsets, dtype=float), np.zeros(n_nodes_)])
-    cones = [clarabel.ZeroConeT(1), clarabel.NonnegativeConeT(n_cuts + n_nodes_)]
+    rows, bounds, cones = _simplex_and_cuts(slopes, level - np.asarray(offsets, dtype=float))
     solution = _clarabel(quadratic, -2.0 * center, rows, bounds, cones, tight)
     if solution is None:
         return None
     return _snap_to_simplex(np.array(solution.x))
+
+
+def _simplex_and_cuts(slopes, cut_bounds):
+    """Clarabel's ``(rows, bounds, cones)`` of ``1'beta = 1`` (zero cone), ``-slopes beta <=
+    cut_bounds`` and ``-beta <= 0`` (non-negative cone). Built dense: a few dozen nodes and
+    cuts, where sparse.vstack's bookkeeping costs more than the solve (profiled on a
+    100-video fit)."""
+    n_cuts, n_nodes_ = slopes.shape
+    rows = np.vstack([np.ones((1, n_nodes_)), -slopes, -np.eye(n_nodes_)])
+    bounds = np.concatenate([[1.0], cut_bounds, np.zeros(n_nodes_)])
+    return rows, bounds, [clarabel.ZeroConeT(1), clarabel.NonnegativeConeT(n_cuts + n_nodes_)]
 
 
 def _clarabel(quadratic, linear, rows, bounds, cones, tight):

@@ -23,12 +23,13 @@ from ._alternation import (
     fit_linear_lp,
     make_result,
     mirror_ready,
+    stack_tasks,
     task_iterate,
 )
 from ._common import in_threads
 from .cost import resolve_solver as _resolve_solver
 from .gram import TrainingKernels
-from .svm import SVMDuals, libsvm_tolerance, svm_duals
+from .svm import libsvm_tolerance, svm_duals
 
 __all__ = ["MKLResult", "fit_mkl", "resolve_beta_method"]
 
@@ -262,21 +263,7 @@ def fit_mkl(
         range(Y.shape[1]),
         n_jobs,
     )
-    results = [fit for fit, _ in fits]
-    duals = SVMDuals(
-        np.hstack([r.duals.coef for r in results]),
-        np.concatenate([r.duals.intercept for r in results]),
-        np.concatenate([r.duals.objective for r in results]),
-    )
-    return MKLResult(
-        beta=np.stack([r.beta for r in results]),
-        duals=duals,
-        normaliser=np.array([r.normaliser for r in results], dtype=float),
-        objective=float(sum(r.objective for r in results)),
-        history=[r.history for r in results],
-        n_iter=max(r.n_iter for r in results),
-        gap=max(r.gap for r in results),
-        converged=all(r.converged for r in results),
+    return stack_tasks([fit for fit, _ in fits])._replace(
         n_svm_solves=sum(steps.n_solves for _, steps in fits)
         + (0 if start_step is None else start_step.n_solves),
         n_inner_iter=sum(steps.inner_iterations for _, steps in fits),

@@ -26,8 +26,9 @@ import numpy as np
 from .._utils.sampling import stratified_folds, stratified_subset
 from ..kernels.combine import block_decisions, n_nodes, node_weight_blocks
 from ..pyramid.weights import coarse_levels
+from ._alternation import stack_tasks
 from .gram import TrainingKernels
-from .svm import SVMDuals, one_vs_rest_labels
+from .svm import one_vs_rest_labels
 
 __all__ = [
     "MKL_NORM_CANDIDATES",
@@ -436,16 +437,8 @@ def _fixed_fit(fit, kernel, beta, blocks, Y, mkl_norm, kernels=None):
         return fit(blocks, Y, kernel=kernel)
     if beta.ndim == 1:
         return fit(blocks, Y, kernel=kernel, beta=beta)
-    tasks = [fit(blocks, Y[:, [c]], kernel=kernel, beta=beta[c]) for c in range(Y.shape[1])]
-    duals = SVMDuals(
-        np.hstack([t.duals.coef for t in tasks]),
-        np.concatenate([t.duals.intercept for t in tasks]),
-        np.concatenate([t.duals.objective for t in tasks]),
-    )
-    return tasks[0]._replace(
-        beta=np.stack([t.beta for t in tasks]),
-        duals=duals,
-        normaliser=np.array([t.normaliser for t in tasks], dtype=float),
+    return stack_tasks(
+        [fit(blocks, Y[:, [c]], kernel=kernel, beta=beta[c]) for c in range(Y.shape[1])]
     )
 
 
